@@ -1,0 +1,151 @@
+/**
+ * Content-addressed cache with atomic publish.
+ *
+ * An entry is a directory <root>/<kind>/<key>/ that holds a `.complete` marker. It is built
+ * in a staging directory and renamed into place only when the build finished, so an
+ * interrupted build never leaves a half-written entry. A per-key lock file keeps two rig
+ * runs from doing the same work at once; a lock whose owner died is taken over.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheRoot } from './paths.js';
+import { info } from './log.js';
+import { RigError } from './errors.js';
+
+const MARKER = '.complete';
+
+/** sha256 over length-prefixed parts, so ("ab","c") and ("a","bc") differ. */
+export function hashParts(parts: Array<string | Buffer>): string {
+  const h = createHash('sha256');
+  for (const p of parts) {
+    const b = typeof p === 'string' ? Buffer.from(p) : p;
+    h.update(`${b.length}:`);
+    h.update(b);
+  }
+  return h.digest('hex');
+}
+
+export function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function fileSha256(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+export interface CacheEntry {
+  kind: string;
+  key: string;
+  dir: string;
+  /** true when the entry was already there. */
+  hit: boolean;
+}
+
+export function entryDir(kind: string, key: string, root = cacheRoot()): string {
+  return join(root, kind, key);
+}
+
+export function isComplete(kind: string, key: string, root = cacheRoot()): boolean {
+  return existsSync(join(entryDir(kind, key, root), MARKER));
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Remove staging directories left by processes that no longer exist. */
+function sweepStaging(stagingRoot: string): void {
+  if (!existsSync(stagingRoot)) return;
+  for (const name of readdirSync(stagingRoot)) {
+    const m = /\.(\d+)\.[0-9a-f]+$/.exec(name);
+    if (m && !pidAlive(Number(m[1]))) rmSync(join(stagingRoot, name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Take the lock for (kind, key). Returns a release function. Waits while another live
+ * process holds it; takes over a lock whose owner is dead.
+ */
+export async function lockKey(kind: string, key: string, root = cacheRoot(), waitMs = 3 * 3600_000): Promise<() => void> {
+  const lockDir = join(root, kind, '.locks');
+  mkdirSync(lockDir, { recursive: true });
+  const lockPath = join(lockDir, `${key}.lock`);
+  const deadline = Date.now() + waitMs;
+  let announced = false;
+  for (;;) {
+    try {
+      const fd = openSync(lockPath, 'wx', 0o644);
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(lockPath, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(lockPath, 'utf8').trim());
+    } catch {
+      continue; // vanished between open and read
+    }
+    if (!pidAlive(owner) && owner !== process.pid) {
+      rmSync(lockPath, { force: true });
+      continue;
+    }
+    if (!announced) {
+      info(`cache ${kind}/${key.slice(0, 12)} is being built by pid ${owner}; waiting`);
+      announced = true;
+    }
+    if (Date.now() > deadline) {
+      throw new RigError('cache-lock', `timed out waiting for the lock ${lockPath} held by pid ${owner}`, {
+        fix: `stop process ${owner}, or remove ${lockPath} if it is not a dmemfs-rig process`,
+      });
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/**
+ * Return the cache entry for (kind, key), building it with `build(stagingDir)` when absent.
+ * `build` writes everything into stagingDir; the rig publishes it atomically afterwards.
+ */
+export async function cached(
+  kind: string,
+  key: string,
+  build: (stagingDir: string) => Promise<void>,
+  opts: { root?: string; meta?: Record<string, unknown> } = {},
+): Promise<CacheEntry> {
+  const root = opts.root ?? cacheRoot();
+  const dir = entryDir(kind, key, root);
+  if (isComplete(kind, key, root)) return { kind, key, dir, hit: true };
+  const release = await lockKey(kind, key, root);
+  try {
+    if (isComplete(kind, key, root)) return { kind, key, dir, hit: true };
+    const stagingRoot = join(root, kind, '.staging');
+    mkdirSync(stagingRoot, { recursive: true });
+    sweepStaging(stagingRoot);
+    const staging = join(stagingRoot, `${key}.${process.pid}.${Math.floor(Math.random() * 0xffffff).toString(16)}`);
+    mkdirSync(staging, { recursive: true });
+    try {
+      await build(staging);
+      writeFileSync(join(staging, MARKER), JSON.stringify({ key, created: new Date().toISOString(), ...opts.meta }, null, 2));
+      // An incomplete directory at the final place (from an older rig) is replaced.
+      if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+      renameSync(staging, dir);
+    } catch (e) {
+      rmSync(staging, { recursive: true, force: true });
+      throw e;
+    }
+    return { kind, key, dir, hit: false };
+  } finally {
+    release();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Running host commands: always an argument array, never a shell string. Failures carry
+ * the command, the exit code and the tail of its output.
+ */
+import { execa, type Options as ExecaOptions } from 'execa';
+import { RigError } from './errors.js';
+import { verbose } from './log.js';
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export async function run(file: string, args: readonly string[], opts: ExecaOptions & { fix?: string; what?: string } = {}): Promise<RunResult> {
+  const { fix, what, ...execaOpts } = opts;
+  verbose(`$ ${file} ${args.join(' ')}`);
+  try {
+    const r = await execa(file, args, { reject: true, stripFinalNewline: false, ...execaOpts });
+    return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 0 };
+  } catch (e) {
+    const err = e as { exitCode?: number; stderr?: unknown; stdout?: unknown; code?: string; shortMessage?: string; signal?: string };
+    if (err.code === 'ENOENT') {
+      throw new RigError('missing-tool', `${file} is not installed`, { fix: fix ?? 'run `npm run setup` (installs the host packages the rig needs)' });
+    }
+    const out = `${String(err.stderr ?? '')}\n${String(err.stdout ?? '')}`.trim();
+    throw new RigError('command-failed', `${what ?? file} failed (${err.signal ? `signal ${err.signal}` : `exit ${err.exitCode}`}): ${file} ${args.join(' ')}`, {
+      ...(fix ? { fix } : {}),
+      evidence: out.split('\n').slice(-30).join('\n'),
+      cause: e,
+    });
+  }
+}
+
+/** Like run(), but returns the result instead of throwing on a non-zero exit. */
+export async function tryRun(file: string, args: readonly string[], opts: ExecaOptions = {}): Promise<RunResult & { ok: boolean }> {
+  try {
+    const r = await execa(file, args, { reject: false, ...opts });
+    return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? -1, ok: r.exitCode === 0 };
+  } catch (e) {
+    return { stdout: '', stderr: String(e), exitCode: -1, ok: false };
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Builds a small initramfs from a definition: busybox-static, host binaries with their
+ * libraries, the kernel's modules (with dependencies, in load order), the rig's /init.
+ * Cached by the hash of its content; written atomically.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { cached, hashParts } from '../core/cache.js';
+import { run } from '../core/exec.js';
+import { RigError } from '../core/errors.js';
+import { projectRoot } from '../core/paths.js';
+import { gzipInitramfs, writeNewc, type CpioEntry } from './cpio.js';
+import type { InitramfsDefinition } from './definitions.js';
+import type { KernelArtifacts } from './debian-kernel.js';
+
+export interface BuiltImage {
+  path: string;
+  key: string;
+  hit: boolean;
+  manifest: Record<string, unknown>;
+}
+
+/** Parse modules.dep into name -> {path, deps}. */
+export function parseModulesDep(text: string): Map<string, { path: string; deps: string[] }> {
+  const map = new Map<string, { path: string; deps: string[] }>();
+  for (const line of text.split('\n')) {
+    const m = /^([^:]+):\s*(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const path = m[1]!;
+    const name = moduleName(path);
+    map.set(name, { path, deps: m[2]!.split(/\s+/).filter(Boolean).map(moduleName) });
+  }
+  return map;
+}
+
+export function moduleName(path: string): string {
+  return path.replace(/^.*\//, '').replace(/\.ko(\.(xz|gz|zst))?$/, '').replace(/-/g, '_');
+}
+
+/** Load order: each module after everything it depends on; builtins are skipped. */
+export function moduleLoadOrder(wanted: string[], dep: Map<string, { path: string; deps: string[] }>, builtin: Set<string>): string[] {
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string, chain: string[]) => {
+    const n = name.replace(/-/g, '_');
+    if (seen.has(n) || builtin.has(n)) return;
+    const e = dep.get(n);
+    if (!e) throw new RigError('missing-module', `kernel module ${n} (needed by ${chain.join(' <- ') || 'the image'}) is neither built in nor in modules.dep`, { fix: 'build it into the kernel or add it to the kernel config' });
+    seen.add(n);
+    for (const d of e.deps) visit(d, [n, ...chain]);
+    order.push(e.path);
+  };
+  for (const w of wanted) visit(w, []);
+  return order;
+}
+
+/** Shared libraries of a dynamically linked host binary (from ldd). */
+export async function sharedLibraries(binary: string): Promise<string[]> {
+  const { stdout } = await run('ldd', [binary]).catch(() => ({ stdout: '' }));
+  const libs: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m) libs.push(m[1]!);
+  }
+  return libs;
+}
+
+async function packageVersions(pkgs: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const p of pkgs) {
+    const r = await run('dpkg-query', ['-W', '-f', '${Version}', p]).catch(() => undefined);
+    if (!r) throw new RigError('missing-package', `host package ${p} is not installed`, { fix: 'run `npm run setup`' });
+    out[p] = r.stdout.trim();
+  }
+  return out;
+}
+
+export async function buildInitramfs(def: InitramfsDefinition, kernel: KernelArtifacts, extra: CpioEntry[] = []): Promise<BuiltImage> {
+  const busybox = '/bin/busybox';
+  if (!existsSync(busybox)) throw new RigError('missing-tool', 'busybox-static is not installed', { fix: 'run `npm run setup`' });
+  const entries: CpioEntry[] = [
+    { type: 'file', path: 'init', mode: 0o755, data: readFileSync(join(projectRoot(), 'images', 'guest-init', 'init.sh')) },
+    { type: 'file', path: 'bin/busybox', mode: 0o755, data: readFileSync(busybox) },
+    { type: 'symlink', path: 'bin/sh', target: 'busybox' },
+    { type: 'chardev', path: 'dev/console', major: 5, minor: 1 },
+    { type: 'chardev', path: 'dev/null', mode: 0o666, major: 1, minor: 3 },
+    { type: 'file', path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n') },
+    { type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\nnogroup:x:65534:\n') },
+    { type: 'file', path: 'etc/shells', data: Buffer.from('/bin/sh\n') },
+    { type: 'dir', path: 'root', mode: 0o700 },
+    { type: 'dir', path: 'proc' },
+    { type: 'dir', path: 'sys' },
+    { type: 'dir', path: 'tmp', mode: 0o1777 },
+  ];
+  const libs = new Set<string>();
+  for (const bin of def.hostBinaries) {
+    if (!existsSync(bin)) throw new RigError('missing-tool', `${bin} is not installed`, { fix: 'run `npm run setup`' });
+    entries.push({ type: 'file', path: bin, mode: 0o755, data: readFileSync(bin) });
+    for (const l of await sharedLibraries(bin)) libs.add(l);
+  }
+  for (const l of libs) entries.push({ type: 'file', path: l, mode: 0o755, data: readFileSync(l) });
+
+  let order: string[] = [];
+  if (kernel.modulesDir && def.modules.length) {
+    const depPath = join(kernel.modulesDir, 'modules.dep');
+    const builtinPath = join(kernel.modulesDir, 'modules.builtin');
+    const builtin = new Set(existsSync(builtinPath) ? readFileSync(builtinPath, 'utf8').split('\n').filter(Boolean).map(moduleName) : []);
+    order = moduleLoadOrder(def.modules, parseModulesDep(readFileSync(depPath, 'utf8')), builtin);
+    for (const rel of order) entries.push({ type: 'file', path: join('lib/modules', rel), data: readFileSync(join(kernel.modulesDir, rel)) });
+  }
+  entries.push({ type: 'file', path: 'etc/rig/modules.order', data: Buffer.from(order.map((p) => p + '\n').join('')) });
+  entries.push(...extra);
+
+  const cpio = writeNewc(entries);
+  const key = hashParts(['initramfs-v1', def.name, cpio]);
+  const manifest = {
+    name: def.name,
+    kernelRelease: kernel.release,
+    modules: order.map((p) => relative('.', p)),
+    hostPackages: await packageVersions(def.hostPackages),
+    cpioBytes: cpio.length,
+    contentSha256: key,
+  };
+  const entry = await cached('initramfs', key, async (staging) => {
+    writeFileSync(join(staging, 'initramfs.cpio.gz'), gzipInitramfs(cpio));
+    writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  });
+  return { path: join(entry.dir, 'initramfs.cpio.gz'), key, hit: entry.hit, manifest };
+}

@@ -1,0 +1,91 @@
+/**
+ * Recognition of kernel crash reports in console output. Kept apart from the watcher so it
+ * can be tested against real console logs (tests/fixtures/consoles/).
+ */
+export type ReportKind = 'panic' | 'oops' | 'bug' | 'gpf' | 'warning' | 'rcu-stall' | 'hung-task' | 'call-trace';
+
+export interface Trigger {
+  kind: ReportKind;
+  re: RegExp;
+}
+
+/** Order matters: the first pattern that matches a line names the report. */
+export const TRIGGERS: readonly Trigger[] = [
+  { kind: 'panic', re: /Kernel panic - not syncing:\s*(.*)$/ },
+  { kind: 'bug', re: /kernel BUG at (.*)$/ },
+  { kind: 'bug', re: /\bBUG: (.*)$/ },
+  { kind: 'gpf', re: /general protection fault(.*)$/ },
+  { kind: 'oops', re: /\bOops: (.*)$/ },
+  { kind: 'warning', re: /\bWARNING: (.*)$/ },
+  { kind: 'rcu-stall', re: /rcu: INFO: (.*detected stalls?.*)$/ },
+  { kind: 'rcu-stall', re: /(rcu_\w+ (self-)?detected stalls?.*)$/ },
+  { kind: 'hung-task', re: /INFO: (task .* blocked for more than .*)$/ },
+  { kind: 'call-trace', re: /^\s*(Call Trace:)\s*$/ },
+];
+
+/** Lines that close a report. */
+export const END_MARKERS: readonly RegExp[] = [/---\[ end trace [0-9a-f]+ \]---/, /---\[ end Kernel panic/];
+
+/** Kinds that fail a run unless a scenario explicitly allows them. */
+export const DEFAULT_FATAL: ReadonlySet<ReportKind> = new Set(['panic', 'oops', 'bug', 'gpf', 'warning', 'rcu-stall', 'hung-task', 'call-trace']);
+
+const PRINTK_TS = /^\[\s*(\d+\.\d+)\]\s?/;
+
+/** Split a console line into its printk timestamp (seconds) and the text. */
+export function splitTimestamp(line: string): { ts: number | undefined; text: string } {
+  const m = PRINTK_TS.exec(line);
+  if (!m) return { ts: undefined, text: line };
+  return { ts: Number(m[1]), text: line.slice(m[0].length) };
+}
+
+export function matchTrigger(line: string): { kind: ReportKind; title: string } | undefined {
+  const { text } = splitTimestamp(line);
+  for (const t of TRIGGERS) {
+    const m = t.re.exec(text);
+    if (m) return { kind: t.kind, title: text.trim() };
+  }
+  return undefined;
+}
+
+export function isEndMarker(line: string): boolean {
+  return END_MARKERS.some((re) => re.test(line));
+}
+
+export interface CrashReport {
+  kind: ReportKind;
+  title: string;
+  /** Console lines of the report, with a few lines of context before it. */
+  excerpt: string[];
+  /** Index of the triggering line in the whole console. */
+  lineIndex: number;
+}
+
+/**
+ * Offline parsing: find every report in a whole console log. A report runs from its trigger
+ * to an end marker, the next trigger that is not part of it, or 80 lines.
+ */
+export function findReports(lines: string[], context = 5, maxLines = 80): CrashReport[] {
+  const out: CrashReport[] = [];
+  let i = 0;
+  while (i < lines.length) {
+    const t = matchTrigger(lines[i]!);
+    if (!t) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < lines.length && j - i < maxLines) {
+      if (isEndMarker(lines[j]!)) {
+        j++;
+        break;
+      }
+      const next = matchTrigger(lines[j]!);
+      // A Call Trace (or a panic following an oops) belongs to the report already open.
+      if (next && next.kind !== 'call-trace' && next.kind !== 'panic' && j - i > 2) break;
+      j++;
+    }
+    out.push({ kind: t.kind, title: t.title, excerpt: lines.slice(Math.max(0, i - context), j), lineIndex: i });
+    i = j;
+  }
+  return out;
+}

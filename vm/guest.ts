@@ -1,0 +1,249 @@
+/**
+ * One running guest: QEMU started from a MachineSpec, its console watched, QMP connected,
+ * SSH logged in. Any fatal console report or an early QEMU exit fails whatever the guest
+ * is doing at that moment (boot wait or a command), with the console excerpt as evidence.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RigError } from '../core/errors.js';
+import { info, logLevel, verbose } from '../core/log.js';
+import { makePrivateRunDir } from '../core/paths.js';
+import type { AccelChoice } from './accel.js';
+import { ConsoleWatcher, crashError } from './console-watch.js';
+import { qemuArgs, type MachineSpec } from './machine-spec.js';
+import { freeLoopbackPort, isHostFwdBindError } from './ports.js';
+import { deathSignalPrefix, track } from './processes.js';
+import { QmpClient } from './qmp.js';
+import { generateRunKey, publicKeyBlob, SshSession, type ExecOptions, type ExecResult, type KeyPair } from './ssh.js';
+import type { CrashReport, ReportKind } from './crash-patterns.js';
+
+export function qemuBinary(): string {
+  return process.env.DMEMFS_RIG_QEMU ?? 'qemu-system-x86_64';
+}
+
+export interface GuestOptions {
+  /** The machine without SSH forwarding (the launcher adds it). */
+  spec: MachineSpec;
+  accel: AccelChoice;
+  /** Whether to wait for SSH (the guest image reads its key from rig.key= on the command line). */
+  ssh?: boolean;
+  /** Seconds to reach SSH under KVM; multiplied by accel.timeoutScale. */
+  bootTimeoutSec?: number;
+  /** Console report titles that a scenario expects (recorded, not fatal). */
+  consoleAllow?: RegExp[];
+  fatalKinds?: ReadonlySet<ReportKind>;
+  /** Called when QEMU has been spawned (pid known). */
+  onSpawn?: (pid: number) => void;
+}
+
+export interface BootTimings {
+  /** Host ms from spawn to first successful SSH command. */
+  spawnedAt: number;
+  sshReadyAt?: number;
+}
+
+export class Guest {
+  readonly runDir: string;
+  readonly console: ConsoleWatcher;
+  readonly key: KeyPair;
+  readonly args: string[];
+  readonly timings: BootTimings;
+  qmp: QmpClient | undefined;
+  ssh: SshSession | undefined;
+  private proc: ChildProcess | undefined;
+  private stderr = '';
+  private failure: RigError | undefined;
+  private failureWaiters: Array<(e: RigError) => void> = [];
+  exitCode: number | null | undefined;
+  private exited: Promise<void>;
+  private resolveExited!: () => void;
+
+  private constructor(
+    readonly opts: GuestOptions,
+    runDir: string,
+    key: KeyPair,
+    args: string[],
+  ) {
+    this.runDir = runDir;
+    this.key = key;
+    this.args = args;
+    this.timings = { spawnedAt: 0 };
+    this.console = new ConsoleWatcher({
+      logPath: join(runDir, 'console.log'),
+      allow: [...(opts.consoleAllow ?? [])],
+      ...(opts.fatalKinds ? { fatal: opts.fatalKinds } : {}),
+      ...(logLevel() === 'verbose' ? { mirror: process.stderr } : {}),
+    });
+    this.exited = new Promise((r) => (this.resolveExited = r));
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Start QEMU and (unless ssh:false) wait for an SSH login. */
+  static async start(opts: GuestOptions): Promise<Guest> {
+    for (let attempt = 1; ; attempt++) {
+      const g = await Guest.spawnOnce(opts);
+      try {
+        await g.waitReady();
+        return g;
+      } catch (e) {
+        await g.stop();
+        // A port taken between our probe and QEMU's bind: pick another one.
+        if (attempt < 3 && isHostFwdBindError(g.stderr)) {
+          info(`${opts.spec.name}: forwarded port was taken, retrying with another`);
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  private static async spawnOnce(opts: GuestOptions): Promise<Guest> {
+    const runDir = makePrivateRunDir(opts.spec.name);
+    const key = generateRunKey(runDir, `dmemfs-rig-${opts.spec.name}`);
+    const spec: MachineSpec = { ...opts.spec, append: [...opts.spec.append], forwards: [...opts.spec.forwards] };
+    if (opts.ssh !== false) {
+      const port = await freeLoopbackPort();
+      spec.forwards.push({ hostPort: port, guestPort: 22 });
+      spec.append.push(`rig.key=${publicKeyBlob(key.publicKey).blob}`);
+    }
+    const args = qemuArgs(spec, { accel: opts.accel.accel, qmpSocket: join(runDir, 'qmp.sock'), pidFile: join(runDir, 'qemu.pid') });
+    writeFileSync(join(runDir, 'qemu-args.json'), JSON.stringify([qemuBinary(), ...args], null, 1), { mode: 0o600 });
+    const g = new Guest({ ...opts, spec }, runDir, key, args);
+    g.spawn();
+    return g;
+  }
+
+  private spawn(): void {
+    const argv = [...deathSignalPrefix(), qemuBinary(), ...this.args];
+    verbose(`spawn: ${argv.join(' ')}`);
+    const p = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = p;
+    this.timings.spawnedAt = Date.now();
+    track(p);
+    p.stdout!.on('data', (d: Buffer) => this.console.feed(d));
+    p.stderr!.on('data', (d: Buffer) => {
+      this.stderr += d.toString();
+      if (this.stderr.length > 65536) this.stderr = this.stderr.slice(-65536);
+    });
+    p.on('error', (e) => this.fail(new RigError('qemu-spawn', `could not start ${argv[0]}: ${e.message}`, { fix: 'run `npm run setup` to install qemu-system-x86' })));
+    p.on('exit', (code, signal) => {
+      this.exitCode = code;
+      this.console.end();
+      this.resolveExited();
+      if (!this.stopping) {
+        const crash = this.console.firstCrash();
+        this.fail(
+          crash
+            ? crashError(crash)
+            : new RigError('qemu-exit', `QEMU exited unexpectedly (code ${code}${signal ? `, signal ${signal}` : ''})`, {
+                evidence: [this.stderr.trim(), this.console.tail(20)].filter(Boolean).join('\n--- console ---\n'),
+              }),
+        );
+      }
+    });
+    this.console.on('crash', (r: CrashReport) => this.fail(crashError(r)));
+    if (p.pid) this.opts.onSpawn?.(p.pid);
+    info(`${this.opts.spec.name}: QEMU started (pid ${p.pid}, ${this.opts.accel.accel}), run dir ${this.runDir}`);
+  }
+
+  private stopping = false;
+
+  private fail(e: RigError): void {
+    if (this.failure) return;
+    this.failure = e;
+    for (const w of this.failureWaiters) w(e);
+    this.failureWaiters = [];
+    // A crashed guest is of no further use: stop it now, so nothing waits on it.
+    if (this.proc && this.exitCode === undefined) this.kill();
+  }
+
+  /** A promise that rejects when the guest fails (crash, unexpected exit). Never resolves. */
+  failed(): Promise<never> {
+    const p = new Promise<never>((_, reject) => {
+      if (this.failure) reject(this.failure);
+      else this.failureWaiters.push(reject);
+    });
+    p.catch(() => undefined);
+    return p;
+  }
+
+  failureReason(): RigError | undefined {
+    return this.failure;
+  }
+
+  private bootTimeoutMs(): number {
+    return (this.opts.bootTimeoutSec ?? 20) * this.opts.accel.timeoutScale * 1000;
+  }
+
+  private async waitReady(): Promise<void> {
+    const deadline = Date.now() + this.bootTimeoutMs();
+    const qmpP = QmpClient.connect(join(this.runDir, 'qmp.sock'), 15_000 * Math.min(this.opts.accel.timeoutScale, 3));
+    this.qmp = await Promise.race([qmpP, this.failed()]);
+    if (this.opts.ssh === false) return;
+    const port = this.opts.spec.forwards.find((f) => f.guestPort === 22)!.hostPort;
+    info(`${this.opts.spec.name}: waiting for SSH on 127.0.0.1:${port} (timeout ${Math.round(this.bootTimeoutMs() / 1000)}s)`);
+    try {
+      this.ssh = await Promise.race([
+        SshSession.connect({ port, privateKey: this.key.privateKey, deadline, abort: () => this.failure }),
+        this.failed(),
+      ]);
+    } catch (e) {
+      if (e instanceof RigError && e.kind === 'ssh-timeout') {
+        throw new RigError('boot-timeout', `${this.opts.spec.name}: no SSH within ${Math.round(this.bootTimeoutMs() / 1000)}s`, {
+          fix: 'see the console tail below; raise bootTimeoutSec for slow hosts',
+          evidence: this.console.tail(25),
+        });
+      }
+      throw e;
+    }
+    // The first successful command marks readiness (a handshake alone could be slirp's).
+    await this.exec(['true'], { check: true, timeoutMs: 30_000 * this.opts.accel.timeoutScale });
+    this.timings.sshReadyAt = Date.now();
+    info(`${this.opts.spec.name}: SSH ready after ${((this.timings.sshReadyAt - this.timings.spawnedAt) / 1000).toFixed(1)}s`);
+  }
+
+  /** Run a command in the guest; fails at once if the guest crashes meanwhile. */
+  async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    if (!this.ssh) throw new RigError('no-ssh', `${this.opts.spec.name}: SSH is not connected`);
+    if (this.failure) throw this.failure;
+    const scaled = { ...opts, timeoutMs: (opts.timeoutMs ?? 60_000) * (opts.timeoutMs ? 1 : this.opts.accel.timeoutScale) };
+    return Promise.race([this.ssh.exec(argv, scaled), this.failed()]);
+  }
+
+  /** Seconds (printk clock) at which the kernel started init, from the console. */
+  async kernelInitSeconds(timeoutMs = 5000): Promise<number | undefined> {
+    const l = await this.console.waitForLine(/Run \S+ as init process|Freeing unused kernel image/, timeoutMs).catch(() => undefined);
+    return l?.ts;
+  }
+
+  private kill(): void {
+    try {
+      if (this.proc?.pid) process.kill(this.proc.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+
+  /** Stop QEMU: QMP quit, then SIGKILL after a grace period. Removes the run's private key. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.ssh?.close();
+    if (this.exitCode === undefined && this.proc) {
+      if (this.qmp) await this.qmp.execute('quit', undefined, 2000).catch(() => undefined);
+      const t = setTimeout(() => this.kill(), 3000);
+      await this.exited;
+      clearTimeout(t);
+    }
+    this.qmp?.close();
+    this.console.end();
+    rmSync(this.key.privateKeyPath, { force: true });
+  }
+
+  stderrText(): string {
+    return this.stderr;
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * A typed description of one QEMU machine, and its translation into an argument array.
+ * No shell is ever involved: the result is passed to execve as is.
+ */
+import { RigError } from '../core/errors.js';
+
+export type Accel = 'kvm' | 'tcg';
+
+export interface CpuSpec {
+  /** QEMU CPU model, e.g. "max", "host", "Skylake-Server". */
+  model: string;
+  /** Override the CPUID vendor: nested SVM needs AuthenticAMD, recoverable MCE needs GenuineIntel. */
+  vendor?: 'GenuineIntel' | 'AuthenticAMD';
+  /** Extra flags, e.g. ["la57=off", "+vmx"]. */
+  flags?: string[];
+}
+
+export type MemoryBackend =
+  | { kind: 'ram' }
+  | { kind: 'file'; path: string; share?: boolean; prealloc?: boolean }
+  | { kind: 'memfd'; hugetlb?: boolean; share?: boolean };
+
+export interface NumaNodeSpec {
+  memMiB: number;
+  /** vCPU indexes that belong to this node; omitted: none (a memory-only node). */
+  cpus?: number[];
+  backend?: MemoryBackend;
+  /** host-nodes/policy for the backend (used inside an L1 guest to bind L2 RAM). */
+  hostNodes?: number[];
+  policy?: 'default' | 'preferred' | 'bind' | 'interleave';
+}
+
+export interface PortForward {
+  hostPort: number;
+  guestPort: number;
+}
+
+export interface MachineSpec {
+  /** Shown in ps and logs. */
+  name: string;
+  machine: { type: 'q35' | 'pc' | 'microvm'; options?: Record<string, string> };
+  cpu: CpuSpec;
+  smp: { cpus: number; sockets?: number };
+  /** Either a flat memory size, or emulated NUMA nodes (total = sum). */
+  memory: { sizeMiB: number } | { nodes: NumaNodeSpec[] };
+  kernel: string;
+  initrd?: string;
+  /** Kernel command line as tokens; joined with spaces, each token validated. */
+  append: string[];
+  /** Port forwards on 127.0.0.1 through user-mode networking; empty: no NIC. */
+  forwards: PortForward[];
+  /** An emulated IOMMU (intel-iommu on q35). */
+  iommu?: boolean;
+  /** Extra devices as raw -device values, e.g. ["edu"]. */
+  devices?: string[];
+  /** Extra -object values. */
+  objects?: string[];
+  /** Extra arbitrary arguments appended last (already split). */
+  extraArgs?: string[];
+  /** Maximum memory for hotplug: slots and maxmem. */
+  hotplug?: { slots: number; maxMiB: number };
+}
+
+/** Where the runtime pieces live: decided by the runner, not by the scenario. */
+export interface RuntimeWiring {
+  accel: Accel;
+  qmpSocket: string;
+  pidFile?: string;
+}
+
+export function totalMemMiB(spec: MachineSpec): number {
+  return 'sizeMiB' in spec.memory ? spec.memory.sizeMiB : spec.memory.nodes.reduce((a, n) => a + n.memMiB, 0);
+}
+
+const APPEND_TOKEN = /^[A-Za-z0-9_.,:=@!+\-/\[\]]+$/;
+
+/** The append line, checked: tokens carry no whitespace or quotes. */
+export function appendLine(tokens: string[]): string {
+  for (const t of tokens) {
+    if (!APPEND_TOKEN.test(t)) {
+      throw new RigError('bad-append', `kernel command-line token ${JSON.stringify(t)} contains characters the rig does not pass`, {
+        fix: 'use plain key=value tokens without spaces or quotes',
+      });
+    }
+  }
+  const line = tokens.join(' ');
+  if (line.length > 2000) throw new RigError('bad-append', `kernel command line is ${line.length} bytes; x86 allows 2048`);
+  return line;
+}
+
+/** QEMU's option syntax doubles commas inside values. */
+export function qemuOptValue(v: string): string {
+  return v.replace(/,/g, ',,');
+}
+
+function cpuArg(cpu: CpuSpec): string {
+  const parts = [cpu.model];
+  if (cpu.vendor) parts.push(`vendor=${cpu.vendor}`);
+  for (const f of cpu.flags ?? []) parts.push(f);
+  return parts.join(',');
+}
+
+function backendObject(id: string, memMiB: number, node: NumaNodeSpec): string {
+  const b = node.backend ?? { kind: 'ram' };
+  const opts: string[] = [];
+  switch (b.kind) {
+    case 'ram':
+      opts.push('memory-backend-ram', `id=${id}`, `size=${memMiB}M`);
+      break;
+    case 'file':
+      opts.push('memory-backend-file', `id=${id}`, `size=${memMiB}M`, `mem-path=${qemuOptValue(b.path)}`, `share=${b.share === false ? 'off' : 'on'}`);
+      if (b.prealloc) opts.push('prealloc=on');
+      break;
+    case 'memfd':
+      opts.push('memory-backend-memfd', `id=${id}`, `size=${memMiB}M`, `share=${b.share === false ? 'off' : 'on'}`);
+      if (b.hugetlb) opts.push('hugetlb=on');
+      break;
+  }
+  if (node.hostNodes && node.hostNodes.length) {
+    opts.push(`host-nodes=${node.hostNodes.join('-')}`, `policy=${node.policy ?? 'bind'}`);
+  } else if (node.policy && node.policy !== 'default') {
+    throw new RigError('bad-spec', `NUMA policy ${node.policy} needs hostNodes`);
+  }
+  return opts.join(',');
+}
+
+export function validateSpec(spec: MachineSpec): void {
+  if (spec.smp.cpus < 1) throw new RigError('bad-spec', `${spec.name}: smp.cpus must be >= 1`);
+  if (spec.smp.sockets && spec.smp.cpus % spec.smp.sockets !== 0) {
+    throw new RigError('bad-spec', `${spec.name}: ${spec.smp.cpus} vCPUs cannot be split over ${spec.smp.sockets} sockets`);
+  }
+  if ('nodes' in spec.memory) {
+    const nodes = spec.memory.nodes;
+    if (nodes.length === 0) throw new RigError('bad-spec', `${spec.name}: memory.nodes is empty`);
+    const seen = new Set<number>();
+    nodes.forEach((n, i) => {
+      if (!(n.memMiB > 0)) throw new RigError('bad-spec', `${spec.name}: node ${i} has no memory`);
+      for (const c of n.cpus ?? []) {
+        if (c < 0 || c >= spec.smp.cpus) throw new RigError('bad-spec', `${spec.name}: node ${i} names vCPU ${c}, but smp.cpus is ${spec.smp.cpus}`);
+        if (seen.has(c)) throw new RigError('bad-spec', `${spec.name}: vCPU ${c} is in two NUMA nodes`);
+        seen.add(c);
+      }
+    });
+  } else if (!(spec.memory.sizeMiB > 0)) {
+    throw new RigError('bad-spec', `${spec.name}: memory size must be positive`);
+  }
+  for (const f of spec.forwards) {
+    for (const p of [f.hostPort, f.guestPort]) {
+      if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RigError('bad-spec', `${spec.name}: port ${p} is not a TCP port`);
+    }
+  }
+  if (spec.hotplug && spec.hotplug.maxMiB < totalMemMiB(spec)) {
+    throw new RigError('bad-spec', `${spec.name}: hotplug maxmem ${spec.hotplug.maxMiB}M is below the boot memory`);
+  }
+}
+
+/** Build the full QEMU argument array (without the binary itself). */
+export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
+  validateSpec(spec);
+  const args: string[] = [];
+  const machineOpts = [spec.machine.type, `accel=${wiring.accel}`];
+  for (const [k, v] of Object.entries(spec.machine.options ?? {})) machineOpts.push(`${k}=${v}`);
+  if (spec.iommu && spec.machine.type === 'q35') machineOpts.push('kernel-irqchip=split');
+  args.push('-name', `${qemuOptValue(spec.name)},process=${qemuOptValue(spec.name)}`);
+  args.push('-machine', machineOpts.join(','));
+  args.push('-cpu', cpuArg(spec.cpu));
+  const smp = [`${spec.smp.cpus}`];
+  if (spec.smp.sockets) smp.push(`sockets=${spec.smp.sockets}`);
+  args.push('-smp', smp.join(','));
+
+  const total = totalMemMiB(spec);
+  const mem = [`size=${total}M`];
+  if (spec.hotplug) mem.push(`slots=${spec.hotplug.slots}`, `maxmem=${spec.hotplug.maxMiB}M`);
+  args.push('-m', mem.join(','));
+  if ('nodes' in spec.memory) {
+    spec.memory.nodes.forEach((node, i) => {
+      const id = `mem${i}`;
+      args.push('-object', backendObject(id, node.memMiB, node));
+      const numa = [`node`, `nodeid=${i}`, `memdev=${id}`];
+      for (const c of node.cpus ?? []) numa.push(`cpus=${c}`);
+      args.push('-numa', numa.join(','));
+    });
+  }
+  for (const o of spec.objects ?? []) args.push('-object', o);
+
+  args.push('-kernel', spec.kernel);
+  if (spec.initrd) args.push('-initrd', spec.initrd);
+  args.push('-append', appendLine(spec.append));
+
+  // No default devices, no display; the serial console goes to our stdout.
+  args.push('-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot');
+  args.push('-chardev', 'stdio,id=console0,signal=off', '-serial', 'chardev:console0');
+  args.push('-qmp', `unix:${qemuOptValue(wiring.qmpSocket)},server=on,wait=off`);
+  if (wiring.pidFile) args.push('-pidfile', wiring.pidFile);
+
+  if (spec.iommu) {
+    if (spec.machine.type !== 'q35') throw new RigError('bad-spec', `${spec.name}: the emulated IOMMU needs machine q35`);
+    args.push('-device', 'intel-iommu,intremap=on,caching-mode=on');
+  }
+  if (spec.forwards.length) {
+    const fwd = spec.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`);
+    args.push('-netdev', ['user', 'id=net0', 'ipv6=off', ...fwd].join(','));
+    args.push('-device', 'virtio-net-pci,netdev=net0,romfile=');
+  }
+  for (const d of spec.devices ?? []) args.push('-device', d);
+  args.push(...(spec.extraArgs ?? []));
+  return args;
+}

@@ -1,0 +1,56 @@
+/**
+ * Process hygiene: every QEMU the rig starts is registered here and killed when the rig
+ * exits for any reason (normal exit, error, SIGINT, SIGTERM, SIGHUP). QEMU is also started
+ * under `setpriv --pdeathsig KILL`, so even a SIGKILL of the rig takes its guests down.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const live = new Set<ChildProcess>();
+let installed = false;
+let exiting = false;
+
+function killAll(signal: NodeJS.Signals = 'SIGKILL'): void {
+  for (const p of live) {
+    try {
+      if (p.pid) process.kill(p.pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  process.on('exit', () => killAll('SIGKILL'));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      if (exiting) return;
+      exiting = true;
+      process.stderr.write(`[rig] ${sig}: stopping ${live.size} guest(s)\n`);
+      killAll('SIGKILL');
+      process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 129);
+    });
+  }
+}
+
+export function track(p: ChildProcess): void {
+  install();
+  live.add(p);
+  p.once('exit', () => live.delete(p));
+}
+
+export function liveCount(): number {
+  return live.size;
+}
+
+/** Prefix for a child command so the kernel kills it when the rig dies (even by SIGKILL). */
+export function deathSignalPrefix(): string[] {
+  return existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'] : [];
+}
+
+/** Install the handlers early (CLI start), so a signal during setup also cleans up. */
+export function installHygiene(): void {
+  install();
+}

@@ -1,0 +1,193 @@
+/**
+ * SSH to a guest with ssh2: a fresh ed25519 key pair per run (files 0600), connection to a
+ * port forwarded on 127.0.0.1 retried until a deadline, commands given as argument arrays
+ * (quoted for the remote shell here, never built from strings), uploads over stdin.
+ */
+import ssh2, { type ClientChannel } from 'ssh2';
+const { Client, utils } = ssh2;
+type Client = InstanceType<typeof Client>;
+import { writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RigError } from '../core/errors.js';
+
+export interface KeyPair {
+  privateKeyPath: string;
+  publicKeyPath: string;
+  /** "ssh-ed25519 AAAA... comment" */
+  publicKey: string;
+  privateKey: string;
+}
+
+/** Generate a key pair for this run into `dir` (a private run directory). */
+export function generateRunKey(dir: string, comment = 'dmemfs-rig'): KeyPair {
+  const kp = utils.generateKeyPairSync('ed25519', { comment });
+  const privateKeyPath = join(dir, 'id_ed25519');
+  const publicKeyPath = join(dir, 'id_ed25519.pub');
+  writeFileSync(privateKeyPath, kp.private, { mode: 0o600 });
+  chmodSync(privateKeyPath, 0o600);
+  writeFileSync(publicKeyPath, kp.public + '\n', { mode: 0o600 });
+  chmodSync(publicKeyPath, 0o600);
+  return { privateKeyPath, publicKeyPath, publicKey: kp.public.trim(), privateKey: kp.private };
+}
+
+/** The base64 blob of an OpenSSH public key line (what the guest init writes to authorized_keys). */
+export function publicKeyBlob(publicKey: string): { type: string; blob: string } {
+  const [type, blob] = publicKey.trim().split(/\s+/);
+  if (!type || !blob || !/^[A-Za-z0-9+/=]+$/.test(blob)) throw new RigError('ssh-key', `malformed public key: ${publicKey.slice(0, 40)}`);
+  return { type, blob };
+}
+
+/** Quote one argument for a POSIX shell. */
+export function shellQuote(arg: string): string {
+  if (arg !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function quoteArgv(argv: readonly string[]): string {
+  if (argv.length === 0) throw new RigError('ssh-exec', 'empty command');
+  return argv.map(shellQuote).join(' ');
+}
+
+export interface ExecResult {
+  argv: string[];
+  code: number | null;
+  signal: string | undefined;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  stdin?: string | Buffer;
+  /** Throw a RigError when the exit code is not 0. */
+  check?: boolean;
+}
+
+export class SshSession {
+  private constructor(
+    private readonly client: Client,
+    readonly port: number,
+  ) {}
+
+  private dropped: Error | undefined;
+
+  /**
+   * Connect to 127.0.0.1:port, retrying until `deadline` (ms since epoch). QEMU's user
+   * network accepts TCP before the guest listens, so each try is a full SSH handshake.
+   */
+  static async connect(opts: { port: number; privateKey: string; deadline: number; username?: string; abort?: () => Error | undefined }): Promise<SshSession> {
+    let last: unknown;
+    let tries = 0;
+    while (Date.now() < opts.deadline) {
+      const aborted = opts.abort?.();
+      if (aborted) throw aborted;
+      tries++;
+      try {
+        const client = await handshake(opts.port, opts.privateKey, opts.username ?? 'root', Math.min(8000, Math.max(1000, opts.deadline - Date.now())));
+        const s = new SshSession(client, opts.port);
+        client.on('error', (e) => (s.dropped = e));
+        client.on('close', () => (s.dropped ??= new RigError('ssh-dropped', 'SSH connection closed')));
+        return s;
+      } catch (e) {
+        last = e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    throw new RigError('ssh-timeout', `no SSH login on 127.0.0.1:${opts.port} after ${tries} tries: ${last instanceof Error ? last.message : String(last)}`, {
+      fix: 'check the console log: the guest may not have reached its SSH server',
+    });
+  }
+
+  /** Run a command given as an argument array. */
+  exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const cmd = quoteArgv(argv);
+    const started = Date.now();
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    return new Promise((resolve, reject) => {
+      if (this.dropped) return reject(new RigError('ssh-dropped', `SSH connection is gone: ${this.dropped.message}`));
+      let channel: ClientChannel | undefined;
+      let settled = false;
+      const onClose = () => finish(new RigError('ssh-dropped', `SSH connection dropped while running: ${cmd}`));
+      const finish = (err: Error | undefined, res?: ExecResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.client.off('close', onClose);
+        if (err) reject(err);
+        else resolve(res!);
+      };
+      const timer = setTimeout(() => {
+        channel?.close();
+        finish(new RigError('ssh-exec-timeout', `command did not finish within ${timeoutMs} ms: ${cmd}`, { fix: 'the guest may hang; see its console log' }));
+      }, timeoutMs);
+      this.client.once('close', onClose);
+      this.client.exec(cmd, (err, ch) => {
+        if (err) return finish(new RigError('ssh-exec', `could not start ${cmd}: ${err.message}`));
+        channel = ch;
+        const out: Buffer[] = [];
+        const errb: Buffer[] = [];
+        let code: number | null = null;
+        let signal: string | undefined;
+        ch.on('data', (d: Buffer) => out.push(d));
+        ch.stderr.on('data', (d: Buffer) => errb.push(d));
+        ch.on('exit', (c: number | null, sig?: string) => {
+          code = c;
+          signal = sig;
+        });
+        ch.on('close', () => {
+          const res: ExecResult = {
+            argv: [...argv],
+            code,
+            signal,
+            stdout: Buffer.concat(out).toString(),
+            stderr: Buffer.concat(errb).toString(),
+            ms: Date.now() - started,
+          };
+          if (opts.check && code !== 0) {
+            finish(new RigError('guest-command', `guest command failed (exit ${code}${signal ? `, signal ${signal}` : ''}): ${cmd}`, { evidence: (res.stderr || res.stdout).slice(-4000) }));
+          } else finish(undefined, res);
+        });
+        if (opts.stdin !== undefined) ch.end(opts.stdin);
+        else ch.end();
+      });
+    });
+  }
+
+  /** Write `data` (or a local file) to `remotePath` with `mode`, through `cat` on the guest. */
+  async upload(remotePath: string, data: Buffer | { localPath: string }, mode = 0o644): Promise<void> {
+    const bytes = Buffer.isBuffer(data) ? data : readFileSync(data.localPath);
+    await this.exec(['sh', '-c', 'cat > "$1" && chmod "$2" "$1"', 'upload', remotePath, mode.toString(8)], { stdin: bytes, check: true, timeoutMs: 120_000 });
+  }
+
+  close(): void {
+    this.client.end();
+  }
+}
+
+function handshake(port: number, privateKey: string, username: string, timeoutMs: number): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const c = new Client();
+    const fail = (e: Error) => {
+      c.end();
+      reject(e);
+    };
+    c.once('ready', () => {
+      c.off('error', fail);
+      resolve(c);
+    });
+    c.once('error', fail);
+    c.connect({
+      host: '127.0.0.1',
+      port,
+      username,
+      privateKey,
+      readyTimeout: timeoutMs,
+      // Host keys are generated fresh by each guest; the connection never leaves loopback.
+      hostVerifier: () => true,
+      tryKeyboard: false,
+      keepaliveInterval: 5000,
+      keepaliveCountMax: 6,
+    });
+  });
+}
