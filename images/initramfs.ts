@@ -3,7 +3,7 @@
  * libraries, the kernel's modules (with dependencies, in load order), the rig's /init.
  * Cached by the hash of its content; written atomically.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { cached, hashParts } from '../core/cache.js';
 import { run } from '../core/exec.js';
@@ -65,6 +65,16 @@ export async function sharedLibraries(binary: string): Promise<string[]> {
   return libs;
 }
 
+/** Symlinks for every busybox applet (made at build time: saves `busybox --install` at boot). */
+async function busyboxApplets(busybox: string): Promise<CpioEntry[]> {
+  const { stdout } = await run(busybox, ['--list-full']);
+  return stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && l !== 'bin/busybox' && l !== 'bin/sh')
+    .map((l) => ({ type: 'symlink' as const, path: l, target: '/bin/busybox' }));
+}
+
 async function packageVersions(pkgs: string[]): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const p of pkgs) {
@@ -111,17 +121,23 @@ export async function buildInitramfs(def: InitramfsDefinition, kernel: KernelArt
   entries.push({ type: 'file', path: 'etc/rig/modules.order', data: Buffer.from(order.map((p) => p + '\n').join('')) });
   entries.push(...extra);
 
-  const cpio = writeNewc(entries);
-  const key = hashParts(['initramfs-v1', def.name, cpio]);
+  entries.push(...(await busyboxApplets(busybox)));
+
+  // The key covers everything but the SSH host key, which is generated once per image build.
+  const key = hashParts(['initramfs-v2', def.name, writeNewc(entries)]);
   const manifest = {
     name: def.name,
     kernelRelease: kernel.release,
     modules: order.map((p) => relative('.', p)),
     hostPackages: await packageVersions(def.hostPackages),
-    cpioBytes: cpio.length,
     contentSha256: key,
   };
   const entry = await cached('initramfs', key, async (staging) => {
+    const hostKey = join(staging, 'host_key');
+    await run('dropbearkey', ['-t', 'ed25519', '-f', hostKey], { what: 'dropbearkey' });
+    entries.push({ type: 'file', path: 'etc/dropbear/dropbear_ed25519_host_key', mode: 0o600, data: readFileSync(hostKey) });
+    rmSync(hostKey);
+    const cpio = writeNewc(entries);
     writeFileSync(join(staging, 'initramfs.cpio.gz'), gzipInitramfs(cpio));
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
   });

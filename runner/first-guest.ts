@@ -4,6 +4,7 @@
  */
 import { debianStockKernel, type KernelArtifacts } from '../images/debian-kernel.js';
 import { FIRST_GUEST } from '../images/definitions.js';
+import { fastBootImage } from '../images/boot-image.js';
 import { buildInitramfs, type BuiltImage } from '../images/initramfs.js';
 import { twoNodeGuest } from '../scenarios/machines.js';
 import type { AccelChoice } from '../vm/accel.js';
@@ -12,12 +13,15 @@ import { Guest } from '../vm/guest.js';
 export interface FirstGuestFiles {
   kernel: KernelArtifacts;
   initramfs: BuiltImage;
+  /** What QEMU boots: the PVH vmlinux when the kernel allows, else the bzImage. */
+  bootImage: { path: string; pvh: boolean };
 }
 
 export async function prepareFirstGuest(): Promise<FirstGuestFiles> {
   const kernel = await debianStockKernel();
   const initramfs = await buildInitramfs(FIRST_GUEST, kernel);
-  return { kernel, initramfs };
+  const bootImage = await fastBootImage(kernel.image, kernel.config);
+  return { kernel, initramfs, bootImage };
 }
 
 export async function bootFirstGuest(
@@ -25,7 +29,7 @@ export async function bootFirstGuest(
   accel: AccelChoice,
   opts: { nodeMiB?: number; onSpawn?: (pid: number) => void; name?: string } = {},
 ): Promise<Guest> {
-  const spec = twoNodeGuest({ kernel: files.kernel.image, initrd: files.initramfs.path }, { nodeMiB: opts.nodeMiB ?? 512, ...(opts.name ? { name: opts.name } : {}) });
+  const spec = twoNodeGuest({ kernel: files.bootImage.path, initrd: files.initramfs.path }, { nodeMiB: opts.nodeMiB ?? 512, ...(opts.name ? { name: opts.name } : {}) });
   return Guest.start({ spec, accel, bootTimeoutSec: 20, ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}) });
 }
 
@@ -35,6 +39,8 @@ export interface BootBench {
   kernelInitSeconds: number;
   ratio: number;
   accel: string;
+  /** Host-clock seconds from spawn to each phase, to show where boot time goes. */
+  phases: Record<string, number | undefined>;
 }
 
 export async function benchBootOnce(files: FirstGuestFiles, accel: AccelChoice): Promise<BootBench> {
@@ -42,7 +48,19 @@ export async function benchBootOnce(files: FirstGuestFiles, accel: AccelChoice):
   try {
     const bootToSshSeconds = (g.timings.sshReadyAt! - g.timings.spawnedAt) / 1000;
     const kernelInitSeconds = (await g.kernelInitSeconds()) ?? NaN;
-    return { bootToSshSeconds, kernelInitSeconds, ratio: bootToSshSeconds / kernelInitSeconds, accel: accel.accel };
+    const at = (re: RegExp) => {
+      const l = g.console.lines.find((x) => re.test(x.raw));
+      return l ? (l.at - g.timings.spawnedAt) / 1000 : undefined;
+    };
+    const phases = {
+      firstConsoleLine: g.console.lines[0] ? (g.console.lines[0].at - g.timings.spawnedAt) / 1000 : undefined,
+      initStarted: at(/Run \S+ as init process/),
+      sshdStarted: at(/rig-init: sshd started/),
+      sshBanner: g.ssh ? (g.ssh.stats.bannerAt - g.timings.spawnedAt) / 1000 : undefined,
+      sshLogin: g.ssh ? (g.ssh.stats.loginAt - g.timings.spawnedAt) / 1000 : undefined,
+      sshReady: bootToSshSeconds,
+    };
+    return { bootToSshSeconds, kernelInitSeconds, ratio: bootToSshSeconds / kernelInitSeconds, accel: accel.accel, phases };
   } finally {
     await g.stop();
   }

@@ -98,7 +98,6 @@ export class ConsoleWatcher extends EventEmitter {
   private armSettle(): void {
     if (this.settleTimer) clearTimeout(this.settleTimer);
     this.settleTimer = setTimeout(() => this.closeReport(), this.settleMs);
-    this.settleTimer.unref();
   }
 
   private closeReport(): void {

@@ -32,7 +32,8 @@ export const DEFAULT_FATAL: ReadonlySet<ReportKind> = new Set(['panic', 'oops', 
 const PRINTK_TS = /^\[\s*(\d+\.\d+)\]\s?/;
 
 /** Split a console line into its printk timestamp (seconds) and the text. */
-export function splitTimestamp(line: string): { ts: number | undefined; text: string } {
+export function splitTimestamp(rawLine: string): { ts: number | undefined; text: string } {
+  const line = rawLine.replace(/\r+$/, '');
   const m = PRINTK_TS.exec(line);
   if (!m) return { ts: undefined, text: line };
   return { ts: Number(m[1]), text: line.slice(m[0].length) };
@@ -64,7 +65,8 @@ export interface CrashReport {
  * Offline parsing: find every report in a whole console log. A report runs from its trigger
  * to an end marker, the next trigger that is not part of it, or 80 lines.
  */
-export function findReports(lines: string[], context = 5, maxLines = 80): CrashReport[] {
+export function findReports(rawLines: string[], context = 5, maxLines = 80): CrashReport[] {
+  const lines = rawLines.map((l) => l.replace(/\r+$/, ''));
   const out: CrashReport[] = [];
   let i = 0;
   while (i < lines.length) {

@@ -211,12 +211,23 @@ export class Guest {
     if (!this.ssh) throw new RigError('no-ssh', `${this.opts.spec.name}: SSH is not connected`);
     if (this.failure) throw this.failure;
     const scaled = { ...opts, timeoutMs: (opts.timeoutMs ?? 60_000) * (opts.timeoutMs ? 1 : this.opts.accel.timeoutScale) };
-    return Promise.race([this.ssh.exec(argv, scaled), this.failed()]);
+    try {
+      return await Promise.race([this.ssh.exec(argv, scaled), this.failed()]);
+    } catch (e) {
+      // A dropped connection or a hang is often the symptom of a crash whose report is still
+      // arriving on the console: give the console a moment to say so, and report the cause.
+      if (e instanceof RigError && (e.kind === 'ssh-dropped' || e.kind === 'ssh-exec-timeout')) {
+        const cause = await Promise.race([this.failed().catch((f: RigError) => f), new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
+        if (cause) throw cause;
+        throw new RigError(e.kind, e.message, { fix: e.fix ?? 'see the console log', evidence: this.console.tail(20) });
+      }
+      throw e;
+    }
   }
 
   /** Seconds (printk clock) at which the kernel started init, from the console. */
   async kernelInitSeconds(timeoutMs = 5000): Promise<number | undefined> {
-    const l = await this.console.waitForLine(/Run \S+ as init process|Freeing unused kernel image/, timeoutMs).catch(() => undefined);
+    const l = await this.console.waitForLine(/Run \S+ as init process/, timeoutMs).catch(() => undefined);
     return l?.ts;
   }
 

@@ -200,7 +200,7 @@ export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
   if (spec.forwards.length) {
     const fwd = spec.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`);
     args.push('-netdev', ['user', 'id=net0', 'ipv6=off', ...fwd].join(','));
-    args.push('-device', 'virtio-net-pci,netdev=net0,romfile=');
+    args.push('-device', 'virtio-net-pci,netdev=net0,romfile=,status=off');
   }
   for (const d of spec.devices ?? []) args.push('-device', d);
   args.push(...(spec.extraArgs ?? []));

@@ -8,6 +8,7 @@ const { Client, utils } = ssh2;
 type Client = InstanceType<typeof Client>;
 import { writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect as netConnect } from 'node:net';
 import { RigError } from '../core/errors.js';
 
 export interface KeyPair {
@@ -71,6 +72,8 @@ export class SshSession {
   ) {}
 
   private dropped: Error | undefined;
+  /** How the connection came about: tries, and host times (ms) of the first banner and of login. */
+  stats = { tries: 0, bannerAt: 0, loginAt: 0 };
 
   /**
    * Connect to 127.0.0.1:port, retrying until `deadline` (ms since epoch). QEMU's user
@@ -84,14 +87,21 @@ export class SshSession {
       if (aborted) throw aborted;
       tries++;
       try {
+        // Cheap probes first: the server speaks first, so no banner means nobody listens yet.
+        if (!(await waitForBanner(opts.port, Math.min(opts.deadline, Date.now() + 5000), opts.abort))) {
+          last = new Error('no SSH banner yet');
+          continue;
+        }
+        const bannerAt = Date.now();
         const client = await handshake(opts.port, opts.privateKey, opts.username ?? 'root', Math.min(8000, Math.max(1000, opts.deadline - Date.now())));
         const s = new SshSession(client, opts.port);
+        s.stats = { tries, bannerAt, loginAt: Date.now() };
         client.on('error', (e) => (s.dropped = e));
         client.on('close', () => (s.dropped ??= new RigError('ssh-dropped', 'SSH connection closed')));
         return s;
       } catch (e) {
         last = e;
-        await new Promise((r) => setTimeout(r, 250));
+        await new Promise((r) => setTimeout(r, 100));
       }
     }
     throw new RigError('ssh-timeout', `no SSH login on 127.0.0.1:${opts.port} after ${tries} tries: ${last instanceof Error ? last.message : String(last)}`, {
@@ -163,6 +173,56 @@ export class SshSession {
   close(): void {
     this.client.end();
   }
+}
+
+/**
+ * Overlapping banner probes, one started every intervalMs: a probe sent before the guest's
+ * network answers waits in slirp's SYN retransmission, so a new one must not wait for it.
+ */
+export function waitForBanner(port: number, deadline: number, abort?: () => Error | undefined, intervalMs = 150): Promise<boolean> {
+  return new Promise((resolve) => {
+    let done = false;
+    let inFlight = 0;
+    const finish = (v: boolean) => {
+      if (done) return;
+      done = true;
+      clearInterval(timer);
+      resolve(v);
+    };
+    const launch = () => {
+      if (done) return;
+      if (Date.now() > deadline || abort?.()) return finish(false);
+      if (inFlight >= 20) return;
+      inFlight++;
+      void sshBanner(port, 2000).then((b) => {
+        inFlight--;
+        if (b) finish(true);
+      });
+    };
+    const timer = setInterval(launch, intervalMs);
+    launch();
+  });
+}
+
+/** Resolve with the server's identification line, or undefined within timeoutMs. */
+export function sshBanner(port: number, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const sock = netConnect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (v: string | undefined) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) done(buf.startsWith('SSH-') ? buf.slice(0, nl).trim() : undefined);
+    });
+    sock.on('error', () => done(undefined));
+    sock.on('close', () => done(undefined));
+  });
 }
 
 function handshake(port: number, privateKey: string, username: string, timeoutMs: number): Promise<Client> {

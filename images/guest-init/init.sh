@@ -2,7 +2,6 @@
 # /init of the rig's small guests (first guest, L2): mount the basics, load the modules the
 # image lists, install this run's SSH key from the kernel command line (rig.key=), bring up
 # the user-mode network and start dropbear with password logins disabled.
-/bin/busybox --install -s
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -32,7 +31,7 @@ ip link set lo up
 if ip link set eth0 up 2>/dev/null; then
   ip addr add 10.0.2.15/24 dev eth0
   ip route add default via 10.0.2.2
-  # -R: host keys made on first use; -s: no password logins; -j -k: no port forwarding.
+  # -R: host keys made on first use if the image has none; -s: no password logins; -j -k: no port forwarding.
   dropbear -R -s -j -k -p 22 -P /run/dropbear.pid
   echo "rig-init: sshd started"
 else

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+/**
+ * `npm test`: runs the tap suite over the compiled tests (unit first, then integration) and
+ * streams TAP to stdout. At the end it prints one closing line,
+ * "N passed, N failed, N skipped", counted per test case (each t.test), and the reasons of
+ * the skipped ones, so a skip is never mistaken for a pass.
+ *
+ * Arguments select files by substring: `npm test -- unit`, `npm test -- panic`.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Parser } from 'tap-parser';
+import { projectRoot } from '../core/paths.js';
+
+const root = projectRoot();
+const filters = process.argv.slice(2);
+
+function testFiles(kind: string): string[] {
+  const dir = join(root, 'dist', 'tests', kind);
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort();
+  } catch {
+    return [];
+  }
+  return names.map((f) => join('dist', 'tests', kind, f)).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+}
+
+const files = [...testFiles('unit'), ...testFiles('integration'), ...testFiles('faults')];
+if (files.length === 0) {
+  process.stderr.write(`no test files match ${filters.join(' ')}\n`);
+  process.exit(1);
+}
+
+const counts = { passed: 0, failed: 0, skipped: 0 };
+const skips: string[] = [];
+const failures: string[] = [];
+const parser = new Parser();
+parser.on('child', (file: Parser) => {
+  let cases = 0;
+  file.on('assert', (a: { ok: boolean; name: string; skip?: string | boolean; todo?: string | boolean }) => {
+    cases++;
+    if (a.skip || a.todo) {
+      counts.skipped++;
+      skips.push(`${file.name}: ${a.name}: ${typeof a.skip === 'string' ? a.skip : typeof a.todo === 'string' ? a.todo : 'skipped'}`);
+    } else if (a.ok) counts.passed++;
+    else {
+      counts.failed++;
+      failures.push(`${file.name}: ${a.name}`);
+    }
+  });
+  file.on('complete', (r: { ok: boolean }) => {
+    if (cases === 0 && !r.ok) {
+      counts.failed++;
+      failures.push(`${file.name}: the file failed before any test`);
+    }
+  });
+});
+
+const tap = spawn(
+  process.execPath,
+  [join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), '--disable-coverage', '--allow-empty-coverage', '--jobs=1', '--timeout=3000', '--reporter=tap', ...files],
+  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env } },
+);
+tap.stdout.on('data', (d: Buffer) => {
+  process.stdout.write(d);
+  parser.write(d);
+});
+tap.on('exit', (code, signal) => {
+  parser.end();
+  const lines = ['', '# summary'];
+  for (const s of skips) lines.push(`# skipped: ${s}`);
+  for (const f of failures) lines.push(`# failed: ${f}`);
+  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(`${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
+  const ok = code === 0 && counts.failed === 0 && counts.passed > 0;
+  process.exit(ok ? 0 : signal ? 1 : code || 1);
+});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => tap.kill(sig));

@@ -1,0 +1,85 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { findReports, matchTrigger, splitTimestamp } from '../../vm/crash-patterns.js';
+import { ConsoleWatcher } from '../../vm/console-watch.js';
+import { projectRoot } from '../../core/paths.js';
+
+// Real console logs captured from the rig's own guests (Debian 6.1 kernel under QEMU TCG).
+const fixture = (name: string) => readFileSync(join(projectRoot(), 'tests', 'fixtures', 'consoles', name), 'utf8').split('\n');
+
+t.test('a clean boot has no reports', async (t) => {
+  t.same(findReports(fixture('debian-6.1-clean-boot.log')), []);
+});
+
+t.test('sysrq panic is found, with its trace in the excerpt', async (t) => {
+  const r = findReports(fixture('debian-6.1-sysrq-panic.log'));
+  t.equal(r.length, 1);
+  t.equal(r[0]!.kind, 'panic');
+  t.match(r[0]!.title, /Kernel panic - not syncing: sysrq triggered crash/);
+  t.ok(r[0]!.excerpt.some((l) => /Call Trace:/.test(l)), 'call trace is part of the panic report');
+  t.ok(r[0]!.excerpt.some((l) => /sysrq_handle_crash/.test(l)));
+});
+
+t.test('topology WARNING is one report closed by its end marker', async (t) => {
+  const r = findReports(fixture('debian-6.1-topology-warning.log'));
+  t.equal(r.length, 1);
+  t.equal(r[0]!.kind, 'warning');
+  t.match(r[0]!.title, /topology_sane/);
+  t.match(r[0]!.excerpt.at(-1)!, /end trace/);
+});
+
+t.test('trigger lines of each kind', async (t) => {
+  const cases: Array<[string, string | undefined]> = [
+    ['[   12.3] BUG: kernel NULL pointer dereference, address: 0000000000000008', 'bug'],
+    ['[ 1.0] kernel BUG at mm/dmem.c:123!', 'bug'],
+    ['[ 1.0] Oops: 0002 [#1] PREEMPT SMP NOPTI', 'oops'],
+    ['[ 1.0] general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP', 'gpf'],
+    ['[ 1.0] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:', 'rcu-stall'],
+    ['[ 1.0] INFO: task kworker/0:1:12 blocked for more than 120 seconds.', 'hung-task'],
+    ['[ 1.0] Call Trace:', 'call-trace'],
+    ['[ 1.0] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [qemu:123]', 'bug'],
+    ['[ 1.0] dmem: register region [0x1b8000000 - 0x1f8000000] on node 1.', undefined],
+    ['[ 1.0] Memory failure: 0x1b8000: recovery action for dmem page: Recovered', undefined],
+    ['[ 1.0] debug: unmapping init [mem 0xffffffff82a00000-0xffffffff82bfffff]', undefined],
+  ];
+  for (const [line, kind] of cases) t.equal(matchTrigger(line)?.kind, kind, line);
+  t.same(splitTimestamp('[    2.776390] Kernel panic'), { ts: 2.77639, text: 'Kernel panic' });
+  t.same(splitTimestamp('rig-init: ready'), { ts: undefined, text: 'rig-init: ready' });
+});
+
+t.test('live watcher: fires once per report, at the end marker, with allowances', async (t) => {
+  const lines = fixture('debian-6.1-topology-warning.log');
+  const w = new ConsoleWatcher({ settleMs: 50 });
+  const crashes: string[] = [];
+  w.on('crash', (r) => crashes.push(r.kind));
+  // Feed in odd-sized chunks, as a pipe would.
+  const text = lines.join('\n') + '\n';
+  for (let i = 0; i < text.length; i += 333) w.feed(text.slice(i, i + 333));
+  t.same(crashes, ['warning'], 'announced as soon as the end marker arrived');
+  w.end();
+  t.equal(w.reports.length, 1);
+
+  const allowed = new ConsoleWatcher({ settleMs: 50, allow: [/topology_sane/] });
+  let fired = 0;
+  allowed.on('crash', () => fired++);
+  allowed.feed(text);
+  allowed.end();
+  t.equal(fired, 0, 'an allowed report is recorded, not fatal');
+  t.equal(allowed.reports[0]!.fatal, false);
+});
+
+t.test('live watcher: panic without end marker is announced after the settle time', async (t) => {
+  const w = new ConsoleWatcher({ settleMs: 100 });
+  const got = new Promise<number>((resolve) => {
+    const start = Date.now();
+    w.on('crash', () => resolve(Date.now() - start));
+  });
+  w.feed(fixture('debian-6.1-sysrq-panic.log').join('\n') + '\n');
+  const ms = await got;
+  t.ok(ms < 1000, `announced after ${ms} ms`);
+  t.equal(w.firstCrash()!.kind, 'panic');
+  const line = await w.waitForLine(/Run \/init as init process/, 10);
+  t.equal(line.ts, 2.007608, 'printk timestamp is parsed');
+  w.end();
+});
