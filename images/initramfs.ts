@@ -98,6 +98,8 @@ export async function buildInitramfs(def: InitramfsDefinition, kernel: KernelArt
     { type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\nnogroup:x:65534:\n') },
     { type: 'file', path: 'etc/shells', data: Buffer.from('/bin/sh\n') },
     { type: 'dir', path: 'root', mode: 0o700 },
+    { type: 'dir', path: 'root/.ssh', mode: 0o700 },
+    { type: 'dir', path: 'etc/dropbear', mode: 0o700 },
     { type: 'dir', path: 'proc' },
     { type: 'dir', path: 'sys' },
     { type: 'dir', path: 'tmp', mode: 0o1777 },

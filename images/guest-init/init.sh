@@ -1,27 +1,27 @@
 #!/bin/busybox sh
-# /init of the rig's small guests (first guest, L2): mount the basics, load the modules the
-# image lists, install this run's SSH key from the kernel command line (rig.key=), bring up
-# the user-mode network and start dropbear with password logins disabled.
+# /init of the rig's small guests (first guest, L2). The SSH server comes first (boot-to-SSH
+# is measured): mount what it needs, load the image's modules, install this run's key from
+# the kernel command line (rig.key=), bring up the user-mode network, start dropbear with
+# password logins disabled; the remaining mounts follow.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-mkdir -p /dev/pts /dev/shm /tmp /run /sys/kernel/debug
+mkdir -p /dev/pts /run
 mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
-mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-echo 1 > /proc/sys/kernel/sysrq
 
-if [ -f /etc/rig/modules.order ]; then
+if [ -s /etc/rig/modules.order ]; then
   while read -r m; do
-    [ -n "$m" ] && insmod "/lib/modules/$m" 2>/dev/null
+    [ -n "$m" ] && insmod "/lib/modules/$m"
   done < /etc/rig/modules.order
 fi
 
-key=$(sed -n 's/.*rig\.key=\([A-Za-z0-9+\/=]*\).*/\1/p' /proc/cmdline)
-mkdir -p /root/.ssh /etc/dropbear
-chmod 700 /root /root/.ssh
+read -r cmdline < /proc/cmdline
+key=
+for arg in $cmdline; do
+  case "$arg" in rig.key=*) key=${arg#rig.key=} ;; esac
+done
 if [ -n "$key" ]; then
   echo "ssh-ed25519 $key rig" > /root/.ssh/authorized_keys
   chmod 600 /root/.ssh/authorized_keys
@@ -37,6 +37,11 @@ if ip link set eth0 up 2>/dev/null; then
 else
   echo "rig-init: no network interface"
 fi
+
+mkdir -p /dev/shm /tmp /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+echo 1 > /proc/sys/kernel/sysrq
 
 if [ -x /etc/rig/payload ]; then
   /etc/rig/payload
