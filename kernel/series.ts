@@ -1,0 +1,203 @@
+/**
+ * A patch series as mailed: completeness (cover letter, patches 1..N of one version, no
+ * duplicates) and integrity by content (`git patch-id --stable`, pinned per patch in
+ * kernel/series/<name>.json), not by mail headers. Also the patch-by-patch distance of a
+ * rebased series from the original.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from '../core/exec.js';
+import { RigError } from '../core/errors.js';
+import { projectRoot } from '../core/paths.js';
+import { changedLines, commitMessageOf, diffFiles, diffOf, parseMbox, parseSubject, type MailMessage } from './mbox.js';
+
+/** Pinned identity of a series (data, in kernel/series/). */
+export interface SeriesDefinition {
+  name: string;
+  description: string;
+  coverMessageId?: string;
+  /** Bracket prefix of every subject, e.g. "RFC V2". */
+  subjectPrefix: string;
+  total: number;
+  /** The series this one was rebased from, if any. */
+  rebasedFrom?: string;
+  patches: Array<{ number: number; title: string; patchId: string }>;
+}
+
+export interface ParsedPatch {
+  number: number;
+  total: number;
+  prefix: string;
+  title: string;
+  message: MailMessage;
+  diff: string;
+  patchId: string;
+}
+
+export interface ParsedSeries {
+  cover: MailMessage | undefined;
+  patches: ParsedPatch[];
+  /** Messages that are not part of a numbered series. */
+  strays: MailMessage[];
+}
+
+export function loadSeriesDefinitions(): SeriesDefinition[] {
+  const dir = join(projectRoot(), 'kernel', 'series');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as SeriesDefinition);
+}
+
+export function seriesDefinition(name: string): SeriesDefinition {
+  const d = loadSeriesDefinitions().find((s) => s.name === name);
+  if (!d) throw new RigError('unknown-series', `no series definition "${name}" in kernel/series/`, { fix: `known: ${loadSeriesDefinitions().map((s) => s.name).join(', ')}` });
+  return d;
+}
+
+/** `git patch-id --stable` of one diff (whitespace- and order-insensitive content hash). */
+export async function patchId(diff: string): Promise<string> {
+  if (!diff.trim()) return '';
+  const { stdout } = await run('git', ['patch-id', '--stable'], { input: diff });
+  const id = stdout.trim().split(/\s+/)[0] ?? '';
+  return id;
+}
+
+export function readMbox(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new RigError('missing-series', `cannot read the series mbox ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`, {
+      fix: 'pass --series <path to the mbox> (for example ../shared/fixtures/dmemfs-rfc-v2.mbox)',
+    });
+  }
+}
+
+export async function parseSeries(mboxText: string): Promise<ParsedSeries> {
+  const messages = parseMbox(mboxText);
+  if (messages.length === 0) throw new RigError('bad-mbox', 'the file holds no mail messages (no "From " separator lines)', { fix: 'pass an mbox as produced by git format-patch or a mail archive' });
+  const patches: ParsedPatch[] = [];
+  const strays: MailMessage[] = [];
+  let cover: MailMessage | undefined;
+  for (const m of messages) {
+    const s = parseSubject(m.subject);
+    if (!s) {
+      strays.push(m);
+      continue;
+    }
+    if (s.number === 0) {
+      cover = m;
+      continue;
+    }
+    const diff = diffOf(m.body);
+    patches.push({ number: s.number, total: s.total, prefix: s.prefix, title: s.title, message: m, diff, patchId: '' });
+  }
+  await Promise.all(patches.map(async (p) => (p.patchId = await patchId(p.diff))));
+  return { cover, patches, strays };
+}
+
+export type PatchVerdict = 'ok' | 'missing' | 'altered' | 'duplicate' | 'extra' | 'empty';
+
+export interface VerifyReport {
+  series: string;
+  complete: boolean;
+  intact: boolean;
+  ok: boolean;
+  cover: boolean;
+  prefixes: string[];
+  problems: string[];
+  patches: Array<{ number: number; title: string; verdict: PatchVerdict; expected?: string; got?: string }>;
+}
+
+/** Check a parsed series against its pinned definition. */
+export function verifySeries(parsed: ParsedSeries, def: SeriesDefinition): VerifyReport {
+  const problems: string[] = [];
+  const byNumber = new Map<number, ParsedPatch[]>();
+  for (const p of parsed.patches) byNumber.set(p.number, [...(byNumber.get(p.number) ?? []), p]);
+  const prefixes = [...new Set(parsed.patches.map((p) => p.prefix))];
+  if (prefixes.length > 1) problems.push(`patches of more than one version: ${prefixes.map((p) => `[${p}]`).join(', ')}`);
+  const totals = [...new Set(parsed.patches.map((p) => p.total))];
+  if (totals.length > 1 || (totals[0] !== undefined && totals[0] !== def.total)) problems.push(`subjects announce ${totals.join('/')} patches, the series has ${def.total}`);
+  if (!parsed.cover) problems.push('no cover letter (00/NN)');
+  const patches: VerifyReport['patches'] = [];
+  for (const pin of def.patches) {
+    const got = byNumber.get(pin.number) ?? [];
+    if (got.length === 0) {
+      patches.push({ number: pin.number, title: pin.title, verdict: 'missing', expected: pin.patchId });
+      problems.push(`patch ${pin.number} (${pin.title}) is missing`);
+    } else if (got.length > 1) {
+      patches.push({ number: pin.number, title: pin.title, verdict: 'duplicate' });
+      problems.push(`patch ${pin.number} appears ${got.length} times`);
+    } else if (!got[0]!.patchId) {
+      patches.push({ number: pin.number, title: pin.title, verdict: 'empty', expected: pin.patchId });
+      problems.push(`patch ${pin.number} (${pin.title}) has no diff`);
+    } else if (got[0]!.patchId !== pin.patchId) {
+      patches.push({ number: pin.number, title: pin.title, verdict: 'altered', expected: pin.patchId, got: got[0]!.patchId });
+      problems.push(`patch ${pin.number} (${pin.title}) is altered: patch-id ${got[0]!.patchId.slice(0, 12)}, expected ${pin.patchId.slice(0, 12)}`);
+    } else patches.push({ number: pin.number, title: pin.title, verdict: 'ok' });
+  }
+  for (const [n, ps] of byNumber) {
+    if (!def.patches.some((p) => p.number === n)) {
+      patches.push({ number: n, title: ps[0]!.title, verdict: 'extra' });
+      problems.push(`patch ${n} (${ps[0]!.title}) is not part of ${def.name}`);
+    }
+  }
+  patches.sort((a, b) => a.number - b.number);
+  const complete = patches.every((p) => p.verdict !== 'missing' && p.verdict !== 'duplicate' && p.verdict !== 'extra') && Boolean(parsed.cover);
+  const intact = patches.every((p) => p.verdict === 'ok' || p.verdict === 'missing');
+  return { series: def.name, complete, intact, ok: problems.length === 0, cover: Boolean(parsed.cover), prefixes, problems, patches };
+}
+
+/** Which pinned series matches best (most identical patch ids). */
+export function identifySeries(parsed: ParsedSeries, defs = loadSeriesDefinitions()): SeriesDefinition {
+  const ids = new Set(parsed.patches.map((p) => p.patchId));
+  const scored = defs.map((d) => ({ d, score: d.patches.filter((p) => ids.has(p.patchId)).length + (parsed.patches.some((p) => p.prefix === d.subjectPrefix) ? 0.5 : 0) }));
+  scored.sort((a, b) => b.score - a.score);
+  if (!scored[0] || scored[0].score < 1) {
+    throw new RigError('unknown-series', 'the mbox matches no known series (no patch id in common)', { fix: 'pass --series-name to say which series it should be' });
+  }
+  return scored[0].d;
+}
+
+export interface DistanceRow {
+  number: number;
+  title: string;
+  identical: boolean;
+  /** Changed lines present only in the original / only in the rebased patch. */
+  onlyInOriginal: number;
+  onlyInRebased: number;
+  files: string[];
+  note: string | undefined;
+}
+
+function multisetMinus(a: string[], b: string[]): number {
+  const counts = new Map<string, number>();
+  for (const x of b) counts.set(x, (counts.get(x) ?? 0) + 1);
+  let n = 0;
+  for (const x of a) {
+    const c = counts.get(x) ?? 0;
+    if (c > 0) counts.set(x, c - 1);
+    else n++;
+  }
+  return n;
+}
+
+/** Patch-by-patch distance of a rebased series from the original. */
+export function seriesDistance(original: ParsedSeries, rebased: ParsedSeries): DistanceRow[] {
+  const rows: DistanceRow[] = [];
+  for (const r of rebased.patches) {
+    const o = original.patches.find((p) => p.number === r.number);
+    const note = /\[rebased onto [^\]]*\]/.exec(commitMessageOf(r.message.body))?.[0];
+    if (!o) {
+      rows.push({ number: r.number, title: r.title, identical: false, onlyInOriginal: 0, onlyInRebased: changedLines(r.diff).added.length, files: diffFiles(r.diff).map((f) => f.file), note });
+      continue;
+    }
+    const a = changedLines(o.diff);
+    const b = changedLines(r.diff);
+    const onlyO = multisetMinus(a.added, b.added) + multisetMinus(a.removed, b.removed);
+    const onlyR = multisetMinus(b.added, a.added) + multisetMinus(b.removed, a.removed);
+    const files = [...new Set([...diffFiles(o.diff), ...diffFiles(r.diff)].map((f) => f.file))];
+    rows.push({ number: r.number, title: r.title, identical: o.patchId === r.patchId, onlyInOriginal: onlyO, onlyInRebased: onlyR, files, note });
+  }
+  return rows.sort((x, y) => x.number - y.number);
+}
