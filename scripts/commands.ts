@@ -3,6 +3,16 @@ import { chooseAccel } from '../vm/accel.js';
 import { info } from '../core/log.js';
 import { setupHost, HOST_PACKAGES } from './setup-host.js';
 import { benchBootOnce, bootFirstGuest, prepareFirstGuest } from '../runner/first-guest.js';
+import { runKernelPipeline } from '../kernel/pipeline.js';
+import { identifySeries, parseSeries, readMbox, seriesDefinition, seriesDistance, verifySeries } from '../kernel/series.js';
+import { expandPath, listProfiles, loadProfile } from '../kernel/profile.js';
+import { acquireSource } from '../kernel/source.js';
+import { checkoutBase } from '../kernel/tree.js';
+import { applySeries, formatApplyReport } from '../kernel/apply.js';
+import { locateSeries } from '../kernel/pipeline.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -20,6 +30,11 @@ export interface Command {
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
 }
 
+const profileOpt: OptionSpec = { type: 'string', help: `kernel profile (${'one of kernel/profiles/*.json'}; default rfc-v2-debian)` };
+const kernelSrcOpt: OptionSpec = { type: 'string', help: 'a local kernel tree (git or plain) or tarball instead of the profile\'s source' };
+const seriesOpt: OptionSpec = { type: 'string', help: 'a local mbox of the series instead of the profile\'s' };
+const jsonOpt: OptionSpec = { type: 'boolean', help: 'print JSON on stdout' };
+
 const accelOpt: OptionSpec = { type: 'string', help: 'kvm | tcg | auto (default auto; also DMEMFS_RIG_ACCEL)' };
 
 function median(xs: number[]): number {
@@ -29,6 +44,95 @@ function median(xs: number[]): number {
 }
 
 export const COMMANDS: Command[] = [
+  {
+    name: 'series verify',
+    summary: 'check an mbox: cover letter, patches 1..N of one version, each intact by patch id',
+    usage: '<mbox> [--series-name NAME] [--json]',
+    details: 'Exit 0 when complete and intact; otherwise non-zero, naming each missing, extra, duplicate or altered patch.\nWithout --series-name the pinned series (kernel/series/*.json) with most matching patch ids is used.',
+    options: { 'series-name': { type: 'string', help: 'pinned series to check against (rfc-v2, rfc-v2-on-debian-5.10.223)' }, json: jsonOpt },
+    async run(v, pos) {
+      if (!pos[0]) throw new Error('series verify needs the path of an mbox');
+      const parsed = await parseSeries(readMbox(pos[0]));
+      const def = v['series-name'] ? seriesDefinition(String(v['series-name'])) : identifySeries(parsed);
+      const r = verifySeries(parsed, def);
+      if (v.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      else {
+        process.stdout.write(`${pos[0]}: series ${def.name}: ${parsed.patches.length} patches, cover letter ${r.cover ? 'present' : 'missing'}\n`);
+        for (const p of r.patches) if (p.verdict !== 'ok') process.stdout.write(`  patch ${String(p.number).padStart(2)}: ${p.verdict.toUpperCase()}  ${p.title}\n`);
+        for (const pr of r.problems) process.stdout.write(`  problem: ${pr}\n`);
+        process.stdout.write(r.ok ? `OK: complete and intact (${r.patches.length} patch ids match)\n` : `FAILED: ${r.problems.length} problem(s)\n`);
+      }
+      return r.ok ? 0 : 1;
+    },
+  },
+  {
+    name: 'series compare',
+    summary: 'how far a rebased series is from the original, patch by patch',
+    usage: '<original.mbox> <rebased.mbox> [--json]',
+    options: { json: jsonOpt },
+    async run(v, pos) {
+      if (pos.length < 2) throw new Error('series compare needs two mboxes: original and rebased');
+      const rows = seriesDistance(await parseSeries(readMbox(pos[0]!)), await parseSeries(readMbox(pos[1]!)));
+      if (v.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+      else {
+        const differ = rows.filter((r) => !r.identical);
+        process.stdout.write(`${rows.length} patches: ${rows.length - differ.length} identical in content, ${differ.length} differ\n`);
+        for (const r of differ) process.stdout.write(`  ${String(r.number).padStart(2)}  -${r.onlyInOriginal}/+${r.onlyInRebased} changed lines  ${r.title}${r.note ? `\n      ${r.note}` : ''}\n`);
+      }
+      return 0;
+    },
+  },
+  {
+    name: 'series apply',
+    summary: 'apply a profile\'s series to its source and print the per-patch report (all patches, even after a failure)',
+    usage: '[--profile P] [--series mbox] [--kernel-src path] [--json]',
+    details: 'Reports clean / offset / fuzz / failed per patch with files and hunks. Exit 0 only when every patch applies.\nThe tree is a scratch copy; the build pipeline keeps its own.',
+    options: { profile: profileOpt, series: seriesOpt, 'kernel-src': kernelSrcOpt, json: jsonOpt },
+    async run(v) {
+      const profile = loadProfile(String(v.profile ?? 'rfc-v2-debian'));
+      const input = await locateSeries(profile, v.series as string | undefined);
+      if (!input) throw new Error(`profile ${profile.name} has no series`);
+      const parsed = await parseSeries(readMbox(input.path));
+      const source = await acquireSource(profile.source, v['kernel-src'] as string | undefined);
+      const dir = join(mkdtempSync(join(tmpdir(), 'rig-series-apply-')), 'src');
+      try {
+        await checkoutBase(source, dir);
+        const r = await applySeries(dir, input.path, source.baseCommit, parsed.patches, { keepGoing: true });
+        process.stdout.write(v.json ? JSON.stringify(r, null, 2) + '\n' : formatApplyReport(r) + '\n');
+        return r.ok ? 0 : 1;
+      } finally {
+        rmSync(join(dir, '..'), { recursive: true, force: true });
+      }
+    },
+  },
+  {
+    name: 'kernel build',
+    summary: 'run the kernel pipeline of a profile: series verified, source, patched tree, config verified, bzImage (cached)',
+    usage: '[--profile P] [--kernel-src path] [--series mbox] [--cc gcc-12] [--json]',
+    options: { profile: profileOpt, 'kernel-src': kernelSrcOpt, series: seriesOpt, cc: { type: 'string', help: 'compiler (default from the profile: gcc)' }, json: jsonOpt },
+    async run(v) {
+      const r = await runKernelPipeline({ profile: String(v.profile ?? 'rfc-v2-debian'), ...(v['kernel-src'] ? { kernelSrc: String(v['kernel-src']) } : {}), ...(v.series ? { series: String(v.series) } : {}), ...(v.cc ? { cc: String(v.cc) } : {}) });
+      if (v.json) process.stdout.write(JSON.stringify({ dir: r.build.dir, hit: r.build.hit, manifest: r.build.manifest, applyReport: r.tree.report }, null, 2) + '\n');
+      else {
+        if (r.tree.report) process.stdout.write(formatApplyReport(r.tree.report) + '\n');
+        process.stdout.write(`kernel ${r.build.manifest.release}: ${r.build.bzImage}${r.build.hit ? ' (cached)' : ` built in ${r.build.manifest.seconds.build.toFixed(0)} s, ${r.build.manifest.objectsCompiled} objects`}\n`);
+      }
+      return 0;
+    },
+  },
+  {
+    name: 'profiles',
+    summary: 'list the kernel profiles',
+    usage: '',
+    async run() {
+      for (const n of listProfiles()) {
+        const p = loadProfile(n);
+        process.stdout.write(`${n.padEnd(18)} ${p.description}\n`);
+        if (p.series?.mbox) process.stdout.write(`${''.padEnd(18)} series: ${p.series.name} (${expandPath(p.series.mbox)})\n`);
+      }
+      return 0;
+    },
+  },
   {
     name: 'setup',
     summary: 'install the Debian host packages the rig needs (idempotent)',

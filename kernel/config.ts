@@ -1,0 +1,148 @@
+/**
+ * Kernel configuration: a base (defconfig or tinyconfig) merged with the profile's fragments
+ * by the kernel's own scripts/kconfig/merge_config.sh, then olddefconfig. Afterwards every
+ * option a fragment asked for must have the asked value; one that did not survive is an
+ * error naming it and the dependency that is not met.
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from '../core/exec.js';
+import { RigError } from '../core/errors.js';
+import { info } from '../core/log.js';
+import { fragmentPath } from './profile.js';
+
+export type ConfigValue = string; // "y", "m", "n" (not set), a number or a quoted string
+
+/** Parse a .config or a fragment: CONFIG_X=v and "# CONFIG_X is not set" (= "n"). */
+export function parseConfig(text: string): Map<string, ConfigValue> {
+  const m = new Map<string, ConfigValue>();
+  for (const line of text.split('\n')) {
+    const set = /^CONFIG_([A-Za-z0-9_]+)=(.*)$/.exec(line.trim());
+    if (set) {
+      m.set(set[1]!, set[2]!);
+      continue;
+    }
+    const unset = /^# CONFIG_([A-Za-z0-9_]+) is not set$/.exec(line.trim());
+    if (unset) m.set(unset[1]!, 'n');
+  }
+  return m;
+}
+
+export interface ConfigMismatch {
+  option: string;
+  wanted: ConfigValue;
+  got: ConfigValue;
+  fragment: string;
+  /** Dependencies (from Kconfig) that are not met in the final config. */
+  unmet: string[];
+  dependsOn: string[];
+  /** Whether the tree's Kconfig defines the option at all. */
+  defined?: boolean;
+}
+
+/** The symbols a Kconfig "depends on" expression names. */
+export function symbolsOf(expr: string): string[] {
+  return [...new Set((expr.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []).filter((s) => !['y', 'm', 'n', 'if'].includes(s)))];
+}
+
+/** Collect "depends on" lines of `config NAME` from every Kconfig file under the tree. */
+export function kconfigDepends(srcDir: string, names: string[]): Map<string, string[]> {
+  const wanted = new Set(names);
+  const out = new Map<string, string[]>();
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir)) {
+      if (e === '.git' || e === 'Documentation' || e === 'tools') continue;
+      const p = join(dir, e);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (e.startsWith('Kconfig')) {
+        const lines = readFileSync(p, 'utf8').split('\n');
+        // Enclosing "if EXPR" blocks are dependencies of every config inside them.
+        const ifs: string[] = [];
+        for (let i = 0; i < lines.length; i++) {
+          const ifm = /^if\s+(.+?)\s*$/.exec(lines[i]!);
+          if (ifm) {
+            ifs.push(ifm[1]!);
+            continue;
+          }
+          if (/^endif\b/.test(lines[i]!)) {
+            ifs.pop();
+            continue;
+          }
+          const m = /^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$/.exec(lines[i]!);
+          if (!m || !wanted.has(m[1]!)) continue;
+          const deps = out.get(m[1]!) ?? [...ifs];
+          for (let j = i + 1; j < lines.length; j++) {
+            const l = lines[j]!;
+            if (/^\s*(?:menu)?config\s|^\s*(?:endmenu|menu|choice|endchoice|if|endif|source|comment)\b/.test(l)) break;
+            const d = /^\s*depends on\s+(.*)$/.exec(l);
+            if (d) deps.push(d[1]!.trim());
+          }
+          out.set(m[1]!, deps);
+        }
+      }
+    }
+  };
+  walk(srcDir);
+  return out;
+}
+
+/** Compare the final config with every fragment's requests. */
+export function checkFragments(finalConfig: Map<string, ConfigValue>, fragments: Array<{ name: string; text: string }>): ConfigMismatch[] {
+  const out: ConfigMismatch[] = [];
+  for (const f of fragments) {
+    for (const [opt, wanted] of parseConfig(f.text)) {
+      const got = finalConfig.get(opt) ?? 'n';
+      if (got !== wanted) out.push({ option: opt, wanted, got, fragment: f.name, unmet: [], dependsOn: [] });
+    }
+  }
+  return out;
+}
+
+/** Explain mismatches with the Kconfig dependencies that are not met. */
+export function explainMismatches(srcDir: string, mismatches: ConfigMismatch[], finalConfig: Map<string, ConfigValue>): ConfigMismatch[] {
+  const deps = kconfigDepends(srcDir, mismatches.map((m) => m.option));
+  return mismatches.map((m) => {
+    const exprs = deps.get(m.option) ?? [];
+    const unmet = exprs.flatMap(symbolsOf).filter((s) => (finalConfig.get(s) ?? 'n') === 'n');
+    return { ...m, dependsOn: exprs, unmet: [...new Set(unmet)], defined: deps.has(m.option) };
+  });
+}
+
+export function formatMismatches(ms: ConfigMismatch[]): string {
+  return ms
+    .map((m) => {
+      const why = !m.defined ? 'no such option in this tree\'s Kconfig' : m.unmet.length ? `depends on ${m.dependsOn.join(' && ')}; not met: ${m.unmet.map((u) => `CONFIG_${u}`).join(', ')}` : `depends on ${m.dependsOn.join(' && ')}`;
+      return `CONFIG_${m.option}: ${m.fragment} asks ${m.wanted}, got ${m.got} (${why})`;
+    })
+    .join('\n');
+}
+
+export interface ConfigResult {
+  configPath: string;
+  config: Map<string, ConfigValue>;
+  text: string;
+}
+
+/** defconfig + merge_config.sh + olddefconfig in an out-of-tree build dir; verified. */
+export async function configure(srcDir: string, buildDir: string, base: 'defconfig' | 'tinyconfig', fragmentNames: string[], makeArgs: string[]): Promise<ConfigResult> {
+  info(`config: ${base} + ${fragmentNames.join(' ')}`);
+  await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, base], { what: `make ${base}` });
+  const configPath = join(buildDir, '.config');
+  const frags = fragmentNames.map((n) => fragmentPath(n));
+  await run(join(srcDir, 'scripts', 'kconfig', 'merge_config.sh'), ['-m', '-O', buildDir, configPath, ...frags], { cwd: srcDir, what: 'merge_config.sh' });
+  await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, 'olddefconfig'], { what: 'make olddefconfig' });
+  const text = readFileSync(configPath, 'utf8');
+  const config = parseConfig(text);
+  const fragments = fragmentNames.map((n) => ({ name: n, text: readFileSync(fragmentPath(n), 'utf8') }));
+  const mismatches = checkFragments(config, fragments);
+  if (mismatches.length) {
+    const explained = explainMismatches(srcDir, mismatches, config);
+    throw new RigError('config-dropped', `${mismatches.length} config option(s) did not survive merging: ${mismatches.map((m) => `CONFIG_${m.option}`).join(', ')}`, {
+      fix: 'add the missing dependencies to a fragment in kernel/config/ (or drop the option from it)',
+      evidence: formatMismatches(explained),
+    });
+  }
+  info(`config: all ${fragments.reduce((a, f) => a + parseConfig(f.text).size, 0)} requested options have their requested values`);
+  return { configPath, config, text };
+}

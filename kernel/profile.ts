@@ -1,0 +1,95 @@
+/**
+ * Kernel profiles: data files under kernel/profiles/, one per profile, naming a kernel
+ * source, a patch series, config fragments and the boot-parameter sets scenarios use.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { RigError } from '../core/errors.js';
+import { projectRoot, sharedDir } from '../core/paths.js';
+
+export type SourceSpec =
+  | {
+      kind: 'debian-source-package';
+      distro: 'bullseye' | 'bookworm';
+      package: string;
+      version: string;
+      /** SHA256 of the .deb, pinned here and checked against the signed index. */
+      sha256: string;
+      /** Path of the source tarball inside the package. */
+      tarball: string;
+      /** Top directory inside the tarball. */
+      topDir: string;
+      /** Files in the tarball (for extraction progress). */
+      expectedFiles?: number;
+    }
+  | {
+      kind: 'git';
+      url: string;
+      ref: string;
+      /** The commit the ref must resolve to. */
+      commit: string;
+    }
+  | { kind: 'local'; path: string };
+
+export interface SeriesSpec {
+  /** Name of the pinned definition in kernel/series/. */
+  name: string;
+  /** Where to get the mbox: a path (with {shared} for ../shared) ... */
+  mbox?: string;
+  /** ... or a public archive by Message-Id (used where the network allows). */
+  archive?: { messageId: string; url: string };
+}
+
+export interface KernelProfile {
+  name: string;
+  description: string;
+  source: SourceSpec;
+  series: SeriesSpec | null;
+  /** Apply the series with git am --skip of the cover letter; 'git-am-then-patch' falls back to patch -F3. */
+  config: { base: 'defconfig' | 'tinyconfig'; fragments: string[] };
+  toolchain: { cc: string };
+  /** Objects a build of this profile compiles (for progress); refreshed from manifests. */
+  expectedObjects?: number;
+  /** Named sets of extra kernel command-line parameters used by scenarios. */
+  bootParams: Record<string, string[]>;
+}
+
+export function profilesDir(): string {
+  return join(projectRoot(), 'kernel', 'profiles');
+}
+
+export function listProfiles(): string[] {
+  return readdirSync(profilesDir())
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.replace(/\.json$/, ''))
+    .sort();
+}
+
+/** Expand {shared} and {root}; relative paths are relative to the project root. */
+export function expandPath(p: string): string {
+  const e = p.replace(/\{shared\}/g, sharedDir()).replace(/\{root\}/g, projectRoot());
+  return isAbsolute(e) ? e : resolve(projectRoot(), e);
+}
+
+export function loadProfile(name: string): KernelProfile {
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) {
+    throw new RigError('unknown-profile', `profile name ${JSON.stringify(name)} is not valid`, { fix: `use one of: ${listProfiles().join(', ')}` });
+  }
+  const path = join(profilesDir(), `${name}.json`);
+  if (!existsSync(path)) throw new RigError('unknown-profile', `unknown profile "${name}"`, { fix: `use one of: ${listProfiles().join(', ')}` });
+  let p: KernelProfile;
+  try {
+    p = JSON.parse(readFileSync(path, 'utf8')) as KernelProfile;
+  } catch (e) {
+    throw new RigError('bad-profile', `profile ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (p.name !== name) throw new RigError('bad-profile', `profile file ${name}.json names itself "${p.name}"`);
+  for (const f of p.config.fragments) {
+    if (!existsSync(fragmentPath(f))) throw new RigError('bad-profile', `profile ${name}: config fragment ${f} does not exist in kernel/config/`);
+  }
+  return p;
+}
+
+export function fragmentPath(name: string): string {
+  return join(projectRoot(), 'kernel', 'config', name);
+}
