@@ -29,6 +29,7 @@ export type SourceSpec =
       /** The commit the ref must resolve to. */
       commit: string;
     }
+  | { kind: 'tarball'; url: string; sha256: string }
   | { kind: 'local'; path: string };
 
 export interface SeriesSpec {

@@ -163,6 +163,8 @@ export interface DistanceRow {
   number: number;
   title: string;
   identical: boolean;
+  /** identical: same patch id; context-only: same changed lines, other context; content: changed lines differ. */
+  kind: 'identical' | 'context-only' | 'content';
   /** Changed lines present only in the original / only in the rebased patch. */
   onlyInOriginal: number;
   onlyInRebased: number;
@@ -189,7 +191,7 @@ export function seriesDistance(original: ParsedSeries, rebased: ParsedSeries): D
     const o = original.patches.find((p) => p.number === r.number);
     const note = /\[rebased onto [^\]]*\]/.exec(commitMessageOf(r.message.body))?.[0];
     if (!o) {
-      rows.push({ number: r.number, title: r.title, identical: false, onlyInOriginal: 0, onlyInRebased: changedLines(r.diff).added.length, files: diffFiles(r.diff).map((f) => f.file), note });
+      rows.push({ number: r.number, title: r.title, identical: false, kind: 'content', onlyInOriginal: 0, onlyInRebased: changedLines(r.diff).added.length, files: diffFiles(r.diff).map((f) => f.file), note });
       continue;
     }
     const a = changedLines(o.diff);
@@ -197,7 +199,9 @@ export function seriesDistance(original: ParsedSeries, rebased: ParsedSeries): D
     const onlyO = multisetMinus(a.added, b.added) + multisetMinus(a.removed, b.removed);
     const onlyR = multisetMinus(b.added, a.added) + multisetMinus(b.removed, a.removed);
     const files = [...new Set([...diffFiles(o.diff), ...diffFiles(r.diff)].map((f) => f.file))];
-    rows.push({ number: r.number, title: r.title, identical: o.patchId === r.patchId, onlyInOriginal: onlyO, onlyInRebased: onlyR, files, note });
+    const identical = o.patchId === r.patchId;
+    const kind = identical ? 'identical' : onlyO === 0 && onlyR === 0 ? 'context-only' : 'content';
+    rows.push({ number: r.number, title: r.title, identical, kind, onlyInOriginal: onlyO, onlyInRebased: onlyR, files, note });
   }
   return rows.sort((x, y) => x.number - y.number);
 }

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cached, fileSha256, hashParts } from '../core/cache.js';
+import { downloadVerified } from '../core/download.js';
 import { PrivateApt, debianDistro } from '../core/apt.js';
 import { run, tryRun } from '../core/exec.js';
 import { RigError } from '../core/errors.js';
@@ -111,6 +112,21 @@ async function gitSource(spec: Extract<SourceSpec, { kind: 'git' }>): Promise<Ke
   return finish(entry.dir, { source: 'git', url: spec.url, ref: spec.ref, commit: spec.commit });
 }
 
+/** An upstream tarball by URL, verified against the SHA256 pinned in the profile. */
+async function tarballSource(spec: Extract<SourceSpec, { kind: 'tarball' }>): Promise<KernelSource> {
+  const entry = await cached('source', hashParts(['tarball', spec.sha256]), async (staging) => {
+    const file = join(staging, 'source.tar');
+    await downloadVerified(spec.url, file, spec.sha256, { label: spec.url.replace(/^.*\//, '') });
+    await extractTar(file, join(staging, 'x'), undefined, 'kernel tarball');
+    rmSync(file);
+    const top = (await run('ls', [join(staging, 'x')])).stdout.trim().split('\n');
+    renameSync(join(staging, 'x', top.length === 1 ? top[0]! : ''), join(staging, 'repo'));
+    await commitBase(join(staging, 'repo'), `kernel source ${spec.url}`);
+    writeFileSync(join(staging, 'source.json'), JSON.stringify({ kind: 'tarball', url: spec.url, sha256: spec.sha256 }, null, 2));
+  });
+  return finish(entry.dir, { source: 'tarball', url: spec.url, sha256: spec.sha256 });
+}
+
 /** A local tree (git or not) or a tarball given by the user. */
 async function localSource(path: string): Promise<KernelSource> {
   const abs = resolve(path);
@@ -165,6 +181,8 @@ export async function acquireSource(spec: SourceSpec, override?: string): Promis
       return debianSource(spec);
     case 'git':
       return gitSource(spec);
+    case 'tarball':
+      return tarballSource(spec);
     case 'local':
       return localSource(spec.path);
   }

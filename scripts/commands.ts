@@ -76,8 +76,9 @@ export const COMMANDS: Command[] = [
       if (v.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
       else {
         const differ = rows.filter((r) => !r.identical);
-        process.stdout.write(`${rows.length} patches: ${rows.length - differ.length} identical in content, ${differ.length} differ\n`);
-        for (const r of differ) process.stdout.write(`  ${String(r.number).padStart(2)}  -${r.onlyInOriginal}/+${r.onlyInRebased} changed lines  ${r.title}${r.note ? `\n      ${r.note}` : ''}\n`);
+        const ctx = differ.filter((r) => r.kind === 'context-only').length;
+        process.stdout.write(`${rows.length} patches: ${rows.length - differ.length} identical, ${ctx} differ in context only, ${differ.length - ctx} differ in content\n`);
+        for (const r of differ) process.stdout.write(`  ${String(r.number).padStart(2)}  ${r.kind.padEnd(12)} -${r.onlyInOriginal}/+${r.onlyInRebased} changed lines  ${r.title}${r.note ? `\n      ${r.note.slice(0, 160)}` : ''}\n`);
       }
       return 0;
     },
