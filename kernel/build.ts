@@ -62,7 +62,7 @@ export interface KernelBuild {
   hit: boolean;
 }
 
-function makeArgs(tc: Toolchain, jobs: number): string[] {
+export function makeArgs(tc: Toolchain, jobs: number): string[] {
   return [
     `-j${jobs}`,
     `CC=${tc.ccache ? `ccache ${tc.cc}` : tc.cc}`,
@@ -74,7 +74,7 @@ function makeArgs(tc: Toolchain, jobs: number): string[] {
 }
 
 /** make with object-count progress; resolves with the number of objects compiled. */
-function makeWithProgress(srcDir: string, buildDir: string, args: string[], targets: string[], expected: number | undefined, env: NodeJS.ProcessEnv): Promise<number> {
+export function makeWithProgress(srcDir: string, buildDir: string, args: string[], targets: string[], expected: number | undefined, env: NodeJS.ProcessEnv): Promise<number> {
   const progress = new Progress('kernel build', expected, ' objects');
   return new Promise((resolve, reject) => {
     const p = spawn('make', ['-C', srcDir, `O=${buildDir}`, ...args, ...targets], { stdio: ['ignore', 'pipe', 'pipe'], env });

@@ -10,6 +10,7 @@ import { acquireSource } from '../kernel/source.js';
 import { checkoutBase } from '../kernel/tree.js';
 import { applySeries, formatApplyReport } from '../kernel/apply.js';
 import { locateSeries } from '../kernel/pipeline.js';
+import { benchBuild } from '../runner/bench-build.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -183,6 +184,23 @@ export const COMMANDS: Command[] = [
       } finally {
         await g.stop();
       }
+    },
+  },
+  {
+    name: 'bench build',
+    summary: 'kernel build figures: cached pipeline time, the profile build (time, objects), optionally cold and plain defconfig',
+    usage: '[--profile P] [--cold] [--defconfig] [--json]',
+    details: '--cold rebuilds everything in an empty temporary cache with ccache off (about 15 min here).\n--defconfig also builds plain x86_64 defconfig of the same tree for comparison (about 14 min here).',
+    options: { profile: profileOpt, cold: { type: 'boolean', help: 'also a full cold run in an empty cache, no ccache' }, defconfig: { type: 'boolean', help: 'also build plain defconfig of the same tree' }, json: jsonOpt },
+    async run(v) {
+      const r = await benchBuild({ profile: String(v.profile ?? 'rfc-v2-debian'), cold: Boolean(v.cold), defconfig: Boolean(v.defconfig) });
+      if (v.json) process.stdout.write(JSON.stringify(r) + '\n');
+      else {
+        process.stdout.write(`profile ${r.profile}: cached pipeline ${r.cachedSeconds.toFixed(1)} s; build in cache: ${r.profileBuild.buildSeconds.toFixed(0)} s, ${r.profileBuild.objects} objects${r.profileBuild.ccache ? ' (ccache)' : ''}\n`);
+        if (r.cold) process.stdout.write(`cold (empty cache, no ccache): ${r.cold.totalSeconds.toFixed(0)} s total, build ${r.cold.buildSeconds.toFixed(0)} s, ${r.cold.objects} objects\n`);
+        if (r.defconfig) process.stdout.write(`plain defconfig of the same tree: ${r.defconfig.buildSeconds.toFixed(0)} s, ${r.defconfig.objects} objects\n`);
+      }
+      return 0;
     },
   },
   {

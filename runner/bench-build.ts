@@ -1,0 +1,66 @@
+/**
+ * Build benchmark: the cached pipeline's time, the cold build (from the manifest of the
+ * build in the cache, or a fresh one with --cold: empty cache, no ccache), and the objects a
+ * plain `make defconfig` of the same tree compiles (with --defconfig; a real build).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { info } from '../core/log.js';
+import { detectToolchain, makeArgs, makeWithProgress } from '../kernel/build.js';
+import { runKernelPipeline } from '../kernel/pipeline.js';
+import { run } from '../core/exec.js';
+
+export interface BuildBench {
+  profile: string;
+  /** The pipeline with everything cached (series check, source, tree and kernel from cache). */
+  cachedSeconds: number;
+  /** The build in the cache: its config and compile time and objects. */
+  profileBuild: { configSeconds: number; buildSeconds: number; objects: number; ccache: boolean; coldRun: boolean };
+  /** With --cold: the whole pipeline from an empty cache with ccache off (download, extract, apply, build). */
+  cold?: { totalSeconds: number; buildSeconds: number; objects: number };
+  /** With --defconfig: plain x86_64 defconfig of the same patched tree, no ccache. */
+  defconfig?: { buildSeconds: number; objects: number };
+}
+
+export async function benchBuild(opts: { profile: string; cold?: boolean; defconfig?: boolean }): Promise<BuildBench> {
+  const out: Partial<BuildBench> = { profile: opts.profile };
+  if (opts.cold) {
+    const saved = { cache: process.env.DMEMFS_RIG_CACHE, ccache: process.env.DMEMFS_RIG_CCACHE };
+    const tmp = mkdtempSync(join(tmpdir(), 'rig-cold-'));
+    process.env.DMEMFS_RIG_CACHE = tmp;
+    process.env.DMEMFS_RIG_CCACHE = '0';
+    try {
+      const t0 = Date.now();
+      const r = await runKernelPipeline({ profile: opts.profile });
+      out.cold = { totalSeconds: (Date.now() - t0) / 1000, buildSeconds: r.build.manifest.seconds.build, objects: r.build.manifest.objectsCompiled };
+    } finally {
+      if (saved.cache === undefined) delete process.env.DMEMFS_RIG_CACHE;
+      else process.env.DMEMFS_RIG_CACHE = saved.cache;
+      if (saved.ccache === undefined) delete process.env.DMEMFS_RIG_CCACHE;
+      else process.env.DMEMFS_RIG_CCACHE = saved.ccache;
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  const first = await runKernelPipeline({ profile: opts.profile });
+  const t1 = Date.now();
+  const warm = await runKernelPipeline({ profile: opts.profile });
+  out.cachedSeconds = (Date.now() - t1) / 1000;
+  const m = warm.build.manifest;
+  out.profileBuild = { configSeconds: m.seconds.config, buildSeconds: m.seconds.build, objects: m.objectsCompiled, ccache: m.toolchain.ccache, coldRun: !first.build.hit };
+  if (opts.defconfig) {
+    const work = mkdtempSync(join(tmpdir(), 'rig-defconfig-'));
+    try {
+      const tc = { ...(await detectToolchain(first.profile.toolchain.cc)), ccache: false };
+      const args = makeArgs(tc, availableParallelism());
+      info('bench: plain defconfig of the same tree (no ccache)');
+      await run('make', ['-C', first.tree.dir, `O=${work}`, ...args, 'defconfig']);
+      const t2 = Date.now();
+      const objects = await makeWithProgress(first.tree.dir, work, args, ['bzImage'], undefined, { ...process.env, LC_ALL: 'C' });
+      out.defconfig = { buildSeconds: (Date.now() - t2) / 1000, objects };
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+  return out as BuildBench;
+}
