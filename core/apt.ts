@@ -127,6 +127,44 @@ export class PrivateApt {
     return info;
   }
 
+  async closure(packages: string[]): Promise<ClosureEntry[]> {
+    await this.update();
+    const { stdout } = await run('apt-get', [...this.opts(), '-qq', '--no-install-recommends', '--print-uris', 'install', ...packages], {
+      what: `resolving the dependencies of ${packages.join(' ')}`,
+      fix: 'check the package names against Debian bookworm',
+    });
+    const entries = parsePrintUris(stdout);
+    if (!entries.length) throw new RigError('apt-index', `apt resolved nothing for ${packages.join(' ')}`, { evidence: stdout.slice(0, 2000) });
+    const shown = parseShowRecords((await run('apt-cache', [...this.opts(), 'show', '--no-all-versions', ...entries.map((e) => `${e.name}=${e.version}`)])).stdout);
+    for (const e of entries) {
+      const sha = shown.get(`${e.name}=${e.version}`);
+      if (!sha) throw new RigError('apt-index', `the index has no SHA256 for ${e.name} ${e.version}`);
+      e.sha256 = sha;
+    }
+    return entries;
+  }
+
+  async downloadClosure(entries: ClosureEntry[]): Promise<Map<string, string>> {
+    const archives = join(this.dir, 'cache', 'archives');
+    const missing = entries.filter((e) => !existsSync(join(archives, e.file)));
+    if (missing.length) {
+      const mib = missing.reduce((a, e) => a + e.size, 0) / 1048576;
+      info(`apt (${this.distro.name}): downloading ${missing.length} packages (${mib.toFixed(1)} MiB)`);
+      const started = Date.now();
+      await run('apt-get', [...this.opts(), '-qq', '--no-install-recommends', '--download-only', '-y', 'install', ...missing.map((e) => `${e.name}=${e.version}`)], {
+        what: 'apt-get --download-only',
+      });
+      info(`apt (${this.distro.name}): downloaded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
+    const out = new Map<string, string>();
+    for (const e of entries) {
+      const p = join(archives, e.file);
+      await verifySha256(p, e.sha256, `${e.name} ${e.version}`);
+      out.set(e.name, p);
+    }
+    return out;
+  }
+
   /** The package a metapackage depends on first (linux-image-amd64 -> linux-image-6.1.0-NN-amd64). */
   async resolveDepends(name: string): Promise<string> {
     const out = (await run('apt-cache', [...this.opts(), 'depends', name])).stdout;
@@ -152,6 +190,47 @@ export class PrivateApt {
     renameSync(join(tmp, deb), final);
     return final;
   }
+}
+
+export interface ClosureEntry {
+  name: string;
+  version: string;
+  sha256: string;
+  size: number;
+  file: string;
+}
+
+/** Parse `apt-get --print-uris` lines: 'URI' file size HASHTYPE:hex (the SHA256 comes from the index). */
+export function parsePrintUris(text: string): ClosureEntry[] {
+  const out: ClosureEntry[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^'([^']+)'\s+(\S+)\s+(\d+)\s+\S+:[0-9a-f]+/.exec(line.trim());
+    if (!m) continue;
+    const file = m[2]!;
+    const [name, version] = file.replace(/\.deb$/, '').split('_');
+    out.push({ name: name!, version: decodeURIComponent(version!.replace(/%3a/gi, ':')), sha256: '', size: Number(m[3]), file });
+  }
+  return out;
+}
+
+/** Package/Version/SHA256 of each record of `apt-cache show` output. */
+export function parseShowRecords(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const rec of text.split(/\n\n+/)) {
+    const f = (k: string) => new RegExp(`^${k}: (.*)$`, 'm').exec(rec)?.[1]?.trim();
+    const name = f('Package');
+    const version = f('Version');
+    const sha = f('SHA256');
+    if (name && version && sha) out.set(`${name}=${version}`, sha);
+  }
+  return out;
+}
+
+export interface ClosureOps {
+  /** The full dependency closure of `packages` (nothing counts as installed), without recommends. */
+  closure(packages: string[]): Promise<ClosureEntry[]>;
+  /** Download a closure into the private archive cache; every file checked against its SHA256. */
+  downloadClosure(entries: ClosureEntry[]): Promise<Map<string, string>>;
 }
 
 /** Check a file's SHA256; a mismatch is an error that names both hashes. */

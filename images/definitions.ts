@@ -4,6 +4,8 @@
  */
 export interface InitramfsDefinition {
   name: string;
+  /** The /init script, from images/guest-init/. */
+  init: string;
   /** Kernel modules to load at boot, in this order (dependencies are added before each). */
   modules: string[];
   /** Host binaries copied with their shared libraries (from Debian packages the setup step installs). */
@@ -15,7 +17,43 @@ export interface InitramfsDefinition {
 /** The first guest (foundation): busybox, dropbear, a NIC driver. */
 export const FIRST_GUEST: InitramfsDefinition = {
   name: 'first-guest',
+  init: 'init.sh',
   modules: ['virtio_pci', 'virtio_net'],
   hostBinaries: ['/usr/sbin/dropbear'],
   hostPackages: ['busybox-static', 'dropbear-bin'],
+};
+
+/** What a modular kernel (Debian's) needs before it can switch to the L1 disk image. */
+export const L1_BOOT: InitramfsDefinition = {
+  name: 'l1-boot',
+  init: 'init.sh',
+  modules: ['virtio_pci', 'virtio_net', 'virtio_blk', 'ext4', 'kvm_amd', 'kvm_intel', 'vfio_pci', 'vfio_iommu_type1'],
+  hostBinaries: [],
+  hostPackages: ['busybox-static'],
+};
+
+/** The second-level guest: reports MemTotal, touches memory, powers off. No network. */
+export const L2_GUEST: InitramfsDefinition = {
+  name: 'l2-guest',
+  init: 'l2-init.sh',
+  modules: [],
+  hostBinaries: [],
+  hostPackages: ['busybox-static'],
+};
+
+/** The first-level host image (L1): Debian bookworm packages, unpacked into an ext4 image. */
+export interface RootfsDefinition {
+  name: string;
+  distro: 'bookworm';
+  /** Installed with their dependency closure, without recommends. */
+  packages: string[];
+  /** Free space left in the image beyond its content, MiB. */
+  freeMiB: number;
+}
+
+export const L1_IMAGE: RootfsDefinition = {
+  name: 'l1-host',
+  distro: 'bookworm',
+  packages: ['qemu-system-x86', 'dropbear-bin', 'ndctl', 'daxctl', 'kmod', 'util-linux', 'mount', 'busybox-static', 'iproute2', 'numactl', 'procps'],
+  freeMiB: 256,
 };

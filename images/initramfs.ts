@@ -66,7 +66,7 @@ export async function sharedLibraries(binary: string): Promise<string[]> {
 }
 
 /** Symlinks for every busybox applet (made at build time: saves `busybox --install` at boot). */
-async function busyboxApplets(busybox: string): Promise<CpioEntry[]> {
+export async function busyboxApplets(busybox: string): Promise<CpioEntry[]> {
   const { stdout } = await run(busybox, ['--list-full']);
   return stdout
     .split('\n')
@@ -89,7 +89,8 @@ export async function buildInitramfs(def: InitramfsDefinition, kernel: KernelArt
   const busybox = '/bin/busybox';
   if (!existsSync(busybox)) throw new RigError('missing-tool', 'busybox-static is not installed', { fix: 'run `npm run setup`' });
   const entries: CpioEntry[] = [
-    { type: 'file', path: 'init', mode: 0o755, data: readFileSync(join(projectRoot(), 'images', 'guest-init', 'init.sh')) },
+    { type: 'file', path: 'init', mode: 0o755, data: readFileSync(join(projectRoot(), 'images', 'guest-init', def.init)) },
+    { type: 'file', path: 'etc/rig/initramfs', data: Buffer.from(`${def.name}\n`) },
     { type: 'file', path: 'bin/busybox', mode: 0o755, data: readFileSync(busybox) },
     { type: 'symlink', path: 'bin/sh', target: 'busybox' },
     { type: 'chardev', path: 'dev/console', major: 5, minor: 1 },
@@ -135,10 +136,12 @@ export async function buildInitramfs(def: InitramfsDefinition, kernel: KernelArt
     contentSha256: key,
   };
   const entry = await cached('initramfs', key, async (staging) => {
-    const hostKey = join(staging, 'host_key');
-    await run('dropbearkey', ['-t', 'ed25519', '-f', hostKey], { what: 'dropbearkey' });
-    entries.push({ type: 'file', path: 'etc/dropbear/dropbear_ed25519_host_key', mode: 0o600, data: readFileSync(hostKey) });
-    rmSync(hostKey);
+    if (def.hostBinaries.some((b) => b.endsWith('/dropbear'))) {
+      const hostKey = join(staging, 'host_key');
+      await run('dropbearkey', ['-t', 'ed25519', '-f', hostKey], { what: 'dropbearkey' });
+      entries.push({ type: 'file', path: 'etc/dropbear/dropbear_ed25519_host_key', mode: 0o600, data: readFileSync(hostKey) });
+      rmSync(hostKey);
+    }
     const cpio = writeNewc(entries);
     writeFileSync(join(staging, 'initramfs.cpio.gz'), gzipInitramfs(cpio));
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));

@@ -4,7 +4,7 @@
  * Intel-vendor CPU; "-smp 2,sockets=2" keeps the topology WARNING off two-node boots;
  * a 5.10 L1 that runs nested KVM needs no5lvl.
  */
-import type { MachineSpec } from '../vm/machine-spec.js';
+import type { MachineSpec, MemoryBackend } from '../vm/machine-spec.js';
 
 export interface BootFiles {
   kernel: string;
@@ -28,6 +28,54 @@ export function twoNodeGuest(files: BootFiles, opts: { nodeMiB?: number; name?: 
     kernel: files.kernel,
     ...(files.initrd ? { initrd: files.initrd } : {}),
     append: ['console=ttyS0', 'panic=-1', 'oops=panic', 'nokaslr', 'tsc=reliable', 'no_timer_check', ...(opts.append ?? [])],
+    forwards: [],
+  };
+}
+
+/** CPU vendors that matter here: nested SVM (AMD) vs recoverable injected MCE (Intel). */
+export type HostRole = 'nested' | 'mce';
+
+/**
+ * The first-level guest (the cloud host): the L1 disk image, emulated NUMA nodes of nodeMiB
+ * each, the kernel under test. `role` picks the CPU vendor the check needs.
+ */
+export function l1Machine(
+  files: BootFiles & { image: string; modular: boolean },
+  opts: { nodeMiB?: number; nodes?: number; role?: HostRole; append?: string[]; iommu?: boolean; devices?: string[]; name?: string; machineOptions?: Record<string, string> } = {},
+): MachineSpec {
+  const nodes = opts.nodes ?? 2;
+  const nodeMiB = opts.nodeMiB ?? 2048;
+  const root = files.modular ? ['rig.root=/dev/vda'] : ['root=/dev/vda', 'rw', 'rootfstype=ext4', 'init=/sbin/rig-init'];
+  return {
+    name: opts.name ?? 'l1',
+    machine: { type: 'q35', ...(opts.machineOptions ? { options: opts.machineOptions } : {}) },
+    cpu: opts.role === 'mce' ? { model: 'max', vendor: 'GenuineIntel' } : { model: 'max' },
+    smp: { cpus: nodes, sockets: nodes },
+    memory: { nodes: Array.from({ length: nodes }, (_, i) => ({ memMiB: nodeMiB, cpus: [i] })) },
+    kernel: files.kernel,
+    ...(files.initrd ? { initrd: files.initrd } : {}),
+    append: ['console=ttyS0', 'panic=-1', 'oops=panic', 'no5lvl', 'tsc=reliable', 'no_timer_check', ...root, ...(opts.iommu ? ['intel_iommu=on', 'iommu=pt'] : []), ...(opts.append ?? [])],
+    forwards: [],
+    drives: [{ path: files.image, snapshot: true }],
+    ...(opts.iommu ? { iommu: true } : {}),
+    ...(opts.devices ? { devices: opts.devices } : {}),
+  };
+}
+
+/** Paths inside the L1 image. */
+export const L1_PATHS = { l2Kernel: '/opt/rig/l2/kernel', l2Initramfs: '/opt/rig/l2/initramfs.cpio.gz', helpers: '/usr/local/bin' };
+
+/** The second-level guest, run by QEMU inside L1: one node whose RAM is the given backend. */
+export function l2Machine(opts: { memMiB: number; backend?: MemoryBackend; hostNodes?: number[]; policy?: 'preferred' | 'bind'; touchMiB: number; name?: string }): MachineSpec {
+  return {
+    name: opts.name ?? 'l2',
+    machine: { type: 'q35' },
+    cpu: { model: 'max', flags: ['la57=off'] },
+    smp: { cpus: 1 },
+    memory: { nodes: [{ memMiB: opts.memMiB, cpus: [0], ...(opts.backend ? { backend: opts.backend } : {}), ...(opts.hostNodes ? { hostNodes: opts.hostNodes, policy: opts.policy ?? 'bind' } : {}) }] },
+    kernel: L1_PATHS.l2Kernel,
+    initrd: L1_PATHS.l2Initramfs,
+    append: ['console=ttyS0', 'panic=-1', 'quiet', `rig.touch_mib=${opts.touchMiB}`],
     forwards: [],
   };
 }

@@ -32,6 +32,8 @@ export const HOST_PACKAGES: Record<string, string> = {
   ccache: 'cached kernel compilation',
   rsync: 'kernel headers install',
   ndctl: 'device-dax namespaces (guest images)',
+  e2fsprogs: 'mke2fs -d packs the L1 image',
+  'libc-bin': 'ldconfig -r for the L1 image',
   daxctl: 'device-dax subdivision (guest images)',
 };
 

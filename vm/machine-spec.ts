@@ -57,6 +57,8 @@ export interface MachineSpec {
   objects?: string[];
   /** Extra arbitrary arguments appended last (already split). */
   extraArgs?: string[];
+  /** Disks on virtio-blk; snapshot keeps the image file untouched (writes go to a temporary overlay). */
+  drives?: Array<{ path: string; format?: 'raw' | 'qcow2'; snapshot?: boolean; readonly?: boolean }>;
   /** Maximum memory for hotplug: slots and maxmem. */
   hotplug?: { slots: number; maxMiB: number };
 }
@@ -201,6 +203,12 @@ export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
     const fwd = spec.forwards.map((f) => `hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`);
     args.push('-netdev', ['user', 'id=net0', 'ipv6=off', ...fwd].join(','));
     args.push('-device', 'virtio-net-pci,netdev=net0,romfile=,status=off');
+  }
+  for (const d of spec.drives ?? []) {
+    const opts = [`file=${qemuOptValue(d.path)}`, 'if=virtio', `format=${d.format ?? 'raw'}`, 'cache=unsafe'];
+    if (d.snapshot) opts.push('snapshot=on');
+    if (d.readonly) opts.push('readonly=on');
+    args.push('-drive', opts.join(','));
   }
   for (const d of spec.devices ?? []) args.push('-device', d);
   args.push(...(spec.extraArgs ?? []));

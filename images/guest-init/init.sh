@@ -1,9 +1,11 @@
 #!/bin/busybox sh
-# /init of the rig's small guests (first guest, L2). The SSH server comes first (boot-to-SSH
-# is measured): mount what it needs, load the image's modules, install this run's key from
-# the kernel command line (rig.key=), bring up the user-mode network, start dropbear with
-# password logins disabled; the remaining mounts follow.
-export PATH=/sbin:/bin:/usr/sbin:/usr/bin
+# The init of the rig's guests: /init of the small initramfs guests and /sbin/rig-init of the
+# L1 disk image. The SSH server comes first (boot-to-SSH is measured): mount what it needs,
+# load the image's modules, switch to a disk root if rig.root= says so, install this run's
+# key from the kernel command line (rig.key=), bring up the user-mode network, start dropbear
+# with password logins disabled; the remaining mounts follow.
+# Real tools first; busybox applets (links made at image build time) fill the gaps.
+export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/bin:/usr/lib/rig/busybox
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
@@ -19,9 +21,26 @@ fi
 
 read -r cmdline < /proc/cmdline
 key=
+root=
 for arg in $cmdline; do
-  case "$arg" in rig.key=*) key=${arg#rig.key=} ;; esac
+  case "$arg" in
+    rig.key=*) key=${arg#rig.key=} ;;
+    rig.root=*) root=${arg#rig.root=} ;;
+  esac
 done
+
+# In the initramfs of a modular kernel: the real root is a disk; modules stay loaded.
+if [ -n "$root" ] && [ -f /etc/rig/initramfs ]; then
+  mkdir -p /newroot
+  if mount -t ext4 "$root" /newroot; then
+    umount /dev/pts /run
+    mount --move /dev /newroot/dev
+    mount --move /proc /newroot/proc
+    mount --move /sys /newroot/sys
+    exec switch_root /newroot /sbin/rig-init
+  fi
+  echo "rig-init: cannot mount $root"
+fi
 if [ -n "$key" ]; then
   echo "ssh-ed25519 $key rig" > /root/.ssh/authorized_keys
   chmod 600 /root/.ssh/authorized_keys
@@ -38,10 +57,13 @@ else
   echo "rig-init: no network interface"
 fi
 
-mkdir -p /dev/shm /tmp /sys/kernel/debug
+mkdir -p /dev/shm /tmp /sys/kernel/debug /dev/hugepages
 mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /dev/shm
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t hugetlbfs hugetlbfs /dev/hugepages 2>/dev/null
 echo 1 > /proc/sys/kernel/sysrq
+hostname "${HOSTNAME:-rig-guest}" 2>/dev/null
 
 if [ -x /etc/rig/payload ]; then
   /etc/rig/payload

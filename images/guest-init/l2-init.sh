@@ -1,0 +1,23 @@
+#!/bin/busybox sh
+# /init of the second-level guest (L2): report MemTotal, touch rig.touch_mib MiB of RAM
+# (tmpfs pages, so the memory behind L2's RAM really gets used), print a completion
+# marker, power off. Everything goes to the console (L1's QEMU prints it to the rig).
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+touch_mib=64
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in rig.touch_mib=*) touch_mib=${arg#rig.touch_mib=} ;; esac
+done
+echo "rig-l2: memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
+echo "rig-l2: nodes=$(ls -d /sys/devices/system/node/node* 2>/dev/null | wc -l)"
+mkdir -p /fill
+mount -t tmpfs -o size=$((touch_mib + 1))m tmpfs /fill
+if dd if=/dev/zero of=/fill/data bs=1M count="$touch_mib" 2>/dev/null; then
+  echo "rig-l2: touched_mib=$touch_mib"
+else
+  echo "rig-l2: touch failed"
+fi
+echo "rig-l2: done"
+poweroff -f

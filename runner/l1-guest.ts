@@ -1,0 +1,101 @@
+/**
+ * The first-level guest (the cloud host running DMEMFS) and second-level guests inside it.
+ * L1 boots the L1 image with either the kernel the pipeline built (everything built in,
+ * root=/dev/vda) or Debian's stock kernel (modules from a small initramfs, then switch_root).
+ * L2 is started by QEMU inside L1 over SSH, with its RAM from a file (dmemfs, hugetlbfs,
+ * tmpfs); its console comes back as the command's output.
+ */
+import { debianStockKernel, type KernelArtifacts } from '../images/debian-kernel.js';
+import { fastBootImage } from '../images/boot-image.js';
+import { L1_BOOT, L1_IMAGE, L2_GUEST } from '../images/definitions.js';
+import { buildHelpers } from '../images/helpers.js';
+import { buildInitramfs } from '../images/initramfs.js';
+import { buildL1Image, type L1Image } from '../images/l1-image.js';
+import { l1Machine, l2Machine, type HostRole } from '../scenarios/machines.js';
+import type { AccelChoice } from '../vm/accel.js';
+import { Guest } from '../vm/guest.js';
+import { qemuArgs, type MemoryBackend } from '../vm/machine-spec.js';
+import { RigError } from '../core/errors.js';
+import { prepareRigKernel } from './rig-kernel.js';
+
+export interface L1Files {
+  image: L1Image;
+  kernel: KernelArtifacts;
+  bootImage: { path: string; pvh: boolean };
+  initrd: string | undefined;
+  modular: boolean;
+}
+
+/** The L1 image (cached) plus the L2 payload it carries (Debian's kernel + the L2 initramfs). */
+export async function prepareL1Image(): Promise<L1Image> {
+  const stock = await debianStockKernel();
+  const l2Boot = await fastBootImage(stock.image, stock.config);
+  const l2Initramfs = await buildInitramfs(L2_GUEST, { ...stock, modulesDir: undefined });
+  const helpers = await buildHelpers();
+  return buildL1Image(L1_IMAGE, helpers, { kernel: l2Boot.path, initramfs: l2Initramfs.path, initramfsKey: l2Initramfs.key });
+}
+
+/** Boot files for L1 with the given kernel: 'debian' (stock) or a kernel profile name. */
+export async function prepareL1(kernel: 'debian' | { profile: string }): Promise<L1Files> {
+  const image = await prepareL1Image();
+  if (kernel === 'debian') {
+    const stock = await debianStockKernel();
+    const initrd = await buildInitramfs(L1_BOOT, stock);
+    return { image, kernel: stock, bootImage: await fastBootImage(stock.image, stock.config), initrd: initrd.path, modular: true };
+  }
+  const rig = await prepareRigKernel({ profile: kernel.profile });
+  return { image, kernel: rig.kernel, bootImage: rig.bootImage, initrd: undefined, modular: false };
+}
+
+export async function bootL1(files: L1Files, accel: AccelChoice, opts: { nodeMiB?: number; role?: HostRole; append?: string[]; iommu?: boolean; devices?: string[]; name?: string; consoleAllow?: RegExp[]; machineOptions?: Record<string, string> } = {}): Promise<Guest> {
+  const spec = l1Machine({ kernel: files.bootImage.path, ...(files.initrd ? { initrd: files.initrd } : {}), image: files.image.path, modular: files.modular }, opts);
+  return Guest.start({ spec, accel, bootTimeoutSec: 40, ...(opts.consoleAllow ? { consoleAllow: opts.consoleAllow } : {}) });
+}
+
+export interface L2Report {
+  ok: boolean;
+  memTotalKb: number | undefined;
+  touchedMiB: number | undefined;
+  nodes: number | undefined;
+  done: boolean;
+  accel: 'kvm' | 'tcg';
+  seconds: number;
+  console: string;
+  argv: string[];
+}
+
+/** Whether L1 can run KVM guests (its CPU has vmx/svm and /dev/kvm exists). */
+export async function l1KvmUsable(l1: Guest): Promise<{ ok: boolean; why: string }> {
+  const r = await l1.exec(['sh', '-c', 'grep -m1 -o -w -E "vmx|svm" /proc/cpuinfo; test -c /dev/kvm && echo dev-kvm']);
+  const flag = /\b(vmx|svm)\b/.exec(r.stdout)?.[1];
+  const dev = /dev-kvm/.test(r.stdout);
+  return { ok: Boolean(flag && dev), why: flag ? (dev ? `L1 CPU has ${flag} and /dev/kvm` : `L1 CPU has ${flag} but no /dev/kvm`) : 'L1 CPU has neither vmx nor svm' };
+}
+
+/** Run an L2 guest inside L1 to completion and parse its report from its console. */
+export async function runL2(l1: Guest, opts: { memMiB: number; backend?: MemoryBackend; hostNodes?: number[]; policy?: 'preferred' | 'bind'; touchMiB: number; accel: 'kvm' | 'tcg'; timeoutMs: number }): Promise<L2Report> {
+  const spec = l2Machine(opts);
+  const argv = ['qemu-system-x86_64', ...qemuArgs(spec, { accel: opts.accel, qmpSocket: '/run/l2-qmp.sock' })];
+  const started = Date.now();
+  const r = await l1.exec(argv, { timeoutMs: opts.timeoutMs });
+  const out = r.stdout + r.stderr;
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    return m ? Number(m[1]) : undefined;
+  };
+  const report: L2Report = {
+    ok: r.code === 0 && /rig-l2: done/.test(out),
+    memTotalKb: num(/rig-l2: memtotal_kb=(\d+)/),
+    touchedMiB: num(/rig-l2: touched_mib=(\d+)/),
+    nodes: num(/rig-l2: nodes=(\d+)/),
+    done: /rig-l2: done/.test(out),
+    accel: opts.accel,
+    seconds: (Date.now() - started) / 1000,
+    console: out.slice(-6000),
+    argv,
+  };
+  if (!report.done && r.code !== 0) {
+    throw new RigError('l2-failed', `the L2 guest's QEMU exited with ${r.code} before its report`, { evidence: out.slice(-3000) });
+  }
+  return report;
+}
