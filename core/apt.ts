@@ -129,19 +129,19 @@ export class PrivateApt {
 
   async closure(packages: string[]): Promise<ClosureEntry[]> {
     await this.update();
-    const { stdout } = await run('apt-get', [...this.opts(), '-qq', '--no-install-recommends', '--print-uris', 'install', ...packages], {
+    // A simulated install against the private (empty) dpkg status lists the whole closure.
+    const { stdout } = await run('apt-get', [...this.opts(), '-q', '-s', '--no-install-recommends', 'install', ...packages], {
       what: `resolving the dependencies of ${packages.join(' ')}`,
       fix: 'check the package names against Debian bookworm',
     });
-    const entries = parsePrintUris(stdout);
-    if (!entries.length) throw new RigError('apt-index', `apt resolved nothing for ${packages.join(' ')}`, { evidence: stdout.slice(0, 2000) });
-    const shown = parseShowRecords((await run('apt-cache', [...this.opts(), 'show', '--no-all-versions', ...entries.map((e) => `${e.name}=${e.version}`)])).stdout);
-    for (const e of entries) {
-      const sha = shown.get(`${e.name}=${e.version}`);
-      if (!sha) throw new RigError('apt-index', `the index has no SHA256 for ${e.name} ${e.version}`);
-      e.sha256 = sha;
-    }
-    return entries;
+    const inst = parseSimulatedInstall(stdout);
+    if (!inst.length) throw new RigError('apt-index', `apt resolved nothing for ${packages.join(' ')}`, { evidence: stdout.slice(0, 2000) });
+    const shown = parseShowRecords((await run('apt-cache', [...this.opts(), 'show', '--no-all-versions', ...inst.map((e) => `${e.name}=${e.version}`)])).stdout);
+    return inst.map((e) => {
+      const rec = shown.get(`${e.name}=${e.version}`);
+      if (!rec) throw new RigError('apt-index', `the index has no SHA256 for ${e.name} ${e.version}`);
+      return { name: e.name, version: e.version, sha256: rec.sha256, size: rec.size, file: `${e.name}_${e.version.replace(/:/g, '%3a')}_${e.arch}.deb` };
+    });
   }
 
   async downloadClosure(entries: ClosureEntry[]): Promise<Map<string, string>> {
@@ -200,28 +200,25 @@ export interface ClosureEntry {
   file: string;
 }
 
-/** Parse `apt-get --print-uris` lines: 'URI' file size HASHTYPE:hex (the SHA256 comes from the index). */
-export function parsePrintUris(text: string): ClosureEntry[] {
-  const out: ClosureEntry[] = [];
+/** Parse `apt-get -s install` lines: "Inst name (version origin [arch])". */
+export function parseSimulatedInstall(text: string): Array<{ name: string; version: string; arch: string }> {
+  const out: Array<{ name: string; version: string; arch: string }> = [];
   for (const line of text.split('\n')) {
-    const m = /^'([^']+)'\s+(\S+)\s+(\d+)\s+\S+:[0-9a-f]+/.exec(line.trim());
-    if (!m) continue;
-    const file = m[2]!;
-    const [name, version] = file.replace(/\.deb$/, '').split('_');
-    out.push({ name: name!, version: decodeURIComponent(version!.replace(/%3a/gi, ':')), sha256: '', size: Number(m[3]), file });
+    const m = /^Inst (\S+) \((\S+) .*\[(\w+)\]\)/.exec(line.trim());
+    if (m) out.push({ name: m[1]!, version: m[2]!, arch: m[3]! });
   }
   return out;
 }
 
-/** Package/Version/SHA256 of each record of `apt-cache show` output. */
-export function parseShowRecords(text: string): Map<string, string> {
-  const out = new Map<string, string>();
+/** "name=version" -> SHA256 and Size of each record of `apt-cache show` output. */
+export function parseShowRecords(text: string): Map<string, { sha256: string; size: number }> {
+  const out = new Map<string, { sha256: string; size: number }>();
   for (const rec of text.split(/\n\n+/)) {
     const f = (k: string) => new RegExp(`^${k}: (.*)$`, 'm').exec(rec)?.[1]?.trim();
     const name = f('Package');
     const version = f('Version');
     const sha = f('SHA256');
-    if (name && version && sha) out.set(`${name}=${version}`, sha);
+    if (name && version && sha) out.set(`${name}=${version}`, { sha256: sha, size: Number(f('Size') ?? 0) });
   }
   return out;
 }

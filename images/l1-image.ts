@@ -6,7 +6,7 @@
  * records every package's version and SHA256.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PrivateApt, debianDistro, type ClosureEntry } from '../core/apt.js';
 import { cached, fileSha256, hashParts } from '../core/cache.js';
@@ -61,7 +61,7 @@ function unpackDeb(deb: string, root: string): Promise<void> {
 }
 
 export function l1ImageKey(def: RootfsDefinition, closure: ClosureEntry[], parts: Array<string | Buffer>): string {
-  return hashParts(['l1-image-v1', def.name, ...closure.map((e) => `${e.name}=${e.version}:${e.sha256}`).sort(), ...parts]);
+  return hashParts(['l1-image-v2', def.name, ...closure.map((e) => `${e.name}=${e.version}:${e.sha256}`).sort(), ...parts]);
 }
 
 export async function buildL1Image(def: RootfsDefinition, helpers: BuiltHelpers, l2: { kernel: string; initramfs: string; initramfsKey: string }): Promise<L1Image> {
@@ -91,14 +91,19 @@ export async function buildL1Image(def: RootfsDefinition, helpers: BuiltHelpers,
     writeFileSync(join(root, 'etc/shells'), '/bin/sh\n');
     writeFileSync(join(root, 'etc/hostname'), 'rig-l1\n');
     writeFileSync(join(root, 'etc/ld.so.conf'), '/usr/local/lib\n/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n');
-    rmSync(join(root, 'bin', 'sh'), { force: true });
-    symlinkSync('busybox', join(root, 'usr/bin/sh'));
+    // /bin/sh is dash: busybox's sh prefers its own applets to the real tools on PATH.
+    rmSync(join(root, 'usr/bin/sh'), { force: true });
+    symlinkSync('dash', join(root, 'usr/bin/sh'));
     mkdirSync(join(root, 'root/.ssh'), { recursive: true, mode: 0o700 });
     chmodSync(join(root, 'root'), 0o700);
     mkdirSync(join(root, 'etc/dropbear'), { recursive: true, mode: 0o700 });
     await run('dropbearkey', ['-t', 'ed25519', '-f', join(root, 'etc/dropbear/dropbear_ed25519_host_key')], { what: 'dropbearkey' });
     const applets = (await run(join(root, 'usr/bin/busybox'), ['--list'])).stdout.split('\n').filter(Boolean);
-    for (const a of applets) symlinkSync('/usr/bin/busybox', join(root, 'usr/lib/rig/busybox', a));
+    // Busybox fills the gaps: a link in /usr/bin only where no package provides the tool.
+    for (const a of applets) {
+      symlinkSync('/usr/bin/busybox', join(root, 'usr/lib/rig/busybox', a));
+      if (!existsSync(join(root, 'usr/bin', a)) && !existsSync(join(root, 'usr/sbin', a))) symlinkSync('busybox', join(root, 'usr/bin', a));
+    }
     for (const [name, path] of Object.entries(helpers.paths)) copyFileSync(path, join(root, 'usr/local/bin', name));
     for (const name of Object.keys(helpers.paths)) chmodSync(join(root, 'usr/local/bin', name), 0o755);
     copyFileSync(l2.kernel, join(root, 'opt/rig/l2/kernel'));

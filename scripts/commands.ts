@@ -11,6 +11,8 @@ import { checkoutBase } from '../kernel/tree.js';
 import { applySeries, formatApplyReport } from '../kernel/apply.js';
 import { locateSeries } from '../kernel/pipeline.js';
 import { benchBuild } from '../runner/bench-build.js';
+import { prepareL1Image } from '../runner/l1-guest.js';
+import { buildHelpers } from '../images/helpers.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -119,6 +121,33 @@ export const COMMANDS: Command[] = [
         if (r.tree.report) process.stdout.write(formatApplyReport(r.tree.report) + '\n');
         process.stdout.write(`kernel ${r.build.manifest.release}: ${r.build.bzImage}${r.build.hit ? ' (cached)' : ` built in ${r.build.manifest.seconds.build.toFixed(0)} s, ${r.build.manifest.objectsCompiled} objects`}\n`);
       }
+      return 0;
+    },
+  },
+  {
+    name: 'image l1',
+    summary: 'build (or reuse) the first-level host image from Debian packages and print its manifest',
+    usage: '[--json]',
+    options: { json: jsonOpt },
+    async run(v) {
+      const t0 = Date.now();
+      const img = await prepareL1Image();
+      const secs = (Date.now() - t0) / 1000;
+      if (v.json) process.stdout.write(JSON.stringify({ path: img.path, key: img.key, hit: img.hit, seconds: secs, manifest: img.manifest }) + '\n');
+      else {
+        process.stdout.write(`${img.path} (${img.hit ? 'from cache' : 'built'} in ${secs.toFixed(1)} s): ${img.manifest.packages.length} packages, ${img.manifest.contentMiB} MiB content, ${img.manifest.imageMiB} MiB image\n`);
+        for (const p of img.manifest.requested) process.stdout.write(`  ${p} ${img.manifest.packages.find((x) => x.name === p)?.version ?? '?'}\n`);
+      }
+      return 0;
+    },
+  },
+  {
+    name: 'image helpers',
+    summary: 'build (or reuse) the static in-guest helpers and print where they are',
+    usage: '',
+    async run() {
+      const h = await buildHelpers();
+      for (const [n, p] of Object.entries(h.paths)) process.stdout.write(`${n.padEnd(14)} ${p}\n`);
       return 0;
     },
   },

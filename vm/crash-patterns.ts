@@ -2,7 +2,7 @@
  * Recognition of kernel crash reports in console output. Kept apart from the watcher so it
  * can be tested against real console logs (tests/fixtures/consoles/).
  */
-export type ReportKind = 'panic' | 'oops' | 'bug' | 'gpf' | 'warning' | 'rcu-stall' | 'hung-task' | 'call-trace';
+export type ReportKind = 'panic' | 'oops' | 'bug' | 'gpf' | 'warning' | 'rcu-stall' | 'hung-task' | 'call-trace' | 'init-failure';
 
 export interface Trigger {
   kind: ReportKind;
@@ -21,13 +21,15 @@ export const TRIGGERS: readonly Trigger[] = [
   { kind: 'rcu-stall', re: /(rcu_\w+ (self-)?detected stalls?.*)$/ },
   { kind: 'hung-task', re: /INFO: (task .* blocked for more than .*)$/ },
   { kind: 'call-trace', re: /^\s*(Call Trace:)\s*$/ },
+  // The rig's own guest init says when it cannot go on (no root, no SSH server).
+  { kind: 'init-failure', re: /^rig-init: FATAL: (.*)$/ },
 ];
 
 /** Lines that close a report. */
 export const END_MARKERS: readonly RegExp[] = [/---\[ end trace [0-9a-f]+ \]---/, /---\[ end Kernel panic/];
 
 /** Kinds that fail a run unless a scenario explicitly allows them. */
-export const DEFAULT_FATAL: ReadonlySet<ReportKind> = new Set(['panic', 'oops', 'bug', 'gpf', 'warning', 'rcu-stall', 'hung-task', 'call-trace']);
+export const DEFAULT_FATAL: ReadonlySet<ReportKind> = new Set(['panic', 'oops', 'bug', 'gpf', 'warning', 'rcu-stall', 'hung-task', 'call-trace', 'init-failure']);
 
 const PRINTK_TS = /^\[\s*(\d+\.\d+)\]\s?/;
 

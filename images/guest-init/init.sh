@@ -39,7 +39,7 @@ if [ -n "$root" ] && [ -f /etc/rig/initramfs ]; then
     mount --move /sys /newroot/sys
     exec switch_root /newroot /sbin/rig-init
   fi
-  echo "rig-init: cannot mount $root"
+  echo "rig-init: FATAL: cannot mount the root file system $root"
 fi
 if [ -n "$key" ]; then
   echo "ssh-ed25519 $key rig" > /root/.ssh/authorized_keys
@@ -51,8 +51,11 @@ if ip link set eth0 up 2>/dev/null; then
   ip addr add 10.0.2.15/24 dev eth0
   ip route add default via 10.0.2.2
   # -R: host keys made on first use if the image has none; -s: no password logins; -j -k: no port forwarding.
-  dropbear -R -s -j -k -p 22 -P /run/dropbear.pid
-  echo "rig-init: sshd started"
+  if dropbear -R -s -j -k -p 22 -P /run/dropbear.pid; then
+    echo "rig-init: sshd started"
+  else
+    echo "rig-init: FATAL: the SSH server did not start"
+  fi
 else
   echo "rig-init: no network interface"
 fi
