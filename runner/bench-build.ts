@@ -19,8 +19,12 @@ export interface BuildBench {
   profileBuild: { configSeconds: number; buildSeconds: number; objects: number; ccache: boolean; coldRun: boolean };
   /** With --cold: the whole pipeline from an empty cache with ccache off (download, extract, apply, build). */
   cold?: { totalSeconds: number; buildSeconds: number; objects: number };
-  /** With --defconfig: plain x86_64 defconfig of the same patched tree, no ccache. */
-  defconfig?: { buildSeconds: number; objects: number };
+  /**
+   * With --defconfig: plain x86_64 defconfig, no ccache, of the unpatched base of the same
+   * source. (The patched tree does not build with defconfig: with TRANSPARENT_HUGEPAGE off,
+   * mm/gup.c calls pmd_special()/pud_special(), which only exist with THP.)
+   */
+  defconfig?: { buildSeconds: number; objects: number; tree: string };
 }
 
 export async function benchBuild(opts: { profile: string; cold?: boolean; defconfig?: boolean }): Promise<BuildBench> {
@@ -53,11 +57,11 @@ export async function benchBuild(opts: { profile: string; cold?: boolean; defcon
     try {
       const tc = { ...(await detectToolchain(first.profile.toolchain.cc)), ccache: false };
       const args = makeArgs(tc, availableParallelism());
-      info('bench: plain defconfig of the same tree (no ccache)');
-      await run('make', ['-C', first.tree.dir, `O=${work}`, ...args, 'defconfig']);
+      info('bench: plain defconfig of the unpatched base tree (no ccache)');
+      await run('make', ['-C', first.source.repo, `O=${work}`, ...args, 'defconfig']);
       const t2 = Date.now();
-      const objects = await makeWithProgress(first.tree.dir, work, args, ['bzImage'], undefined, { ...process.env, LC_ALL: 'C' });
-      out.defconfig = { buildSeconds: (Date.now() - t2) / 1000, objects };
+      const objects = await makeWithProgress(first.source.repo, work, args, ['bzImage'], undefined, { ...process.env, LC_ALL: 'C' });
+      out.defconfig = { buildSeconds: (Date.now() - t2) / 1000, objects, tree: `unpatched ${first.source.kernelVersion} base` };
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

@@ -13,6 +13,8 @@ import { locateSeries } from '../kernel/pipeline.js';
 import { benchBuild } from '../runner/bench-build.js';
 import { prepareL1Image } from '../runner/l1-guest.js';
 import { buildHelpers } from '../images/helpers.js';
+import { runScenarios, toTap } from '../runner/scenario-runner.js';
+import { SCENARIOS, selectScenarios } from '../scenarios/catalog.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -152,6 +154,33 @@ export const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'run',
+    summary: 'the main job: kernel pipeline, L1 image, every scenario; results.json and TAP in --out',
+    usage: '[--profile P] [--scenario ID ...] [--accel kvm|tcg] [--out DIR] [--list]',
+    details: 'Each scenario passes, fails, is skipped with its reason, or is a known failure of the series (with evidence).\nExit 0 when no scenario failed.',
+    options: {
+      profile: profileOpt,
+      scenario: { type: 'string', multiple: true, help: 'run only these scenarios (repeatable)' },
+      accel: accelOpt,
+      out: { type: 'string', help: 'result directory (default out/run-<time>)' },
+      list: { type: 'boolean', help: 'list the scenarios and what each proves' },
+    },
+    async run(v) {
+      if (v.list) {
+        for (const s of SCENARIOS) process.stdout.write(`${s.id}\n  ${s.title}\n  proves: ${s.proves}\n  needs: ${s.needs.join(', ') || 'nothing special'}\n`);
+        return 0;
+      }
+      const accel = chooseAccel(v.accel as string | undefined);
+      info(`accelerator: ${accel.accel} (${accel.reason})`);
+      const out = String(v.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
+      const r = await runScenarios({ profile: String(v.profile ?? 'rfc-v2-debian'), accel, scenarios: selectScenarios(v.scenario as string[] | undefined), out });
+      process.stdout.write(toTap(r));
+      const count = (st: string) => r.scenarios.filter((s) => s.status === st).length;
+      process.stdout.write(`# ${count('pass')} pass, ${count('fail')} fail, ${count('skip')} skip, ${count('known-failure')} known failure; results in ${out}/results.json\n`);
+      return count('fail') ? 1 : 0;
+    },
+  },
+  {
     name: 'profiles',
     summary: 'list the kernel profiles',
     usage: '',
@@ -227,7 +256,7 @@ export const COMMANDS: Command[] = [
       else {
         process.stdout.write(`profile ${r.profile}: cached pipeline ${r.cachedSeconds.toFixed(1)} s; build in cache: ${r.profileBuild.buildSeconds.toFixed(0)} s, ${r.profileBuild.objects} objects${r.profileBuild.ccache ? ' (ccache)' : ''}\n`);
         if (r.cold) process.stdout.write(`cold (empty cache, no ccache): ${r.cold.totalSeconds.toFixed(0)} s total, build ${r.cold.buildSeconds.toFixed(0)} s, ${r.cold.objects} objects\n`);
-        if (r.defconfig) process.stdout.write(`plain defconfig of the same tree: ${r.defconfig.buildSeconds.toFixed(0)} s, ${r.defconfig.objects} objects\n`);
+        if (r.defconfig) process.stdout.write(`plain defconfig (${r.defconfig.tree}): ${r.defconfig.buildSeconds.toFixed(0)} s, ${r.defconfig.objects} objects\n`);
       }
       return 0;
     },

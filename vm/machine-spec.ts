@@ -17,7 +17,7 @@ export interface CpuSpec {
 
 export type MemoryBackend =
   | { kind: 'ram' }
-  | { kind: 'file'; path: string; share?: boolean; prealloc?: boolean }
+  | { kind: 'file'; path: string; share?: boolean; prealloc?: boolean; /** Mapping alignment, e.g. "2M": dmemfs refuses a MAP_FIXED address not aligned to its page size. */ align?: string }
   | { kind: 'memfd'; hugetlb?: boolean; share?: boolean };
 
 export interface NumaNodeSpec {
@@ -112,6 +112,7 @@ function backendObject(id: string, memMiB: number, node: NumaNodeSpec): string {
     case 'file':
       opts.push('memory-backend-file', `id=${id}`, `size=${memMiB}M`, `mem-path=${qemuOptValue(b.path)}`, `share=${b.share === false ? 'off' : 'on'}`);
       if (b.prealloc) opts.push('prealloc=on');
+      if (b.align) opts.push(`align=${b.align}`);
       break;
     case 'memfd':
       opts.push('memory-backend-memfd', `id=${id}`, `size=${memMiB}M`, `share=${b.share === false ? 'off' : 'on'}`);

@@ -33,9 +33,9 @@ t.test('NUMA nodes become one memory backend and one -numa entry each', async (t
 
 t.test('file-backed node with host binding (L2 RAM in a dmemfs file)', async (t) => {
   const s = base();
-  s.memory = { nodes: [{ memMiB: 1024, cpus: [0, 1], backend: { kind: 'file', path: '/mnt/dmem/vm,0', share: true }, hostNodes: [1], policy: 'preferred' }] };
+  s.memory = { nodes: [{ memMiB: 1024, cpus: [0, 1], backend: { kind: 'file', path: '/mnt/dmem/vm,0', share: true, prealloc: true, align: '2M' }, hostNodes: [1], policy: 'preferred' }] };
   const args = qemuArgs(s, wiring);
-  t.same(valuesOf(args, '-object'), ['memory-backend-file,id=mem0,size=1024M,mem-path=/mnt/dmem/vm,,0,share=on,host-nodes=1,policy=preferred']);
+  t.same(valuesOf(args, '-object'), ['memory-backend-file,id=mem0,size=1024M,mem-path=/mnt/dmem/vm,,0,share=on,prealloc=on,align=2M,host-nodes=1,policy=preferred']);
   t.same(valuesOf(args, '-numa'), ['node,nodeid=0,memdev=mem0,cpus=0,cpus=1']);
 });
 

@@ -1,0 +1,182 @@
+/**
+ * Runs scenarios: checks what each needs, boots the first-level guests they ask for (one at a
+ * time; a request equal to the running one reuses it), runs the small bodies, holds every
+ * measurement to its expectation, and produces the results (results.json, TAP).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RigError, messageOf } from '../core/errors.js';
+import { info } from '../core/log.js';
+import { loadProfile } from '../kernel/profile.js';
+import { checkDmemTokens } from '../scenarios/dmem-param.js';
+import { compare, describeComparison, type BootRequest, type Capability, type Comparison, type Measurement, type ScenarioContext, type ScenarioDefinition, type ScenarioResult } from '../scenarios/types.js';
+import type { AccelChoice } from '../vm/accel.js';
+import type { Guest } from '../vm/guest.js';
+import { bootL1, prepareL1, type L1Files } from './l1-guest.js';
+
+class SkipSignal extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+export interface RunOptions {
+  profile: string;
+  accel: AccelChoice;
+  scenarios: ScenarioDefinition[];
+  out?: string;
+}
+
+export interface RunResults {
+  profile: string;
+  kernel: Record<string, unknown>;
+  accel: { accel: string; reason: string };
+  startedAt: string;
+  seconds: number;
+  scenarios: ScenarioResult[];
+}
+
+/** Capabilities known before booting. nested-kvm is decided after boot (the body asks L1). */
+function missingCapability(needs: Capability[], profileHasSeries: boolean): string | undefined {
+  if (needs.includes('patched-kernel') && !profileHasSeries) return 'the profile has no DMEMFS series (unpatched kernel)';
+  return undefined;
+}
+
+export async function runScenarios(opts: RunOptions): Promise<RunResults> {
+  const started = Date.now();
+  const profile = loadProfile(opts.profile);
+  const files = new Map<string, L1Files>();
+  const filesFor = async (kernel: BootRequest['kernel']) => {
+    const name = kernel === 'baseline' ? 'baseline-debian' : opts.profile;
+    if (!files.has(name)) files.set(name, await prepareL1({ profile: name }));
+    return files.get(name)!;
+  };
+  let live: { key: string; guest: Guest } | undefined;
+  const stopLive = async () => {
+    if (live) await live.guest.stop();
+    live = undefined;
+  };
+  const results: ScenarioResult[] = [];
+  try {
+    for (const def of opts.scenarios) {
+      const t0 = Date.now();
+      const result: ScenarioResult = { id: def.id, title: def.title, status: 'pass', measurements: {}, evidence: [], seconds: 0, boots: [] };
+      const known = new Map<string, string>();
+      const missing = missingCapability(def.needs, Boolean(profile.series));
+      if (missing) {
+        results.push({ ...result, status: 'skip', reason: missing });
+        info(`scenario ${def.id}: skipped (${missing})`);
+        continue;
+      }
+      info(`scenario ${def.id}: ${def.title}`);
+      const ctx: ScenarioContext = {
+        accel: opts.accel.accel,
+        async boot(name, req) {
+          checkDmemTokens(req.append);
+          const key = JSON.stringify(req);
+          if (live?.key === key && !live.guest.failureReason()) {
+            result.boots.push(`${name} (reused)`);
+            return live.guest;
+          }
+          await stopLive();
+          const f = await filesFor(req.kernel);
+          const guest = await bootL1(f, opts.accel, {
+            nodeMiB: req.nodeMiB,
+            role: req.role,
+            append: [...req.append, ...(req.unchecked ?? [])],
+            name: `${def.id}-${name}`,
+            ...(req.iommu ? { iommu: true } : {}),
+            ...(req.devices ? { devices: req.devices } : {}),
+            ...(req.machineOptions ? { machineOptions: req.machineOptions } : {}),
+            ...(req.consoleAllow ? { consoleAllow: req.consoleAllow.map((s) => new RegExp(s)) } : {}),
+          });
+          live = { key, guest };
+          result.boots.push(name);
+          return guest;
+        },
+        measure(name, value, unit, expected?: Comparison, note?: string) {
+          const m: Measurement = { value, unit, ...(expected ? { expected, ok: compare(value, expected) } : {}), ...(note ? { note } : {}) };
+          result.measurements[name] = m;
+          info(`  ${name} = ${String(value)} ${unit}${expected ? ` (expected ${describeComparison(expected)}: ${m.ok ? 'ok' : 'NOT MET'})` : ''}`);
+          return m;
+        },
+        evidence(label, text) {
+          result.evidence.push({ label, text: text.length > 20000 ? text.slice(-20000) : text });
+        },
+        skip(reason): never {
+          throw new SkipSignal(reason);
+        },
+        knownFailure(measurement, reason) {
+          known.set(measurement, reason);
+        },
+        async json(g, argv) {
+          const r = await g.exec(argv);
+          const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
+          if (!line) throw new RigError('helper-output', `${argv[0]} printed no JSON (exit ${r.code})`, { evidence: `${r.stdout}\n${r.stderr}`.slice(-3000) });
+          return { ...JSON.parse(line), _code: r.code, _stderr: r.stderr };
+        },
+      };
+      try {
+        await def.run(ctx);
+        const failed = Object.entries(result.measurements).filter(([, m]) => m.ok === false);
+        const unknown = failed.filter(([n]) => !known.has(n));
+        if (unknown.length) {
+          result.status = 'fail';
+          result.reason = `not met: ${unknown.map(([n, m]) => `${n} = ${String(m.value)} (expected ${describeComparison(m.expected!)})`).join('; ')}`;
+        } else if (failed.length) {
+          result.status = 'known-failure';
+          result.reason = failed.map(([n]) => `${n}: ${known.get(n)}`).join('; ');
+        }
+      } catch (e) {
+        if (e instanceof SkipSignal) {
+          result.status = 'skip';
+          result.reason = e.reason;
+        } else {
+          result.status = 'fail';
+          result.reason = messageOf(e).split('\n')[0];
+          result.evidence.push({ label: 'error', text: messageOf(e) });
+          if (live) result.evidence.push({ label: 'console tail', text: live.guest.console.tail(40) });
+          await stopLive(); // a failed scenario may leave the guest in any state
+        }
+      }
+      result.seconds = (Date.now() - t0) / 1000;
+      info(`scenario ${def.id}: ${result.status.toUpperCase()}${result.reason ? ` (${result.reason})` : ''} in ${result.seconds.toFixed(0)} s`);
+      results.push(result);
+    }
+  } finally {
+    await stopLive();
+  }
+  const kernelFiles = files.get(opts.profile);
+  const run: RunResults = {
+    profile: opts.profile,
+    kernel: kernelFiles ? { ...kernelFiles.kernel.provenance, l1Image: kernelFiles.image.key } : {},
+    accel: { accel: opts.accel.accel, reason: opts.accel.reason },
+    startedAt: new Date(started).toISOString(),
+    seconds: (Date.now() - started) / 1000,
+    scenarios: results,
+  };
+  if (opts.out) {
+    mkdirSync(opts.out, { recursive: true });
+    writeFileSync(join(opts.out, 'results.json'), JSON.stringify(run, null, 2));
+    writeFileSync(join(opts.out, 'results.tap'), toTap(run));
+  }
+  return run;
+}
+
+/** TAP 13 of a run: one test point per scenario, measurements as YAML diagnostics. */
+export function toTap(run: RunResults): string {
+  const lines = ['TAP version 13', `1..${run.scenarios.length}`];
+  run.scenarios.forEach((s, i) => {
+    const ok = s.status === 'pass' || s.status === 'skip' || s.status === 'known-failure';
+    const directive = s.status === 'skip' ? ` # SKIP ${s.reason}` : s.status === 'known-failure' ? ` # TODO known failure: ${s.reason}` : '';
+    lines.push(`${ok ? 'ok' : 'not ok'} ${i + 1} - ${s.id}: ${s.title}${directive}`);
+    const ms = Object.entries(s.measurements);
+    if (ms.length || s.status === 'fail') {
+      lines.push('  ---');
+      if (s.status === 'fail') lines.push(`  reason: ${JSON.stringify(s.reason)}`);
+      for (const [n, m] of ms) lines.push(`  ${n}: ${JSON.stringify({ value: m.value, unit: m.unit, ...(m.expected ? { expected: describeComparison(m.expected), ok: m.ok } : {}) })}`);
+      lines.push('  ...');
+    }
+  });
+  return lines.join('\n') + '\n';
+}

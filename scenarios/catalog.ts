@@ -1,0 +1,218 @@
+/**
+ * The scenarios: what each needs, what it boots (data: BootRequest), its small body, and the
+ * expectations its measurements are held to. ../shared/MISSION.md, "What a run must
+ * establish", is the source of every expectation. To add a scenario: add an entry here.
+ */
+import { RigError } from '../core/errors.js';
+import { KB_PER_GIB, dmemRegions, dmemStats, logMatches, memTotalKb } from './probes.js';
+import { parseDmemParam } from './dmem-param.js';
+import type { BootRequest, ScenarioDefinition } from './types.js';
+import type { Guest } from '../vm/guest.js';
+import { l1KvmUsable, runL2 } from '../runner/l1-guest.js';
+
+/** Two 3 GiB NUMA nodes, as measured in MISSION.md (AMD vendor: nested SVM works under TCG). */
+const twoNodes = (append: string[], extra: Partial<BootRequest> = {}): BootRequest => ({ kernel: 'profile', role: 'nested', nodeMiB: 3072, append, ...extra });
+
+/** Theoretical struct page cost: 64 bytes per 4 KiB page = 16 MiB per GiB. */
+const STRUCT_PAGE_KB_PER_GIB = 16384;
+
+/** Bad dmem= values: each rejected by the rig before booting, and by the kernel with its message. */
+export const BAD_DMEM_VALUES: Array<{ value: string; kernelSays: RegExp }> = [
+  { value: '100M', kernelSays: /dmem: 'size' is unaligned to 'align' in dmem=/ },
+  { value: '!1G@4G', kernelSays: /dmem: take a certain base address for kernel is illegal/ },
+  { value: '1G@0', kernelSays: /dmem: 'addr' or 'align' should not be set to 0/ },
+  { value: 'garbage', kernelSays: /Malformed early option 'dmem'/ },
+];
+
+const reservation: ScenarioDefinition = {
+  id: 'reservation',
+  title: 'dmem= reserves memory per node without struct pages; memmap= for comparison',
+  proves:
+    'MemTotal falls by the reserved size minus the struct pages the kernel no longer builds (measured per GiB against the theoretical 16 MiB/GiB); each node gets its share; a memmap=nn!ss reservation of the same kind still costs its struct pages.',
+  needs: ['patched-kernel'],
+  async run(ctx) {
+    const plain = await ctx.boot('plain', twoNodes([]));
+    const base = await memTotalKb(plain);
+    ctx.measure('memtotal_plain_kb', base.total, 'kB', { op: 'approx', value: 6 * KB_PER_GIB, tolerance: 0.05 });
+
+    const dmem = await ctx.boot('dmem-1G', twoNodes(['dmem=1G']));
+    const withDmem = await memTotalKb(dmem);
+    const regions = await dmemRegions(dmem);
+    ctx.evidence('dmem lines of the kernel log', (await logMatches(dmem, /dmem: /)).join('\n'));
+    const stats = await dmemStats(dmem);
+    ctx.evidence('dmem debugfs', JSON.stringify(stats));
+    const reservedKb = regions.reduce((a, r) => a + (r.end - r.start) / 1024, 0);
+    ctx.measure('registered_kb', (stats.registered_pages ?? NaN) * 4, 'kB', { op: 'eq', value: 2 * KB_PER_GIB }, 'debugfs dmem/registered_pages x 4 KiB');
+    const perNode = [0, 1].map((n) => regions.filter((r) => r.node === n).reduce((a, r) => a + (r.end - r.start) / 1024, 0));
+    ctx.measure('memtotal_dmem_kb', withDmem.total, 'kB');
+    ctx.measure('reserved_kb', reservedKb, 'kB', { op: 'eq', value: 2 * KB_PER_GIB }, 'sum of the registered dmem regions: 1 GiB per node');
+    ctx.measure('reserved_node0_kb', perNode[0]!, 'kB', { op: 'eq', value: KB_PER_GIB });
+    ctx.measure('reserved_node1_kb', perNode[1]!, 'kB', { op: 'eq', value: KB_PER_GIB });
+    const delta = base.total - withDmem.total;
+    ctx.measure('memtotal_drop_kb', delta, 'kB');
+    const savedPerGib = ((reservedKb - delta) / reservedKb) * KB_PER_GIB;
+    ctx.measure('struct_page_saved_kb_per_gib', Math.round(savedPerGib), 'kB/GiB', { op: 'approx', value: STRUCT_PAGE_KB_PER_GIB, tolerance: 0.1 }, 'theory: 64 B per 4 KiB page');
+    for (const n of [0, 1]) {
+      const drop = (base.nodes[n] ?? 0) - (withDmem.nodes[n] ?? 0);
+      ctx.measure(`node${n}_memtotal_drop_kb`, drop, 'kB', { op: 'approx', value: perNode[n]! * (1 - STRUCT_PAGE_KB_PER_GIB / KB_PER_GIB), tolerance: 0.05 });
+    }
+
+    const memmap = await ctx.boot('memmap-1G', twoNodes(['memmap=1G!4G']));
+    const withMemmap = await memTotalKb(memmap);
+    const memmapDrop = base.total - withMemmap.total;
+    // The e820 pmem range is never memblock memory, so MemTotal loses 1 GiB minus 16 MiB as
+    // with dmem= ...
+    ctx.measure('memmap_memtotal_drop_kb', memmapDrop, 'kB', { op: 'approx', value: KB_PER_GIB - STRUCT_PAGE_KB_PER_GIB, tolerance: 0.01 });
+    // ... but device-dax builds struct pages for it in RAM (--map=mem): they show as used memory.
+    const free = async () => Number(/^MemFree:\s+(\d+)/m.exec((await memmap.exec(['cat', '/proc/meminfo'], { check: true })).stdout)?.[1]);
+    await memmap.exec(['sync']);
+    const before = await free();
+    const ns = await memmap.exec(['ndctl', 'create-namespace', '-f', '-e', 'namespace0.0', '--mode=devdax', '--map=mem']);
+    ctx.evidence('ndctl create-namespace --mode=devdax --map=mem', `${ns.stdout}${ns.stderr}`);
+    const after = await free();
+    const dax = await memmap.exec(['sh', '-c', 'ls /dev/dax* 2>/dev/null']);
+    ctx.measure('devdax_device', /\/dev\/dax0\.0/.test(dax.stdout), '', { op: 'is', value: true });
+    // Recorded without an expectation: theory says 16 MiB/GiB for a memmap in RAM; 5.10 showed
+    // about 3.7 MiB here (see the README's open questions).
+    ctx.measure('devdax_memfree_drop_kb_per_gib', before - after, 'kB/GiB', undefined, 'MemFree before - after creating the devdax namespace with --map=mem; theory 16384');
+  },
+};
+
+const badValues: ScenarioDefinition = {
+  id: 'reservation-bad-values',
+  title: 'bad dmem= values are rejected by the rig before booting and by the kernel with its message',
+  proves: 'misaligned size, "!" with @addr, addr 0 and garbage never reserve memory: the rig refuses them up front; forced past the rig, the kernel prints its dmem:/early-option warning and reserves nothing.',
+  needs: ['patched-kernel'],
+  async run(ctx) {
+    let rigRejected = 0;
+    for (const b of BAD_DMEM_VALUES) {
+      try {
+        parseDmemParam(b.value);
+      } catch (e) {
+        if (e instanceof RigError && e.kind === 'bad-dmem') {
+          rigRejected++;
+          ctx.evidence(`rig: dmem=${b.value}`, e.describe());
+        }
+      }
+    }
+    ctx.measure('rig_rejected', rigRejected, `of ${BAD_DMEM_VALUES.length}`, { op: 'eq', value: BAD_DMEM_VALUES.length });
+    // Forced past the rig's check: all four on one command line (the kernel parses each).
+    const g = await ctx.boot('bad-values', twoNodes([], { unchecked: BAD_DMEM_VALUES.map((b) => `dmem=${b.value}`) }));
+    let kernelRejected = 0;
+    for (const b of BAD_DMEM_VALUES) {
+      const lines = await logMatches(g, b.kernelSays);
+      if (lines.length) kernelRejected++;
+      ctx.evidence(`kernel: dmem=${b.value}`, lines.join('\n') || '(no message)');
+    }
+    ctx.measure('kernel_rejected_with_message', kernelRejected, `of ${BAD_DMEM_VALUES.length}`, { op: 'eq', value: BAD_DMEM_VALUES.length });
+    ctx.measure('regions_registered', (await dmemRegions(g)).length, 'regions', { op: 'eq', value: 0 });
+  },
+};
+
+/** 1 GiB-aligned reservations on both nodes: q35 puts node 0 at [0,2G)+[4G,5G) unless low RAM is 1 GiB. */
+const alignedBoot = (): BootRequest => twoNodes(['dmem=1G:1G'], { machineOptions: { 'max-ram-below-4g': '1G' } });
+
+const PAGE_SIZES = [
+  { name: '4K', bytes: 4096, shift: 12, touchMiB: 64 },
+  { name: '2M', bytes: 2 << 20, shift: 21, touchMiB: 256 },
+  { name: '1G', bytes: 1 << 30, shift: 30, touchMiB: 1024 },
+] as const;
+
+async function mountDmemfs(g: Guest, pagesize: string): Promise<{ ok: boolean; err: string }> {
+  const r = await g.exec(['sh', '-c', 'mkdir -p /mnt/dmem && mount -t dmemfs -o "pagesize=$1" none /mnt/dmem', 'mount', pagesize]);
+  return { ok: r.code === 0, err: r.stderr.trim() };
+}
+
+const dmemfsFiles: ScenarioDefinition = {
+  id: 'dmemfs-files',
+  title: 'dmemfs at 4K, 2M and 1G: mmap faults per page, data intact, space returned, permissions',
+  proves:
+    'a file on dmemfs maps at the mounted page size (one fault per dpage: 64 MiB at 4K = 16384, 256 MiB at 2M = 128, 1 GiB at 1G = 1), the data reads back intact, free dpages return to their start value after unlink, and file permissions govern an unprivileged user.',
+  needs: ['patched-kernel'],
+  async run(ctx) {
+    let g = await ctx.boot('dmem-1G-aligned', alignedBoot());
+    for (const ps of PAGE_SIZES) {
+      let m = await mountDmemfs(g, ps.name);
+      if (!m.ok) {
+        // The pool takes its page size at the first mount: a fresh boot for this size.
+        ctx.measure(`remount_as_${ps.name}_in_same_boot`, false, '', undefined, m.err);
+        g = await ctx.boot(`dmem-1G-aligned-${ps.name}`, { ...alignedBoot(), append: [...alignedBoot().append, `rig.pagesize=${ps.name}`] });
+        m = await mountDmemfs(g, ps.name);
+      }
+      ctx.measure(`mount_${ps.name}`, m.ok, '', { op: 'is', value: true }, m.err || undefined);
+      if (!m.ok) continue;
+      const start = await dmemStats(g);
+      ctx.measure(`dpage_shift_${ps.name}`, start.dpage_shift ?? null, '', { op: 'eq', value: ps.shift });
+      const bytes = ps.touchMiB * 1048576;
+      const r = await ctx.json<{ ok: boolean; minor_faults: number; verified: boolean; kernel_page_size_kb: number; elapsed_s: number }>(g, ['map-and-touch', '--file', `/mnt/dmem/f${ps.name}`, '--create', '--size', String(bytes)]);
+      ctx.evidence(`map-and-touch ${ps.name}`, JSON.stringify(r));
+      const pages = bytes / ps.bytes;
+      ctx.measure(`faults_${ps.name}`, r.minor_faults, `faults for ${ps.touchMiB} MiB`, { op: 'approx', value: pages, tolerance: pages > 10 ? 0.01 : 1 }, `one per ${ps.name} dpage: ${pages}`);
+      ctx.measure(`data_verified_${ps.name}`, r.verified, '', { op: 'is', value: true });
+      ctx.measure(`smaps_kernel_page_kb_${ps.name}`, r.kernel_page_size_kb, 'kB', { op: 'eq', value: ps.bytes / 1024 }, 'only echoes the mount option (vm_ops), the fault count is the proof');
+      const used = await dmemStats(g);
+      ctx.measure(`dpages_used_${ps.name}`, (start.free_dpages ?? 0) - (used.free_dpages ?? 0), 'dpages', { op: 'eq', value: pages });
+      await g.exec(['rm', '-f', `/mnt/dmem/f${ps.name}`], { check: true });
+      const after = await dmemStats(g);
+      ctx.measure(`free_dpages_restored_${ps.name}`, after.free_dpages ?? null, 'dpages', { op: 'eq', value: start.free_dpages ?? -1 }, 'after unlink');
+      if (ps.name === '4K') {
+        // The series creates the root directory without permission bits; an admin opens it up.
+        const mode = await g.exec(['stat', '-c', '%a', '/mnt/dmem'], { check: true });
+        ctx.measure('root_dir_mode_after_mount', mode.stdout.trim(), 'octal', undefined, 'dmemfs has no mode= option; the root inode is created as S_IFDIR only');
+        await g.exec(['chmod', '755', '/mnt/dmem'], { check: true });
+        await g.exec(['sh', '-c', 'truncate -s 64K /mnt/dmem/private && chmod 600 /mnt/dmem/private && truncate -s 64K /mnt/dmem/shared && chmod 666 /mnt/dmem/shared'], { check: true });
+        const asUser = (file: string) => ctx.json<{ ok: boolean; errno_name?: string }>(g, ['setpriv', '--reuid=1000', '--regid=1000', '--clear-groups', 'map-and-touch', '--file', file, '--size', '64K']);
+        const denied = await asUser('/mnt/dmem/private');
+        ctx.measure('unprivileged_mode_0600', denied.errno_name ?? (denied.ok ? 'allowed' : 'error'), '', { op: 'is', value: 'EACCES' });
+        const allowed = await asUser('/mnt/dmem/shared');
+        ctx.measure('unprivileged_mode_0666', allowed.ok, '', { op: 'is', value: true });
+        await g.exec(['rm', '-f', '/mnt/dmem/private', '/mnt/dmem/shared'], { check: true });
+      }
+      await g.exec(['umount', '/mnt/dmem'], { check: true });
+    }
+  },
+};
+
+const nestedGuest: ScenarioDefinition = {
+  id: 'nested-guest',
+  title: 'an L2 guest whose RAM is a dmemfs file bound to node 1',
+  proves:
+    'QEMU in L1 runs a second-level guest from a 2M-page dmemfs file (KVM in L1 where it can, else TCG, reported); L2 sees its MemTotal; node 1\'s dmem statistics move by exactly the guest size and return after the file is removed.',
+  needs: ['patched-kernel'],
+  async run(ctx) {
+    const g = await ctx.boot('dmem-1G-aligned', alignedBoot());
+    const m = await mountDmemfs(g, '2M');
+    if (!m.ok) ctx.skip(`dmemfs would not mount at 2M in this boot: ${m.err}`);
+    const kvm = await l1KvmUsable(g);
+    ctx.measure('l2_accel', kvm.ok ? 'kvm' : 'tcg', '', undefined, kvm.why);
+    const start = await dmemStats(g);
+    const memMiB = 256;
+    // Populate the file bound to node 1 (MPOL_BIND) before QEMU maps it: QEMU's own
+    // prealloc=on fails on dmemfs ("preallocating memory failed: Bad address").
+    const fill = await ctx.json<{ ok: boolean; minor_faults: number }>(g, ['numactl', '--membind=1', 'map-and-touch', '--file', '/mnt/dmem/l2-ram', '--create', '--size', `${memMiB}M`, '--no-verify']);
+    ctx.measure('populate_faults', fill.minor_faults, 'faults', { op: 'eq', value: memMiB / 2 }, 'one per 2M dpage');
+    const l2 = await runL2(g, { memMiB, backend: { kind: 'file', path: '/mnt/dmem/l2-ram', share: true, align: '2M' }, hostNodes: [1], policy: 'bind', touchMiB: 64, accel: kvm.ok ? 'kvm' : 'tcg', timeoutMs: (kvm.ok ? 180 : 900) * 1000 });
+    ctx.evidence('L2 console', l2.console);
+    ctx.measure('l2_seconds', Math.round(l2.seconds), 's');
+    ctx.measure('l2_done', l2.done, '', { op: 'is', value: true });
+    ctx.measure('l2_memtotal_kb', l2.memTotalKb ?? null, 'kB', { op: 'approx', value: memMiB * 1024 * 0.85, tolerance: 0.12 }, `of ${memMiB} MiB given`);
+    ctx.measure('l2_touched_mib', l2.touchedMiB ?? null, 'MiB', { op: 'eq', value: 64 });
+    const during = await dmemStats(g);
+    const pages = (memMiB << 20) / (2 << 20);
+    ctx.measure('node1_dpages_used', (start['node1/free_dpages'] ?? 0) - (during['node1/free_dpages'] ?? 0), 'dpages', { op: 'eq', value: pages }, `${memMiB} MiB of 2M dpages, bound to node 1`);
+    ctx.measure('node0_dpages_used', (start['node0/free_dpages'] ?? 0) - (during['node0/free_dpages'] ?? 0), 'dpages', { op: 'eq', value: 0 });
+    await g.exec(['rm', '-f', '/mnt/dmem/l2-ram'], { check: true });
+    const after = await dmemStats(g);
+    ctx.measure('free_dpages_restored', after.free_dpages ?? null, 'dpages', { op: 'eq', value: start.free_dpages ?? -1 });
+    await g.exec(['umount', '/mnt/dmem'], { check: true });
+  },
+};
+
+export const SCENARIOS: ScenarioDefinition[] = [reservation, badValues, dmemfsFiles, nestedGuest];
+
+export function selectScenarios(ids: string[] | undefined): ScenarioDefinition[] {
+  if (!ids || ids.length === 0) return SCENARIOS;
+  const unknown = ids.filter((id) => !SCENARIOS.some((s) => s.id === id));
+  if (unknown.length) throw new RigError('unknown-scenario', `unknown scenario(s): ${unknown.join(', ')}`, { fix: `known: ${SCENARIOS.map((s) => s.id).join(', ')}` });
+  return SCENARIOS.filter((s) => ids.includes(s.id));
+}

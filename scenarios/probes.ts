@@ -1,0 +1,53 @@
+/** Small readers of guest state used by scenario bodies. */
+import type { Guest } from '../vm/guest.js';
+
+export async function memTotalKb(g: Guest): Promise<{ total: number; nodes: number[] }> {
+  const r = await g.exec(['sh', '-c', 'cat /proc/meminfo; for n in /sys/devices/system/node/node*/meminfo; do cat "$n"; done'], { check: true });
+  const total = Number(/^MemTotal:\s+(\d+) kB/m.exec(r.stdout)?.[1]);
+  const nodes: number[] = [];
+  for (const m of r.stdout.matchAll(/^Node (\d+) MemTotal:\s+(\d+) kB/gm)) nodes[Number(m[1])] = Number(m[2]);
+  return { total, nodes };
+}
+
+/** The dmem debugfs statistics (/sys/kernel/debug/dmem): top level and per node. */
+export async function dmemStats(g: Guest): Promise<Record<string, number>> {
+  const r = await g.exec(['sh', '-c', 'cd /sys/kernel/debug/dmem 2>/dev/null || exit 0; for f in $(find . -type f); do printf "%s %s\\n" "$f" "$(cat $f 2>/dev/null | head -1)"; done']);
+  const out: Record<string, number> = {};
+  for (const line of r.stdout.split('\n')) {
+    const m = /^\.\/(\S+) (-?\d+)/.exec(line.trim());
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+export interface DmemRegion {
+  start: number;
+  end: number;
+  node: number;
+}
+
+/**
+ * The kernel log read over SSH. Measurements use this, not the serial console: under load
+ * the early serial console drops bytes (seen: "dmem:egister region ..."), the log buffer
+ * does not.
+ */
+export async function kernelLog(g: Guest): Promise<string[]> {
+  const r = await g.exec(['dmesg'], { check: true });
+  return r.stdout.split('\n').map((l) => l.replace(/^\[\s*\d+\.\d+\]\s?/, ''));
+}
+
+/** "dmem: register region [0x1b8000000 - 0x1f8000000] on node 1." lines of the kernel log. */
+export async function dmemRegions(g: Guest): Promise<DmemRegion[]> {
+  const out: DmemRegion[] = [];
+  for (const l of await kernelLog(g)) {
+    const m = /dmem: register region \[(0x[0-9a-f]+) - (0x[0-9a-f]+)\] on node (\d+)/.exec(l);
+    if (m) out.push({ start: Number(m[1]), end: Number(m[2]), node: Number(m[3]) });
+  }
+  return out;
+}
+
+export async function logMatches(g: Guest, re: RegExp): Promise<string[]> {
+  return (await kernelLog(g)).filter((l) => re.test(l));
+}
+
+export const KB_PER_GIB = 1048576;
