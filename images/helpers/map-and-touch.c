@@ -24,21 +24,13 @@ int main(int argc, char **argv)
 	struct rig_map_opts o = { 0 };
 	int hold = 0, verify = 1;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage();
-			return 0;
-		}
-		if (rig_map_opt(TOOL, &o, argc, argv, &i))
+		if (rig_common_arg(TOOL, &o, argc, argv, &i, usage) || rig_int_arg(TOOL, argc, argv, &i, "--hold", &hold))
 			continue;
-		if (!strcmp(argv[i], "--hold") && i + 1 < argc) {
-			hold = atoi(argv[++i]);
-			continue;
-		}
 		if (!strcmp(argv[i], "--no-verify")) {
 			verify = 0;
 			continue;
 		}
-		rig_fail(TOOL, "usage", EINVAL, "unknown argument '%s' (see --help)", argv[i]);
+		rig_unknown_arg(TOOL, argv[i]);
 	}
 	long min0, maj0, min1, maj1;
 	int fd = -1;

@@ -59,17 +59,9 @@ int main(int argc, char **argv)
 	struct rig_map_opts o = { 0 };
 	static int timeout = 60;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage();
-			return 0;
-		}
-		if (rig_map_opt(TOOL, &o, argc, argv, &i))
+		if (rig_common_arg(TOOL, &o, argc, argv, &i, usage) || rig_int_arg(TOOL, argc, argv, &i, "--timeout", &timeout))
 			continue;
-		if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-			timeout = atoi(argv[++i]);
-			continue;
-		}
-		rig_fail(TOOL, "usage", EINVAL, "unknown argument '%s' (see --help)", argv[i]);
+		rig_unknown_arg(TOOL, argv[i]);
 	}
 	if (!o.size)
 		o.size = (uint64_t)sysconf(_SC_PAGESIZE);

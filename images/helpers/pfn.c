@@ -25,11 +25,7 @@ int main(int argc, char **argv)
 	uint64_t stride = 4096, max = 4096;
 	int hold = 0;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage();
-			return 0;
-		}
-		if (rig_map_opt(TOOL, &o, argc, argv, &i))
+		if (rig_common_arg(TOOL, &o, argc, argv, &i, usage) || rig_int_arg(TOOL, argc, argv, &i, "--hold", &hold))
 			continue;
 		if ((!strcmp(argv[i], "--stride") || !strcmp(argv[i], "--max")) && i + 1 < argc) {
 			uint64_t v = rig_parse_size(argv[i + 1]);
@@ -42,11 +38,7 @@ int main(int argc, char **argv)
 			i++;
 			continue;
 		}
-		if (!strcmp(argv[i], "--hold") && i + 1 < argc) {
-			hold = atoi(argv[++i]);
-			continue;
-		}
-		rig_fail(TOOL, "usage", EINVAL, "unknown argument '%s' (see --help)", argv[i]);
+		rig_unknown_arg(TOOL, argv[i]);
 	}
 	unsigned char *p = rig_map(TOOL, &o, NULL);
 	for (uint64_t off = 0; off < o.size; off += 4096)

@@ -267,6 +267,32 @@ static inline int rig_map_opt(const char *tool, struct rig_map_opts *o, int argc
 	return 0;
 }
 
+/* --help (prints usage, exits 0) and the common mapping options; 1 if argv[*i] was one. */
+static inline int rig_common_arg(const char *tool, struct rig_map_opts *o, int argc, char **argv, int *i, void (*usage)(void))
+{
+	if (!strcmp(argv[*i], "--help") || !strcmp(argv[*i], "-h")) {
+		usage();
+		exit(0);
+	}
+	return rig_map_opt(tool, o, argc, argv, i);
+}
+
+/* An integer option "--name N"; 1 if argv[*i] was it. */
+static inline int rig_int_arg(const char *tool, int argc, char **argv, int *i, const char *name, int *out)
+{
+	if (strcmp(argv[*i], name))
+		return 0;
+	if (*i + 1 >= argc)
+		rig_fail(tool, "usage", EINVAL, "%s needs a value", name);
+	*out = atoi(argv[++*i]);
+	return 1;
+}
+
+static inline void __attribute__((noreturn)) rig_unknown_arg(const char *tool, const char *arg)
+{
+	rig_fail(tool, "usage", EINVAL, "unknown argument '%s' (see --help)", arg);
+}
+
 #define RIG_MAP_USAGE \
 	"  --file PATH      file to map (dmemfs, hugetlbfs, tmpfs, /dev/daxX.Y, /dev/mem)\n" \
 	"  --anon           anonymous memory instead of a file\n" \

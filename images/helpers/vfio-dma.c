@@ -97,11 +97,7 @@ int main(int argc, char **argv)
 	int hold = 0;
 	steps[steps_len++] = '[';
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage();
-			return 0;
-		}
-		if (rig_map_opt(TOOL, &o, argc, argv, &i))
+		if (rig_common_arg(TOOL, &o, argc, argv, &i, usage) || rig_int_arg(TOOL, argc, argv, &i, "--hold", &hold))
 			continue;
 		if (!strcmp(argv[i], "--device") && i + 1 < argc) {
 			bdf = argv[++i];
@@ -111,11 +107,7 @@ int main(int argc, char **argv)
 			iova = rig_parse_size(argv[++i]);
 			continue;
 		}
-		if (!strcmp(argv[i], "--hold") && i + 1 < argc) {
-			hold = atoi(argv[++i]);
-			continue;
-		}
-		rig_fail(TOOL, "usage", EINVAL, "unknown argument '%s' (see --help)", argv[i]);
+		rig_unknown_arg(TOOL, argv[i]);
 	}
 	if (!bdf)
 		rig_fail(TOOL, "usage", EINVAL, "--device BDF is required");

@@ -6,24 +6,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { projectRoot } from '../../core/paths.js';
 import { prepareFirstGuest } from '../../runner/first-guest.js';
+import { alive, gone } from '../helpers/process.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function gone(pid: number, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (!alive(pid)) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return !alive(pid);
-}
 
 /** Start `dmemfs-rig boot`, resolve with (child, qemu pid) once QEMU runs. */
 function startRig(): Promise<{ child: ReturnType<typeof spawn>; qemuPid: number; output: () => string }> {
