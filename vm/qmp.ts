@@ -186,8 +186,8 @@ export class QmpClient extends EventEmitter {
   }
 
   /** Run an HMP command (e.g. "mce -b 0 9 ...") and return its text output. */
-  hmp(commandLine: string, timeoutMs?: number): Promise<string> {
-    return this.execute<string>('human-monitor-command', { 'command-line': commandLine }, timeoutMs);
+  hmp(commandLine: string, timeoutMs?: number, cpuIndex?: number): Promise<string> {
+    return this.execute<string>('human-monitor-command', { 'command-line': commandLine, ...(cpuIndex === undefined ? {} : { 'cpu-index': cpuIndex }) }, timeoutMs);
   }
 
   /** Wait for an event by name (already received ones count when `since` is given). */

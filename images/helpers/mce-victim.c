@@ -45,12 +45,15 @@ static const char *code_name(int c)
 
 static void usage(void)
 {
-	printf("usage: mce-victim (--file PATH | --anon) [--size N] [--offset N] [--timeout S]\n"
-	       "Prints {\"event\":\"ready\",\"vaddr\",\"paddr\",\"pfn\"} once the page is mapped, then reads it\n"
+	printf("usage: mce-victim (--file PATH | --anon) [--size N] [--offset N] [--timeout S] [--spin]\n"
+	       "Prints {\"event\":\"ready\",\"vaddr\",\"paddr\",\"pfn\"} once the page is mapped (paddr from\n"
+	       "pagemap; paddr_unavailable when pagemap shows no page), then reads it\n"
 	       "every 10 ms. On SIGBUS: {\"event\":\"sigbus\",\"si_code\",\"si_code_name\",\"si_addr\",\"si_addr_lsb\",\n"
 	       "\"addr_matches\"} and exit 0; on timeout {\"event\":\"timeout\"} and exit 3.\n"
 	       "options:\n" RIG_MAP_USAGE
 	       "  --timeout S      seconds to wait for the SIGBUS (default 60)\n"
+	       "  --spin           read the page in a busy loop (keeps the task on its CPU, so the\n"
+	       "                   rig can translate vaddr with the CPU's page tables)\n"
 	       "  --help           this text\n");
 }
 
@@ -58,9 +61,14 @@ int main(int argc, char **argv)
 {
 	struct rig_map_opts o = { 0 };
 	static int timeout = 60;
+	static int spin;
 	for (int i = 1; i < argc; i++) {
 		if (rig_common_arg(TOOL, &o, argc, argv, &i, usage) || rig_int_arg(TOOL, argc, argv, &i, "--timeout", &timeout))
 			continue;
+		if (!strcmp(argv[i], "--spin")) {
+			spin = 1;
+			continue;
+		}
 		rig_unknown_arg(TOOL, argv[i]);
 	}
 	if (!o.size)
@@ -71,8 +79,8 @@ int main(int argc, char **argv)
 	uint64_t pfn = 0;
 	int present = 0;
 	int err = rig_virt_to_pfn((void *)p, &pfn, &present);
-	if (err || !present || !pfn)
-		rig_fail(TOOL, "pagemap", err ? -err : EPERM, "no physical address for the page (run as root)");
+	/* pagemap shows VM_PFNMAP mappings (dmemfs) as holes: then the rig translates vaddr itself. */
+	int have_pa = !err && present && pfn;
 	struct sigaction sa = { 0 };
 	sa.sa_sigaction = on_bus;
 	sa.sa_flags = SA_SIGINFO;
@@ -80,8 +88,13 @@ int main(int argc, char **argv)
 	json_str("tool", TOOL);
 	json_str("event", "ready");
 	json_hex("vaddr", (uintptr_t)p);
-	json_hex("pfn", pfn);
-	json_hex("paddr", pfn * (uint64_t)sysconf(_SC_PAGESIZE));
+	if (have_pa) {
+		json_hex("pfn", pfn);
+		json_hex("paddr", pfn * (uint64_t)sysconf(_SC_PAGESIZE));
+	} else {
+		json_str("paddr_unavailable", err ? strerror(-err) : "pagemap shows no page (VM_PFNMAP mappings are skipped by the page walker)");
+	}
+	json_bool("spinning", spin);
 	json_i64("pid", getpid());
 	json_smaps((void *)p);
 	json_emit();
@@ -90,7 +103,8 @@ int main(int argc, char **argv)
 		unsigned sum = 0;
 		while (rig_now() < end) {
 			sum += p[0];
-			usleep(10000);
+			if (!spin)
+				usleep(10000);
 		}
 		(void)sum;
 	}
