@@ -3,7 +3,9 @@
  * time; a request equal to the running one reuses it), runs the small bodies, holds every
  * measurement to its expectation, and produces the results (results.json, TAP).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tryRun } from '../core/exec.js';
+import { qemuBinary } from '../vm/guest.js';
 import { join } from 'node:path';
 import { RigError, messageOf } from '../core/errors.js';
 import { info } from '../core/log.js';
@@ -36,9 +38,22 @@ export interface RunResults {
   scenarios: ScenarioResult[];
 }
 
-/** Capabilities known before booting. nested-kvm is decided after boot (the body asks L1). */
-function missingCapability(needs: Capability[], profileHasSeries: boolean): string | undefined {
+/** What the host can offer, checked once per run. */
+async function hostCapabilities(accel: AccelChoice): Promise<Record<'iommu' | 'mce-cpu', string | undefined>> {
+  const devices = await tryRun(qemuBinary(), ['-device', 'help']);
+  const vendor = /^vendor_id\s*:\s*(\S+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+  return {
+    iommu: /"intel-iommu"/.test(devices.stdout) ? undefined : `${qemuBinary()} has no intel-iommu device`,
+    // Under TCG the rig sets vendor=GenuineIntel; under KVM the guest sees the host's vendor.
+    'mce-cpu': accel.accel === 'tcg' || vendor === 'GenuineIntel' ? undefined : `a recoverable injected MCE needs an Intel-vendor CPU; under KVM this ${vendor} host cannot provide one`,
+  };
+}
+
+/** Capabilities known before booting. nested KVM is decided after boot (the body asks L1). */
+function missingCapability(needs: Capability[], profileHasSeries: boolean, host: Record<'iommu' | 'mce-cpu', string | undefined>): string | undefined {
   if (needs.includes('patched-kernel') && !profileHasSeries) return 'the profile has no DMEMFS series (unpatched kernel)';
+  if (needs.includes('iommu') && host.iommu) return host.iommu;
+  if (needs.includes('mce-cpu') && host['mce-cpu']) return host['mce-cpu'];
   return undefined;
 }
 
@@ -57,12 +72,13 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
     live = undefined;
   };
   const results: ScenarioResult[] = [];
+  const host = await hostCapabilities(opts.accel);
   try {
     for (const def of opts.scenarios) {
       const t0 = Date.now();
       const result: ScenarioResult = { id: def.id, title: def.title, status: 'pass', measurements: {}, evidence: [], seconds: 0, boots: [] };
       const known = new Map<string, string>();
-      const missing = missingCapability(def.needs, Boolean(profile.series));
+      const missing = missingCapability(def.needs, Boolean(profile.series), host);
       if (missing) {
         results.push({ ...result, status: 'skip', reason: missing });
         info(`scenario ${def.id}: skipped (${missing})`);
