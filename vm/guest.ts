@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
-import { info, logLevel, verbose } from '../core/log.js';
+import { info, logLevel, verbose, warn } from '../core/log.js';
 import { makePrivateRunDir } from '../core/paths.js';
 import type { AccelChoice } from './accel.js';
 import { ConsoleWatcher, crashError } from './console-watch.js';
@@ -94,6 +94,11 @@ export class Guest {
         // A port taken between our probe and QEMU's bind: pick another one.
         if (attempt < 3 && isHostFwdBindError(g.stderr)) {
           info(`${opts.spec.name}: forwarded port was taken, retrying with another`);
+          continue;
+        }
+        // The guest reached its SSH server but the rig could not log in: one more boot, said aloud.
+        if (attempt < 2 && e instanceof RigError && e.kind === 'ssh-login-failed') {
+          warn(`${opts.spec.name}: ${e.message}; booting once more (evidence of the first boot: ${g.runDir}/console.log)`);
           continue;
         }
         throw e;
@@ -193,9 +198,10 @@ export class Guest {
       ]);
     } catch (e) {
       if (e instanceof RigError && e.kind === 'ssh-timeout') {
-        throw new RigError('boot-timeout', `${this.opts.spec.name}: no SSH within ${Math.round(this.bootTimeoutMs() / 1000)}s`, {
+        const sshdUp = this.console.lines.some((l) => /rig-init: sshd started/.test(l.raw));
+        throw new RigError(sshdUp ? 'ssh-login-failed' : 'boot-timeout', `${this.opts.spec.name}: no SSH within ${Math.round(this.bootTimeoutMs() / 1000)}s${sshdUp ? ' although the guest started its SSH server' : ''}`, {
           fix: 'see the console tail below; raise bootTimeoutSec for slow hosts',
-          evidence: this.console.tail(25),
+          evidence: `${e.message}\n--- console ---\n${this.console.tail(25)}`,
         });
       }
       throw e;

@@ -176,10 +176,11 @@ export class SshSession {
 }
 
 /**
- * Overlapping banner probes, one started every intervalMs: a probe sent before the guest's
- * network answers waits in slirp's SYN retransmission, so a new one must not wait for it.
+ * Overlapping short banner probes, one started every intervalMs: a probe sent before the
+ * guest's network answers waits in slirp's SYN retransmission, so each gives up after probeMs
+ * (a live dropbear answers in about 15 ms) and a new one takes its place.
  */
-export function waitForBanner(port: number, deadline: number, abort?: () => Error | undefined, intervalMs = 150): Promise<boolean> {
+export function waitForBanner(port: number, deadline: number, abort?: () => Error | undefined, intervalMs = 100, probeMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
     let done = false;
     let inFlight = 0;
@@ -192,9 +193,11 @@ export function waitForBanner(port: number, deadline: number, abort?: () => Erro
     const launch = () => {
       if (done) return;
       if (Date.now() > deadline || abort?.()) return finish(false);
-      if (inFlight >= 20) return;
+      // dropbear accepts at most 5 unauthenticated connections per address, and every
+      // connection through slirp comes from 10.0.2.2: never have more than 3 pending.
+      if (inFlight >= 3) return;
       inFlight++;
-      void sshBanner(port, 2000).then((b) => {
+      void sshBanner(port, probeMs).then((b) => {
         inFlight--;
         if (b) finish(true);
       });
