@@ -78,7 +78,11 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
       const t0 = Date.now();
       const result: ScenarioResult = { id: def.id, title: def.title, status: 'pass', measurements: {}, evidence: [], seconds: 0, boots: [] };
       const known = new Map<string, string>();
-      const missing = missingCapability(def.needs, Boolean(profile.series), host);
+      let missing = missingCapability(def.needs, Boolean(profile.series), host);
+      if (!missing && def.needs.includes('fs-dax')) {
+        const cfg = (await filesFor('profile')).kernel.config;
+        if (!cfg || !/^CONFIG_FS_DAX=y$/m.test(readFileSync(cfg, 'utf8'))) missing = 'the kernel under test is built without CONFIG_FS_DAX: device-dax refuses every mmap ("vma is not DAX capable")';
+      }
       if (missing) {
         results.push({ ...result, status: 'skip', reason: missing });
         info(`scenario ${def.id}: skipped (${missing})`);

@@ -483,7 +483,54 @@ const memDevmem: ScenarioDefinition = {
   },
 };
 
-export const SCENARIOS: ScenarioDefinition[] = [reservation, badValues, dmemfsFiles, nestedGuest, hotUnplug, memDevmem, vfioPin, mce];
+/** The alternatives, measured like dmemfs in dmemfs-files: faults per size mapped, page size, data. */
+const alternatives: ScenarioDefinition = {
+  id: 'alternatives',
+  title: 'the same mapping on hugetlbfs 2M and 1G, device-dax and anonymous memory',
+  proves:
+    'the comparison columns: faults for the size mapped, the page size in smaps and intact data on hugetlbfs (2M, 1G) and anonymous memory (THP on), to set beside dmemfs 4K/2M/1G.',
+  needs: [],
+  async run(ctx) {
+    const g = await ctx.boot('alternatives', twoNodes(['memmap=1G!4G', 'hugepagesz=1G', 'hugepages=1', 'hugepagesz=2M', 'hugepages=128']));
+    await measureColumns(ctx, g, [
+      { col: 'hugetlbfs_2M', argv: ['--file', '/dev/hugepages/alt'], size: 256 << 20, page: 2 << 20 },
+      { col: 'hugetlbfs_1G', argv: ['--file', '/mnt/huge1g/alt'], size: 1 << 30, page: 1 << 30, prepare: ['sh', '-c', 'mkdir -p /mnt/huge1g && mount -t hugetlbfs -o pagesize=1G none /mnt/huge1g'] },
+      { col: 'anonymous', argv: ['--anon'], size: 64 << 20, page: 4096 },
+    ]);
+  },
+};
+
+const devdax: ScenarioDefinition = {
+  id: 'alternatives-devdax',
+  title: 'the same mapping on device-dax (memmap=1G!4G as a devdax namespace)',
+  proves: 'the device-dax column: faults for 256 MiB, the page size in smaps and intact data through /dev/dax0.0 at its 2 MiB alignment.',
+  needs: ['fs-dax'],
+  async run(ctx) {
+    const g = await ctx.boot('alternatives', twoNodes(['memmap=1G!4G', 'hugepagesz=1G', 'hugepages=1', 'hugepagesz=2M', 'hugepages=128']));
+    await measureColumns(ctx, g, [
+      { col: 'devdax', argv: ['--file', '/dev/dax0.0', '--align', '2M'], size: 256 << 20, page: 2 << 20, prepare: ['sh', '-c', 'test -c /dev/dax0.0 || ndctl create-namespace -f -e namespace0.0 --mode=devdax --map=mem'] },
+    ]);
+  },
+};
+
+/** One map-and-touch per column, held to one fault per page of the column's size. */
+async function measureColumns(ctx: Parameters<ScenarioDefinition['run']>[0], g: Guest, cases: Array<{ col: string; argv: string[]; size: number; page: number; prepare?: string[] }>): Promise<void> {
+  for (const c of cases) {
+    if (c.prepare) {
+      const p = await g.exec(c.prepare);
+      ctx.evidence(`${c.col}: ${c.prepare.join(' ')}`, `${p.stdout}${p.stderr}`.slice(-2000));
+    }
+    const r = await ctx.json<{ ok: boolean; minor_faults: number; kernel_page_size_kb: number; mmu_page_size_kb: number; verified: boolean; error?: string }>(g, ['map-and-touch', ...c.argv, ...(c.col === 'anonymous' ? [] : ['--create']), '--size', String(c.size)]);
+    ctx.evidence(`map-and-touch ${c.col}`, JSON.stringify(r));
+    if (!r.ok) ctx.evidence(`kernel log after ${c.col}`, (await logMatches(g, /dax|hugetlb|pmem/i)).slice(-15).join('\n'));
+    ctx.measure(`${c.col}_ok`, r.ok, '', { op: 'is', value: true }, r.error);
+    ctx.measure(`${c.col}_faults`, r.minor_faults ?? null, `faults for ${c.size >> 20} MiB`, c.col === 'anonymous' ? undefined : { op: 'approx', value: c.size / c.page, tolerance: c.size / c.page > 10 ? 0.01 : 1 });
+    ctx.measure(`${c.col}_kernel_page_kb`, r.kernel_page_size_kb ?? null, 'kB', c.col === 'anonymous' ? undefined : { op: 'eq', value: c.page / 1024 });
+    ctx.measure(`${c.col}_verified`, r.verified ?? null, '', { op: 'is', value: true });
+  }
+}
+
+export const SCENARIOS: ScenarioDefinition[] = [reservation, badValues, dmemfsFiles, nestedGuest, hotUnplug, memDevmem, alternatives, devdax, vfioPin, mce];
 
 export function selectScenarios(ids: string[] | undefined): ScenarioDefinition[] {
   if (!ids || ids.length === 0) return SCENARIOS;

@@ -3,7 +3,7 @@ import type { Guest } from '../vm/guest.js';
 import type { HostRole } from './machines.js';
 
 /** What a scenario needs from the machine; missing ones make it a skip with the reason. */
-export type Capability = 'patched-kernel' | 'mce-cpu' | 'iommu';
+export type Capability = 'patched-kernel' | 'mce-cpu' | 'iommu' | 'fs-dax';
 
 /** A first-level boot, as data. Scenarios that ask for the same request share one boot. */
 export interface BootRequest {
