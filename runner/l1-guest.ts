@@ -47,7 +47,7 @@ export async function prepareL1(kernel: 'debian' | { profile: string }): Promise
   return { image, kernel: rig.kernel, bootImage: rig.bootImage, initrd: undefined, modular: false };
 }
 
-export async function bootL1(files: L1Files, accel: AccelChoice, opts: { nodeMiB?: number; role?: HostRole; append?: string[]; iommu?: boolean; devices?: string[]; name?: string; consoleAllow?: RegExp[]; machineOptions?: Record<string, string> } = {}): Promise<Guest> {
+export async function bootL1(files: L1Files, accel: AccelChoice, opts: { nodeMiB?: number; role?: HostRole; append?: string[]; iommu?: boolean; devices?: string[]; name?: string; consoleAllow?: RegExp[]; machineOptions?: Record<string, string>; dimms?: Array<{ id: string; sizeMiB: number; node: number }>; hotplug?: { slots: number; maxMiB: number } } = {}): Promise<Guest> {
   // Under TCG a vCPU that runs a nested guest misses IPIs for tens of seconds (seen: a 26 s
   // soft lockup in smp_call_function_many_cond while L2 ran). Soft-lockup reports then say
   // nothing about the kernel under test, so the threshold goes up to 2 x 60 s on TCG.

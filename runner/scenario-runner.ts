@@ -11,6 +11,8 @@ import { RigError, messageOf } from '../core/errors.js';
 import { info } from '../core/log.js';
 import { loadProfile } from '../kernel/profile.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
+import { BOOTS } from '../scenarios/boots.js';
+import { planOrder } from '../scenarios/catalog.js';
 import { compare, describeComparison, type BootRequest, type Capability, type Comparison, type Measurement, type ScenarioContext, type ScenarioDefinition, type ScenarioResult } from '../scenarios/types.js';
 import type { AccelChoice } from '../vm/accel.js';
 import type { Guest } from '../vm/guest.js';
@@ -74,7 +76,7 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
   const results: ScenarioResult[] = [];
   const host = await hostCapabilities(opts.accel);
   try {
-    for (const def of opts.scenarios) {
+    for (const def of planOrder(opts.scenarios)) {
       const t0 = Date.now();
       const result: ScenarioResult = { id: def.id, title: def.title, status: 'pass', measurements: {}, evidence: [], seconds: 0, boots: [] };
       const known = new Map<string, string>();
@@ -91,7 +93,9 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
       info(`scenario ${def.id}: ${def.title}`);
       const ctx: ScenarioContext = {
         accel: opts.accel.accel,
-        async boot(name, req) {
+        async boot(name) {
+          if (!def.boots.includes(name)) throw new RigError('scenario-definition', `scenario ${def.id} boots "${name}" but does not list it in its boots`, { fix: `add '${name}' to ${def.id}.boots` });
+          const req: BootRequest = BOOTS[name];
           checkDmemTokens(req.append);
           const key = JSON.stringify(req);
           if (live?.key === key && !live.guest.failureReason()) {
@@ -109,6 +113,8 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
             ...(req.devices ? { devices: req.devices } : {}),
             ...(req.machineOptions ? { machineOptions: req.machineOptions } : {}),
             ...(req.consoleAllow ? { consoleAllow: req.consoleAllow.map((s) => new RegExp(s)) } : {}),
+            ...(req.dimms ? { dimms: req.dimms } : {}),
+            ...(req.hotplug ? { hotplug: req.hotplug } : {}),
           });
           live = { key, guest };
           result.boots.push(name);

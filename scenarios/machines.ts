@@ -41,7 +41,19 @@ export type HostRole = 'nested' | 'mce';
  */
 export function l1Machine(
   files: BootFiles & { image: string; modular: boolean },
-  opts: { nodeMiB?: number; nodes?: number; role?: HostRole; append?: string[]; iommu?: boolean; devices?: string[]; name?: string; machineOptions?: Record<string, string> } = {},
+  opts: {
+    nodeMiB?: number;
+    nodes?: number;
+    role?: HostRole;
+    append?: string[];
+    iommu?: boolean;
+    devices?: string[];
+    name?: string;
+    machineOptions?: Record<string, string>;
+    /** Cold-plugged pc-dimms (memory-backend-ram each), removable through QMP device_del. */
+    dimms?: Array<{ id: string; sizeMiB: number; node: number }>;
+    hotplug?: { slots: number; maxMiB: number };
+  } = {},
 ): MachineSpec {
   const nodes = opts.nodes ?? 2;
   const nodeMiB = opts.nodeMiB ?? 2048;
@@ -58,7 +70,9 @@ export function l1Machine(
     forwards: [],
     drives: [{ path: files.image, snapshot: true }],
     ...(opts.iommu ? { iommu: true } : {}),
-    ...(opts.devices ? { devices: opts.devices } : {}),
+    ...(opts.devices || opts.dimms ? { devices: [...(opts.devices ?? []), ...(opts.dimms ?? []).map((d) => `pc-dimm,id=${d.id},memdev=${d.id}-mem,node=${d.node}`)] } : {}),
+    ...(opts.dimms ? { objects: opts.dimms.map((d) => `memory-backend-ram,id=${d.id}-mem,size=${d.sizeMiB}M`) } : {}),
+    ...(opts.hotplug ? { hotplug: opts.hotplug } : {}),
   };
 }
 

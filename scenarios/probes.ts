@@ -51,3 +51,6 @@ export async function logMatches(g: Guest, re: RegExp): Promise<string[]> {
 }
 
 export const KB_PER_GIB = 1048576;
+
+/** Theoretical struct page cost: 64 bytes per 4 KiB page = 16 MiB per GiB. */
+export const STRUCT_PAGE_KB_PER_GIB = 16384;

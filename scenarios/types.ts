@@ -1,6 +1,7 @@
 /** What a scenario is (data plus a small body) and what it produces. */
 import type { Guest } from '../vm/guest.js';
 import type { HostRole } from './machines.js';
+import type { BootName } from './boots.js';
 
 /** What a scenario needs from the machine; missing ones make it a skip with the reason. */
 export type Capability = 'patched-kernel' | 'mce-cpu' | 'iommu' | 'fs-dax';
@@ -19,6 +20,12 @@ export interface BootRequest {
   machineOptions?: Record<string, string>;
   /** Console report titles this boot expects (recorded, not fatal). */
   consoleAllow?: string[];
+  /** Cold-plugged pc-dimm devices (hot-pluggable memory), each on a node. */
+  dimms?: Array<{ id: string; sizeMiB: number; node: number }>;
+  /** Memory hotplug room: slots and maxmem. */
+  hotplug?: { slots: number; maxMiB: number };
+  /** Makes an otherwise equal request a separate boot (a fresh kernel for the same spec). */
+  tag?: string;
 }
 
 export type Comparison = { op: 'eq' | 'le' | 'ge'; value: number } | { op: 'approx'; value: number; tolerance: number } | { op: 'is'; value: string | boolean };
@@ -45,8 +52,8 @@ export interface ScenarioResult {
 }
 
 export interface ScenarioContext {
-  /** Boot (or reuse) the first-level guest for this request. */
-  boot(name: string, req: BootRequest): Promise<Guest>;
+  /** Boot (or reuse) the named first-level guest (scenarios/boots.ts). */
+  boot(name: BootName): Promise<Guest>;
   /** Record a measured value, with the expectation it is held to. */
   measure(name: string, value: number | string | boolean | null, unit: string, expected?: Comparison, note?: string): Measurement;
   evidence(label: string, text: string): void;
@@ -65,6 +72,8 @@ export interface ScenarioDefinition {
   /** What a pass establishes (README). */
   proves: string;
   needs: Capability[];
+  /** The boots the body asks for, in order (names in scenarios/boots.ts): the runner plans reuse with them. */
+  boots: BootName[];
   run(ctx: ScenarioContext): Promise<void>;
 }
 

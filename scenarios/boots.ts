@@ -1,0 +1,62 @@
+/**
+ * Every first-level boot the scenarios ask for, by name: data, apart from the plumbing that
+ * boots them. A scenario lists the names it uses (ScenarioDefinition.boots) and asks for one
+ * with ctx.boot(name); scenarios whose requests are equal share one running guest, and the
+ * runner orders them so that they can (runner/plan.ts).
+ */
+import type { BootRequest } from './types.js';
+
+/** Two 3 GiB NUMA nodes, as measured in MISSION.md (AMD vendor: nested SVM works under TCG). */
+export const twoNodes = (append: string[], extra: Partial<BootRequest> = {}): BootRequest => ({ kernel: 'profile', role: 'nested', nodeMiB: 3072, append, ...extra });
+
+/** Bad dmem= values: each rejected by the rig before booting, and by the kernel with its message. */
+export const BAD_DMEM_VALUES: Array<{ value: string; kernelSays: RegExp }> = [
+  { value: '100M', kernelSays: /dmem: 'size' is unaligned to 'align' in dmem=/ },
+  { value: '!1G@4G', kernelSays: /dmem: take a certain base address for kernel is illegal/ },
+  { value: '1G@0', kernelSays: /dmem: 'addr' or 'align' should not be set to 0/ },
+  { value: 'garbage', kernelSays: /Malformed early option 'dmem'/ },
+];
+
+/**
+ * 1 GiB-aligned reservations on both nodes. q35 puts node 0 at [0,2G)+[4G,5G) unless low RAM
+ * is 1 GiB; with max-ram-below-4g=1G each node's 1 GiB region can sit on a 1 GiB boundary.
+ */
+const aligned: BootRequest = twoNodes(['dmem=1G:1G'], { machineOptions: { 'max-ram-below-4g': '1G' } });
+
+/** The legacy pmem range for device-dax, and hugetlbfs pools of both sizes. */
+const alternatives: BootRequest = twoNodes(['memmap=1G!4G', 'hugepagesz=1G', 'hugepages=1', 'hugepagesz=2M', 'hugepages=128']);
+
+/**
+ * A hot-pluggable DIMM on node 1 next to the dmem reservation. The DIMM's memory is added by
+ * ACPI after boot, so its blocks are onlined movable (memhp_default_state) and can be removed.
+ */
+const dimm: BootRequest = {
+  ...aligned,
+  append: [...aligned.append, 'memhp_default_state=online_movable'],
+  dimms: [{ id: 'dimm1', sizeMiB: 1024, node: 1 }],
+  hotplug: { slots: 4, maxMiB: 6144 + 4096 },
+};
+
+export const BOOTS = {
+  plain: twoNodes([]),
+  'dmem-1G': twoNodes(['dmem=1G']),
+  'memmap-1G': twoNodes(['memmap=1G!4G']),
+  'bad-values': twoNodes([], { unchecked: BAD_DMEM_VALUES.map((b) => `dmem=${b.value}`) }),
+  'dmem-1G-aligned': aligned,
+  // The dmem pool takes its page size at the first mount: one fresh boot per further size.
+  'dmem-1G-aligned-2M': { ...aligned, tag: '2M' },
+  'dmem-1G-aligned-1G': { ...aligned, tag: '1G' },
+  'iommu-edu': { ...aligned, iommu: true, devices: ['edu'] },
+  'mce-intel': { ...aligned, role: 'mce', consoleAllow: ['memtype_reserve'] },
+  'mem-4G': twoNodes(['mem=4G']),
+  alternatives,
+  'dimm-hotplug': dimm,
+  // dmem= aimed at the DIMM's range (q35 places device memory at the first 1 GiB boundary
+  // above RAM: 4G + 5G = 9G here; the scenario checks that against QMP before trusting it).
+  'dimm-dmem-on-dimm': { ...dimm, append: ['dmem=512M@9G', 'memhp_default_state=online_movable'] },
+} satisfies Record<string, BootRequest>;
+
+export type BootName = keyof typeof BOOTS;
+
+/** Where q35 puts the first DIMM for the dimm boots above (checked against QMP query-memory-devices). */
+export const DIMM_BASE = 9 * 2 ** 30;

@@ -1,0 +1,72 @@
+/** Steps several scenarios take in the guest: mounting dmemfs, mapping as another user, waiting for a helper's line. */
+import type { Guest } from '../vm/guest.js';
+import { logMatches } from './probes.js';
+import type { ScenarioContext } from './types.js';
+
+export async function mountDmemfs(g: Guest, pagesize: string): Promise<{ ok: boolean; err: string }> {
+  const r = await g.exec(['sh', '-c', 'mkdir -p /mnt/dmem && mount -t dmemfs -o "pagesize=$1" none /mnt/dmem', 'mount', pagesize]);
+  return { ok: r.code === 0, err: r.stderr.trim() };
+}
+
+/** The unprivileged user of the L1 image (uid/gid 1000), no supplementary groups and no capabilities. */
+export const UNPRIVILEGED = ['setpriv', '--reuid=1000', '--regid=1000', '--clear-groups', '--inh-caps=-all'];
+
+export interface MapResult {
+  ok: boolean;
+  minor_faults: number;
+  kernel_page_size_kb: number;
+  mmu_page_size_kb?: number;
+  verified: boolean;
+  errno_name?: string;
+  step?: string;
+  error?: string;
+  elapsed_s?: number;
+}
+
+/** map-and-touch with the given arguments, as root or as the unprivileged user. */
+export function mapAndTouch(ctx: ScenarioContext, g: Guest, args: string[], opts: { unprivileged?: boolean } = {}): Promise<MapResult & { _code: number | null; _stderr: string }> {
+  return ctx.json<MapResult>(g, [...(opts.unprivileged ? UNPRIVILEGED : []), 'map-and-touch', ...args]);
+}
+
+/** What an unprivileged mapping came to: "allowed", or the errno that refused it. */
+export function accessOutcome(r: MapResult): string {
+  return r.ok ? 'allowed' : (r.errno_name ?? `error at ${r.step ?? '?'}`);
+}
+
+/** Poll a file in the guest until a line matches (background helpers write JSON lines there). */
+export async function waitForLine(g: Guest, path: string, re: RegExp, timeoutMs: number): Promise<string | undefined> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const r = await g.exec(['cat', path]);
+    const line = r.stdout.split('\n').find((l) => re.test(l));
+    if (line) return line;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  return undefined;
+}
+
+/** One comparison column: a file (or anonymous memory) mapped at a page size. */
+export interface Column {
+  col: string;
+  argv: string[];
+  size: number;
+  page: number;
+  prepare?: string[];
+}
+
+/** One map-and-touch per column, held to one fault per page of the column's size. */
+export async function measureColumns(ctx: ScenarioContext, g: Guest, cases: Column[]): Promise<void> {
+  for (const c of cases) {
+    if (c.prepare) {
+      const p = await g.exec(c.prepare);
+      ctx.evidence(`${c.col}: ${c.prepare.join(' ')}`, `${p.stdout}${p.stderr}`.slice(-2000));
+    }
+    const r = await mapAndTouch(ctx, g, [...c.argv, ...(c.col === 'anonymous' ? [] : ['--create']), '--size', String(c.size)]);
+    ctx.evidence(`map-and-touch ${c.col}`, JSON.stringify(r));
+    if (!r.ok) ctx.evidence(`kernel log after ${c.col}`, (await logMatches(g, /dax|hugetlb|pmem/i)).slice(-15).join('\n'));
+    ctx.measure(`${c.col}_ok`, r.ok, '', { op: 'is', value: true }, r.error);
+    ctx.measure(`${c.col}_faults`, r.minor_faults ?? null, `faults for ${c.size >> 20} MiB`, c.col === 'anonymous' ? undefined : { op: 'approx', value: c.size / c.page, tolerance: c.size / c.page > 10 ? 0.01 : 1 });
+    ctx.measure(`${c.col}_kernel_page_kb`, r.kernel_page_size_kb ?? null, 'kB', c.col === 'anonymous' ? undefined : { op: 'eq', value: c.page / 1024 });
+    ctx.measure(`${c.col}_verified`, r.verified ?? null, '', { op: 'is', value: true });
+  }
+}
