@@ -17,6 +17,7 @@ import { Guest } from '../vm/guest.js';
 import { qemuArgs, type MemoryBackend } from '../vm/machine-spec.js';
 import { RigError } from '../core/errors.js';
 import { prepareRigKernel } from './rig-kernel.js';
+import { waitForLine } from '../scenarios/steps.js';
 
 export interface L1Files {
   image: L1Image;
@@ -76,19 +77,42 @@ export async function l1KvmUsable(l1: Guest): Promise<{ ok: boolean; why: string
   return { ok: Boolean(flag && dev), why: flag ? (dev ? `L1 CPU has ${flag} and /dev/kvm` : `L1 CPU has ${flag} but no /dev/kvm`) : 'L1 CPU has neither vmx nor svm' };
 }
 
-/** Run an L2 guest inside L1 to completion and parse its report from its console. */
-export async function runL2(l1: Guest, opts: { memMiB: number; backend?: MemoryBackend; hostNodes?: number[]; policy?: 'preferred' | 'bind'; touchMiB: number; accel: 'kvm' | 'tcg'; timeoutMs: number }): Promise<L2Report> {
-  const spec = l2Machine(opts);
+/**
+ * Run an L2 guest inside L1 to completion and parse its report from its console. With
+ * `during`, L2 holds its touched memory for `holdS` seconds and `during` runs in that window
+ * (for example to read KVM's large-page counters in L1); QEMU then runs in the background
+ * with its console in a log file that is polled.
+ */
+export async function runL2<T = undefined>(
+  l1: Guest,
+  opts: { memMiB: number; backend?: MemoryBackend; hostNodes?: number[]; policy?: 'preferred' | 'bind'; touchMiB: number; accel: 'kvm' | 'tcg'; timeoutMs: number; holdS?: number; during?: (l1: Guest) => Promise<T> },
+): Promise<L2Report & { during?: T }> {
+  const spec = l2Machine({ ...opts, ...(opts.during ? { holdS: opts.holdS ?? 20 } : {}) });
   const argv = ['qemu-system-x86_64', ...qemuArgs(spec, { accel: opts.accel, qmpSocket: '/run/l2-qmp.sock' })];
   const started = Date.now();
-  const r = await l1.exec(argv, { timeoutMs: opts.timeoutMs });
-  const out = r.stdout + r.stderr;
+  let out: string;
+  let code: number | null;
+  let during: T | undefined;
+  if (!opts.during) {
+    const r = await l1.exec(argv, { timeoutMs: opts.timeoutMs });
+    out = r.stdout + r.stderr;
+    code = r.code;
+  } else {
+    const log = '/run/rig-l2.log';
+    await l1.exec(['sh', '-c', 'rm -f "$0"; ("$@" > "$0" 2>&1; echo "rig-l2-exit: $?" >> "$0") < /dev/null > /dev/null 2>&1 &', log, ...argv], { check: true });
+    const holding = await waitForLine(l1, log, /rig-l2: holding|rig-l2-exit:/, opts.timeoutMs);
+    if (holding && /holding/.test(holding)) during = await opts.during(l1);
+    const exit = await waitForLine(l1, log, /rig-l2-exit:/, Math.max(opts.timeoutMs - (Date.now() - started), 30_000));
+    out = (await l1.exec(['cat', log])).stdout;
+    code = exit ? Number(/rig-l2-exit: (\d+)/.exec(exit)?.[1]) : null;
+    if (!exit) await l1.exec(['pkill', '-f', 'l2-qmp.sock']);
+  }
   const num = (re: RegExp) => {
     const m = re.exec(out);
     return m ? Number(m[1]) : undefined;
   };
-  const report: L2Report = {
-    ok: r.code === 0 && /rig-l2: done/.test(out),
+  const report: L2Report & { during?: T } = {
+    ok: code === 0 && /rig-l2: done/.test(out),
     memTotalKb: num(/rig-l2: memtotal_kb=(\d+)/),
     touchedMiB: num(/rig-l2: touched_mib=(\d+)/),
     nodes: num(/rig-l2: nodes=(\d+)/),
@@ -97,9 +121,23 @@ export async function runL2(l1: Guest, opts: { memMiB: number; backend?: MemoryB
     seconds: (Date.now() - started) / 1000,
     console: out.slice(-6000),
     argv,
+    ...(during === undefined ? {} : { during }),
   };
-  if (!report.done && r.code !== 0) {
-    throw new RigError('l2-failed', `the L2 guest's QEMU exited with ${r.code} before its report`, { evidence: out.slice(-3000) });
+  if (!report.done && code !== 0) {
+    throw new RigError('l2-failed', `the L2 guest's QEMU exited with ${code} before its report`, { evidence: out.slice(-3000) });
   }
   return report;
+}
+
+/**
+ * KVM's large-page count in L1 (debugfs kvm/largepages: huge mappings in the TDP tables of
+ * every VM), read while L2 runs; with nx_largepages_splitted for context.
+ */
+export async function kvmLargePages(l1: Guest): Promise<{ largepages: number | undefined; splitted: number | undefined }> {
+  const r = await l1.exec(['sh', '-c', 'cd /sys/kernel/debug/kvm 2>/dev/null && echo "largepages $(cat largepages)" && echo "splitted $(cat nx_largepages_splitted 2>/dev/null)"']);
+  const num = (k: string) => {
+    const m = new RegExp(`^${k} (\\d+)`, 'm').exec(r.stdout);
+    return m ? Number(m[1]) : undefined;
+  };
+  return { largepages: num('largepages'), splitted: num('splitted') };
 }

@@ -13,6 +13,7 @@ import { loadProfile } from '../kernel/profile.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
 import { BOOTS } from '../scenarios/boots.js';
 import { planOrder } from '../scenarios/catalog.js';
+import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
 import { compare, describeComparison, type BootRequest, type Capability, type Comparison, type Measurement, type ScenarioContext, type ScenarioDefinition, type ScenarioResult } from '../scenarios/types.js';
 import type { AccelChoice } from '../vm/accel.js';
 import type { Guest } from '../vm/guest.js';
@@ -185,6 +186,7 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
     mkdirSync(opts.out, { recursive: true });
     writeFileSync(join(opts.out, 'results.json'), JSON.stringify(run, null, 2));
     writeFileSync(join(opts.out, 'results.tap'), toTap(run));
+    writeFileSync(join(opts.out, 'comparison.md'), `${comparisonMarkdown(comparisonTable(run.scenarios))}\n`);
   }
   return run;
 }

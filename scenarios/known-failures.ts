@@ -15,6 +15,11 @@ export const KNOWN_FAILURES = {
     reason:
       'the process mapping the poisoned dmem page gets no SIGBUS, with the default vm.memory_failure_early_kill=0 and with early kill on, although "MCE <pfn>: handled by dmem" is logged for its page and the page leaves the pool; the mapping stays and the process keeps reading it. The hugetlbfs control in the same boot gets SIGBUS BUS_MCEERR_AR. The dmem path only calls collect_procs_and_signal_inode() (early-kill collection) and never unmaps; why it collects nobody with early kill on was not determined',
   },
+  kvmDmem4k: {
+    match: /largepages/,
+    reason:
+      'KVM maps a dmemfs-backed guest with 4K NPT/EPT entries: 22/37 ("Distinguish dmemfs page from mmio page") adds is_dmem_pfn() but only an #include to arch/x86/kvm/mmu/mmu.c, so kvm_is_reserved_pfn() still calls a dmem pfn (no struct page, pfn_valid() false) reserved and kvm_mmu_hugepage_adjust() keeps it at 4K. Same L1 kernel, same L2: device-dax and hugetlbfs backing get tens of large pages (l2-alternatives)',
+  },
   vfioGetDmemPfn: {
     match: /get_dmem_pfn/,
     reason:

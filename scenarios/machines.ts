@@ -80,7 +80,7 @@ export function l1Machine(
 export const L1_PATHS = { l2Kernel: '/opt/rig/l2/kernel', l2Initramfs: '/opt/rig/l2/initramfs.cpio.gz', helpers: '/usr/local/bin' };
 
 /** The second-level guest, run by QEMU inside L1: one node whose RAM is the given backend. */
-export function l2Machine(opts: { memMiB: number; backend?: MemoryBackend; hostNodes?: number[]; policy?: 'preferred' | 'bind'; touchMiB: number; name?: string }): MachineSpec {
+export function l2Machine(opts: { memMiB: number; backend?: MemoryBackend; hostNodes?: number[]; policy?: 'preferred' | 'bind'; touchMiB: number; name?: string; holdS?: number }): MachineSpec {
   return {
     name: opts.name ?? 'l2',
     machine: { type: 'q35' },
@@ -89,7 +89,7 @@ export function l2Machine(opts: { memMiB: number; backend?: MemoryBackend; hostN
     memory: { nodes: [{ memMiB: opts.memMiB, cpus: [0], ...(opts.backend ? { backend: opts.backend } : {}), ...(opts.hostNodes ? { hostNodes: opts.hostNodes, policy: opts.policy ?? 'bind' } : {}) }] },
     kernel: L1_PATHS.l2Kernel,
     initrd: L1_PATHS.l2Initramfs,
-    append: ['console=ttyS0', 'panic=-1', 'quiet', `rig.touch_mib=${opts.touchMiB}`],
+    append: ['console=ttyS0', 'panic=-1', 'quiet', `rig.touch_mib=${opts.touchMiB}`, ...(opts.holdS ? [`rig.hold_s=${opts.holdS}`] : [])],
     forwards: [],
   };
 }

@@ -68,5 +68,8 @@ export async function measureColumns(ctx: ScenarioContext, g: Guest, cases: Colu
     ctx.measure(`${c.col}_faults`, r.minor_faults ?? null, `faults for ${c.size >> 20} MiB`, c.col === 'anonymous' ? undefined : { op: 'approx', value: c.size / c.page, tolerance: c.size / c.page > 10 ? 0.01 : 1 });
     ctx.measure(`${c.col}_kernel_page_kb`, r.kernel_page_size_kb ?? null, 'kB', c.col === 'anonymous' ? undefined : { op: 'eq', value: c.page / 1024 });
     ctx.measure(`${c.col}_verified`, r.verified ?? null, '', { op: 'is', value: true });
+    // Give the pages back (a hugetlbfs file keeps its pool pages until unlinked); device files stay.
+    const file = c.argv[c.argv.indexOf('--file') + 1];
+    if (c.argv.includes('--file') && file && !file.startsWith('/dev/dax')) await g.exec(['rm', '-f', file]);
   }
 }

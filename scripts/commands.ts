@@ -15,6 +15,7 @@ import { prepareL1Image } from '../runner/l1-guest.js';
 import { buildHelpers } from '../images/helpers.js';
 import { runScenarios, toTap } from '../runner/scenario-runner.js';
 import { SCENARIOS, selectScenarios } from '../scenarios/catalog.js';
+import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -175,6 +176,7 @@ export const COMMANDS: Command[] = [
       const out = String(v.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
       const r = await runScenarios({ profile: String(v.profile ?? 'rfc-v2-debian'), accel, scenarios: selectScenarios(v.scenario as string[] | undefined), out });
       process.stdout.write(toTap(r));
+      process.stdout.write(`\n${comparisonMarkdown(comparisonTable(r.scenarios))}\n\n`);
       const count = (st: string) => r.scenarios.filter((s) => s.status === st).length;
       process.stdout.write(`# ${count('pass')} pass, ${count('fail')} fail, ${count('skip')} skip, ${count('known-failure')} known failure; results in ${out}/results.json\n`);
       return count('fail') ? 1 : 0;

@@ -1,14 +1,18 @@
 #!/bin/busybox sh
 # /init of the second-level guest (L2): report MemTotal, touch rig.touch_mib MiB of RAM
 # (tmpfs pages, so the memory behind L2's RAM really gets used), print a completion
-# marker, power off. Everything goes to the console (L1's QEMU prints it to the rig).
+# marker (after holding rig.hold_s seconds, if given), power off. Everything goes to the console (L1's QEMU prints it to the rig).
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 touch_mib=64
+hold_s=0
 for arg in $(cat /proc/cmdline); do
-  case "$arg" in rig.touch_mib=*) touch_mib=${arg#rig.touch_mib=} ;; esac
+  case "$arg" in
+    rig.touch_mib=*) touch_mib=${arg#rig.touch_mib=} ;;
+    rig.hold_s=*) hold_s=${arg#rig.hold_s=} ;;
+  esac
 done
 echo "rig-l2: memtotal_kb=$(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
 echo "rig-l2: nodes=$(ls -d /sys/devices/system/node/node* 2>/dev/null | wc -l)"
@@ -18,6 +22,11 @@ if dd if=/dev/zero of=/fill/data bs=1M count="$touch_mib" 2>/dev/null; then
   echo "rig-l2: touched_mib=$touch_mib"
 else
   echo "rig-l2: touch failed"
+fi
+# rig.hold_s: stay up with the memory touched while L1 reads KVM's counters.
+if [ "$hold_s" -gt 0 ]; then
+  echo "rig-l2: holding $hold_s"
+  sleep "$hold_s"
 fi
 echo "rig-l2: done"
 poweroff -f

@@ -1,3 +1,4 @@
+import { DEVDAX_PREPARE } from './l2-alternatives.js';
 import { measureColumns } from '../steps.js';
 import type { ScenarioDefinition } from '../types.js';
 
@@ -28,7 +29,7 @@ export const alternativesDevdax: ScenarioDefinition = {
   async run(ctx) {
     const g = await ctx.boot('alternatives');
     await measureColumns(ctx, g, [
-      { col: 'devdax', argv: ['--file', '/dev/dax0.0', '--align', '2M'], size: 256 << 20, page: 2 << 20, prepare: ['sh', '-c', 'test -c /dev/dax0.0 || ndctl create-namespace -f -e namespace0.0 --mode=devdax --map=mem'] },
+      { col: 'devdax', argv: ['--file', '/dev/dax0.0', '--align', '2M'], size: 256 << 20, page: 2 << 20, prepare: DEVDAX_PREPARE },
     ]);
   },
 };

@@ -1,0 +1,200 @@
+/**
+ * The comparison table: rows are the measurements, columns are dmemfs 4K/2M/1G, device-dax,
+ * hugetlbfs 2M/1G and anonymous memory. Which measurement of which scenario fills which cell
+ * is data (CELLS); a cell is the measured value, "skipped: reason" when its scenario (or the
+ * step) could not run here, or "n/a: reason" where the row does not apply to that column.
+ */
+import { describeComparison, type ScenarioResult } from '../scenarios/types.js';
+
+export const COLUMNS = ['dmemfs 4K', 'dmemfs 2M', 'dmemfs 1G', 'device-dax', 'hugetlbfs 2M', 'hugetlbfs 1G', 'anonymous'] as const;
+export type Column = (typeof COLUMNS)[number];
+
+/** Where a cell's value comes from. */
+type Source = { scenario: string; measurement: string; derive?: (v: number) => number; unit?: string } | { na: string };
+
+export interface RowDef {
+  row: string;
+  cells: Record<Column, Source>;
+}
+
+const m = (scenario: string, measurement: string, extra: Partial<{ derive: (v: number) => number; unit: string }> = {}): Source => ({ scenario, measurement, ...extra });
+const na = (why: string): Source => ({ na: why });
+const NOT_FILES = na('no file to unlink');
+const ONLY_2M = (why: string) => na(why);
+
+export const CELLS: RowDef[] = [
+  {
+    row: 'minor faults for the size mapped (one per page)',
+    cells: {
+      'dmemfs 4K': m('dmemfs-files', 'faults_4K'),
+      'dmemfs 2M': m('dmemfs-files', 'faults_2M'),
+      'dmemfs 1G': m('dmemfs-files', 'faults_1G'),
+      'device-dax': m('alternatives-devdax', 'devdax_faults'),
+      'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_faults'),
+      'hugetlbfs 1G': m('alternatives', 'hugetlbfs_1G_faults'),
+      anonymous: m('alternatives', 'anonymous_faults'),
+    },
+  },
+  {
+    row: 'KernelPageSize in smaps (kB)',
+    cells: {
+      'dmemfs 4K': m('dmemfs-files', 'smaps_kernel_page_kb_4K'),
+      'dmemfs 2M': m('dmemfs-files', 'smaps_kernel_page_kb_2M'),
+      'dmemfs 1G': m('dmemfs-files', 'smaps_kernel_page_kb_1G'),
+      'device-dax': m('alternatives-devdax', 'devdax_kernel_page_kb'),
+      'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_kernel_page_kb'),
+      'hugetlbfs 1G': m('alternatives', 'hugetlbfs_1G_kernel_page_kb'),
+      anonymous: m('alternatives', 'anonymous_kernel_page_kb'),
+    },
+  },
+  {
+    row: 'data written and read back intact',
+    cells: {
+      'dmemfs 4K': m('dmemfs-files', 'data_verified_4K'),
+      'dmemfs 2M': m('dmemfs-files', 'data_verified_2M'),
+      'dmemfs 1G': m('dmemfs-files', 'data_verified_1G'),
+      'device-dax': m('alternatives-devdax', 'devdax_verified'),
+      'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_verified'),
+      'hugetlbfs 1G': m('alternatives', 'hugetlbfs_1G_verified'),
+      anonymous: m('alternatives', 'anonymous_verified'),
+    },
+  },
+  {
+    row: 'struct page cost of the memory (kB per GiB)',
+    cells: {
+      'dmemfs 4K': m('reservation', 'struct_page_saved_kb_per_gib', { derive: (v) => 16384 - v, unit: 'kB/GiB' }),
+      'dmemfs 2M': m('reservation', 'struct_page_saved_kb_per_gib', { derive: (v) => 16384 - v, unit: 'kB/GiB' }),
+      'dmemfs 1G': m('reservation', 'struct_page_saved_kb_per_gib', { derive: (v) => 16384 - v, unit: 'kB/GiB' }),
+      'device-dax': m('reservation', 'devdax_memfree_drop_kb_per_gib'),
+      'hugetlbfs 2M': na('page-allocator memory: every page has its struct page (64 B per 4 KiB)'),
+      'hugetlbfs 1G': na('page-allocator memory: every page has its struct page (64 B per 4 KiB)'),
+      anonymous: na('page-allocator memory: every page has its struct page (64 B per 4 KiB)'),
+    },
+  },
+  {
+    row: 'space back after unlink',
+    cells: {
+      'dmemfs 4K': m('dmemfs-files', 'free_dpages_restored_4K'),
+      'dmemfs 2M': m('dmemfs-files', 'free_dpages_restored_2M'),
+      'dmemfs 1G': m('dmemfs-files', 'free_dpages_restored_1G'),
+      'device-dax': na('a device: no files, no allocator'),
+      'hugetlbfs 2M': na('not measured: the pool is fixed at boot'),
+      'hugetlbfs 1G': na('not measured: the pool is fixed at boot'),
+      anonymous: NOT_FILES,
+    },
+  },
+  {
+    row: 'unprivileged user, file mode 0600 / 0666',
+    cells: {
+      'dmemfs 4K': m('dmemfs-files', 'unprivileged_mode_0600'),
+      'dmemfs 2M': na('checked at 4K: the permission check does not depend on the page size'),
+      'dmemfs 1G': na('checked at 4K: the permission check does not depend on the page size'),
+      'device-dax': na('not measured'),
+      'hugetlbfs 2M': na('not measured'),
+      'hugetlbfs 1G': na('not measured'),
+      anonymous: NOT_FILES,
+    },
+  },
+  {
+    row: 'L2 guest (256 MiB) MemTotal (kB)',
+    cells: {
+      'dmemfs 4K': ONLY_2M('L2 runs on 2M pages'),
+      'dmemfs 2M': m('nested-guest', 'l2_memtotal_kb'),
+      'dmemfs 1G': ONLY_2M('L2 runs on 2M pages'),
+      'device-dax': m('l2-alternatives', 'devdax_l2_memtotal_kb'),
+      'hugetlbfs 2M': m('l2-alternatives', 'hugetlbfs_2M_l2_memtotal_kb'),
+      'hugetlbfs 1G': ONLY_2M('L2 runs on 2M pages'),
+      anonymous: na('not measured'),
+    },
+  },
+  {
+    row: 'KVM large pages mapping the L2 guest',
+    cells: {
+      'dmemfs 4K': ONLY_2M('L2 runs on 2M pages'),
+      'dmemfs 2M': m('nested-guest', 'kvm_largepages'),
+      'dmemfs 1G': ONLY_2M('L2 runs on 2M pages'),
+      'device-dax': m('l2-alternatives', 'devdax_kvm_largepages'),
+      'hugetlbfs 2M': m('l2-alternatives', 'hugetlbfs_2M_kvm_largepages'),
+      'hugetlbfs 1G': ONLY_2M('L2 runs on 2M pages'),
+      anonymous: na('not measured'),
+    },
+  },
+  {
+    row: 'VFIO DMA round trip',
+    cells: {
+      'dmemfs 4K': ONLY_2M('measured at 2M'),
+      'dmemfs 2M': m('vfio-pin', 'map_dma'),
+      'dmemfs 1G': ONLY_2M('measured at 2M'),
+      'device-dax': na('not measured'),
+      'hugetlbfs 2M': m('vfio-pin', 'control_hugetlbfs_dma_verified'),
+      'hugetlbfs 1G': na('not measured'),
+      anonymous: na('not measured'),
+    },
+  },
+  {
+    row: 'injected MCE: the process gets SIGBUS',
+    cells: {
+      'dmemfs 4K': m('mce-dmemfs', 'sigbus_default_sysctl'),
+      'dmemfs 2M': na('measured at 4K'),
+      'dmemfs 1G': na('measured at 4K'),
+      'device-dax': na('not measured'),
+      'hugetlbfs 2M': m('mce-dmemfs', 'control_hugetlbfs_sigbus'),
+      'hugetlbfs 1G': na('not measured'),
+      anonymous: na('not measured'),
+    },
+  },
+];
+
+export interface Cell {
+  text: string;
+  kind: 'value' | 'skipped' | 'na' | 'not-met' | 'known-failure';
+  value?: number | string | boolean | null;
+}
+
+export interface ComparisonTable {
+  columns: readonly string[];
+  rows: Array<{ row: string; cells: Cell[] }>;
+}
+
+function short(v: unknown): string {
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  if (v === null || v === undefined) return '-';
+  const s = String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/** Fill the table from a run's scenario results. */
+export function comparisonTable(scenarios: ScenarioResult[]): ComparisonTable {
+  const byId = new Map(scenarios.map((s) => [s.id, s]));
+  const rows = CELLS.map((def) => ({
+    row: def.row,
+    cells: COLUMNS.map((col): Cell => {
+      const src = def.cells[col];
+      if ('na' in src) return { text: `n/a: ${src.na}`, kind: 'na' };
+      const s = byId.get(src.scenario);
+      if (!s) return { text: `skipped: scenario ${src.scenario} not run`, kind: 'skipped' };
+      if (s.status === 'skip') return { text: `skipped: ${s.reason ?? 'no reason given'}`, kind: 'skipped' };
+      const meas = s.measurements[src.measurement];
+      if (!meas) return { text: `skipped: ${src.scenario} ended before measuring ${src.measurement} (${s.status}${s.reason ? `: ${s.reason.slice(0, 80)}` : ''})`, kind: 'skipped' };
+      if (meas.value === null) return { text: `skipped: ${meas.note?.replace(/^skipped: /, '') ?? 'no value'}`, kind: 'skipped' };
+      const raw = meas.value;
+      const value = src.derive && typeof raw === 'number' ? src.derive(raw) : raw;
+      const unit = src.unit ?? (meas.unit && !/^of |^faults for/.test(meas.unit) ? meas.unit : '');
+      let text = `${short(value)}${unit ? ` ${unit}` : ''}`;
+      if (/^faults for/.test(meas.unit)) text += ` (${meas.unit.replace(/^faults /, '')})`;
+      if (meas.ok === false) {
+        const known = s.status === 'known-failure';
+        text += known ? ' (known failure of the series)' : ` (expected ${describeComparison(meas.expected!)})`;
+        return { text, kind: known ? 'known-failure' : 'not-met', value };
+      }
+      return { text, kind: 'value', value };
+    }),
+  }));
+  return { columns: COLUMNS, rows };
+}
+
+/** The table as Markdown (pipes in cells escaped). */
+export function comparisonMarkdown(t: ComparisonTable): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  return [`| measurement | ${t.columns.join(' | ')} |`, `|---|${t.columns.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${esc(r.row)} | ${r.cells.map((c) => esc(c.text)).join(' | ')} |`)].join('\n');
+}
