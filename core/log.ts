@@ -5,7 +5,8 @@
  */
 export type LogLevel = 'quiet' | 'normal' | 'verbose';
 
-let level: LogLevel = (process.env.DMEMFS_RIG_LOG as LogLevel | undefined) ?? (process.env.CI ? 'normal' : 'normal');
+const fromEnv = process.env.DMEMFS_RIG_LOG;
+let level: LogLevel = fromEnv === 'quiet' || fromEnv === 'verbose' ? fromEnv : 'normal';
 
 export function setLogLevel(l: LogLevel): void {
   level = l;

@@ -17,6 +17,7 @@ import { Guest } from '../vm/guest.js';
 import { qemuArgs, type MemoryBackend } from '../vm/machine-spec.js';
 import { RigError } from '../core/errors.js';
 import { prepareRigKernel } from './rig-kernel.js';
+import type { PipelineResult } from '../kernel/pipeline.js';
 import { waitForLine } from '../scenarios/steps.js';
 
 export interface L1Files {
@@ -25,6 +26,8 @@ export interface L1Files {
   bootImage: { path: string; pvh: boolean };
   initrd: string | undefined;
   modular: boolean;
+  /** The kernel pipeline's result when the kernel is the rig's own build (apply report, build manifest). */
+  pipeline?: PipelineResult;
 }
 
 /** The L1 image (cached) plus the L2 payload it carries (Debian's kernel + the L2 initramfs). */
@@ -45,7 +48,7 @@ export async function prepareL1(kernel: 'debian' | { profile: string }): Promise
     return { image, kernel: stock, bootImage: await fastBootImage(stock.image, stock.config), initrd: initrd.path, modular: true };
   }
   const rig = await prepareRigKernel({ profile: kernel.profile });
-  return { image, kernel: rig.kernel, bootImage: rig.bootImage, initrd: undefined, modular: false };
+  return { image, kernel: rig.kernel, bootImage: rig.bootImage, initrd: undefined, modular: false, pipeline: rig.pipeline };
 }
 
 export async function bootL1(files: L1Files, accel: AccelChoice, opts: { nodeMiB?: number; role?: HostRole; append?: string[]; iommu?: boolean; devices?: string[]; name?: string; consoleAllow?: RegExp[]; machineOptions?: Record<string, string>; dimms?: Array<{ id: string; sizeMiB: number; node: number }>; hotplug?: { slots: number; maxMiB: number } } = {}): Promise<Guest> {

@@ -3,17 +3,16 @@
  * time; a request equal to the running one reuses it), runs the small bodies, holds every
  * measurement to its expectation, and produces the results (results.json, TAP).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tryRun } from '../core/exec.js';
 import { qemuBinary } from '../vm/guest.js';
-import { join } from 'node:path';
 import { RigError, messageOf } from '../core/errors.js';
 import { info } from '../core/log.js';
 import { loadProfile } from '../kernel/profile.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
 import { BOOTS } from '../scenarios/boots.js';
 import { planOrder } from '../scenarios/catalog.js';
-import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
+import { redactKeys, rigVersion, saveConsole, writeBundle } from '../report/bundle.js';
 import { compare, describeComparison, type BootRequest, type Capability, type Comparison, type Measurement, type ScenarioContext, type ScenarioDefinition, type ScenarioResult } from '../scenarios/types.js';
 import type { AccelChoice } from '../vm/accel.js';
 import type { Guest } from '../vm/guest.js';
@@ -32,12 +31,29 @@ export interface RunOptions {
   out?: string;
 }
 
+/** One first-level boot of a run: what QEMU was given and where its console went. */
+export interface BootRecord {
+  scenario: string;
+  name: string;
+  guest: string;
+  request: BootRequest;
+  qemu: { binary: string; args: string[] };
+  /** Console log inside the bundle (relative), written when the guest stops. */
+  console: string | undefined;
+  bootSeconds: number | null;
+}
+
 export interface RunResults {
+  schemaVersion: 1;
+  rig: { version: string; commit: string | undefined };
   profile: string;
   kernel: Record<string, unknown>;
+  images: Record<string, unknown>;
   accel: { accel: string; reason: string };
+  qemu: { binary: string; version: string };
   startedAt: string;
   seconds: number;
+  boots: BootRecord[];
   scenarios: ScenarioResult[];
 }
 
@@ -69,9 +85,13 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
     if (!files.has(name)) files.set(name, await prepareL1({ profile: name }));
     return files.get(name)!;
   };
-  let live: { key: string; guest: Guest } | undefined;
+  let live: { key: string; guest: Guest; record: BootRecord } | undefined;
+  const boots: BootRecord[] = [];
   const stopLive = async () => {
-    if (live) await live.guest.stop();
+    if (live) {
+      await live.guest.stop();
+      if (opts.out) live.record.console = saveConsole(opts.out, live.guest);
+    }
     live = undefined;
   };
   const results: ScenarioResult[] = [];
@@ -117,7 +137,17 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
             ...(req.dimms ? { dimms: req.dimms } : {}),
             ...(req.hotplug ? { hotplug: req.hotplug } : {}),
           });
-          live = { key, guest };
+          const record: BootRecord = {
+            scenario: def.id,
+            name,
+            guest: guest.opts.spec.name,
+            request: req,
+            qemu: { binary: qemuBinary(), args: redactKeys(guest.args) },
+            console: undefined,
+            bootSeconds: guest.timings.sshReadyAt ? (guest.timings.sshReadyAt - guest.timings.spawnedAt) / 1000 : null,
+          };
+          boots.push(record);
+          live = { key, guest, record };
           result.boots.push(name);
           return guest;
         },
@@ -175,36 +205,20 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
   }
   const kernelFiles = files.get(opts.profile);
   const run: RunResults = {
+    schemaVersion: 1,
+    rig: rigVersion(),
     profile: opts.profile,
-    kernel: kernelFiles ? { ...kernelFiles.kernel.provenance, l1Image: kernelFiles.image.key } : {},
+    kernel: kernelFiles ? { ...kernelFiles.kernel.provenance } : {},
+    images: kernelFiles ? { l1Image: kernelFiles.image.key, l1Packages: kernelFiles.image.manifest.packages.length, helpers: kernelFiles.image.manifest.helpersKey, l2: kernelFiles.image.manifest.l2 } : {},
     accel: { accel: opts.accel.accel, reason: opts.accel.reason },
+    qemu: { binary: qemuBinary(), version: (await tryRun(qemuBinary(), ['--version'])).stdout.split('\n')[0]?.trim() ?? 'unknown' },
     startedAt: new Date(started).toISOString(),
     seconds: (Date.now() - started) / 1000,
+    boots,
     scenarios: results,
   };
-  if (opts.out) {
-    mkdirSync(opts.out, { recursive: true });
-    writeFileSync(join(opts.out, 'results.json'), JSON.stringify(run, null, 2));
-    writeFileSync(join(opts.out, 'results.tap'), toTap(run));
-    writeFileSync(join(opts.out, 'comparison.md'), `${comparisonMarkdown(comparisonTable(run.scenarios))}\n`);
-  }
+  if (opts.out) writeBundle(opts.out, run, kernelFiles);
   return run;
 }
 
-/** TAP 13 of a run: one test point per scenario, measurements as YAML diagnostics. */
-export function toTap(run: RunResults): string {
-  const lines = ['TAP version 13', `1..${run.scenarios.length}`];
-  run.scenarios.forEach((s, i) => {
-    const ok = s.status === 'pass' || s.status === 'skip' || s.status === 'known-failure';
-    const directive = s.status === 'skip' ? ` # SKIP ${s.reason}` : s.status === 'known-failure' ? ` # TODO known failure: ${s.reason}` : '';
-    lines.push(`${ok ? 'ok' : 'not ok'} ${i + 1} - ${s.id}: ${s.title}${directive}`);
-    const ms = Object.entries(s.measurements);
-    if (ms.length || s.status === 'fail') {
-      lines.push('  ---');
-      if (s.status === 'fail') lines.push(`  reason: ${JSON.stringify(s.reason)}`);
-      for (const [n, m] of ms) lines.push(`  ${n}: ${JSON.stringify({ value: m.value, unit: m.unit, ...(m.expected ? { expected: describeComparison(m.expected), ok: m.ok } : {}) })}`);
-      lines.push('  ...');
-    }
-  });
-  return lines.join('\n') + '\n';
-}
+export { toTap } from '../report/tap.js';

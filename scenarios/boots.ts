@@ -40,6 +40,8 @@ const dimm: BootRequest = {
 export const BOOTS = {
   plain: twoNodes([]),
   'dmem-1G': twoNodes(['dmem=1G']),
+  'dmem-512M': twoNodes(['dmem=512M']),
+  'dmem-1536M': twoNodes(['dmem=1536M']),
   'memmap-1G': twoNodes(['memmap=1G!4G']),
   'bad-values': twoNodes([], { unchecked: BAD_DMEM_VALUES.map((b) => `dmem=${b.value}`) }),
   'dmem-1G-aligned': aligned,

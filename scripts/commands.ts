@@ -16,8 +16,11 @@ import { buildHelpers } from '../images/helpers.js';
 import { runScenarios, toTap } from '../runner/scenario-runner.js';
 import { SCENARIOS, selectScenarios } from '../scenarios/catalog.js';
 import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
+import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
+import { rerender } from '../report/bundle.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { RigError } from '../core/errors.js';
 import { tmpdir } from 'node:os';
 
 export interface OptionSpec {
@@ -178,8 +181,39 @@ export const COMMANDS: Command[] = [
       process.stdout.write(toTap(r));
       process.stdout.write(`\n${comparisonMarkdown(comparisonTable(r.scenarios))}\n\n`);
       const count = (st: string) => r.scenarios.filter((s) => s.status === st).length;
-      process.stdout.write(`# ${count('pass')} pass, ${count('fail')} fail, ${count('skip')} skip, ${count('known-failure')} known failure; results in ${out}/results.json\n`);
+      process.stdout.write(`# ${count('pass')} pass, ${count('fail')} fail, ${count('skip')} skip, ${count('known-failure')} known failure\n# bundle: ${out} (report.html, report.md, results.json, junit.xml, consoles/)\n`);
       return count('fail') ? 1 : 0;
+    },
+  },
+  {
+    name: 'report',
+    summary: 'render a bundle\'s report again, validate it, or compare two bundles (what regressed?)',
+    usage: 'BUNDLE | --compare A B [--tolerance 0.1] [--json] | --validate BUNDLE',
+    details: 'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario or an expectation regressed.',
+    options: {
+      compare: { type: 'boolean', help: 'compare bundle A (before) with bundle B (after)' },
+      tolerance: { type: 'string', help: 'relative change that counts as moved (default 0.1)' },
+      validate: { type: 'boolean', help: 'check results.json against the schema' },
+      json: jsonOpt,
+    },
+    async run(v, pos) {
+      if (v.compare) {
+        if (pos.length !== 2) throw new RigError('usage', 'report --compare needs two bundles: A (before) and B (after)', { fix: 'dmemfs-rig report --compare out/run-1 out/run-2' });
+        const tolerance = v.tolerance === undefined ? 0.1 : Number(v.tolerance);
+        if (!(tolerance >= 0)) throw new RigError('usage', `--tolerance ${String(v.tolerance)} is not a non-negative number`);
+        const d = compareRuns(loadBundle(pos[0]!), loadBundle(pos[1]!), { tolerance, names: [pos[0]!, pos[1]!] });
+        process.stdout.write(v.json ? `${JSON.stringify(d, null, 2)}\n` : renderDiff(d, tolerance));
+        return d.regressions ? 1 : 0;
+      }
+      if (pos.length !== 1) throw new RigError('usage', 'report needs one bundle directory', { fix: 'dmemfs-rig report out/run-...' });
+      const run = loadBundle(pos[0]!);
+      if (v.validate) {
+        process.stdout.write(`${pos[0]}: results.json matches the schema (${run.scenarios.length} scenarios, ${run.boots.length} boots)\n`);
+        return 0;
+      }
+      rerender(pos[0]!);
+      process.stdout.write(`${join(pos[0]!, 'report.html')}\n${join(pos[0]!, 'report.md')}\n`);
+      return 0;
     },
   },
   {

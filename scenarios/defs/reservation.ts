@@ -7,7 +7,7 @@ export const reservation: ScenarioDefinition = {
   proves:
     'MemTotal falls by the reserved size minus the struct pages the kernel no longer builds (measured per GiB against the theoretical 16 MiB/GiB); each node gets its share; a memmap=nn!ss reservation of the same kind still costs its struct pages.',
   needs: ['patched-kernel'],
-  boots: ['plain', 'dmem-1G', 'memmap-1G'],
+  boots: ['plain', 'dmem-1G', 'dmem-512M', 'dmem-1536M', 'memmap-1G'],
   async run(ctx) {
     const plain = await ctx.boot('plain');
     const base = await memTotalKb(plain);
@@ -33,6 +33,17 @@ export const reservation: ScenarioDefinition = {
     for (const n of [0, 1]) {
       const drop = (base.nodes[n] ?? 0) - (withDmem.nodes[n] ?? 0);
       ctx.measure(`node${n}_memtotal_drop_kb`, drop, 'kB', { op: 'approx', value: perNode[n]! * (1 - STRUCT_PAGE_KB_PER_GIB / KB_PER_GIB), tolerance: 0.05 });
+    }
+
+    // The same against the reserved size: 512 MiB and 1.5 GiB per node (the chart's points).
+    for (const [name, perNodeMiB] of [['dmem-512M', 512], ['dmem-1536M', 1536]] as const) {
+      const g = await ctx.boot(name);
+      const total = await memTotalKb(g);
+      const reserved = (await dmemRegions(g)).reduce((a, r) => a + (r.end - r.start) / 1024, 0);
+      const tag = `${perNodeMiB}M`;
+      ctx.measure(`sweep_${tag}_reserved_kb`, reserved, 'kB', { op: 'eq', value: 2 * perNodeMiB * 1024 });
+      ctx.measure(`sweep_${tag}_memtotal_drop_kb`, base.total - total.total, 'kB');
+      ctx.measure(`sweep_${tag}_saved_kb_per_gib`, Math.round(((reserved - (base.total - total.total)) / reserved) * KB_PER_GIB), 'kB/GiB', { op: 'approx', value: STRUCT_PAGE_KB_PER_GIB, tolerance: 0.1 });
     }
 
     const memmap = await ctx.boot('memmap-1G');

@@ -17,11 +17,16 @@ t.test('expectations', async (t) => {
 
 t.test('TAP: skip and known failure are directives, never plain passes', async (t) => {
   const run: RunResults = {
+    schemaVersion: 1,
+    rig: { version: '0', commit: undefined },
     profile: 'p',
     kernel: {},
+    images: {},
     accel: { accel: 'tcg', reason: 'r' },
+    qemu: { binary: 'q', version: 'v' },
     startedAt: '',
     seconds: 1,
+    boots: [],
     scenarios: [
       { id: 'a', title: 'A', status: 'pass', measurements: { x: { value: 1, unit: 'u', expected: { op: 'eq', value: 1 }, ok: true } }, evidence: [], seconds: 1, boots: [] },
       { id: 'b', title: 'B', status: 'skip', reason: 'no nested KVM', measurements: {}, evidence: [], seconds: 0, boots: [] },

@@ -1,0 +1,108 @@
+/**
+ * A run's bundle: everything about one run under one directory.
+ *
+ *   results.json          the run (schema: results.schema.json, beside it)
+ *   results.tap           TAP 13, one point per scenario, measurements as diagnostics
+ *   junit.xml             for CI systems
+ *   comparison.md         the comparison table
+ *   report.html           the human report: tables and inline SVG charts
+ *   report.md             the same, short, in Markdown
+ *   consoles/<guest>.log  each first-level guest's serial console
+ *   kernel/               apply report, series verification, build manifest, .config
+ *   images/l1-manifest.json  every package of the L1 image with version and SHA256
+ *
+ * Keys never enter it: the per-run public key on kernel command lines (QEMU arguments and
+ * console echoes) is replaced, and private keys stay in the 0700 run directories.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { projectRoot } from '../core/paths.js';
+import type { Guest } from '../vm/guest.js';
+import type { L1Files } from '../runner/l1-guest.js';
+import type { RunResults } from '../runner/scenario-runner.js';
+import { comparisonMarkdown, comparisonTable } from './comparison.js';
+import { toJunit } from './junit.js';
+import { renderHtml, renderMarkdown, type PatchRow } from './render.js';
+import { RESULTS_SCHEMA } from './schema.js';
+import { toTap } from './tap.js';
+
+const KEY_TOKEN = /rig\.key=[A-Za-z0-9+/=_-]+/g;
+const PRIVATE_BLOCK = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g;
+
+/** Text (or argument arrays) with key material replaced. */
+export function redactKeys(text: string): string;
+export function redactKeys(args: string[]): string[];
+export function redactKeys(v: string | string[]): string | string[] {
+  if (Array.isArray(v)) return v.map((a) => redactKeys(a));
+  return v.replace(KEY_TOKEN, 'rig.key=<per-run public key, not kept>').replace(PRIVATE_BLOCK, '<private key removed>');
+}
+
+export function rigVersion(): { version: string; commit: string | undefined } {
+  const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
+  let commit: string | undefined;
+  try {
+    commit = execFileSync('git', ['-C', projectRoot(), 'rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    commit = undefined;
+  }
+  return { version: pkg.version, commit };
+}
+
+/** Write a file whole or not at all (a reader never sees half a results.json). */
+function writeAtomic(path: string, text: string): void {
+  writeFileSync(`${path}.partial`, text);
+  renameSync(`${path}.partial`, path);
+}
+
+/** Copy a stopped guest's console into the bundle (keys redacted); returns its relative path. */
+export function saveConsole(out: string, g: Guest): string | undefined {
+  const src = join(g.runDir, 'console.log');
+  if (!existsSync(src)) return undefined;
+  mkdirSync(join(out, 'consoles'), { recursive: true });
+  let rel = join('consoles', `${g.opts.spec.name}.log`);
+  for (let i = 2; existsSync(join(out, rel)); i++) rel = join('consoles', `${g.opts.spec.name}-${i}.log`);
+  writeFileSync(join(out, rel), redactKeys(readFileSync(src, 'utf8')));
+  return rel;
+}
+
+/** Per-patch rows: the series verification verdict beside the apply result. */
+export function patchRows(files: L1Files | undefined): PatchRow[] {
+  const p = files?.pipeline;
+  if (!p?.series) return [];
+  const applied = new Map((p.tree.report?.patches ?? []).map((x) => [x.number, x]));
+  return p.series.report.patches.map((v) => ({ number: v.number, title: v.title, verdict: v.verdict, apply: applied.get(v.number)?.result ?? 'not applied', method: applied.get(v.number)?.method ?? '-' }));
+}
+
+export function writeBundle(out: string, run: RunResults, files: L1Files | undefined): void {
+  mkdirSync(out, { recursive: true });
+  const rows = patchRows(files);
+  if (rows.length) run.kernel.patches = rows;
+  const p = files?.pipeline;
+  if (p) {
+    mkdirSync(join(out, 'kernel'), { recursive: true });
+    if (p.tree.report) writeAtomic(join(out, 'kernel', 'apply-report.json'), JSON.stringify(p.tree.report, null, 2));
+    if (p.series) writeAtomic(join(out, 'kernel', 'series-verify.json'), JSON.stringify(p.series.report, null, 2));
+    writeAtomic(join(out, 'kernel', 'build-manifest.json'), JSON.stringify(p.build.manifest, null, 2));
+    if (existsSync(p.build.config)) copyFileSync(p.build.config, join(out, 'kernel', 'config'));
+  }
+  if (files) {
+    mkdirSync(join(out, 'images'), { recursive: true });
+    writeAtomic(join(out, 'images', 'l1-manifest.json'), JSON.stringify(files.image.manifest, null, 2));
+  }
+  writeAtomic(join(out, 'results.schema.json'), JSON.stringify(RESULTS_SCHEMA, null, 2));
+  writeAtomic(join(out, 'results.json'), JSON.stringify(run, null, 2));
+  writeAtomic(join(out, 'results.tap'), toTap(run));
+  writeAtomic(join(out, 'junit.xml'), toJunit(run));
+  writeAtomic(join(out, 'comparison.md'), `${comparisonMarkdown(comparisonTable(run.scenarios))}\n`);
+  writeAtomic(join(out, 'report.html'), renderHtml(run));
+  writeAtomic(join(out, 'report.md'), renderMarkdown(run));
+}
+
+/** Render report.html / report.md again from a bundle's results.json. */
+export function rerender(out: string): RunResults {
+  const run = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as RunResults;
+  writeAtomic(join(out, 'report.html'), renderHtml(run));
+  writeAtomic(join(out, 'report.md'), renderMarkdown(run));
+  return run;
+}
