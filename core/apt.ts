@@ -4,13 +4,13 @@
  * sources are never touched. apt checks the Release signature (Debian's archive keyring)
  * and the package hash; the rig checks the .deb's SHA256 against the index once more.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot } from './paths.js';
 import { fileSha256 } from './cache.js';
 import { run } from './exec.js';
 import { RigError } from './errors.js';
-import { info } from './log.js';
+import { info, warn } from './log.js';
 
 export interface AptSuite {
   uri: string;
@@ -171,6 +171,26 @@ export class PrivateApt {
     const m = /Depends: ([a-z0-9][a-z0-9.+-]+)/.exec(out);
     if (!m) throw new RigError('apt-index', `${name} depends on nothing that apt names`, { evidence: out });
     return m[1]!;
+  }
+
+  /**
+   * One package in this distro's archive directory: reused when a file of that name is there
+   * and its SHA256 matches the index (an interrupted download never leaves one: download()
+   * renames only after the check); otherwise downloaded. A mismatching file is replaced.
+   */
+  async fetch(pkg: PackageInfo): Promise<string> {
+    const archives = join(this.dir, 'cache', 'archives');
+    const name = pkg.filename.split('/').pop() ?? '';
+    const existing = name ? join(archives, name) : '';
+    if (existing && existsSync(existing)) {
+      if ((await fileSha256(existing)) === pkg.sha256) {
+        info(`apt (${this.distro.name}): ${pkg.name} ${pkg.version} already downloaded (sha256 verified)`);
+        return existing;
+      }
+      warn(`apt (${this.distro.name}): ${existing} does not match the index; downloading it again`);
+      rmSync(existing, { force: true });
+    }
+    return this.download(pkg, archives);
   }
 
   /**

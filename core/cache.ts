@@ -7,7 +7,7 @@
  * runs from doing the same work at once; a lock whose owner died is taken over.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync, renameSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync, renameSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot } from './paths.js';
 import { info } from './log.js';
@@ -121,7 +121,7 @@ export async function cached(
   kind: string,
   key: string,
   build: (stagingDir: string) => Promise<void>,
-  opts: { root?: string; meta?: Record<string, unknown> } = {},
+  opts: { root?: string; meta?: Record<string, unknown>; /** Free space the build needs; checked before it starts. */ needMiB?: number } = {},
 ): Promise<CacheEntry> {
   const root = opts.root ?? cacheRoot();
   const dir = entryDir(kind, key, root);
@@ -132,6 +132,7 @@ export async function cached(
     const stagingRoot = join(root, kind, '.staging');
     mkdirSync(stagingRoot, { recursive: true });
     sweepStaging(stagingRoot);
+    if (opts.needMiB) requireFreeSpace(stagingRoot, opts.needMiB, `building the ${kind} cache entry`);
     const staging = join(stagingRoot, `${key}.${process.pid}.${Math.floor(Math.random() * 0xffffff).toString(16)}`);
     mkdirSync(staging, { recursive: true });
     try {
@@ -147,5 +148,21 @@ export async function cached(
     return { kind, key, dir, hit: false };
   } finally {
     release();
+  }
+}
+
+/** Free MiB on the file system holding `dir`. */
+export function freeMiB(dir: string): number {
+  const st = statfsSync(dir);
+  return Math.floor((st.bavail * st.bsize) / 1048576);
+}
+
+/** Stop before a long job that would run out of disk half way, naming what and where. */
+export function requireFreeSpace(dir: string, needMiB: number, what: string): void {
+  const free = freeMiB(dir);
+  if (free < needMiB) {
+    throw new RigError('disk-space', `${what} needs about ${needMiB} MiB free in ${dir}; only ${free} MiB are free`, {
+      fix: 'free some space there, prune the cache (dmemfs-rig cache prune), or point DMEMFS_RIG_CACHE at a bigger disk',
+    });
   }
 }

@@ -129,7 +129,7 @@ export async function buildL1Image(def: RootfsDefinition, helpers: BuiltHelpers,
       buildSeconds: (Date.now() - started) / 1000,
     };
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
-  });
+  }, { needMiB: 1500 });
   manifest ??= JSON.parse(readFileSync(join(entry.dir, 'manifest.json'), 'utf8')) as L1Manifest;
   return { path: join(entry.dir, 'l1.ext4'), key, hit: entry.hit, manifest };
 }

@@ -175,7 +175,7 @@ export async function buildKernel(opts: {
         builtAt: new Date().toISOString(),
       };
       writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
-    });
+    }, { needMiB: 3500 });
     // Published: the work directory's objects are no longer needed (ccache keeps the compiles).
     rmSync(work, { recursive: true, force: true });
     return loadBuild(entry.dir, entry.hit);

@@ -3,7 +3,7 @@
  * source, a patch series, config fragments and the boot-parameter sets scenarios use.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { projectRoot, sharedDir } from '../core/paths.js';
 
@@ -72,12 +72,15 @@ export function expandPath(p: string): string {
   return isAbsolute(e) ? e : resolve(projectRoot(), e);
 }
 
-export function loadProfile(name: string): KernelProfile {
+export function loadProfile(nameOrPath: string): KernelProfile {
+  // A path to a profile file of one's own (./my-profile.json), or a name under kernel/profiles.
+  const isPath = nameOrPath.endsWith('.json') && (nameOrPath.includes('/') || existsSync(nameOrPath));
+  const name = isPath ? basename(nameOrPath, '.json') : nameOrPath;
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {
-    throw new RigError('unknown-profile', `profile name ${JSON.stringify(name)} is not valid`, { fix: `use one of: ${listProfiles().join(', ')}` });
+    throw new RigError('unknown-profile', `profile name ${JSON.stringify(name)} is not valid`, { fix: `use one of: ${listProfiles().join(', ')}, or a path to a profile file (*.json)` });
   }
-  const path = join(profilesDir(), `${name}.json`);
-  if (!existsSync(path)) throw new RigError('unknown-profile', `unknown profile "${name}"`, { fix: `use one of: ${listProfiles().join(', ')}` });
+  const path = isPath ? resolve(nameOrPath) : join(profilesDir(), `${name}.json`);
+  if (!existsSync(path)) throw new RigError('unknown-profile', isPath ? `no profile file at ${path}` : `unknown profile "${name}"`, { fix: `use one of: ${listProfiles().join(', ')}, or a path to a profile file (*.json)` });
   let p: KernelProfile;
   try {
     p = JSON.parse(readFileSync(path, 'utf8')) as KernelProfile;

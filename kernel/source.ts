@@ -78,7 +78,7 @@ async function debianSource(spec: Extract<SourceSpec, { kind: 'debian-source-pac
         fix: 'the archive changed the package: check it and update the profile\'s sha256',
       });
     }
-    const deb = await apt.download(pkg, join(staging, 'deb'));
+    const deb = await apt.fetch(pkg);
     const unpacked = join(staging, 'deb', 'x');
     info(`unpacking ${pkg.name}`);
     await run('dpkg-deb', ['-x', deb, unpacked], { what: `dpkg-deb -x ${pkg.name}` });
@@ -90,7 +90,7 @@ async function debianSource(spec: Extract<SourceSpec, { kind: 'debian-source-pac
     rmSync(join(staging, 'x'), { recursive: true, force: true });
     const commit = await commitBase(join(staging, 'repo'), `Debian ${spec.package} ${spec.version}`);
     writeFileSync(join(staging, 'source.json'), JSON.stringify({ kind: spec.kind, package: spec.package, version: spec.version, sha256: spec.sha256, baseCommit: commit }, null, 2));
-  });
+  }, { needMiB: 2600 });
   return finish(entry.dir, { source: 'debian-source-package', package: spec.package, version: spec.version, sha256: spec.sha256 });
 }
 
@@ -108,7 +108,7 @@ async function gitSource(spec: Extract<SourceSpec, { kind: 'git' }>): Promise<Ke
     const head = (await run('git', ['-C', repo, 'rev-parse', 'HEAD^{commit}'])).stdout.trim();
     if (head !== spec.commit) throw new RigError('checksum-mismatch', `${spec.ref} resolved to ${head}, the profile pins ${spec.commit}`);
     writeFileSync(join(staging, 'source.json'), JSON.stringify({ kind: 'git', url: spec.url, ref: spec.ref, baseCommit: head }, null, 2));
-  });
+  }, { needMiB: 2600 });
   return finish(entry.dir, { source: 'git', url: spec.url, ref: spec.ref, commit: spec.commit });
 }
 
@@ -123,7 +123,7 @@ async function tarballSource(spec: Extract<SourceSpec, { kind: 'tarball' }>): Pr
     renameSync(join(staging, 'x', top.length === 1 ? top[0]! : ''), join(staging, 'repo'));
     await commitBase(join(staging, 'repo'), `kernel source ${spec.url}`);
     writeFileSync(join(staging, 'source.json'), JSON.stringify({ kind: 'tarball', url: spec.url, sha256: spec.sha256 }, null, 2));
-  });
+  }, { needMiB: 2600 });
   return finish(entry.dir, { source: 'tarball', url: spec.url, sha256: spec.sha256 });
 }
 

@@ -55,7 +55,7 @@ export async function patchedTree(source: KernelSource, seriesName: string | und
       writeFileSync(join(staging, 'apply-report.json'), JSON.stringify(report, null, 2));
       if (!report.ok) throw new ApplyFailed(report);
     }
-  });
+  }, { needMiB: 1500 });
   const reportPath = join(entry.dir, 'apply-report.json');
   if (!report && existsSync(reportPath)) report = JSON.parse(readFileSync(reportPath, 'utf8')) as ApplyReport;
   const headCommit = (await run('git', ['-C', join(entry.dir, 'src'), 'rev-parse', 'HEAD'])).stdout.trim();

@@ -1,4 +1,5 @@
 /** Steps several scenarios take in the guest: mounting dmemfs, mapping as another user, waiting for a helper's line. */
+import { RigError } from '../core/errors.js';
 import type { Guest } from '../vm/guest.js';
 import { logMatches } from './probes.js';
 import type { ScenarioContext } from './types.js';
@@ -37,7 +38,11 @@ export function accessOutcome(r: MapResult): string {
 export async function waitForLine(g: Guest, path: string, re: RegExp, timeoutMs: number): Promise<string | undefined> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    const r = await g.exec(['cat', path]);
+    // Reading is idempotent: a dropped connection is re-established and the read repeated.
+    const r = await g.exec(['cat', path]).catch((e: unknown) => {
+      if (e instanceof RigError && e.kind === 'ssh-dropped') return { stdout: '', stderr: '', code: null };
+      throw e;
+    });
     const line = r.stdout.split('\n').find((l) => re.test(l));
     if (line) return line;
     await new Promise((res) => setTimeout(res, 500));

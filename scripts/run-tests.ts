@@ -8,7 +8,8 @@
  * Arguments select files by substring: `npm test -- unit`, `npm test -- panic`.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
 import { projectRoot } from '../core/paths.js';
@@ -59,10 +60,13 @@ parser.on('child', (file: Parser) => {
   });
 });
 
+// The fault suite records each fault it tried (tests/helpers/faults.ts): counted at the end.
+const faultLog = join(mkdtempSync(join(tmpdir(), 'rig-faults-')), 'faults.jsonl');
+
 const tap = spawn(
   process.execPath,
   [join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), '--disable-coverage', '--allow-empty-coverage', '--jobs=1', '--timeout=3000', '--reporter=tap', ...files],
-  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env } },
+  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DMEMFS_RIG_FAULT_LOG: faultLog } },
 );
 tap.stdout.on('data', (d: Buffer) => {
   process.stdout.write(d);
@@ -73,6 +77,18 @@ tap.on('exit', (code, signal) => {
   const lines = ['', '# summary'];
   for (const s of skips) lines.push(`# ${s}`);
   for (const f of failures) lines.push(`# failed: ${f}`);
+  if (existsSync(faultLog)) {
+    const byKind = new Map<string, { tried: number; survived: number }>();
+    for (const l of readFileSync(faultLog, 'utf8').split('\n').filter(Boolean)) {
+      const f = JSON.parse(l) as { kind: string; survived: boolean };
+      const c = byKind.get(f.kind) ?? { tried: 0, survived: 0 };
+      c.tried++;
+      if (f.survived) c.survived++;
+      byKind.set(f.kind, c);
+    }
+    lines.push('# faults tried / survived:');
+    for (const [k, c] of byKind) lines.push(`#   ${k.padEnd(13)} ${c.tried} tried, ${c.survived} survived`);
+  }
   process.stdout.write(lines.join('\n') + '\n');
   process.stdout.write(`${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
   const ok = code === 0 && counts.failed === 0 && counts.passed > 0;

@@ -4,14 +4,14 @@
  * is doing at that moment (boot wait or a command), with the console excerpt as evidence.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { info, logLevel, verbose, warn } from '../core/log.js';
 import { makePrivateRunDir } from '../core/paths.js';
 import type { AccelChoice } from './accel.js';
 import { ConsoleWatcher, crashError } from './console-watch.js';
-import { qemuArgs, type MachineSpec } from './machine-spec.js';
+import { qemuArgs, totalMemMiB, type MachineSpec } from './machine-spec.js';
 import { freeLoopbackPort, isHostFwdBindError } from './ports.js';
 import { deathSignalPrefix, track } from './processes.js';
 import { QmpClient } from './qmp.js';
@@ -107,6 +107,7 @@ export class Guest {
   }
 
   private static async spawnOnce(opts: GuestOptions): Promise<Guest> {
+    checkHostMemory(opts.spec);
     const runDir = makePrivateRunDir(opts.spec.name);
     const key = generateRunKey(runDir, `dmemfs-rig-${opts.spec.name}`);
     const spec: MachineSpec = { ...opts.spec, append: [...opts.spec.append], forwards: [...opts.spec.forwards] };
@@ -216,6 +217,7 @@ export class Guest {
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (!this.ssh) throw new RigError('no-ssh', `${this.opts.spec.name}: SSH is not connected`);
     if (this.failure) throw this.failure;
+    if (this.ssh.isDropped && this.exitCode === undefined) await this.reconnect();
     const scaled = { ...opts, timeoutMs: (opts.timeoutMs ?? 60_000) * (opts.timeoutMs ? 1 : this.opts.accel.timeoutScale) };
     try {
       return await Promise.race([this.ssh.exec(argv, scaled), this.failed()]);
@@ -230,6 +232,22 @@ export class Guest {
       throw e;
     }
   }
+
+  /**
+   * A new SSH session after the previous one was lost while QEMU and the guest kernel live
+   * on. The command that was running when it dropped has already failed (its outcome is
+   * unknown); later commands run on the new session.
+   */
+  private async reconnect(): Promise<void> {
+    const port = this.opts.spec.forwards.find((f) => f.guestPort === 22)!.hostPort;
+    warn(`${this.opts.spec.name}: the SSH connection was lost; reconnecting`);
+    this.ssh?.close();
+    this.ssh = await Promise.race([SshSession.connect({ port, privateKey: this.key.privateKey, deadline: Date.now() + 60_000 * this.opts.accel.timeoutScale, abort: () => this.failure }), this.failed()]);
+    this.reconnects++;
+  }
+
+  /** How often the SSH session had to be re-established. */
+  reconnects = 0;
 
   /** Seconds (printk clock) at which the kernel started init, from the console. */
   async kernelInitSeconds(timeoutMs = 5000): Promise<number | undefined> {
@@ -262,5 +280,20 @@ export class Guest {
 
   stderrText(): string {
     return this.stderr;
+  }
+}
+
+/**
+ * Refuse a guest the host cannot hold: its RAM (boot memory; DIMMs included) against the
+ * host's MemAvailable. QEMU would start and the host would swap or kill something later.
+ */
+export function checkHostMemory(spec: MachineSpec, meminfo = readFileSync('/proc/meminfo', 'utf8')): void {
+  const availMiB = Math.floor(Number(/^MemAvailable:\s+(\d+) kB/m.exec(meminfo)?.[1] ?? Infinity) / 1024);
+  const dimmMiB = (spec.objects ?? []).reduce((a, o) => a + Number(/size=(\d+)M/.exec(o)?.[1] ?? 0), 0);
+  const want = totalMemMiB(spec) + dimmMiB;
+  if (want > availMiB) {
+    throw new RigError('host-memory', `${spec.name} needs ${want} MiB of guest RAM; the host has ${availMiB} MiB available`, {
+      fix: 'stop other guests or jobs on this host, or give the guest less memory (fewer or smaller NUMA nodes)',
+    });
   }
 }

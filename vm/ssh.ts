@@ -72,6 +72,11 @@ export class SshSession {
   ) {}
 
   private dropped: Error | undefined;
+
+  /** The connection is gone (closed or failed); a new session is needed. */
+  get isDropped(): boolean {
+    return this.dropped !== undefined;
+  }
   /** How the connection came about: tries, and host times (ms) of the first banner and of login. */
   stats = { tries: 0, bannerAt: 0, loginAt: 0 };
 
@@ -249,8 +254,11 @@ function handshake(port: number, privateKey: string, username: string, timeoutMs
       // Host keys are generated fresh by each guest; the connection never leaves loopback.
       hostVerifier: () => true,
       tryKeyboard: false,
+      // Two minutes without an answer before the connection counts as dead: a TCG vCPU that
+      // runs a nested guest can stall for tens of seconds (a drop at 30 s was seen). A real
+      // hang is caught by each command's own timeout, a closed connection at once.
       keepaliveInterval: 5000,
-      keepaliveCountMax: 6,
+      keepaliveCountMax: 24,
     });
   });
 }

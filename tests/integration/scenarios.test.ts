@@ -12,15 +12,34 @@ import { chooseAccel } from '../../vm/accel.js';
 import { runScenarios } from '../../runner/scenario-runner.js';
 import { SCENARIOS } from '../../scenarios/catalog.js';
 import { describeComparison } from '../../scenarios/types.js';
+import { readFileSync } from 'node:fs';
+import { RESULTS_SCHEMA, validate } from '../../report/schema.js';
+import { comparisonTable } from '../../report/comparison.js';
+import { reservationPoints } from '../../report/charts.js';
 
 // All scenarios run once (boots are shared between them); each result is then one test.
 const accel = chooseAccel();
-const out = mkdtempSync(join(tmpdir(), 'rig-scenarios-'));
+const out = process.env.DMEMFS_RIG_SCENARIO_OUT ?? mkdtempSync(join(tmpdir(), 'rig-scenarios-'));
 t.comment(`accelerator ${accel.accel}: ${accel.reason}; results in ${out}/results.json`);
 const run = await runScenarios({ profile: 'rfc-v2-debian', accel, scenarios: SCENARIOS, out });
 
 t.test('every scenario produced a result', async (t) => {
-  t.same(run.scenarios.map((s) => s.id), SCENARIOS.map((s) => s.id));
+  t.same(run.scenarios.map((s) => s.id).sort(), SCENARIOS.map((s) => s.id).sort());
+});
+
+t.test('the full run\'s bundle: schema, comparison table, chart points', async (t) => {
+  const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  t.same(validate(RESULTS_SCHEMA, json), []);
+  const table = comparisonTable(run.scenarios);
+  t.equal(table.columns.length, 7);
+  const faults = table.rows.find((r) => /minor faults/.test(r.row))!;
+  t.same(faults.cells.map((c) => c.kind === 'value' || c.kind === 'skipped'), Array(7).fill(true), 'every fault cell is a value or a skip with its reason');
+  const points = reservationPoints(run.scenarios);
+  t.equal(points.saved.length, 3, 'struct-page chart: three reserved sizes measured');
+  for (const p of points.saved) t.ok(Math.abs(p.y - p.x * 16) < p.x * 1.6, `${p.x} GiB: ${p.y.toFixed(2)} MiB saved, theory ${p.x * 16}`);
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  t.equal((/<svg id="chart-struct-page"[\s\S]*?<\/svg>/.exec(html)?.[0].match(/class="measured"/g) ?? []).length, 3);
+  t.equal(run.boots.filter((b) => b.console).length, run.boots.length, 'every boot\'s console is in the bundle');
 });
 
 for (const s of run.scenarios) {

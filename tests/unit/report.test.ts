@@ -1,0 +1,95 @@
+/** Report pieces with fake runs: JUnit, the schema validator, compare, key redaction, charts. */
+import t from 'tap';
+import { toJunit, xmlEscape } from '../../report/junit.js';
+import { RESULTS_SCHEMA, validate } from '../../report/schema.js';
+import { compareRuns, renderDiff } from '../../report/compare.js';
+import { redactKeys } from '../../report/bundle.js';
+import { faultBars, reportCharts, reservationPoints } from '../../report/charts.js';
+import { renderHtml, renderMarkdown } from '../../report/render.js';
+import type { RunResults } from '../../runner/scenario-runner.js';
+import type { ScenarioResult } from '../../scenarios/types.js';
+
+const scen = (id: string, status: ScenarioResult['status'], measurements: ScenarioResult['measurements'] = {}, reason?: string): ScenarioResult => ({ id, title: id.toUpperCase(), status, ...(reason ? { reason } : {}), measurements, evidence: [{ label: 'log', text: 'a < b & "c"\u0001' }], seconds: 2, boots: [] });
+
+const run = (scenarios: ScenarioResult[]): RunResults => ({
+  schemaVersion: 1,
+  rig: { version: '0.1.0', commit: 'abc' },
+  profile: 'rfc-v2-debian',
+  kernel: { release: '5.10.223+', key: 'k' },
+  images: {},
+  accel: { accel: 'tcg', reason: 'no KVM' },
+  qemu: { binary: 'qemu-system-x86_64', version: 'QEMU emulator version 7.2.22' },
+  startedAt: '2026-11-22T00:00:00Z',
+  seconds: 10,
+  boots: [],
+  scenarios,
+});
+
+const reservation = scen('reservation', 'pass', {
+  memtotal_plain_kb: { value: 6101020, unit: 'kB' },
+  reserved_kb: { value: 2097152, unit: 'kB' },
+  memtotal_drop_kb: { value: 2064380, unit: 'kB' },
+  sweep_512M_reserved_kb: { value: 1048576, unit: 'kB' },
+  sweep_512M_memtotal_drop_kb: { value: 1032190, unit: 'kB' },
+});
+
+t.test('JUnit: one testcase per scenario; skip and known failure are <skipped>, failure carries evidence; XML-safe', async (t) => {
+  const x = toJunit(run([reservation, scen('b', 'skip', {}, 'no iommu'), scen('c', 'known-failure', {}, 'oops'), scen('d', 'fail', {}, 'x < 1')]));
+  t.match(x, /<testsuites name="dmemfs-rig" tests="4" failures="1" skipped="2"/);
+  t.match(x, /<skipped message="no iommu"\/>/);
+  t.match(x, /<skipped message="known failure of the series: oops"\/>/);
+  t.match(x, /<failure message="x &lt; 1">log:\na &lt; b &amp; &quot;c&quot;<\/failure>/);
+  t.notMatch(x, /\u0001/, 'control bytes dropped');
+  t.equal(xmlEscape('<&>"'), '&lt;&amp;&gt;&quot;');
+});
+
+t.test('schema: a real-shaped run validates; missing and wrong fields are named', async (t) => {
+  t.same(validate(RESULTS_SCHEMA, JSON.parse(JSON.stringify(run([reservation])))), []);
+  const bad = JSON.parse(JSON.stringify(run([reservation])));
+  delete bad.accel;
+  bad.scenarios[0].status = 'ok';
+  bad.scenarios[0].measurements.x = { value: [], unit: 'kB' };
+  const errors = validate(RESULTS_SCHEMA, bad);
+  t.ok(errors.includes('$: missing accel'));
+  t.ok(errors.some((e) => e.startsWith('$.scenarios[0].status')));
+  t.ok(errors.some((e) => e.startsWith('$.scenarios[0].measurements.x.value: expected')));
+});
+
+t.test('compare: status regressions, expectations that stopped holding, values beyond the tolerance', async (t) => {
+  const before = run([scen('a', 'pass', { f: { value: 128, unit: 'faults', expected: { op: 'eq', value: 128 }, ok: true }, s: { value: 10, unit: 's' } }), scen('b', 'known-failure'), scen('gone', 'pass')]);
+  const after = run([scen('a', 'fail', { f: { value: 130, unit: 'faults', expected: { op: 'eq', value: 128 }, ok: false }, s: { value: 10.5, unit: 's' } }), scen('b', 'pass'), scen('new', 'skip')]);
+  const d = compareRuns(before, after, { tolerance: 0.01 });
+  t.same(d.statusChanges, [
+    { scenario: 'a', from: 'pass', to: 'fail', regression: true },
+    { scenario: 'b', from: 'known-failure', to: 'pass', regression: false },
+  ]);
+  t.same(d.expectationChanges, [{ scenario: 'a', measurement: 'f', from: true, to: false, regression: true }]);
+  t.same(d.moved.map((m) => m.measurement), ['f', 's']);
+  t.equal(compareRuns(before, after, { tolerance: 0.1 }).moved.length, 0, 'within 10%: not moved');
+  t.same(d.onlyIn, { a: ['gone'], b: ['new'] });
+  t.equal(d.regressions, 2);
+  t.match(renderDiff(d, 0.01), /REGRESSED a: pass -> fail/);
+});
+
+t.test('keys are redacted from arguments and text', async (t) => {
+  t.same(redactKeys(['-append', 'console=ttyS0 rig.key=AAAAC3NzaC1lZDI1NTE5AAAAIB+x/y= panic=-1']), ['-append', 'console=ttyS0 rig.key=<per-run public key, not kept> panic=-1']);
+  t.equal(redactKeys('a\n-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\nb'), 'a\n<private key removed>\nb');
+});
+
+t.test('charts and report from measurements', async (t) => {
+  const r = reservationPoints([reservation]);
+  t.equal(r.saved.length, 2);
+  t.equal(r.saved[1]!.x, 2);
+  t.equal(Math.round(r.saved[1]!.y), 32, '2 GiB reserved saved 32 MiB');
+  const bars = faultBars([scen('dmemfs-files', 'pass', { faults_4K: { value: 16384, unit: 'faults for 64 MiB' } })]);
+  t.equal(bars[0]!.value, 262144, '64 MiB at 4K = 262144 faults per GiB');
+  t.equal(bars[3]!.value, undefined);
+  const charts = reportCharts([reservation]);
+  t.same(charts.map((c) => c.id), ['chart-struct-page', 'chart-memtotal', 'chart-faults']);
+  t.equal((charts[0]!.svg.match(/class="measured"/g) ?? []).length, 2);
+  const html = renderHtml(run([reservation]));
+  t.match(html, /<table id="comparison">/);
+  t.match(html, /<svg id="chart-struct-page"/);
+  t.notMatch(html, /<script/, 'a static page');
+  t.match(renderMarkdown(run([reservation])), /\| measurement \| dmemfs 4K \|/);
+});
