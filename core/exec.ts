@@ -3,6 +3,7 @@
  * the command, the exit code and the tail of its output.
  */
 import { execa, type Options as ExecaOptions } from 'execa';
+import { accessSync, constants } from 'node:fs';
 import { RigError } from './errors.js';
 import { verbose } from './log.js';
 
@@ -40,4 +41,25 @@ export async function tryRun(file: string, args: readonly string[], opts: ExecaO
   } catch (e) {
     return { stdout: '', stderr: String(e), exitCode: -1, ok: false };
   }
+}
+
+/** The full path of a command (as given when it contains a slash, else searched in PATH), or undefined. */
+export function findTool(cmd: string): string | undefined {
+  const candidates = cmd.includes('/') ? [cmd] : (process.env.PATH ?? '').split(':').filter(Boolean).map((d) => `${d}/${cmd}`);
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+/** Fail early, naming the tool and the setup step that installs it. */
+export function requireTool(cmd: string, pkg: string): string {
+  const p = findTool(cmd);
+  if (!p) throw new RigError('missing-tool', `${cmd} is not installed (or not executable)`, { fix: `run the rig's setup step (npm run setup), which installs the Debian package ${pkg}` });
+  return p;
 }

@@ -5,6 +5,7 @@
  * ext4 image with mke2fs -d. Cached by the hash of everything that goes in; the manifest
  * records every package's version and SHA256.
  */
+import { trackGroup } from '../vm/processes.js';
 import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,8 +40,10 @@ export interface L1Manifest {
 /** dpkg-deb --fsys-tarfile DEB | tar -x --keep-directory-symlink -C root (no shell). */
 function unpackDeb(deb: string, root: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const src = spawn('dpkg-deb', ['--fsys-tarfile', deb], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const tar = spawn('tar', ['-x', '--keep-directory-symlink', '--no-same-owner', '-C', root], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const src = spawn('dpkg-deb', ['--fsys-tarfile', deb], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const tar = spawn('tar', ['-x', '--keep-directory-symlink', '--no-same-owner', '-C', root], { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+    trackGroup(src);
+    trackGroup(tar);
     let err = '';
     src.stderr.on('data', (d: Buffer) => (err += d.toString()));
     tar.stderr.on('data', (d: Buffer) => (err += d.toString()));

@@ -4,8 +4,9 @@
  * published atomically into the cache under a key of (tree, config inputs, toolchain), with
  * a build manifest (versions, hashes, timings) beside them.
  */
+import { trackGroup } from '../vm/processes.js';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { cached, entryDir, fileSha256, hashParts, isComplete, lockKey, sha256 } from '../core/cache.js';
@@ -77,7 +78,8 @@ export function makeArgs(tc: Toolchain, jobs: number): string[] {
 export function makeWithProgress(srcDir: string, buildDir: string, args: string[], targets: string[], expected: number | undefined, env: NodeJS.ProcessEnv): Promise<number> {
   const progress = new Progress('kernel build', expected, ' objects');
   return new Promise((resolve, reject) => {
-    const p = spawn('make', ['-C', srcDir, `O=${buildDir}`, ...args, ...targets], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const p = spawn('make', ['-C', srcDir, `O=${buildDir}`, ...args, ...targets], { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
+    trackGroup(p);
     let objects = 0;
     let tail: string[] = [];
     let partial = '';
@@ -135,6 +137,8 @@ export async function buildKernel(opts: {
   const releaseWork = await lockKey('build-work', key);
   try {
     const entry = await cached('kernel', key, async (staging) => {
+      const already = countObjects(work);
+      if (already > 0) info(`kernel build: resuming an interrupted build in ${work}: ${already} objects already built`);
       mkdirSync(work, { recursive: true });
       const t0 = Date.now();
       const cfg = await configure(srcDir, work, profile.config.base, profile.config.fragments, makeArgs(tc, jobs));
@@ -187,4 +191,18 @@ export async function buildKernel(opts: {
 export function loadBuild(dir: string, hit: boolean): KernelBuild {
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BuildManifest;
   return { dir, bzImage: join(dir, 'bzImage'), vmlinux: join(dir, 'vmlinux'), config: join(dir, 'config'), manifest, hit };
+}
+
+/** Object files under a build directory (how far an interrupted build got). */
+export function countObjects(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let n = 0;
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.name.endsWith('.o')) n++;
+    }
+  };
+  walk(dir);
+  return n;
 }

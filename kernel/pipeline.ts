@@ -83,14 +83,20 @@ export interface PipelineResult {
   build: KernelBuild;
 }
 
-export async function runKernelPipeline(opts: PipelineOptions): Promise<PipelineResult> {
+/** The stages up to the patched tree: series verified, source acquired, series applied. */
+export async function runTreeStages(opts: PipelineOptions): Promise<Omit<PipelineResult, 'build'>> {
   const profile = loadProfile(opts.profile);
   const series = await verifiedSeries(profile, opts.series);
-  const toolchain = await detectToolchain(opts.cc ?? profile.toolchain.cc);
   const source = await acquireSource(profile.source, opts.kernelSrc);
   info(`source: ${source.kernelVersion} at ${source.baseCommit.slice(0, 12)} (${source.provenance.source})`);
   const tree = await patchedTree(source, profile.series?.name, series?.parsed);
   if (tree.report) info(`tree: ${tree.report.counts.clean} clean, ${tree.report.counts.offset} offset, ${tree.report.counts.fuzz} fuzz, ${tree.report.counts.failed} failed${tree.hit ? ' (cached)' : ''}`);
+  return { profile, series, source, tree };
+}
+
+export async function runKernelPipeline(opts: PipelineOptions): Promise<PipelineResult> {
+  const { profile, series, source, tree } = await runTreeStages(opts);
+  const toolchain = await detectToolchain(opts.cc ?? profile.toolchain.cc);
   if (!toolchain.ccache) warn('ccache is not in use: rebuilds will be slow');
   const build = await buildKernel({
     profile,

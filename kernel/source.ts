@@ -3,6 +3,7 @@
  * from: the Debian source package (pinned SHA256), an upstream commit, or a local tree or
  * tarball the user gives (--kernel-src).
  */
+import { trackGroup } from '../vm/processes.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -38,7 +39,8 @@ async function extractTar(tarball: string, dest: string, expected: number | unde
   mkdirSync(dest, { recursive: true });
   const progress = new Progress(`extract ${label}`, expected, ' files');
   return new Promise((resolvePromise, reject) => {
-    const p = spawn('tar', ['-x', '-v', '-f', tarball, '-C', dest], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('tar', ['-x', '-v', '-f', tarball, '-C', dest], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    trackGroup(p);
     let n = 0;
     let err = '';
     let partial = '';

@@ -27,9 +27,9 @@ export async function prepareFirstGuest(): Promise<FirstGuestFiles> {
 export async function bootFirstGuest(
   files: FirstGuestFiles,
   accel: AccelChoice,
-  opts: { nodeMiB?: number; onSpawn?: (pid: number) => void; name?: string } = {},
+  opts: { nodeMiB?: number; onSpawn?: (pid: number) => void; name?: string; append?: string[] } = {},
 ): Promise<Guest> {
-  const spec = twoNodeGuest({ kernel: files.bootImage.path, initrd: files.initramfs.path }, { nodeMiB: opts.nodeMiB ?? 512, ...(opts.name ? { name: opts.name } : {}) });
+  const spec = twoNodeGuest({ kernel: files.bootImage.path, initrd: files.initramfs.path }, { nodeMiB: opts.nodeMiB ?? 512, ...(opts.name ? { name: opts.name } : {}), ...(opts.append ? { append: opts.append } : {}) });
   return Guest.start({ spec, accel, bootTimeoutSec: 20, ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}) });
 }
 

@@ -182,7 +182,10 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
           result.reason = `not met: ${unknown.map(([n, m]) => `${n} = ${String(m.value)} (expected ${describeComparison(m.expected!)})`).join('; ')}`;
         } else if (failed.length) {
           result.status = 'known-failure';
-          result.reason = failed.map(([n]) => `${n}: ${known.get(n)}`).join('; ');
+          // One entry per known failure, naming every measurement it explains.
+          const byReason = new Map<string, string[]>();
+          for (const [n] of failed) byReason.set(known.get(n)!, [...(byReason.get(known.get(n)!) ?? []), n]);
+          result.reason = [...byReason].map(([why, names]) => `${names.join(', ')}: ${why}`).join('; ');
         }
       } catch (e) {
         if (e instanceof SkipSignal) {

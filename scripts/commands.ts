@@ -3,7 +3,7 @@ import { chooseAccel } from '../vm/accel.js';
 import { info } from '../core/log.js';
 import { setupHost, HOST_PACKAGES } from './setup-host.js';
 import { benchBootOnce, bootFirstGuest, prepareFirstGuest } from '../runner/first-guest.js';
-import { runKernelPipeline } from '../kernel/pipeline.js';
+import { runKernelPipeline, runTreeStages } from '../kernel/pipeline.js';
 import { identifySeries, parseSeries, readMbox, seriesDefinition, seriesDistance, verifySeries } from '../kernel/series.js';
 import { expandPath, listProfiles, loadProfile } from '../kernel/profile.js';
 import { acquireSource } from '../kernel/source.js';
@@ -18,6 +18,7 @@ import { SCENARIOS, selectScenarios } from '../scenarios/catalog.js';
 import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
 import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
 import { rerender } from '../report/bundle.js';
+import { checkDmemTokens } from '../scenarios/dmem-param.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
@@ -127,6 +128,18 @@ export const COMMANDS: Command[] = [
         if (r.tree.report) process.stdout.write(formatApplyReport(r.tree.report) + '\n');
         process.stdout.write(`kernel ${r.build.manifest.release}: ${r.build.bzImage}${r.build.hit ? ' (cached)' : ` built in ${r.build.manifest.seconds.build.toFixed(0)} s, ${r.build.manifest.objectsCompiled} objects`}\n`);
       }
+      return 0;
+    },
+  },
+  {
+    name: 'kernel tree',
+    summary: 'the pipeline up to the patched tree: series verified, source, series applied (cached); no build',
+    usage: '[--profile P] [--kernel-src path] [--series mbox] [--json]',
+    options: { profile: profileOpt, 'kernel-src': kernelSrcOpt, series: seriesOpt, json: jsonOpt },
+    async run(v) {
+      const r = await runTreeStages({ profile: String(v.profile ?? 'rfc-v2-debian'), ...(v['kernel-src'] ? { kernelSrc: String(v['kernel-src']) } : {}), ...(v.series ? { series: String(v.series) } : {}) });
+      if (v.json) process.stdout.write(JSON.stringify({ dir: r.tree.dir, hit: r.tree.hit, headCommit: r.tree.headCommit, applyReport: r.tree.report }, null, 2) + '\n');
+      else process.stdout.write(`${r.tree.report ? `${formatApplyReport(r.tree.report)}\n` : ''}tree ${r.tree.dir} at ${r.tree.headCommit.slice(0, 12)}${r.tree.hit ? ' (cached)' : ''}\n`);
       return 0;
     },
   },
@@ -261,14 +274,18 @@ export const COMMANDS: Command[] = [
   {
     name: 'boot',
     summary: 'boot the first guest (Debian kernel, two NUMA nodes), run a command over SSH, stop',
-    usage: '[--accel X] [--node-mib N] [-- command args...]',
-    details: 'Without a command it prints /proc/meminfo and the NUMA nodes the guest sees.',
-    options: { accel: accelOpt, 'node-mib': { type: 'string', help: 'memory per NUMA node in MiB (default 512)' } },
+    usage: '[--accel X] [--node-mib N] [--append TOKEN ...] [-- command args...]',
+    details: 'Without a command it prints /proc/meminfo and the NUMA nodes the guest sees. dmem= tokens in --append are checked before booting.',
+    options: { accel: accelOpt, 'node-mib': { type: 'string', help: 'memory per NUMA node in MiB (default 512)' }, append: { type: 'string', multiple: true, help: 'extra kernel command-line token (repeatable)' } },
     async run(v, pos) {
+      const append = (v.append as string[] | undefined) ?? [];
+      checkDmemTokens(append);
+      const nodeMiB = v['node-mib'] ? Number(v['node-mib']) : 512;
+      if (!Number.isInteger(nodeMiB) || nodeMiB < 128) throw new RigError('usage', `--node-mib ${String(v['node-mib'])} is not a whole number of MiB >= 128`);
       const accel = chooseAccel(v.accel as string | undefined);
       info(`accelerator: ${accel.accel} (${accel.reason})`);
       const files = await prepareFirstGuest();
-      const g = await bootFirstGuest(files, accel, { nodeMiB: v['node-mib'] ? Number(v['node-mib']) : 512 });
+      const g = await bootFirstGuest(files, accel, { nodeMiB, append });
       try {
         const argv = pos.length ? pos : ['sh', '-c', 'grep MemTotal /proc/meminfo; ls /sys/devices/system/node'];
         const r = await g.exec(argv);

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
+import { requireTool } from '../core/exec.js';
 import { info, logLevel, verbose, warn } from '../core/log.js';
 import { makePrivateRunDir } from '../core/paths.js';
 import type { AccelChoice } from './accel.js';
@@ -108,6 +109,7 @@ export class Guest {
 
   private static async spawnOnce(opts: GuestOptions): Promise<Guest> {
     checkHostMemory(opts.spec);
+    requireTool(qemuBinary(), 'qemu-system-x86');
     const runDir = makePrivateRunDir(opts.spec.name);
     const key = generateRunKey(runDir, `dmemfs-rig-${opts.spec.name}`);
     const spec: MachineSpec = { ...opts.spec, append: [...opts.spec.append], forwards: [...opts.spec.forwards] };

@@ -7,10 +7,19 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const live = new Set<ChildProcess>();
+/** Workers (make, tar, ...) started in their own process group: the whole group is killed. */
+const groups = new Set<ChildProcess>();
 let installed = false;
 let exiting = false;
 
 function killAll(signal: NodeJS.Signals = 'SIGKILL'): void {
+  for (const p of groups) {
+    try {
+      if (p.pid) process.kill(-p.pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
   for (const p of live) {
     try {
       if (p.pid) process.kill(p.pid, signal);
@@ -39,6 +48,17 @@ export function track(p: ChildProcess): void {
   install();
   live.add(p);
   p.once('exit', () => live.delete(p));
+}
+
+/**
+ * A long-running worker (make and its compilers, tar, dpkg-deb) spawned with
+ * `detached: true`: its whole process group goes when the rig exits or is interrupted, so
+ * an interrupted build never keeps writing into a work directory a rerun will use.
+ */
+export function trackGroup(p: ChildProcess): void {
+  install();
+  groups.add(p);
+  p.once('exit', () => groups.delete(p));
 }
 
 export function liveCount(): number {

@@ -1,0 +1,143 @@
+/**
+ * Faults in the guest or its QEMU, through the real scenario runner and real QEMU: QEMU killed
+ * mid-boot and mid-scenario, a kernel panic, SSH dropped mid-command, a guest that stops
+ * answering. Each is detected within a bounded time with evidence, the scenarios after it
+ * still run, and no QEMU is left.
+ */
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { chooseAccel } from '../../vm/accel.js';
+import { runScenarios } from '../../runner/scenario-runner.js';
+import { bootL1, prepareL1 } from '../../runner/l1-guest.js';
+import { BOOTS } from '../../scenarios/boots.js';
+import type { ScenarioDefinition } from '../../scenarios/types.js';
+import { RigError } from '../../core/errors.js';
+import { fault } from '../helpers/faults.js';
+import { gone } from '../helpers/process.js';
+
+const accel = chooseAccel();
+const scale = accel.timeoutScale;
+
+function qemuPids(match: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', match], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** A scenario on the plain boot whose body injects one fault; the time from injection to the error is recorded. */
+const timings = new Map<string, number>();
+function faulty(id: string, inject: (g: Awaited<ReturnType<Parameters<ScenarioDefinition['run']>[0]['boot']>>) => Promise<void>): ScenarioDefinition {
+  return {
+    id,
+    title: `fault: ${id}`,
+    proves: `the runner reports ${id} as a failure with evidence and goes on`,
+    needs: [],
+    boots: ['plain'],
+    async run(ctx) {
+      const g = await ctx.boot('plain');
+      ctx.measure('booted', true, '', { op: 'is', value: true });
+      const t0 = Date.now();
+      try {
+        await inject(g);
+      } finally {
+        timings.set(id, (Date.now() - t0) / 1000);
+      }
+    },
+  };
+}
+
+const healthy: ScenarioDefinition = {
+  id: 'after-the-faults',
+  title: 'a healthy scenario after every fault',
+  proves: 'the scenarios after a fault still run',
+  needs: [],
+  boots: ['plain'],
+  async run(ctx) {
+    const g = await ctx.boot('plain');
+    const r = await g.exec(['uname', '-r'], { check: true });
+    ctx.measure('uname', r.stdout.trim(), '', { op: 'is', value: r.stdout.trim() });
+  },
+};
+
+const defs = [
+  faulty('qemu-killed', async (g) => {
+    process.kill(g.pid!, 'SIGKILL');
+    await g.exec(['sleep', '30']);
+  }),
+  healthy,
+  faulty('kernel-panic', async (g) => {
+    await g.exec(['sh', '-c', 'echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger']);
+  }),
+  faulty('ssh-dropped', async (g) => {
+    // Kill the SSH server process serving this very command: the connection goes mid-command.
+    await g.exec(['sh', '-c', 'kill -9 $PPID; sleep 30']);
+  }),
+  faulty('guest-hang', async (g) => {
+    await g.qmp!.execute('stop'); // every vCPU stops: the guest answers nothing
+    await g.exec(['true'], { timeoutMs: 10_000 });
+  }),
+  { ...healthy, id: 'after-the-faults-2' },
+];
+
+const out = mkdtempSync(join(tmpdir(), 'rig-faults-'));
+const run = await runScenarios({ profile: 'rfc-v2-debian', accel, scenarios: defs, out });
+const byId = new Map(run.scenarios.map((s) => [s.id, s]));
+
+const expectFault = (id: string, reason: RegExp, boundS: number) =>
+  fault(t, 'fault', id, async (st) => {
+    const s = byId.get(id)!;
+    st.equal(s.status, 'fail', `${id} is a failure of the scenario, not of the run`);
+    st.match(s.reason ?? '', reason);
+    st.ok(s.evidence.some((e) => e.label === 'error' || e.label === 'console tail'), 'with evidence');
+    const secs = timings.get(id) ?? Infinity;
+    st.ok(secs <= boundS, `detected ${secs.toFixed(1)} s after the fault (bound ${boundS} s)`);
+  });
+
+await expectFault('qemu-killed', /QEMU exited unexpectedly|qemu-exit/, 10);
+await expectFault('kernel-panic', /panic|sysrq/i, 10);
+await expectFault('ssh-dropped', /ssh-dropped|SSH connection/, 10);
+await expectFault('guest-hang', /ssh-exec-timeout|did not finish/, 20);
+
+await fault(t, 'fault', 'the scenarios after each fault still run', async (st) => {
+  st.equal(byId.get('after-the-faults')?.status, 'pass');
+  st.equal(byId.get('after-the-faults-2')?.status, 'pass');
+  st.ok(run.boots.length >= 5, `${run.boots.length} boots: a fresh one after each failed scenario`);
+});
+
+await fault(t, 'fault', 'no QEMU left after the run', async (st) => {
+  st.same(qemuPids('faults-|qemu-killed-plain|kernel-panic-plain|ssh-dropped-plain|guest-hang-plain|after-the-faults'), []);
+});
+
+await fault(t, 'fault', 'QEMU killed mid-boot: the boot fails at once with the console, nothing left', async (st) => {
+  const files = await prepareL1({ profile: 'rfc-v2-debian' });
+  const name = `midboot-${process.pid}`;
+  const started = Date.now();
+  let killedAt = 0;
+  const killer = setInterval(() => {
+    const pids = qemuPids(name);
+    if (pids.length && Date.now() - started > 1000) {
+      for (const p of pids) process.kill(p, 'SIGKILL');
+      killedAt = Date.now();
+      clearInterval(killer);
+    }
+  }, 100);
+  const req = BOOTS.plain;
+  const err = await bootL1(files, accel, { nodeMiB: req.nodeMiB, role: req.role, append: req.append, name }).then(
+    async (g) => {
+      await g.stop();
+      return undefined;
+    },
+    (e: unknown) => e,
+  );
+  clearInterval(killer);
+  st.ok(err instanceof RigError, 'the boot failed');
+  st.match((err as RigError).kind, /qemu-exit/);
+  st.ok(killedAt > 0 && Date.now() - killedAt < 5000 * Math.min(scale, 2), `reported ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
+  st.ok(await gone(Number(qemuPids(name)[0] ?? 0) || 0x7fffffff, 1000));
+  st.same(qemuPids(name), []);
+});
