@@ -74,8 +74,9 @@ const defs = [
     await g.exec(['sh', '-c', 'echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger']);
   }),
   faulty('ssh-dropped', async (g) => {
-    // Kill the SSH server process serving this very command: the connection goes mid-command.
-    await g.exec(['sh', '-c', 'kill -9 $PPID; sleep 30']);
+    // Kill the SSH server's session processes (children of the listening dropbear), this
+    // command's own among them: the connection goes mid-command; the listener stays.
+    await g.exec(['sh', '-c', 'l=$(pgrep -o dropbear); for p in $(pgrep -P "$l" dropbear); do kill -9 "$p"; done; sleep 30']);
   }),
   faulty('guest-hang', async (g) => {
     await g.qmp!.execute('stop'); // every vCPU stops: the guest answers nothing
