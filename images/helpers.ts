@@ -8,6 +8,7 @@ import { cached, hashParts } from '../core/cache.js';
 import { run } from '../core/exec.js';
 import { RigError } from '../core/errors.js';
 import { projectRoot } from '../core/paths.js';
+import { info } from '../core/log.js';
 
 export const HELPERS = ['map-and-touch', 'pfn', 'vfio-dma', 'mce-victim'] as const;
 export type HelperName = (typeof HELPERS)[number];
@@ -29,6 +30,7 @@ export async function buildHelpers(cc = 'gcc'): Promise<BuiltHelpers> {
   }
   const key = hashParts(['helpers-v1', version, ...files.flatMap((f) => [f, readFileSync(join(src, f))])]);
   const entry = await cached('helpers', key, async (staging) => {
+    info(`helpers: compiling ${HELPERS.length} static helpers`);
     for (const h of HELPERS) {
       await run(cc, ['-static', '-O2', '-Wall', '-Wextra', '-Werror', '-o', join(staging, h), join(src, `${h}.c`)], {
         what: `compiling the ${h} helper`,

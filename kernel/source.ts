@@ -82,6 +82,7 @@ async function debianSource(spec: Extract<SourceSpec, { kind: 'debian-source-pac
     }
     const deb = await apt.fetch(pkg);
     const unpacked = join(staging, 'deb', 'x');
+    mkdirSync(unpacked, { recursive: true });
     info(`unpacking ${pkg.name}`);
     await run('dpkg-deb', ['-x', deb, unpacked], { what: `dpkg-deb -x ${pkg.name}` });
     const tarball = join(unpacked, spec.tarball);
