@@ -180,6 +180,7 @@ export class PrivateApt {
    */
   async fetch(pkg: PackageInfo): Promise<string> {
     const archives = join(this.dir, 'cache', 'archives');
+    sweepDownloads(archives);
     const name = pkg.filename.split('/').pop() ?? '';
     const existing = name ? join(archives, name) : '';
     if (existing && existsSync(existing)) {
@@ -208,6 +209,7 @@ export class PrivateApt {
     await verifySha256(join(tmp, deb), pkg.sha256, `${pkg.name} ${pkg.version}`);
     const final = join(destDir, deb);
     renameSync(join(tmp, deb), final);
+    rmSync(tmp, { recursive: true, force: true });
     return final;
   }
 }
@@ -257,5 +259,21 @@ export async function verifySha256(path: string, expected: string, what: string)
     throw new RigError('checksum-mismatch', `checksum mismatch for ${what}: expected sha256 ${expected}, got ${got}`, {
       fix: 'the download is damaged or was replaced; delete it and retry, or check the mirror',
     });
+  }
+}
+
+/** Remove the temporary download directories of rig processes that no longer exist (interrupted downloads). */
+export function sweepDownloads(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const n of readdirSync(dir)) {
+    const m = /^\.download-(\d+)$/.exec(n);
+    if (!m) continue;
+    let alive = true;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) rmSync(join(dir, n), { recursive: true, force: true });
   }
 }

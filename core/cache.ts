@@ -7,7 +7,7 @@
  * runs from doing the same work at once; a lock whose owner died is taken over.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync, closeSync, renameSync, statfsSync } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, openSync, closeSync, renameSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot } from './paths.js';
 import { info } from './log.js';
@@ -125,10 +125,10 @@ export async function cached(
 ): Promise<CacheEntry> {
   const root = opts.root ?? cacheRoot();
   const dir = entryDir(kind, key, root);
-  if (isComplete(kind, key, root)) return { kind, key, dir, hit: true };
+  if (isComplete(kind, key, root)) return markUsed({ kind, key, dir, hit: true });
   const release = await lockKey(kind, key, root);
   try {
-    if (isComplete(kind, key, root)) return { kind, key, dir, hit: true };
+    if (isComplete(kind, key, root)) return markUsed({ kind, key, dir, hit: true });
     const stagingRoot = join(root, kind, '.staging');
     mkdirSync(stagingRoot, { recursive: true });
     sweepStaging(stagingRoot);
@@ -165,4 +165,93 @@ export function requireFreeSpace(dir: string, needMiB: number, what: string): vo
       fix: 'free some space there, prune the cache (dmemfs-rig cache prune), or point DMEMFS_RIG_CACHE at a bigger disk',
     });
   }
+}
+
+/** Record a use of an entry (the marker's mtime): `cache prune` keeps what was used recently. */
+function markUsed(e: CacheEntry): CacheEntry {
+  try {
+    const now = new Date();
+    utimesSync(join(e.dir, MARKER), now, now);
+  } catch {
+    /* read-only cache: fine */
+  }
+  return e;
+}
+
+function duBytes(path: string): number {
+  let n = 0;
+  const walk = (p: string) => {
+    const st = lstatSync(p);
+    if (st.isDirectory()) for (const c of readdirSync(p)) walk(join(p, c));
+    else n += st.blocks * 512; // on disk (images are sparse)
+  };
+  if (existsSync(path)) walk(path);
+  return n;
+}
+
+/** Cache folders that are not content-addressed entries: managed by apt, ccache, or resumable builds. */
+export const NOT_ENTRIES = ['apt', 'ccache', 'build-work'];
+
+export interface CacheItem {
+  kind: string;
+  key: string;
+  dir: string;
+  bytes: number;
+  lastUsed: Date | undefined;
+  complete: boolean;
+}
+
+/** Every entry of the cache with its size and last use (incomplete ones have none). */
+export function listCache(root = cacheRoot()): CacheItem[] {
+  if (!existsSync(root)) return [];
+  const out: CacheItem[] = [];
+  for (const kind of readdirSync(root)) {
+    const kdir = join(root, kind);
+    if (!lstatSync(kdir).isDirectory()) continue;
+    if (NOT_ENTRIES.includes(kind)) {
+      out.push({ kind, key: '*', dir: kdir, bytes: duBytes(kdir), lastUsed: undefined, complete: false });
+      continue;
+    }
+    for (const key of readdirSync(kdir)) {
+      if (key.startsWith('.')) continue;
+      const dir = join(kdir, key);
+      if (!lstatSync(dir).isDirectory()) continue;
+      const marker = join(dir, MARKER);
+      const complete = existsSync(marker);
+      out.push({ kind, key, dir, bytes: duBytes(dir), lastUsed: complete ? statSync(marker).mtime : undefined, complete });
+    }
+  }
+  return out;
+}
+
+/**
+ * Remove entries not used for `olderThanDays` (keeping the most recently used one of each
+ * kind), and dead processes' staging. Kinds that are not content-addressed entries (apt,
+ * ccache, build-work) are left alone. Each removal takes the entry's lock, so a running
+ * rig never loses an entry it is using.
+ */
+export async function pruneCache(opts: { olderThanDays: number; dryRun?: boolean; root?: string }): Promise<{ removed: CacheItem[]; kept: number; freedBytes: number }> {
+  const root = opts.root ?? cacheRoot();
+  const skipKinds = new Set(NOT_ENTRIES);
+  const items = listCache(root).filter((i) => !skipKinds.has(i.kind));
+  const cutoff = Date.now() - opts.olderThanDays * 86_400_000;
+  const removed: CacheItem[] = [];
+  for (const kind of new Set(items.map((i) => i.kind))) {
+    sweepStaging(join(root, kind, '.staging'));
+    const ofKind = items.filter((i) => i.kind === kind && i.complete).sort((a, b) => b.lastUsed!.getTime() - a.lastUsed!.getTime());
+    for (const i of ofKind.slice(1)) {
+      if (i.lastUsed!.getTime() >= cutoff) continue;
+      if (!opts.dryRun) {
+        const release = await lockKey(kind, i.key, root, 5000).catch(() => undefined);
+        if (!release) continue; // in use right now
+        try {
+          rmSync(i.dir, { recursive: true, force: true });
+        } finally {
+          release();
+        }
+      }
+      removed.push(i);
+    }
+  }
+  return { removed, kept: items.length - removed.length, freedBytes: removed.reduce((a, i) => a + i.bytes, 0) };
 }

@@ -18,6 +18,8 @@ import { SCENARIOS, selectScenarios } from '../scenarios/catalog.js';
 import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
 import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
 import { rerender } from '../report/bundle.js';
+import { NOT_ENTRIES, freeMiB, listCache, pruneCache } from '../core/cache.js';
+import { cacheRoot } from '../core/paths.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -226,6 +228,41 @@ export const COMMANDS: Command[] = [
       }
       rerender(pos[0]!);
       process.stdout.write(`${join(pos[0]!, 'report.html')}\n${join(pos[0]!, 'report.md')}\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'cache info',
+    summary: 'what the cache holds: entries per kind, sizes, last use',
+    usage: '[--json]',
+    options: { json: jsonOpt },
+    async run(v) {
+      const items = listCache();
+      if (v.json) {
+        process.stdout.write(`${JSON.stringify(items, null, 2)}\n`);
+        return 0;
+      }
+      process.stdout.write(`${cacheRoot()} (${freeMiB(cacheRoot())} MiB free)\n`);
+      for (const kind of [...new Set(items.map((i) => i.kind))].sort()) {
+        const of = items.filter((i) => i.kind === kind);
+        const mib = (of.reduce((a, i) => a + i.bytes, 0) / 1048576).toFixed(0).padStart(7);
+        process.stdout.write(NOT_ENTRIES.includes(kind) ? `${kind.padEnd(14)}             ${mib} MiB (not pruned: ${kind === 'build-work' ? 'interrupted builds resume here' : `managed by ${kind}`})\n` : `${kind.padEnd(14)} ${String(of.length).padStart(3)} entries ${mib} MiB\n`);
+      }
+      return 0;
+    },
+  },
+  {
+    name: 'cache prune',
+    summary: 'remove cache entries not used for a while (the newest of each kind stays)',
+    usage: '[--older-than DAYS] [--dry-run]',
+    details: 'Default: entries not used for 14 days. apt archives, ccache and build work directories are left alone.',
+    options: { 'older-than': { type: 'string', help: 'days without use (default 14; 0 = everything but the newest of each kind)' }, 'dry-run': { type: 'boolean', help: 'only list what would go' } },
+    async run(v) {
+      const days = v['older-than'] === undefined ? 14 : Number(v['older-than']);
+      if (!(days >= 0)) throw new RigError('usage', `--older-than ${String(v['older-than'])} is not a number of days`);
+      const r = await pruneCache({ olderThanDays: days, dryRun: Boolean(v['dry-run']) });
+      for (const i of r.removed) process.stdout.write(`${v['dry-run'] ? 'would remove' : 'removed'} ${i.kind}/${i.key} (${(i.bytes / 1048576).toFixed(0)} MiB, last used ${i.lastUsed?.toISOString() ?? '?'})\n`);
+      process.stdout.write(`${r.removed.length} entries ${v['dry-run'] ? 'would be ' : ''}removed, ${(r.freedBytes / 1048576).toFixed(0)} MiB; ${r.kept} kept\n`);
       return 0;
     },
   },
