@@ -10,14 +10,14 @@ export const COLUMNS = ['dmemfs 4K', 'dmemfs 2M', 'dmemfs 1G', 'device-dax', 'hu
 export type Column = (typeof COLUMNS)[number];
 
 /** Where a cell's value comes from. */
-type Source = { scenario: string; measurement: string; derive?: (v: number) => number; unit?: string; /** Show whether the expectation held ("yes (value)") rather than the bare value. */ asCheck?: boolean } | { na: string };
+type Source = { scenario: string; measurement: string; derive?: (v: number) => number; unit?: string; /** Show whether the expectation held ("yes (value)") rather than the bare value. */ asCheck?: boolean; /** A second measurement shown after a slash. */ also?: string } | { na: string };
 
 export interface RowDef {
   row: string;
   cells: Record<Column, Source>;
 }
 
-const m = (scenario: string, measurement: string, extra: Partial<{ derive: (v: number) => number; unit: string; asCheck: boolean }> = {}): Source => ({ scenario, measurement, ...extra });
+const m = (scenario: string, measurement: string, extra: Partial<{ derive: (v: number) => number; unit: string; asCheck: boolean; also: string }> = {}): Source => ({ scenario, measurement, ...extra });
 const na = (why: string): Source => ({ na: why });
 const NOT_FILES = na('no file to unlink');
 const ONLY_2M = (why: string) => na(why);
@@ -78,20 +78,20 @@ export const CELLS: RowDef[] = [
       'dmemfs 2M': m('dmemfs-files', 'free_dpages_restored_2M', { asCheck: true }),
       'dmemfs 1G': m('dmemfs-files', 'free_dpages_restored_1G', { asCheck: true }),
       'device-dax': na('a device: no files, no allocator'),
-      'hugetlbfs 2M': na('not measured: the pool is fixed at boot'),
-      'hugetlbfs 1G': na('not measured: the pool is fixed at boot'),
+      'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_free_restored', { asCheck: true }),
+      'hugetlbfs 1G': m('alternatives', 'hugetlbfs_1G_free_restored', { asCheck: true }),
       anonymous: NOT_FILES,
     },
   },
   {
-    row: 'unprivileged user, file mode 0600 / 0666',
+    row: 'unprivileged user: mode 0600 / mode 0666',
     cells: {
-      'dmemfs 4K': m('dmemfs-files', 'unprivileged_mode_0600'),
+      'dmemfs 4K': m('dmemfs-files', 'unprivileged_mode_0600', { also: 'unprivileged_mode_0666' }),
       'dmemfs 2M': na('checked at 4K: the permission check does not depend on the page size'),
       'dmemfs 1G': na('checked at 4K: the permission check does not depend on the page size'),
-      'device-dax': na('not measured'),
-      'hugetlbfs 2M': na('not measured'),
-      'hugetlbfs 1G': na('not measured'),
+      'device-dax': m('alternatives-devdax', 'devdax_unprivileged_mode_0600', { also: 'devdax_unprivileged_mode_0666' }),
+      'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_unprivileged_mode_0600', { also: 'hugetlbfs_2M_unprivileged_mode_0666' }),
+      'hugetlbfs 1G': na('checked at 2M: the permission check does not depend on the page size'),
       anonymous: NOT_FILES,
     },
   },
@@ -137,7 +137,7 @@ export const CELLS: RowDef[] = [
       'dmemfs 4K': m('mce-dmemfs', 'sigbus_default_sysctl'),
       'dmemfs 2M': na('measured at 4K'),
       'dmemfs 1G': na('measured at 4K'),
-      'device-dax': na('not measured'),
+      'device-dax': m('mce-dmemfs', 'control_devdax_sigbus'),
       'hugetlbfs 2M': m('mce-dmemfs', 'control_hugetlbfs_sigbus'),
       'hugetlbfs 1G': na('not measured'),
       anonymous: na('not measured'),
@@ -181,7 +181,8 @@ export function comparisonTable(scenarios: ScenarioResult[]): ComparisonTable {
       const value = src.derive && typeof raw === 'number' ? src.derive(raw) : raw;
       const unit = src.unit ?? (meas.unit && !/^of |^faults for/.test(meas.unit) ? meas.unit : '');
       let text = `${short(value)}${unit ? ` ${unit}` : ''}`;
-      if (src.asCheck && meas.ok !== undefined) text = `${meas.ok ? 'yes' : 'no'} (${text} free)`;
+      if (src.also) text += ` / ${short(s.measurements[src.also]?.value === true ? 'allowed' : s.measurements[src.also]?.value)}`;
+      if (src.asCheck && meas.ok !== undefined) text = `${meas.ok ? 'yes' : 'no'} (${text} free again)`;
       if (/^faults for/.test(meas.unit)) text += ` (${meas.unit.replace(/^faults /, '')})`;
       if (meas.ok === false) {
         const known = s.status === 'known-failure';

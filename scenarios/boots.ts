@@ -49,7 +49,8 @@ export const BOOTS = {
   'dmem-1G-aligned-2M': { ...aligned, tag: '2M' },
   'dmem-1G-aligned-1G': { ...aligned, tag: '1G' },
   'iommu-edu': { ...aligned, iommu: true, devices: ['edu'] },
-  'mce-intel': { ...aligned, role: 'mce', consoleAllow: ['memtype_reserve'] },
+  // memmap=1G!7G: a device-dax range on node 1 for the MCE comparison (dmem keeps [6G,7G) or [8G,9G)).
+  'mce-intel': { ...aligned, append: [...aligned.append, 'memmap=1G!7G'], role: 'mce', consoleAllow: ['memtype_reserve'] },
   'mem-4G': twoNodes(['mem=4G']),
   alternatives,
   'dimm-hotplug': dimm,

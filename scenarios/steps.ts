@@ -57,6 +57,8 @@ export interface Column {
   size: number;
   page: number;
   prepare?: string[];
+  /** A counter of free pages (sysfs file) that must be back at its start value after the file is removed. */
+  freeCounter?: string;
 }
 
 /** One map-and-touch per column, held to one fault per page of the column's size. */
@@ -66,6 +68,8 @@ export async function measureColumns(ctx: ScenarioContext, g: Guest, cases: Colu
       const p = await g.exec(c.prepare);
       ctx.evidence(`${c.col}: ${c.prepare.join(' ')}`, `${p.stdout}${p.stderr}`.slice(-2000));
     }
+    const readCounter = async () => (c.freeCounter ? Number((await g.exec(['cat', c.freeCounter], { check: true })).stdout.trim()) : undefined);
+    const freeBefore = await readCounter();
     const r = await mapAndTouch(ctx, g, [...c.argv, ...(c.col === 'anonymous' ? [] : ['--create']), '--size', String(c.size)]);
     ctx.evidence(`map-and-touch ${c.col}`, JSON.stringify(r));
     if (!r.ok) ctx.evidence(`kernel log after ${c.col}`, (await logMatches(g, /dax|hugetlb|pmem/i)).slice(-15).join('\n'));
@@ -76,5 +80,17 @@ export async function measureColumns(ctx: ScenarioContext, g: Guest, cases: Colu
     // Give the pages back (a hugetlbfs file keeps its pool pages until unlinked); device files stay.
     const file = c.argv[c.argv.indexOf('--file') + 1];
     if (c.argv.includes('--file') && file && !file.startsWith('/dev/dax')) await g.exec(['rm', '-f', file]);
+    if (freeBefore !== undefined) ctx.measure(`${c.col}_free_restored`, (await readCounter()) ?? null, 'pages', { op: 'eq', value: freeBefore }, `${c.freeCounter} after unlink`);
   }
+}
+
+/** Who may map `path` by its mode: 0600 (root's) must refuse the unprivileged user, 0666 must let it map. */
+export async function modeChecks(ctx: ScenarioContext, g: Guest, prefix: string, paths: { private: string; shared: string; restoreMode?: string }, mapArgs: string[]): Promise<void> {
+  await g.exec(['chmod', '600', paths.private], { check: true });
+  const denied = await mapAndTouch(ctx, g, ['--file', paths.private, ...mapArgs], { unprivileged: true });
+  ctx.measure(`${prefix}_unprivileged_mode_0600`, accessOutcome(denied), '', { op: 'is', value: 'EACCES' });
+  await g.exec(['chmod', '666', paths.shared], { check: true });
+  const allowed = await mapAndTouch(ctx, g, ['--file', paths.shared, ...mapArgs], { unprivileged: true });
+  ctx.measure(`${prefix}_unprivileged_mode_0666`, allowed.ok, '', { op: 'is', value: true }, allowed.error);
+  if (paths.restoreMode) await g.exec(['chmod', paths.restoreMode, paths.shared]);
 }

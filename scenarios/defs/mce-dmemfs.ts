@@ -5,6 +5,9 @@ import { mountDmemfs, waitForLine } from '../steps.js';
 import type { ScenarioContext, ScenarioDefinition } from '../types.js';
 
 /** MISSION.md: a recoverable injected MCE needs an Intel-vendor CPU and the broadcast HMP command. */
+/** Where the mce boot's memmap=1G!7G puts the device-dax range (scenarios/boots.ts). */
+const DEVDAX_BASE = 7 * 2 ** 30;
+
 const MCE_HMP = (paddr: string) => `mce -b 0 9 0xbd000000000000c0 0x5 ${paddr} 0x86`;
 
 interface VictimEvent {
@@ -36,9 +39,9 @@ async function victimPaddr(g: Guest, ready: VictimEvent, accept: (pa: number) =>
 }
 
 /** Start mce-victim on `file` in the background (spinning on vCPU 1), inject at its page, return both JSON events. */
-async function mceVictim(ctx: ScenarioContext, g: Guest, file: string, size: string, tag: string, accept: (pa: number) => boolean = () => true, timeoutS = 60): Promise<{ ready: VictimEvent | undefined; final: VictimEvent | undefined; paddrSource: string }> {
+async function mceVictim(ctx: ScenarioContext, g: Guest, file: string, size: string, tag: string, accept: (pa: number) => boolean = () => true, timeoutS = 60, extra: string[] = ['--create']): Promise<{ ready: VictimEvent | undefined; final: VictimEvent | undefined; paddrSource: string }> {
   const log = `/tmp/victim-${tag}.json`;
-  await g.exec(['sh', '-c', 'taskset -c 1 mce-victim --spin --file "$1" --create --size "$2" --timeout "$4" > "$3" 2>&1 &', 'victim', file, size, log, String(timeoutS)], { check: true });
+  await g.exec(['sh', '-c', 'log=$1; shift; taskset -c 1 mce-victim --spin "$@" > "$log" 2>&1 &', 'victim', log, '--file', file, '--size', size, '--timeout', String(timeoutS), ...extra], { check: true });
   const readyLine = await waitForLine(g, log, /"event":"ready"/, 60_000);
   const ready = readyLine ? (JSON.parse(readyLine) as VictimEvent) : undefined;
   if (!ready) return { ready, final: undefined, paddrSource: 'none' };
@@ -55,7 +58,7 @@ export const mce: ScenarioDefinition = {
   id: 'mce-dmemfs',
   title: 'an uncorrected memory error injected into a dmemfs page in use',
   proves:
-    'with an error injected at the guest-physical address of a mapped dmemfs page, the kernel survives, the mapping process gets SIGBUS at the right address, and the page leaves the pool; hugetlbfs is the control.',
+    'with an error injected at the guest-physical address of a mapped dmemfs page, the kernel survives, the mapping process gets SIGBUS at the right address, and the page leaves the pool; hugetlbfs is the control, and what device-dax does with the same injection is recorded.',
   needs: ['patched-kernel', 'mce-cpu'],
   boots: ['mce-intel'],
   async run(ctx) {
@@ -65,6 +68,16 @@ export const mce: ScenarioDefinition = {
     ctx.evidence('victim on hugetlbfs', JSON.stringify(control));
     ctx.measure('control_hugetlbfs_sigbus', control.final?.event ?? null, '', { op: 'is', value: 'sigbus' });
     ctx.measure('control_hugetlbfs_si_code', control.final?.si_code_name ?? null, '');
+    // Device-dax (memmap=1G!7G as a devdax namespace): recorded beside dmemfs, no expectation.
+    const ns = await g.exec(['sh', '-c', 'test -c /dev/dax0.0 || ndctl create-namespace -f -e namespace0.0 --mode=devdax --map=mem >/dev/null 2>&1; test -c /dev/dax0.0']);
+    if (ns.code === 0) {
+      const devdax = await mceVictim(ctx, g, '/dev/dax0.0', '2M', 'devdax', (pa) => pa >= DEVDAX_BASE && pa < DEVDAX_BASE + 2 ** 30, 30, ['--align', '2M']);
+      ctx.evidence('victim on device-dax', JSON.stringify(devdax));
+      ctx.evidence('kernel log after the device-dax MCE', (await logMatches(g, /Memory failure|mce:|dax/i)).slice(-12).join('\n'));
+      ctx.measure('control_devdax_sigbus', devdax.final?.event ?? (devdax.ready ? 'no paddr' : 'victim did not start'), '', undefined, devdax.final?.si_code_name ?? devdax.paddrSource);
+    } else {
+      ctx.measure('control_devdax_sigbus', null, '', undefined, 'skipped: no /dev/dax0.0 (a kernel without CONFIG_FS_DAX or ndctl failed)');
+    }
     const m = await mountDmemfs(g, '4K');
     ctx.measure('mount_4K', m.ok, '', { op: 'is', value: true }, m.err || undefined);
     if (!m.ok) return;
