@@ -7,23 +7,12 @@ import { redactKeys } from '../../report/bundle.js';
 import { faultBars, reportCharts, reservationPoints } from '../../report/charts.js';
 import { renderHtml, renderMarkdown } from '../../report/render.js';
 import type { RunResults } from '../../runner/scenario-runner.js';
+import { fakeRun } from '../helpers/runs.js';
 import type { ScenarioResult } from '../../scenarios/types.js';
 
 const scen = (id: string, status: ScenarioResult['status'], measurements: ScenarioResult['measurements'] = {}, reason?: string): ScenarioResult => ({ id, title: id.toUpperCase(), status, ...(reason ? { reason } : {}), measurements, evidence: [{ label: 'log', text: 'a < b & "c"\u0001' }], seconds: 2, boots: [] });
 
-const run = (scenarios: ScenarioResult[]): RunResults => ({
-  schemaVersion: 1,
-  rig: { version: '0.1.0', commit: 'abc' },
-  profile: 'rfc-v2-debian',
-  kernel: { release: '5.10.223+', key: 'k' },
-  images: {},
-  accel: { accel: 'tcg', reason: 'no KVM' },
-  qemu: { binary: 'qemu-system-x86_64', version: 'QEMU emulator version 7.2.22' },
-  startedAt: '2026-11-22T00:00:00Z',
-  seconds: 10,
-  boots: [],
-  scenarios,
-});
+const run = (scenarios: ScenarioResult[]): RunResults => fakeRun(scenarios);
 
 const reservation = scen('reservation', 'pass', {
   memtotal_plain_kb: { value: 6101020, unit: 'kB' },

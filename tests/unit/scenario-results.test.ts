@@ -1,6 +1,7 @@
 import t from 'tap';
 import { compare, describeComparison } from '../../scenarios/types.js';
 import { toTap, type RunResults } from '../../runner/scenario-runner.js';
+import { fakeRun } from '../helpers/runs.js';
 import { SCENARIOS, selectScenarios, BAD_DMEM_VALUES, KNOWN_FAILURES } from '../../scenarios/catalog.js';
 import { parseDmemParam } from '../../scenarios/dmem-param.js';
 import { parseShowRecords, parseSimulatedInstall } from '../../core/apt.js';
@@ -16,24 +17,12 @@ t.test('expectations', async (t) => {
 });
 
 t.test('TAP: skip and known failure are directives, never plain passes', async (t) => {
-  const run: RunResults = {
-    schemaVersion: 1,
-    rig: { version: '0', commit: undefined },
-    profile: 'p',
-    kernel: {},
-    images: {},
-    accel: { accel: 'tcg', reason: 'r' },
-    qemu: { binary: 'q', version: 'v' },
-    startedAt: '',
-    seconds: 1,
-    boots: [],
-    scenarios: [
-      { id: 'a', title: 'A', status: 'pass', measurements: { x: { value: 1, unit: 'u', expected: { op: 'eq', value: 1 }, ok: true } }, evidence: [], seconds: 1, boots: [] },
-      { id: 'b', title: 'B', status: 'skip', reason: 'no nested KVM', measurements: {}, evidence: [], seconds: 0, boots: [] },
-      { id: 'c', title: 'C', status: 'known-failure', reason: 'oops in get_dmem_pfn', measurements: {}, evidence: [], seconds: 0, boots: [] },
-      { id: 'd', title: 'D', status: 'fail', reason: 'not met', measurements: {}, evidence: [], seconds: 0, boots: [] },
-    ],
-  };
+  const run: RunResults = fakeRun([
+    { id: 'a', title: 'A', status: 'pass', measurements: { x: { value: 1, unit: 'u', expected: { op: 'eq', value: 1 }, ok: true } }, evidence: [], seconds: 1, boots: [] },
+    { id: 'b', title: 'B', status: 'skip', reason: 'no nested KVM', measurements: {}, evidence: [], seconds: 0, boots: [] },
+    { id: 'c', title: 'C', status: 'known-failure', reason: 'oops in get_dmem_pfn', measurements: {}, evidence: [], seconds: 0, boots: [] },
+    { id: 'd', title: 'D', status: 'fail', reason: 'not met', measurements: {}, evidence: [], seconds: 0, boots: [] },
+  ]);
   const tap = toTap(run);
   t.match(tap, /^TAP version 13\n1\.\.4\n/);
   t.match(tap, /ok 1 - a: A\n  ---\n  x: \{"value":1,"unit":"u","expected":"= 1","ok":true\}/);
