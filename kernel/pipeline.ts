@@ -66,7 +66,7 @@ export async function verifiedSeries(profile: KernelProfile, override?: string):
   const parsed = await parseSeries(readMbox(input.path));
   const report = verifySeries(parsed, seriesDefinition(profile.series.name));
   if (!report.ok) {
-    throw new RigError('series-damaged', `series ${input.path} is not the intact ${profile.series.name}: ${report.problems.length} problem(s)`, {
+    throw new RigError('series-damaged', `series ${input.path} is not the intact ${profile.series.name}: ${report.problems.slice(0, 3).join('; ')}${report.problems.length > 3 ? `; and ${report.problems.length - 3} more` : ''}`, {
       fix: 'fetch the series again, or point --series at an intact copy',
       evidence: report.problems.join('\n'),
     });

@@ -42,6 +42,9 @@ export const BOOTS = {
   'dmem-1G': twoNodes(['dmem=1G']),
   'dmem-512M': twoNodes(['dmem=512M']),
   'dmem-1536M': twoNodes(['dmem=1536M']),
+  // The other forms: a fixed address (node 1 starts at 5G on two 3 GiB nodes) and "leave 2G to the kernel on each node".
+  'dmem-at-5G': twoNodes(['dmem=1G@5G']),
+  'dmem-keep-2G': twoNodes(['dmem=!2G']),
   'memmap-1G': twoNodes(['memmap=1G!4G']),
   'bad-values': twoNodes([], { unchecked: BAD_DMEM_VALUES.map((b) => `dmem=${b.value}`) }),
   'dmem-1G-aligned': aligned,

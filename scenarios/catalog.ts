@@ -8,6 +8,7 @@ import { RigError } from '../core/errors.js';
 import { BOOTS } from './boots.js';
 import { alternatives, alternativesDevdax } from './defs/alternatives.js';
 import { dmemfsFiles } from './defs/dmemfs-files.js';
+import { dmemfsNuma } from './defs/dmemfs-numa.js';
 import { hotUnplug } from './defs/hot-unplug-offline.js';
 import { hotUnplugDimm } from './defs/hot-unplug-dimm.js';
 import { l2Alternatives } from './defs/l2-alternatives.js';
@@ -22,7 +23,7 @@ import type { ScenarioDefinition } from './types.js';
 export { BAD_DMEM_VALUES } from './boots.js';
 export { KNOWN_FAILURES } from './known-failures.js';
 
-export const SCENARIOS: ScenarioDefinition[] = [reservation, badValues, dmemfsFiles, nestedGuest, hotUnplug, hotUnplugDimm, memDevmem, alternatives, alternativesDevdax, l2Alternatives, vfioPin, mce];
+export const SCENARIOS: ScenarioDefinition[] = [reservation, badValues, dmemfsFiles, dmemfsNuma, nestedGuest, hotUnplug, hotUnplugDimm, memDevmem, alternatives, alternativesDevdax, l2Alternatives, vfioPin, mce];
 
 export function selectScenarios(ids: string[] | undefined): ScenarioDefinition[] {
   if (!ids || ids.length === 0) return SCENARIOS;

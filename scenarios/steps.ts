@@ -94,3 +94,32 @@ export async function modeChecks(ctx: ScenarioContext, g: Guest, prefix: string,
   ctx.measure(`${prefix}_unprivileged_mode_0666`, allowed.ok, '', { op: 'is', value: true }, allowed.error);
   if (paths.restoreMode) await g.exec(['chmod', paths.restoreMode, paths.shared]);
 }
+
+/** The JSON lines mce-victim prints. */
+export interface VictimEvent {
+  event: string;
+  vaddr?: string;
+  paddr?: string;
+  paddr_unavailable?: string;
+  si_code_name?: string;
+  si_addr?: string;
+  si_addr_lsb?: number;
+  addr_matches?: boolean;
+}
+
+/**
+ * The guest-physical address of a victim spinning on vCPU 1: pagemap where it shows the page,
+ * else QEMU's gva2gpa with vCPU 1's page tables, accepted only inside `accept`.
+ */
+export async function victimPaddr(g: Guest, ready: VictimEvent, accept: (pa: number) => boolean): Promise<{ paddr: string | undefined; source: string }> {
+  if (ready.paddr) return { paddr: ready.paddr, source: 'pagemap' };
+  for (let i = 0; i < 10 && ready.vaddr; i++) {
+    const out = await g.qmp!.hmp(`gva2gpa ${ready.vaddr}`, 10_000, 1);
+    const m = /gpa:\s*(0x[0-9a-f]+)/i.exec(out);
+    const pa = m ? Number(m[1]) : NaN;
+    // (no bitwise masking: JavaScript's bit operators truncate to 32 bits)
+    if (m && accept(pa)) return { paddr: `0x${(pa - (pa % 4096)).toString(16)}`, source: 'gva2gpa on vCPU 1' };
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return { paddr: undefined, source: 'none' };
+}

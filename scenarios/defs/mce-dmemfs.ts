@@ -1,7 +1,7 @@
 import type { Guest } from '../../vm/guest.js';
 import { KNOWN_FAILURES } from '../known-failures.js';
 import { dmemRegions, dmemStats, logMatches } from '../probes.js';
-import { mountDmemfs, waitForLine } from '../steps.js';
+import { mountDmemfs, victimPaddr, waitForLine, type VictimEvent } from '../steps.js';
 import type { ScenarioContext, ScenarioDefinition } from '../types.js';
 
 /** MISSION.md: a recoverable injected MCE needs an Intel-vendor CPU and the broadcast HMP command. */
@@ -9,34 +9,6 @@ import type { ScenarioContext, ScenarioDefinition } from '../types.js';
 const DEVDAX_BASE = 7 * 2 ** 30;
 
 const MCE_HMP = (paddr: string) => `mce -b 0 9 0xbd000000000000c0 0x5 ${paddr} 0x86`;
-
-interface VictimEvent {
-  event: string;
-  vaddr?: string;
-  paddr?: string;
-  paddr_unavailable?: string;
-  si_code_name?: string;
-  si_addr?: string;
-  si_addr_lsb?: number;
-  addr_matches?: boolean;
-}
-
-/**
- * The guest-physical address of a victim spinning on vCPU 1: pagemap where it shows the page,
- * else QEMU's gva2gpa with vCPU 1's page tables, accepted only inside `accept`.
- */
-async function victimPaddr(g: Guest, ready: VictimEvent, accept: (pa: number) => boolean): Promise<{ paddr: string | undefined; source: string }> {
-  if (ready.paddr) return { paddr: ready.paddr, source: 'pagemap' };
-  for (let i = 0; i < 10 && ready.vaddr; i++) {
-    const out = await g.qmp!.hmp(`gva2gpa ${ready.vaddr}`, 10_000, 1);
-    const m = /gpa:\s*(0x[0-9a-f]+)/i.exec(out);
-    const pa = m ? Number(m[1]) : NaN;
-    // (no bitwise masking: JavaScript's bit operators truncate to 32 bits)
-    if (m && accept(pa)) return { paddr: `0x${(pa - (pa % 4096)).toString(16)}`, source: 'gva2gpa on vCPU 1' };
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  return { paddr: undefined, source: 'none' };
-}
 
 /** Start mce-victim on `file` in the background (spinning on vCPU 1), inject at its page, return both JSON events. */
 async function mceVictim(ctx: ScenarioContext, g: Guest, file: string, size: string, tag: string, accept: (pa: number) => boolean = () => true, timeoutS = 60, extra: string[] = ['--create']): Promise<{ ready: VictimEvent | undefined; final: VictimEvent | undefined; paddrSource: string }> {

@@ -5,9 +5,9 @@ export const reservation: ScenarioDefinition = {
   id: 'reservation',
   title: 'dmem= reserves memory per node without struct pages; memmap= for comparison',
   proves:
-    'MemTotal falls by the reserved size minus the struct pages the kernel no longer builds (measured per GiB against the theoretical 16 MiB/GiB); each node gets its share; a memmap=nn!ss reservation of the same kind still costs its struct pages.',
+    'MemTotal falls by the reserved size minus the struct pages the kernel no longer builds (measured per GiB against the theoretical 16 MiB/GiB, at 1, 2 and 3 GiB reserved); each node gets its share; the @addr form reserves exactly the range asked for, on the node that holds it, and the ! form leaves the kernel the size asked for on each node; a memmap=nn!ss reservation of the same kind still costs its struct pages.',
   needs: ['patched-kernel'],
-  boots: ['plain', 'dmem-1G', 'dmem-512M', 'dmem-1536M', 'memmap-1G'],
+  boots: ['plain', 'dmem-1G', 'dmem-512M', 'dmem-1536M', 'dmem-at-5G', 'dmem-keep-2G', 'memmap-1G'],
   async run(ctx) {
     const plain = await ctx.boot('plain');
     const base = await memTotalKb(plain);
@@ -45,6 +45,21 @@ export const reservation: ScenarioDefinition = {
       ctx.measure(`sweep_${tag}_memtotal_drop_kb`, base.total - total.total, 'kB');
       ctx.measure(`sweep_${tag}_saved_kb_per_gib`, Math.round(((reserved - (base.total - total.total)) / reserved) * KB_PER_GIB), 'kB/GiB', { op: 'approx', value: STRUCT_PAGE_KB_PER_GIB, tolerance: 0.1 });
     }
+
+    // dmem=1G@5G: exactly [5G, 6G), on node 1 (which starts at 5G here).
+    const at = await ctx.boot('dmem-at-5G');
+    const atRegions = await dmemRegions(at);
+    ctx.evidence('dmem=1G@5G regions', JSON.stringify(atRegions.map((r) => ({ ...r, start: `0x${r.start.toString(16)}`, end: `0x${r.end.toString(16)}` }))));
+    ctx.measure('at_5G_region', atRegions.map((r) => `0x${r.start.toString(16)}-0x${r.end.toString(16)}@node${r.node}`).join(','), '', { op: 'is', value: '0x140000000-0x180000000@node1' });
+    // dmem=!2G: each node keeps 2 GiB for the kernel and gives dmem the rest (about 1 GiB of 3).
+    const keep = await ctx.boot('dmem-keep-2G');
+    const keepRegions = await dmemRegions(keep);
+    for (const n of [0, 1]) {
+      const kb = keepRegions.filter((r) => r.node === n).reduce((a, r) => a + (r.end - r.start) / 1024, 0);
+      ctx.measure(`keep_2G_node${n}_reserved_kb`, kb, 'kB', { op: 'approx', value: KB_PER_GIB, tolerance: 0.15 }, '3 GiB node, 2 GiB left to the kernel');
+    }
+    const keepTotal = await memTotalKb(keep);
+    ctx.measure('keep_2G_node_memtotal_kb', Math.max(...keepTotal.nodes), 'kB', { op: 'approx', value: 2 * KB_PER_GIB, tolerance: 0.05 }, 'the larger node\'s MemTotal: about the 2 GiB it keeps');
 
     const memmap = await ctx.boot('memmap-1G');
     const withMemmap = await memTotalKb(memmap);
