@@ -21,9 +21,12 @@ export const dmemfsNuma: ScenarioDefinition = {
     for (const [policy, node] of [['membind', 1], ['preferred', 0], ['membind', 0], ['preferred', 1]] as const) {
       const tag = `${policy}_${node}`;
       const start = await dmemStats(g);
+      // 8 MiB (4 dpages) populated under the policy; then a reader spins on the file on vCPU 1
+      // (the pages exist already, its own policy does not matter) so QEMU can translate its address.
+      const fill = await ctx.json<{ ok: boolean; error?: string }>(g, ['numactl', `--${policy}=${node}`, 'map-and-touch', '--file', `/mnt/dmem/${tag}`, '--create', '--size', '8M', '--no-verify']);
+      ctx.measure(`${tag}_populated`, fill.ok, '', { op: 'is', value: true }, fill.error);
       const log = `/tmp/numa-${tag}.json`;
-      // 8 MiB (4 dpages) under the policy, read in a loop on vCPU 1 so QEMU can translate its address.
-      await g.exec(['sh', '-c', 'log=$1; shift; "$@" > "$log" 2>&1 &', 'numa', log, 'numactl', `--${policy}=${node}`, 'taskset', '-c', '1', 'mce-victim', '--spin', '--file', `/mnt/dmem/${tag}`, '--create', '--size', '8M', '--timeout', '20'], { check: true });
+      await g.exec(['sh', '-c', 'log=$1; shift; "$@" > "$log" 2>&1 &', 'numa', log, 'taskset', '-c', '1', 'mce-victim', '--spin', '--file', `/mnt/dmem/${tag}`, '--size', '2M', '--timeout', '20'], { check: true });
       const readyLine = await waitForLine(g, log, /"event":"ready"/, 60_000);
       const ready = readyLine ? (JSON.parse(readyLine) as VictimEvent) : undefined;
       const pa = ready ? await victimPaddr(g, ready, (p) => nodeOf(regions, p) !== undefined) : { paddr: undefined, source: 'no ready line' };
