@@ -18,6 +18,7 @@ import { SCENARIOS, selectScenarios } from '../scenarios/catalog.js';
 import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
 import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
 import { rerender } from '../report/bundle.js';
+import { benchRun } from '../runner/bench-run.js';
 import { NOT_ENTRIES, freeMiB, listCache, pruneCache } from '../core/cache.js';
 import { cacheRoot } from '../core/paths.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
@@ -348,6 +349,19 @@ export const COMMANDS: Command[] = [
         if (r.cold) process.stdout.write(`cold (empty cache, no ccache): ${r.cold.totalSeconds.toFixed(0)} s total, build ${r.cold.buildSeconds.toFixed(0)} s, ${r.cold.objects} objects\n`);
         if (r.defconfig) process.stdout.write(`plain defconfig (${r.defconfig.tree}): ${r.defconfig.buildSeconds.toFixed(0)} s, ${r.defconfig.objects} objects\n`);
       }
+      return 0;
+    },
+  },
+  {
+    name: 'bench run',
+    summary: 'main-job time: the whole run warm (on the cache as it is) and, with --cold, from an empty cache',
+    usage: '[--runs N] [--cold] [--scenario ID ...] [--json]',
+    details: 'Each run is `dmemfs-rig run` as a child process, timed from outside. --cold also downloads, builds and boots everything in an empty temporary cache (about 25 min here).',
+    options: { runs: { type: 'string', help: 'warm runs (default 1); the median is reported' }, cold: { type: 'boolean', help: 'also one run from an empty cache' }, scenario: { type: 'string', multiple: true, help: 'time only these scenarios' }, json: jsonOpt },
+    async run(v) {
+      const r = await benchRun({ runs: Math.max(1, Number(v.runs ?? 1)), cold: Boolean(v.cold), ...(v.scenario ? { scenarios: v.scenario as string[] } : {}) });
+      if (v.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+      else process.stdout.write(`main job (${r.scenarios === 'all' ? 'all scenarios' : r.scenarios.join(', ')}): warm ${r.warm.medianSeconds.toFixed(0)} s (median of ${r.warm.runs})${r.cold ? `, cold ${r.cold.seconds.toFixed(0)} s` : ''}\n`);
       return 0;
     },
   },
