@@ -7,7 +7,7 @@
  * runs from doing the same work at once; a lock whose owner died is taken over.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, openSync, closeSync, renameSync, statfsSync } from 'node:fs';
+import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, renameSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot } from './paths.js';
 import { info } from './log.js';
@@ -82,13 +82,18 @@ export async function lockKey(kind: string, key: string, root = cacheRoot(), wai
   const deadline = Date.now() + waitMs;
   let announced = false;
   for (;;) {
+    // The lock appears with its owner's pid already in it (written aside, then hard-linked
+    // into place, which fails if it exists): a reader never sees an empty lock and takes it
+    // for a dead owner's (the concurrency fault test caught that race with open 'wx').
+    const mine = `${lockPath}.${process.pid}.${Math.floor(Math.random() * 0xffffff).toString(16)}`;
+    writeFileSync(mine, String(process.pid), { mode: 0o644 });
     try {
-      const fd = openSync(lockPath, 'wx', 0o644);
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
+      linkSync(mine, lockPath);
       return () => rmSync(lockPath, { force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      rmSync(mine, { force: true });
     }
     let owner = NaN;
     try {
@@ -96,7 +101,9 @@ export async function lockKey(kind: string, key: string, root = cacheRoot(), wai
     } catch {
       continue; // vanished between open and read
     }
-    if (!pidAlive(owner) && owner !== process.pid) {
+    // A lock without a valid pid (not written by this rig) is stale once it is a minute old.
+    const garbage = !(Number.isInteger(owner) && owner > 0) && Date.now() - (statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 60_000;
+    if (garbage || (Number.isInteger(owner) && owner > 0 && !pidAlive(owner) && owner !== process.pid)) {
       rmSync(lockPath, { force: true });
       continue;
     }
