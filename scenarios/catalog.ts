@@ -36,15 +36,16 @@ const bootKey = (name: string): string => JSON.stringify(BOOTS[name as keyof typ
 
 /**
  * The order a run takes: catalog order, except that after each scenario the next one whose
- * first boot equals the boot still running (its last) comes first, so the two share it.
+ * first boot equals one the previous scenario used comes first, so the two can share it.
  */
 export function planOrder(defs: ScenarioDefinition[]): ScenarioDefinition[] {
   const left = [...defs];
   const out: ScenarioDefinition[] = [];
   while (left.length) {
     const prev = out.at(-1);
-    const running = prev?.boots.at(-1);
-    let i = running ? left.findIndex((d) => d.boots[0] !== undefined && bootKey(d.boots[0]) === bootKey(running)) : -1;
+    // Any boot the previous scenario declared may be the one still running (later ones are often fallbacks).
+    const running = new Set((prev?.boots ?? []).map(bootKey));
+    let i = left.findIndex((d) => d.boots[0] !== undefined && running.has(bootKey(d.boots[0])));
     if (i < 0) i = 0;
     out.push(left.splice(i, 1)[0]!);
   }

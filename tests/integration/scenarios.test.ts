@@ -50,6 +50,8 @@ for (const s of run.scenarios) {
     for (const [name, m] of entries) {
       const text = `${name} = ${String(m.value)} ${m.unit}`.trim();
       if (m.expected) st.ok(m.ok, `${text} (expected ${describeComparison(m.expected)})`);
+      // A measurement this machine could not take is a skip with its reason, never a pass.
+      else if (m.value === null && m.note?.startsWith('skipped:')) st.pass(name, { skip: m.note.replace(/^skipped: /, '') });
       else st.comment(`${text} (recorded)`);
     }
     if (s.status === 'fail') st.fail(s.reason ?? 'failed', { evidence: s.evidence.map((e) => `${e.label}:\n${e.text}`).join('\n\n').slice(-4000) });
