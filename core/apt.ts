@@ -35,7 +35,11 @@ export function debianDistro(name: 'bookworm' | 'bullseye'): AptDistro {
       suites: [
         { uri: m, suite: 'bookworm', components: ['main'] },
         { uri: m, suite: 'bookworm-updates', components: ['main'] },
-        { uri: process.env.DMEMFS_RIG_DEBIAN_SECURITY ?? 'http://deb.debian.org/debian-security', suite: 'bookworm-security', components: ['main'] },
+        {
+          uri: process.env.DMEMFS_RIG_DEBIAN_SECURITY ?? 'http://deb.debian.org/debian-security',
+          suite: 'bookworm-security',
+          components: ['main'],
+        },
       ],
     };
   }
@@ -62,25 +66,41 @@ export class PrivateApt {
   private opts(): string[] {
     const d = this.dir;
     return [
-      '-o', `Dir::Etc::SourceList=${join(d, 'sources.list')}`,
-      '-o', `Dir::Etc::SourceParts=${join(d, 'sources.list.d')}`,
-      '-o', `Dir::Etc::Preferences=${join(d, 'preferences')}`,
-      '-o', `Dir::Etc::PreferencesParts=${join(d, 'preferences.d')}`,
-      '-o', `Dir::State=${join(d, 'state')}`,
-      '-o', `Dir::State::Lists=${join(d, 'state', 'lists')}`,
-      '-o', `Dir::State::status=${join(d, 'state', 'status')}`,
-      '-o', `Dir::Cache=${join(d, 'cache')}`,
-      '-o', 'Acquire::Languages=none',
-      '-o', 'APT::Sandbox::User=root',
-      '-o', 'Debug::NoLocking=true',
-      '-o', 'APT::Architecture=amd64',
-      '-o', 'APT::Architectures=amd64',
+      '-o',
+      `Dir::Etc::SourceList=${join(d, 'sources.list')}`,
+      '-o',
+      `Dir::Etc::SourceParts=${join(d, 'sources.list.d')}`,
+      '-o',
+      `Dir::Etc::Preferences=${join(d, 'preferences')}`,
+      '-o',
+      `Dir::Etc::PreferencesParts=${join(d, 'preferences.d')}`,
+      '-o',
+      `Dir::State=${join(d, 'state')}`,
+      '-o',
+      `Dir::State::Lists=${join(d, 'state', 'lists')}`,
+      '-o',
+      `Dir::State::status=${join(d, 'state', 'status')}`,
+      '-o',
+      `Dir::Cache=${join(d, 'cache')}`,
+      '-o',
+      'Acquire::Languages=none',
+      '-o',
+      'APT::Sandbox::User=root',
+      '-o',
+      'Debug::NoLocking=true',
+      '-o',
+      'APT::Architecture=amd64',
+      '-o',
+      'APT::Architectures=amd64',
     ];
   }
 
   private writeConfig(): void {
-    for (const sub of ['sources.list.d', 'preferences.d', 'state/lists/partial', 'cache/archives/partial']) mkdirSync(join(this.dir, sub), { recursive: true });
-    const lines = this.distro.suites.map((s) => `deb [signed-by=${KEYRING}] ${s.uri} ${s.suite} ${s.components.join(' ')}`);
+    for (const sub of ['sources.list.d', 'preferences.d', 'state/lists/partial', 'cache/archives/partial'])
+      mkdirSync(join(this.dir, sub), { recursive: true });
+    const lines = this.distro.suites.map(
+      (s) => `deb [signed-by=${KEYRING}] ${s.uri} ${s.suite} ${s.components.join(' ')}`,
+    );
     writeFileSync(join(this.dir, 'sources.list'), lines.join('\n') + '\n');
     writeFileSync(join(this.dir, 'preferences'), '');
     if (!existsSync(join(this.dir, 'state', 'status'))) writeFileSync(join(this.dir, 'state', 'status'), '');
@@ -89,7 +109,9 @@ export class PrivateApt {
   private listsAgeHours(): number {
     const lists = join(this.dir, 'state', 'lists');
     if (!existsSync(lists)) return Infinity;
-    const files = readdirSync(lists).filter((f) => f.endsWith('Packages') || f.endsWith('Packages.lz4') || f.includes('_Packages'));
+    const files = readdirSync(lists).filter(
+      (f) => f.endsWith('Packages') || f.endsWith('Packages.lz4') || f.includes('_Packages'),
+    );
     if (!files.length) return Infinity;
     const newest = Math.max(...files.map((f) => statSync(join(lists, f)).mtimeMs));
     return (Date.now() - newest) / 3600_000;
@@ -100,12 +122,14 @@ export class PrivateApt {
     this.writeConfig();
     if (!opts.force && this.listsAgeHours() < (opts.maxAgeHours ?? 24)) return;
     if (!existsSync(KEYRING)) {
-      throw new RigError('missing-keyring', `${KEYRING} is missing: apt cannot verify Debian's archive`, { fix: 'run `npm run setup` (installs debian-archive-keyring)' });
+      throw new RigError('missing-keyring', `${KEYRING} is missing: apt cannot verify Debian's archive`, {
+        fix: 'run `npm run setup` (installs debian-archive-keyring)',
+      });
     }
     info(`apt (${this.distro.name}): updating package lists from ${this.distro.suites.map((s) => s.suite).join(', ')}`);
     await run('apt-get', [...this.opts(), '-q', 'update'], {
       what: `apt-get update (${this.distro.name})`,
-      fix: 'check that Debian\'s archive is reachable, or set DMEMFS_RIG_DEBIAN_MIRROR to a reachable mirror',
+      fix: "check that Debian's archive is reachable, or set DMEMFS_RIG_DEBIAN_MIRROR to a reachable mirror",
     });
   }
 
@@ -116,31 +140,66 @@ export class PrivateApt {
     try {
       out = (await run('apt-cache', [...this.opts(), 'show', '--no-all-versions', spec])).stdout;
     } catch (e) {
-      throw new RigError('no-package', `Debian package ${spec} is not in ${this.distro.suites.map((s) => s.suite).join(', ')}`, {
-        fix: version ? `the archive no longer carries ${version}; pick the version it has (apt-cache policy ${name})` : 'check the package name',
-        cause: e,
-      });
+      throw new RigError(
+        'no-package',
+        `Debian package ${spec} is not in ${this.distro.suites.map((s) => s.suite).join(', ')}`,
+        {
+          fix: version
+            ? `the archive no longer carries ${version}; pick the version it has (apt-cache policy ${name})`
+            : 'check the package name',
+          cause: e,
+        },
+      );
     }
     const field = (f: string) => new RegExp(`^${f}: (.*)$`, 'm').exec(out)?.[1]?.trim();
-    const info: PackageInfo = { name, version: field('Version') ?? '', sha256: field('SHA256') ?? '', size: Number(field('Size') ?? 0), filename: field('Filename') ?? '' };
-    if (!info.version || !/^[0-9a-f]{64}$/.test(info.sha256)) throw new RigError('apt-index', `apt index has no version/SHA256 for ${spec}`, { evidence: out.slice(0, 2000) });
+    const info: PackageInfo = {
+      name,
+      version: field('Version') ?? '',
+      sha256: field('SHA256') ?? '',
+      size: Number(field('Size') ?? 0),
+      filename: field('Filename') ?? '',
+    };
+    if (!info.version || !/^[0-9a-f]{64}$/.test(info.sha256))
+      throw new RigError('apt-index', `apt index has no version/SHA256 for ${spec}`, { evidence: out.slice(0, 2000) });
     return info;
   }
 
   async closure(packages: string[]): Promise<ClosureEntry[]> {
     await this.update();
     // A simulated install against the private (empty) dpkg status lists the whole closure.
-    const { stdout } = await run('apt-get', [...this.opts(), '-q', '-s', '--no-install-recommends', 'install', ...packages], {
-      what: `resolving the dependencies of ${packages.join(' ')}`,
-      fix: 'check the package names against Debian bookworm',
-    });
+    const { stdout } = await run(
+      'apt-get',
+      [...this.opts(), '-q', '-s', '--no-install-recommends', 'install', ...packages],
+      {
+        what: `resolving the dependencies of ${packages.join(' ')}`,
+        fix: 'check the package names against Debian bookworm',
+      },
+    );
     const inst = parseSimulatedInstall(stdout);
-    if (!inst.length) throw new RigError('apt-index', `apt resolved nothing for ${packages.join(' ')}`, { evidence: stdout.slice(0, 2000) });
-    const shown = parseShowRecords((await run('apt-cache', [...this.opts(), 'show', '--no-all-versions', ...inst.map((e) => `${e.name}=${e.version}`)])).stdout);
+    if (!inst.length)
+      throw new RigError('apt-index', `apt resolved nothing for ${packages.join(' ')}`, {
+        evidence: stdout.slice(0, 2000),
+      });
+    const shown = parseShowRecords(
+      (
+        await run('apt-cache', [
+          ...this.opts(),
+          'show',
+          '--no-all-versions',
+          ...inst.map((e) => `${e.name}=${e.version}`),
+        ])
+      ).stdout,
+    );
     return inst.map((e) => {
       const rec = shown.get(`${e.name}=${e.version}`);
       if (!rec) throw new RigError('apt-index', `the index has no SHA256 for ${e.name} ${e.version}`);
-      return { name: e.name, version: e.version, sha256: rec.sha256, size: rec.size, file: `${e.name}_${e.version.replace(/:/g, '%3a')}_${e.arch}.deb` };
+      return {
+        name: e.name,
+        version: e.version,
+        sha256: rec.sha256,
+        size: rec.size,
+        file: `${e.name}_${e.version.replace(/:/g, '%3a')}_${e.arch}.deb`,
+      };
     });
   }
 
@@ -151,9 +210,21 @@ export class PrivateApt {
       const mib = missing.reduce((a, e) => a + e.size, 0) / 1048576;
       info(`apt (${this.distro.name}): downloading ${missing.length} packages (${mib.toFixed(1)} MiB)`);
       const started = Date.now();
-      await run('apt-get', [...this.opts(), '-qq', '--no-install-recommends', '--download-only', '-y', 'install', ...missing.map((e) => `${e.name}=${e.version}`)], {
-        what: 'apt-get --download-only',
-      });
+      await run(
+        'apt-get',
+        [
+          ...this.opts(),
+          '-qq',
+          '--no-install-recommends',
+          '--download-only',
+          '-y',
+          'install',
+          ...missing.map((e) => `${e.name}=${e.version}`),
+        ],
+        {
+          what: 'apt-get --download-only',
+        },
+      );
       info(`apt (${this.distro.name}): downloaded in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }
     const out = new Map<string, string>();
@@ -203,7 +274,10 @@ export class PrivateApt {
     const tmp = join(destDir, `.download-${process.pid}`);
     mkdirSync(tmp, { recursive: true });
     info(`apt (${this.distro.name}): downloading ${pkg.name} ${pkg.version} (${(pkg.size / 1048576).toFixed(1)} MiB)`);
-    await run('apt-get', [...this.opts(), '-q', 'download', `${pkg.name}=${pkg.version}`], { cwd: tmp, what: `download of ${pkg.name}` });
+    await run('apt-get', [...this.opts(), '-q', 'download', `${pkg.name}=${pkg.version}`], {
+      cwd: tmp,
+      what: `download of ${pkg.name}`,
+    });
     const deb = readdirSync(tmp).find((f) => f.endsWith('.deb'));
     if (!deb) throw new RigError('download', `apt-get download produced no .deb for ${pkg.name}`);
     await verifySha256(join(tmp, deb), pkg.sha256, `${pkg.name} ${pkg.version}`);

@@ -7,7 +7,21 @@
  * runs from doing the same work at once; a lock whose owner died is taken over.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, renameSync, statfsSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+  renameSync,
+  statfsSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { cacheRoot } from './paths.js';
 import { info } from './log.js';
@@ -75,7 +89,12 @@ function sweepStaging(stagingRoot: string): void {
  * Take the lock for (kind, key). Returns a release function. Waits while another live
  * process holds it; takes over a lock whose owner is dead.
  */
-export async function lockKey(kind: string, key: string, root = cacheRoot(), waitMs = 3 * 3600_000): Promise<() => void> {
+export async function lockKey(
+  kind: string,
+  key: string,
+  root = cacheRoot(),
+  waitMs = 3 * 3600_000,
+): Promise<() => void> {
   const lockDir = join(root, kind, '.locks');
   mkdirSync(lockDir, { recursive: true });
   const lockPath = join(lockDir, `${key}.lock`);
@@ -102,7 +121,9 @@ export async function lockKey(kind: string, key: string, root = cacheRoot(), wai
       continue; // vanished between open and read
     }
     // A lock without a valid pid (not written by this rig) is stale once it is a minute old.
-    const garbage = !(Number.isInteger(owner) && owner > 0) && Date.now() - (statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 60_000;
+    const garbage =
+      !(Number.isInteger(owner) && owner > 0) &&
+      Date.now() - (statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 60_000;
     if (garbage || (Number.isInteger(owner) && owner > 0 && !pidAlive(owner) && owner !== process.pid)) {
       rmSync(lockPath, { force: true });
       continue;
@@ -128,7 +149,11 @@ export async function cached(
   kind: string,
   key: string,
   build: (stagingDir: string) => Promise<void>,
-  opts: { root?: string; meta?: Record<string, unknown>; /** Free space the build needs; checked before it starts. */ needMiB?: number } = {},
+  opts: {
+    root?: string;
+    meta?: Record<string, unknown>;
+    /** Free space the build needs; checked before it starts. */ needMiB?: number;
+  } = {},
 ): Promise<CacheEntry> {
   const root = opts.root ?? cacheRoot();
   const dir = entryDir(kind, key, root);
@@ -144,7 +169,10 @@ export async function cached(
     mkdirSync(staging, { recursive: true });
     try {
       await build(staging);
-      writeFileSync(join(staging, MARKER), JSON.stringify({ key, created: new Date().toISOString(), ...opts.meta }, null, 2));
+      writeFileSync(
+        join(staging, MARKER),
+        JSON.stringify({ key, created: new Date().toISOString(), ...opts.meta }, null, 2),
+      );
       // An incomplete directory at the final place (from an older rig) is replaced.
       if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
       renameSync(staging, dir);
@@ -225,7 +253,14 @@ export function listCache(root = cacheRoot()): CacheItem[] {
       if (!lstatSync(dir).isDirectory()) continue;
       const marker = join(dir, MARKER);
       const complete = existsSync(marker);
-      out.push({ kind, key, dir, bytes: duBytes(dir), lastUsed: complete ? statSync(marker).mtime : undefined, complete });
+      out.push({
+        kind,
+        key,
+        dir,
+        bytes: duBytes(dir),
+        lastUsed: complete ? statSync(marker).mtime : undefined,
+        complete,
+      });
     }
   }
   return out;
@@ -237,7 +272,11 @@ export function listCache(root = cacheRoot()): CacheItem[] {
  * ccache, build-work) are left alone. Each removal takes the entry's lock, so a running
  * rig never loses an entry it is using.
  */
-export async function pruneCache(opts: { olderThanDays: number; dryRun?: boolean; root?: string }): Promise<{ removed: CacheItem[]; kept: number; freedBytes: number }> {
+export async function pruneCache(opts: {
+  olderThanDays: number;
+  dryRun?: boolean;
+  root?: string;
+}): Promise<{ removed: CacheItem[]; kept: number; freedBytes: number }> {
   const root = opts.root ?? cacheRoot();
   const skipKinds = new Set(NOT_ENTRIES);
   const items = listCache(root).filter((i) => !skipKinds.has(i.kind));
@@ -245,7 +284,9 @@ export async function pruneCache(opts: { olderThanDays: number; dryRun?: boolean
   const removed: CacheItem[] = [];
   for (const kind of new Set(items.map((i) => i.kind))) {
     sweepStaging(join(root, kind, '.staging'));
-    const ofKind = items.filter((i) => i.kind === kind && i.complete).sort((a, b) => b.lastUsed!.getTime() - a.lastUsed!.getTime());
+    const ofKind = items
+      .filter((i) => i.kind === kind && i.complete)
+      .sort((a, b) => b.lastUsed!.getTime() - a.lastUsed!.getTime());
     for (const i of ofKind.slice(1)) {
       if (i.lastUsed!.getTime() >= cutoff) continue;
       if (!opts.dryRun) {

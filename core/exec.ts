@@ -13,31 +13,57 @@ export interface RunResult {
   exitCode: number;
 }
 
-export async function run(file: string, args: readonly string[], opts: ExecaOptions & { fix?: string; what?: string } = {}): Promise<RunResult> {
+export async function run(
+  file: string,
+  args: readonly string[],
+  opts: ExecaOptions & { fix?: string; what?: string } = {},
+): Promise<RunResult> {
   const { fix, what, ...execaOpts } = opts;
   verbose(`$ ${file} ${args.join(' ')}`);
   try {
     const r = await execa(file, args, { reject: true, stripFinalNewline: false, ...execaOpts });
     return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 0 };
   } catch (e) {
-    const err = e as { exitCode?: number; stderr?: unknown; stdout?: unknown; code?: string; shortMessage?: string; signal?: string };
+    const err = e as {
+      exitCode?: number;
+      stderr?: unknown;
+      stdout?: unknown;
+      code?: string;
+      shortMessage?: string;
+      signal?: string;
+    };
     if (err.code === 'ENOENT') {
-      throw new RigError('missing-tool', `${file} is not installed`, { fix: fix ?? 'run `npm run setup` (installs the host packages the rig needs)' });
+      throw new RigError('missing-tool', `${file} is not installed`, {
+        fix: fix ?? 'run `npm run setup` (installs the host packages the rig needs)',
+      });
     }
     const out = `${String(err.stderr ?? '')}\n${String(err.stdout ?? '')}`.trim();
-    throw new RigError('command-failed', `${what ?? file} failed (${err.signal ? `signal ${err.signal}` : `exit ${err.exitCode}`}): ${file} ${args.join(' ')}`, {
-      ...(fix ? { fix } : {}),
-      evidence: out.split('\n').slice(-30).join('\n'),
-      cause: e,
-    });
+    throw new RigError(
+      'command-failed',
+      `${what ?? file} failed (${err.signal ? `signal ${err.signal}` : `exit ${err.exitCode}`}): ${file} ${args.join(' ')}`,
+      {
+        ...(fix ? { fix } : {}),
+        evidence: out.split('\n').slice(-30).join('\n'),
+        cause: e,
+      },
+    );
   }
 }
 
 /** Like run(), but returns the result instead of throwing on a non-zero exit. */
-export async function tryRun(file: string, args: readonly string[], opts: ExecaOptions = {}): Promise<RunResult & { ok: boolean }> {
+export async function tryRun(
+  file: string,
+  args: readonly string[],
+  opts: ExecaOptions = {},
+): Promise<RunResult & { ok: boolean }> {
   try {
     const r = await execa(file, args, { reject: false, ...opts });
-    return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? -1, ok: r.exitCode === 0 };
+    return {
+      stdout: String(r.stdout ?? ''),
+      stderr: String(r.stderr ?? ''),
+      exitCode: r.exitCode ?? -1,
+      ok: r.exitCode === 0,
+    };
   } catch (e) {
     return { stdout: '', stderr: String(e), exitCode: -1, ok: false };
   }
@@ -45,7 +71,12 @@ export async function tryRun(file: string, args: readonly string[], opts: ExecaO
 
 /** The full path of a command (as given when it contains a slash, else searched in PATH), or undefined. */
 export function findTool(cmd: string): string | undefined {
-  const candidates = cmd.includes('/') ? [cmd] : (process.env.PATH ?? '').split(':').filter(Boolean).map((d) => `${d}/${cmd}`);
+  const candidates = cmd.includes('/')
+    ? [cmd]
+    : (process.env.PATH ?? '')
+        .split(':')
+        .filter(Boolean)
+        .map((d) => `${d}/${cmd}`);
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK);
@@ -60,6 +91,9 @@ export function findTool(cmd: string): string | undefined {
 /** Fail early, naming the tool and the setup step that installs it. */
 export function requireTool(cmd: string, pkg: string): string {
   const p = findTool(cmd);
-  if (!p) throw new RigError('missing-tool', `${cmd} is not installed (or not executable)`, { fix: `run the rig's setup step (npm run setup), which installs the Debian package ${pkg}` });
+  if (!p)
+    throw new RigError('missing-tool', `${cmd} is not installed (or not executable)`, {
+      fix: `run the rig's setup step (npm run setup), which installs the Debian package ${pkg}`,
+    });
   return p;
 }

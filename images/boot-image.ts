@@ -11,7 +11,12 @@ import { cached, fileSha256 } from '../core/cache.js';
 import { RigError } from '../core/errors.js';
 
 const PAYLOADS: Array<{ name: string; magic: Buffer; tool: string; args: string[] }> = [
-  { name: 'xz', magic: Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), tool: 'xz', args: ['-dc', '--single-stream'] },
+  {
+    name: 'xz',
+    magic: Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]),
+    tool: 'xz',
+    args: ['-dc', '--single-stream'],
+  },
   { name: 'zstd', magic: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), tool: 'zstd', args: ['-dc'] },
   { name: 'gzip', magic: Buffer.from([0x1f, 0x8b, 0x08]), tool: 'gzip', args: ['-dc'] },
 ];
@@ -86,7 +91,9 @@ export async function extractVmlinux(bzImage: string): Promise<string> {
         at = data.indexOf(p.magic, at + 1);
       }
     }
-    throw new RigError('no-vmlinux', `could not find an ELF payload in ${bzImage}`, { fix: 'boot the bzImage instead (no PVH)' });
+    throw new RigError('no-vmlinux', `could not find an ELF payload in ${bzImage}`, {
+      fix: 'boot the bzImage instead (no PVH)',
+    });
   });
   return join(entry.dir, 'vmlinux');
 }
@@ -95,7 +102,10 @@ export async function extractVmlinux(bzImage: string): Promise<string> {
  * The image QEMU should boot: the extracted vmlinux when the kernel supports PVH (unless
  * DMEMFS_RIG_PVH=0), else the bzImage itself.
  */
-export async function fastBootImage(bzImage: string, configPath: string | undefined): Promise<{ path: string; pvh: boolean }> {
+export async function fastBootImage(
+  bzImage: string,
+  configPath: string | undefined,
+): Promise<{ path: string; pvh: boolean }> {
   if (process.env.DMEMFS_RIG_PVH === '0' || !configPath) return { path: bzImage, pvh: false };
   let cfg = '';
   try {

@@ -25,10 +25,20 @@ function pad4(len: number): Buffer {
   return Buffer.alloc(r);
 }
 
-function header(fields: { ino: number; mode: number; nlink: number; size: number; rmaj: number; rmin: number; nameLen: number }): string {
+function header(fields: {
+  ino: number;
+  mode: number;
+  nlink: number;
+  size: number;
+  rmaj: number;
+  rmin: number;
+  nameLen: number;
+}): string {
   return (
     '070701' +
-    [fields.ino, fields.mode, 0, 0, fields.nlink, 0, fields.size, 0, 0, fields.rmaj, fields.rmin, fields.nameLen, 0].map(hex8).join('')
+    [fields.ino, fields.mode, 0, 0, fields.nlink, 0, fields.size, 0, 0, fields.rmaj, fields.rmin, fields.nameLen, 0]
+      .map(hex8)
+      .join('')
   );
 }
 

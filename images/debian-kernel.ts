@@ -29,20 +29,29 @@ export async function debianStockKernel(metapackage = 'linux-image-amd64'): Prom
   await apt.update();
   const pkgName = await apt.resolveDepends(metapackage);
   const pkg = await apt.show(pkgName);
-  const entry = await cached('debian-kernel', pkg.sha256, async (staging) => {
-    const debDir = join(staging, '.deb');
-    const deb = await apt.download(pkg, debDir);
-    info(`extracting ${pkg.name}`);
-    const root = join(staging, 'root');
-    mkdirSync(root);
-    await run('dpkg-deb', ['-x', deb, root], { what: `dpkg-deb -x ${pkg.name}` });
-    rmSync(debDir, { recursive: true, force: true });
-    const release = readdirSync(join(root, 'lib', 'modules'))[0];
-    if (!release) throw new RigError('bad-package', `${pkg.name} has no lib/modules/<release>`);
-    await run('depmod', ['-b', root, release], { what: 'depmod' });
-    for (const f of readdirSync(join(root, 'boot'))) renameSync(join(root, 'boot', f), join(staging, f.replace(`-${release}`, '')));
-    writeFileSync(join(staging, 'manifest.json'), JSON.stringify({ package: pkg.name, version: pkg.version, sha256: pkg.sha256, release }, null, 2));
-  }, { meta: { package: pkg.name, version: pkg.version } });
+  const entry = await cached(
+    'debian-kernel',
+    pkg.sha256,
+    async (staging) => {
+      const debDir = join(staging, '.deb');
+      const deb = await apt.download(pkg, debDir);
+      info(`extracting ${pkg.name}`);
+      const root = join(staging, 'root');
+      mkdirSync(root);
+      await run('dpkg-deb', ['-x', deb, root], { what: `dpkg-deb -x ${pkg.name}` });
+      rmSync(debDir, { recursive: true, force: true });
+      const release = readdirSync(join(root, 'lib', 'modules'))[0];
+      if (!release) throw new RigError('bad-package', `${pkg.name} has no lib/modules/<release>`);
+      await run('depmod', ['-b', root, release], { what: 'depmod' });
+      for (const f of readdirSync(join(root, 'boot')))
+        renameSync(join(root, 'boot', f), join(staging, f.replace(`-${release}`, '')));
+      writeFileSync(
+        join(staging, 'manifest.json'),
+        JSON.stringify({ package: pkg.name, version: pkg.version, sha256: pkg.sha256, release }, null, 2),
+      );
+    },
+    { meta: { package: pkg.name, version: pkg.version } },
+  );
   const release = readdirSync(join(entry.dir, 'root', 'lib', 'modules'))[0]!;
   const modulesDir = join(entry.dir, 'root', 'lib', 'modules', release);
   return {

@@ -27,7 +27,16 @@ export const FIRST_GUEST: InitramfsDefinition = {
 export const L1_BOOT: InitramfsDefinition = {
   name: 'l1-boot',
   init: 'init.sh',
-  modules: ['virtio_pci', 'virtio_net', 'virtio_blk', 'crc32c_generic', 'ext4', 'kvm_amd', 'vfio_pci', 'vfio_iommu_type1'],
+  modules: [
+    'virtio_pci',
+    'virtio_net',
+    'virtio_blk',
+    'crc32c_generic',
+    'ext4',
+    'kvm_amd',
+    'vfio_pci',
+    'vfio_iommu_type1',
+  ],
   hostBinaries: [],
   hostPackages: ['busybox-static'],
 };
@@ -54,6 +63,19 @@ export interface RootfsDefinition {
 export const L1_IMAGE: RootfsDefinition = {
   name: 'l1-host',
   distro: 'bookworm',
-  packages: ['qemu-system-x86', 'dropbear-bin', 'ndctl', 'daxctl', 'kmod', 'util-linux', 'mount', 'busybox-static', 'dash', 'iproute2', 'numactl', 'procps'],
+  packages: [
+    'qemu-system-x86',
+    'dropbear-bin',
+    'ndctl',
+    'daxctl',
+    'kmod',
+    'util-linux',
+    'mount',
+    'busybox-static',
+    'dash',
+    'iproute2',
+    'numactl',
+    'procps',
+  ],
   freeMiB: 256,
 };

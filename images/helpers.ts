@@ -21,7 +21,9 @@ export interface BuiltHelpers {
 
 export async function buildHelpers(cc = 'gcc'): Promise<BuiltHelpers> {
   const src = join(projectRoot(), 'images', 'helpers');
-  const files = readdirSync(src).filter((f) => f.endsWith('.c') || f.endsWith('.h')).sort();
+  const files = readdirSync(src)
+    .filter((f) => f.endsWith('.c') || f.endsWith('.h'))
+    .sort();
   let version: string;
   try {
     version = (await run(cc, ['--version'])).stdout.split('\n')[0]!;

@@ -34,18 +34,30 @@ export function parseModulesDep(text: string): Map<string, { path: string; deps:
 }
 
 export function moduleName(path: string): string {
-  return path.replace(/^.*\//, '').replace(/\.ko(\.(xz|gz|zst))?$/, '').replace(/-/g, '_');
+  return path
+    .replace(/^.*\//, '')
+    .replace(/\.ko(\.(xz|gz|zst))?$/, '')
+    .replace(/-/g, '_');
 }
 
 /** Load order: each module after everything it depends on; builtins are skipped. */
-export function moduleLoadOrder(wanted: string[], dep: Map<string, { path: string; deps: string[] }>, builtin: Set<string>): string[] {
+export function moduleLoadOrder(
+  wanted: string[],
+  dep: Map<string, { path: string; deps: string[] }>,
+  builtin: Set<string>,
+): string[] {
   const order: string[] = [];
   const seen = new Set<string>();
   const visit = (name: string, chain: string[]) => {
     const n = name.replace(/-/g, '_');
     if (seen.has(n) || builtin.has(n)) return;
     const e = dep.get(n);
-    if (!e) throw new RigError('missing-module', `kernel module ${n} (needed by ${chain.join(' <- ') || 'the image'}) is neither built in nor in modules.dep`, { fix: 'build it into the kernel or add it to the kernel config' });
+    if (!e)
+      throw new RigError(
+        'missing-module',
+        `kernel module ${n} (needed by ${chain.join(' <- ') || 'the image'}) is neither built in nor in modules.dep`,
+        { fix: 'build it into the kernel or add it to the kernel config' },
+      );
     seen.add(n);
     for (const d of e.deps) visit(d, [n, ...chain]);
     order.push(e.path);
@@ -85,17 +97,31 @@ async function packageVersions(pkgs: string[]): Promise<Record<string, string>> 
   return out;
 }
 
-export async function buildInitramfs(def: InitramfsDefinition, kernel: KernelArtifacts, extra: CpioEntry[] = []): Promise<BuiltImage> {
+export async function buildInitramfs(
+  def: InitramfsDefinition,
+  kernel: KernelArtifacts,
+  extra: CpioEntry[] = [],
+): Promise<BuiltImage> {
   const busybox = '/bin/busybox';
-  if (!existsSync(busybox)) throw new RigError('missing-tool', 'busybox-static is not installed', { fix: 'run `npm run setup`' });
+  if (!existsSync(busybox))
+    throw new RigError('missing-tool', 'busybox-static is not installed', { fix: 'run `npm run setup`' });
   const entries: CpioEntry[] = [
-    { type: 'file', path: 'init', mode: 0o755, data: readFileSync(join(projectRoot(), 'images', 'guest-init', def.init)) },
+    {
+      type: 'file',
+      path: 'init',
+      mode: 0o755,
+      data: readFileSync(join(projectRoot(), 'images', 'guest-init', def.init)),
+    },
     { type: 'file', path: 'etc/rig/initramfs', data: Buffer.from(`${def.name}\n`) },
     { type: 'file', path: 'bin/busybox', mode: 0o755, data: readFileSync(busybox) },
     { type: 'symlink', path: 'bin/sh', target: 'busybox' },
     { type: 'chardev', path: 'dev/console', major: 5, minor: 1 },
     { type: 'chardev', path: 'dev/null', mode: 0o666, major: 1, minor: 3 },
-    { type: 'file', path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n') },
+    {
+      type: 'file',
+      path: 'etc/passwd',
+      data: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n'),
+    },
     { type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\nnogroup:x:65534:\n') },
     { type: 'file', path: 'etc/shells', data: Buffer.from('/bin/sh\n') },
     { type: 'dir', path: 'root', mode: 0o700 },
@@ -117,9 +143,12 @@ export async function buildInitramfs(def: InitramfsDefinition, kernel: KernelArt
   if (kernel.modulesDir && def.modules.length) {
     const depPath = join(kernel.modulesDir, 'modules.dep');
     const builtinPath = join(kernel.modulesDir, 'modules.builtin');
-    const builtin = new Set(existsSync(builtinPath) ? readFileSync(builtinPath, 'utf8').split('\n').filter(Boolean).map(moduleName) : []);
+    const builtin = new Set(
+      existsSync(builtinPath) ? readFileSync(builtinPath, 'utf8').split('\n').filter(Boolean).map(moduleName) : [],
+    );
     order = moduleLoadOrder(def.modules, parseModulesDep(readFileSync(depPath, 'utf8')), builtin);
-    for (const rel of order) entries.push({ type: 'file', path: join('lib/modules', rel), data: readFileSync(join(kernel.modulesDir, rel)) });
+    for (const rel of order)
+      entries.push({ type: 'file', path: join('lib/modules', rel), data: readFileSync(join(kernel.modulesDir, rel)) });
   }
   entries.push({ type: 'file', path: 'etc/rig/modules.order', data: Buffer.from(order.map((p) => p + '\n').join('')) });
   entries.push(...extra);
@@ -139,7 +168,12 @@ export async function buildInitramfs(def: InitramfsDefinition, kernel: KernelArt
     if (def.hostBinaries.some((b) => b.endsWith('/dropbear'))) {
       const hostKey = join(staging, 'host_key');
       await run('dropbearkey', ['-t', 'ed25519', '-f', hostKey], { what: 'dropbearkey' });
-      entries.push({ type: 'file', path: 'etc/dropbear/dropbear_ed25519_host_key', mode: 0o600, data: readFileSync(hostKey) });
+      entries.push({
+        type: 'file',
+        path: 'etc/dropbear/dropbear_ed25519_host_key',
+        mode: 0o600,
+        data: readFileSync(hostKey),
+      });
       rmSync(hostKey);
     }
     const cpio = writeNewc(entries);

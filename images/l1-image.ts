@@ -7,7 +7,16 @@
  */
 import { trackGroup } from '../vm/processes.js';
 import { spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { PrivateApt, debianDistro, type ClosureEntry } from '../core/apt.js';
 import { cached, fileSha256, hashParts } from '../core/cache.js';
@@ -41,7 +50,10 @@ export interface L1Manifest {
 function unpackDeb(deb: string, root: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const src = spawn('dpkg-deb', ['--fsys-tarfile', deb], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    const tar = spawn('tar', ['-x', '--keep-directory-symlink', '--no-same-owner', '-C', root], { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+    const tar = spawn('tar', ['-x', '--keep-directory-symlink', '--no-same-owner', '-C', root], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      detached: true,
+    });
     trackGroup(src);
     trackGroup(tar);
     let err = '';
@@ -53,7 +65,9 @@ function unpackDeb(deb: string, root: string): Promise<void> {
     const finish = (code: number | null, what: string) => {
       if (code !== 0 && !failed) {
         failed = true;
-        reject(new RigError('unpack-failed', `${what} failed on ${deb} (exit ${code})`, { evidence: err.slice(-1500) }));
+        reject(
+          new RigError('unpack-failed', `${what} failed on ${deb} (exit ${code})`, { evidence: err.slice(-1500) }),
+        );
       }
       if (++done === 2 && !failed) resolve();
     };
@@ -64,75 +78,135 @@ function unpackDeb(deb: string, root: string): Promise<void> {
 }
 
 export function l1ImageKey(def: RootfsDefinition, closure: ClosureEntry[], parts: Array<string | Buffer>): string {
-  return hashParts(['l1-image-v2', def.name, ...closure.map((e) => `${e.name}=${e.version}:${e.sha256}`).sort(), ...parts]);
+  return hashParts([
+    'l1-image-v2',
+    def.name,
+    ...closure.map((e) => `${e.name}=${e.version}:${e.sha256}`).sort(),
+    ...parts,
+  ]);
 }
 
-export async function buildL1Image(def: RootfsDefinition, helpers: BuiltHelpers, l2: { kernel: string; initramfs: string; initramfsKey: string }): Promise<L1Image> {
+export async function buildL1Image(
+  def: RootfsDefinition,
+  helpers: BuiltHelpers,
+  l2: { kernel: string; initramfs: string; initramfsKey: string },
+): Promise<L1Image> {
   const apt = new PrivateApt(debianDistro(def.distro));
   const closure = await apt.closure(def.packages);
   const init = readFileSync(join(projectRoot(), 'images', 'guest-init', 'init.sh'));
   const l2KernelSha = await fileSha256(l2.kernel);
   const key = l1ImageKey(def, closure, [init, helpers.key, l2KernelSha, l2.initramfsKey]);
   let manifest: L1Manifest | undefined;
-  const entry = await cached('l1-image', key, async (staging) => {
-    const started = Date.now();
-    const debs = await apt.downloadClosure(closure);
-    const root = join(staging, 'root');
-    for (const d of ['usr/bin', 'usr/sbin', 'usr/lib', 'usr/lib64', 'etc', 'root', 'tmp', 'proc', 'sys', 'dev', 'run', 'mnt', 'opt/rig/l2', 'usr/local/bin', 'usr/lib/rig/busybox']) mkdirSync(join(root, d), { recursive: true });
-    for (const l of ['bin', 'sbin', 'lib', 'lib64']) symlinkSync(`usr/${l}`, join(root, l));
-    const progress = new Progress(`L1 image: unpacking ${closure.length} packages`, closure.length, ' packages', 5000);
-    let n = 0;
-    for (const e of closure) {
-      await unpackDeb(debs.get(e.name)!, root);
-      progress.update(++n);
-    }
-    progress.done();
-    // The rig's parts: init, accounts, SSH host key, busybox applets, helpers, the L2 guest.
-    writeFileSync(join(root, 'usr/sbin/rig-init'), init, { mode: 0o755 });
-    writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\nrig:x:1000:1000:rig unprivileged user:/tmp:/bin/sh\n');
-    writeFileSync(join(root, 'etc/group'), 'root:x:0:\nkvm:x:100:\nnogroup:x:65534:\nrig:x:1000:\n');
-    writeFileSync(join(root, 'etc/shells'), '/bin/sh\n');
-    writeFileSync(join(root, 'etc/hostname'), 'rig-l1\n');
-    writeFileSync(join(root, 'etc/ld.so.conf'), '/usr/local/lib\n/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n');
-    // /bin/sh is dash: busybox's sh prefers its own applets to the real tools on PATH.
-    rmSync(join(root, 'usr/bin/sh'), { force: true });
-    symlinkSync('dash', join(root, 'usr/bin/sh'));
-    mkdirSync(join(root, 'root/.ssh'), { recursive: true, mode: 0o700 });
-    chmodSync(join(root, 'root'), 0o700);
-    mkdirSync(join(root, 'etc/dropbear'), { recursive: true, mode: 0o700 });
-    await run('dropbearkey', ['-t', 'ed25519', '-f', join(root, 'etc/dropbear/dropbear_ed25519_host_key')], { what: 'dropbearkey' });
-    const applets = (await run(join(root, 'usr/bin/busybox'), ['--list'])).stdout.split('\n').filter(Boolean);
-    // Busybox fills the gaps: a link in /usr/bin only where no package provides the tool.
-    for (const a of applets) {
-      symlinkSync('/usr/bin/busybox', join(root, 'usr/lib/rig/busybox', a));
-      if (!existsSync(join(root, 'usr/bin', a)) && !existsSync(join(root, 'usr/sbin', a))) symlinkSync('busybox', join(root, 'usr/bin', a));
-    }
-    for (const [name, path] of Object.entries(helpers.paths)) copyFileSync(path, join(root, 'usr/local/bin', name));
-    for (const name of Object.keys(helpers.paths)) chmodSync(join(root, 'usr/local/bin', name), 0o755);
-    copyFileSync(l2.kernel, join(root, 'opt/rig/l2/kernel'));
-    copyFileSync(l2.initramfs, join(root, 'opt/rig/l2/initramfs.cpio.gz'));
-    await run('ldconfig', ['-r', root], { what: 'ldconfig -r' });
-    const contentMiB = Number((await run('du', ['-sm', root])).stdout.split(/\s+/)[0]);
-    const imageMiB = Math.ceil((contentMiB * 1.15 + def.freeMiB) / 16) * 16;
-    info(`L1 image: ${contentMiB} MiB of content, making a ${imageMiB} MiB ext4 image`);
-    await run('mke2fs', ['-q', '-t', 'ext4', '-O', '^has_journal', '-L', 'rig-l1', '-d', root, '-E', 'root_owner=0:0', join(staging, 'l1.ext4'), `${imageMiB}M`], {
-      what: 'mke2fs -d',
-      env: { ...process.env, E2FSPROGS_FAKE_TIME: '1607299200' },
-    });
-    rmSync(root, { recursive: true, force: true });
-    manifest = {
-      name: def.name,
-      distro: def.distro,
-      packages: closure.map((e) => ({ name: e.name, version: e.version, sha256: e.sha256 })),
-      requested: def.packages,
-      helpersKey: helpers.key,
-      l2: { kernelSha256: l2KernelSha, initramfsKey: l2.initramfsKey },
-      imageMiB,
-      contentMiB,
-      buildSeconds: (Date.now() - started) / 1000,
-    };
-    writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
-  }, { needMiB: 1500 });
+  const entry = await cached(
+    'l1-image',
+    key,
+    async (staging) => {
+      const started = Date.now();
+      const debs = await apt.downloadClosure(closure);
+      const root = join(staging, 'root');
+      for (const d of [
+        'usr/bin',
+        'usr/sbin',
+        'usr/lib',
+        'usr/lib64',
+        'etc',
+        'root',
+        'tmp',
+        'proc',
+        'sys',
+        'dev',
+        'run',
+        'mnt',
+        'opt/rig/l2',
+        'usr/local/bin',
+        'usr/lib/rig/busybox',
+      ])
+        mkdirSync(join(root, d), { recursive: true });
+      for (const l of ['bin', 'sbin', 'lib', 'lib64']) symlinkSync(`usr/${l}`, join(root, l));
+      const progress = new Progress(
+        `L1 image: unpacking ${closure.length} packages`,
+        closure.length,
+        ' packages',
+        5000,
+      );
+      let n = 0;
+      for (const e of closure) {
+        await unpackDeb(debs.get(e.name)!, root);
+        progress.update(++n);
+      }
+      progress.done();
+      // The rig's parts: init, accounts, SSH host key, busybox applets, helpers, the L2 guest.
+      writeFileSync(join(root, 'usr/sbin/rig-init'), init, { mode: 0o755 });
+      writeFileSync(
+        join(root, 'etc/passwd'),
+        'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\nrig:x:1000:1000:rig unprivileged user:/tmp:/bin/sh\n',
+      );
+      writeFileSync(join(root, 'etc/group'), 'root:x:0:\nkvm:x:100:\nnogroup:x:65534:\nrig:x:1000:\n');
+      writeFileSync(join(root, 'etc/shells'), '/bin/sh\n');
+      writeFileSync(join(root, 'etc/hostname'), 'rig-l1\n');
+      writeFileSync(join(root, 'etc/ld.so.conf'), '/usr/local/lib\n/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n');
+      // /bin/sh is dash: busybox's sh prefers its own applets to the real tools on PATH.
+      rmSync(join(root, 'usr/bin/sh'), { force: true });
+      symlinkSync('dash', join(root, 'usr/bin/sh'));
+      mkdirSync(join(root, 'root/.ssh'), { recursive: true, mode: 0o700 });
+      chmodSync(join(root, 'root'), 0o700);
+      mkdirSync(join(root, 'etc/dropbear'), { recursive: true, mode: 0o700 });
+      await run('dropbearkey', ['-t', 'ed25519', '-f', join(root, 'etc/dropbear/dropbear_ed25519_host_key')], {
+        what: 'dropbearkey',
+      });
+      const applets = (await run(join(root, 'usr/bin/busybox'), ['--list'])).stdout.split('\n').filter(Boolean);
+      // Busybox fills the gaps: a link in /usr/bin only where no package provides the tool.
+      for (const a of applets) {
+        symlinkSync('/usr/bin/busybox', join(root, 'usr/lib/rig/busybox', a));
+        if (!existsSync(join(root, 'usr/bin', a)) && !existsSync(join(root, 'usr/sbin', a)))
+          symlinkSync('busybox', join(root, 'usr/bin', a));
+      }
+      for (const [name, path] of Object.entries(helpers.paths)) copyFileSync(path, join(root, 'usr/local/bin', name));
+      for (const name of Object.keys(helpers.paths)) chmodSync(join(root, 'usr/local/bin', name), 0o755);
+      copyFileSync(l2.kernel, join(root, 'opt/rig/l2/kernel'));
+      copyFileSync(l2.initramfs, join(root, 'opt/rig/l2/initramfs.cpio.gz'));
+      await run('ldconfig', ['-r', root], { what: 'ldconfig -r' });
+      const contentMiB = Number((await run('du', ['-sm', root])).stdout.split(/\s+/)[0]);
+      const imageMiB = Math.ceil((contentMiB * 1.15 + def.freeMiB) / 16) * 16;
+      info(`L1 image: ${contentMiB} MiB of content, making a ${imageMiB} MiB ext4 image`);
+      await run(
+        'mke2fs',
+        [
+          '-q',
+          '-t',
+          'ext4',
+          '-O',
+          '^has_journal',
+          '-L',
+          'rig-l1',
+          '-d',
+          root,
+          '-E',
+          'root_owner=0:0',
+          join(staging, 'l1.ext4'),
+          `${imageMiB}M`,
+        ],
+        {
+          what: 'mke2fs -d',
+          env: { ...process.env, E2FSPROGS_FAKE_TIME: '1607299200' },
+        },
+      );
+      rmSync(root, { recursive: true, force: true });
+      manifest = {
+        name: def.name,
+        distro: def.distro,
+        packages: closure.map((e) => ({ name: e.name, version: e.version, sha256: e.sha256 })),
+        requested: def.packages,
+        helpersKey: helpers.key,
+        l2: { kernelSha256: l2KernelSha, initramfsKey: l2.initramfsKey },
+        imageMiB,
+        contentMiB,
+        buildSeconds: (Date.now() - started) / 1000,
+      };
+      writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
+    },
+    { needMiB: 1500 },
+  );
   manifest ??= JSON.parse(readFileSync(join(entry.dir, 'manifest.json'), 'utf8')) as L1Manifest;
   return { path: join(entry.dir, 'l1.ext4'), key, hit: entry.hit, manifest };
 }

@@ -60,14 +60,24 @@ export function parsePatchOutput(output: string, diff: string): HunkResult[] {
       if (!mentioned.has(current)) mentioned.set(current, new Map());
       continue;
     }
-    const h = /^Hunk #(\d+) (succeeded|FAILED) at (\d+)(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?/.exec(line.trim());
+    const h = /^Hunk #(\d+) (succeeded|FAILED) at (\d+)(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?/.exec(
+      line.trim(),
+    );
     if (h && current) {
       const n = Number(h[1]);
       const failed = h[2] === 'FAILED';
       const fuzz = h[4] ? Number(h[4]) : undefined;
       const offset = h[5] ? Number(h[5]) : undefined;
       const status: HunkStatus = failed ? 'failed' : fuzz ? 'fuzz' : offset ? 'offset' : 'clean';
-      mentioned.get(current)!.set(n, { file: current, hunk: n, status, ...(offset !== undefined ? { offset } : {}), ...(fuzz !== undefined ? { fuzz } : {}) });
+      mentioned
+        .get(current)!
+        .set(n, {
+          file: current,
+          hunk: n,
+          status,
+          ...(offset !== undefined ? { offset } : {}),
+          ...(fuzz !== undefined ? { fuzz } : {}),
+        });
     }
   }
   for (const { file, hunks } of files) {
@@ -95,39 +105,102 @@ export function mailMetadata(p: ParsedPatch): { author: string; date: string; me
 }
 
 async function patchDry(repo: string, diffFile: string, fuzz: number): Promise<{ ok: boolean; out: string }> {
-  const r = await tryRun('patch', ['-p1', '--dry-run', '-f', `-F${fuzz}`, '--no-backup-if-mismatch', '-i', diffFile], { cwd: repo });
+  const r = await tryRun('patch', ['-p1', '--dry-run', '-f', `-F${fuzz}`, '--no-backup-if-mismatch', '-i', diffFile], {
+    cwd: repo,
+  });
   return { ok: r.exitCode === 0, out: r.stdout + r.stderr };
 }
 
-async function commitAll(repo: string, meta: { author: string; date: string; message: string }, msgFile: string): Promise<string> {
+async function commitAll(
+  repo: string,
+  meta: { author: string; date: string; message: string },
+  msgFile: string,
+): Promise<string> {
   writeFileSync(msgFile, meta.message);
   await run('git', ['-C', repo, 'add', '-A', '-f']);
-  await run('git', ['-C', repo, ...GIT_ID, 'commit', '-q', '--no-verify', '--allow-empty', `--author=${meta.author}`, ...(meta.date ? [`--date=${meta.date}`] : []), '-F', msgFile]);
+  await run('git', [
+    '-C',
+    repo,
+    ...GIT_ID,
+    'commit',
+    '-q',
+    '--no-verify',
+    '--allow-empty',
+    `--author=${meta.author}`,
+    ...(meta.date ? [`--date=${meta.date}`] : []),
+    '-F',
+    msgFile,
+  ]);
   return (await run('git', ['-C', repo, 'rev-parse', 'HEAD'])).stdout.trim();
 }
 
 /** Remove patch's .rej/.orig leftovers (report mode). */
 async function cleanRejects(repo: string): Promise<void> {
-  await tryRun('find', ['.', '-path', './.git', '-prune', '-o', '(', '-name', '*.rej', '-o', '-name', '*.orig', ')', '-type', 'f', '-exec', 'rm', '-f', '{}', '+'], { cwd: repo });
+  await tryRun(
+    'find',
+    [
+      '.',
+      '-path',
+      './.git',
+      '-prune',
+      '-o',
+      '(',
+      '-name',
+      '*.rej',
+      '-o',
+      '-name',
+      '*.orig',
+      ')',
+      '-type',
+      'f',
+      '-exec',
+      'rm',
+      '-f',
+      '{}',
+      '+',
+    ],
+    { cwd: repo },
+  );
 }
 
-export async function applySeries(repo: string, series: string, baseCommit: string, patches: ParsedPatch[], opts: { keepGoing?: boolean } = {}): Promise<ApplyReport> {
+export async function applySeries(
+  repo: string,
+  series: string,
+  baseCommit: string,
+  patches: ParsedPatch[],
+  opts: { keepGoing?: boolean } = {},
+): Promise<ApplyReport> {
   const tmp = mkdtempSync(join(tmpdir(), 'rig-apply-'));
   const results: PatchResult[] = [];
   let firstFailure: number | undefined;
   try {
     for (const p of [...patches].sort((a, b) => a.number - b.number)) {
       const files = diffFiles(p.diff).map((f) => f.file);
-      const base = { number: p.number, title: p.title, patchId: p.patchId, files, afterFailure: firstFailure !== undefined };
+      const base = {
+        number: p.number,
+        title: p.title,
+        patchId: p.patchId,
+        files,
+        afterFailure: firstFailure !== undefined,
+      };
       if (firstFailure !== undefined && !opts.keepGoing) {
-        results.push({ ...base, result: 'failed', method: 'none', hunks: [], detail: `not tried: patch ${firstFailure} failed` });
+        results.push({
+          ...base,
+          result: 'failed',
+          method: 'none',
+          hunks: [],
+          detail: `not tried: patch ${firstFailure} failed`,
+        });
         continue;
       }
       const diffFile = join(tmp, `${p.number}.diff`);
       const mailFile = join(tmp, `${p.number}.mbox`);
       const msgFile = join(tmp, `${p.number}.msg`);
       writeFileSync(diffFile, p.diff);
-      writeFileSync(mailFile, `From rig Mon Sep 17 00:00:00 2001\nFrom: ${p.message.from ?? ''}\nDate: ${p.message.date ?? ''}\nSubject: [PATCH] ${p.title}\n\n${p.message.body}`);
+      writeFileSync(
+        mailFile,
+        `From rig Mon Sep 17 00:00:00 2001\nFrom: ${p.message.from ?? ''}\nDate: ${p.message.date ?? ''}\nSubject: [PATCH] ${p.title}\n\n${p.message.body}`,
+      );
       const meta = mailMetadata(p);
       const strict = await patchDry(repo, diffFile, 0);
       let hunks: HunkResult[];
@@ -165,8 +238,15 @@ export async function applySeries(repo: string, series: string, baseCommit: stri
       const result = worstStatus(hunks);
       const r: PatchResult = { ...base, result, method, hunks, ...(commit ? { commit } : {}) };
       results.push(r);
-      const notable = hunks.filter((h) => h.status !== 'clean').map((h) => `${h.file}#${h.hunk} ${h.status}${h.fuzz ? ` ${h.fuzz}` : ''}${h.offset ? ` ${h.offset > 0 ? '+' : ''}${h.offset}` : ''}`);
-      info(`patch ${String(p.number).padStart(2, '0')}/${patches.length} ${result.padEnd(6)} ${p.title}${notable.length ? `  [${notable.join(', ')}]` : ''}`);
+      const notable = hunks
+        .filter((h) => h.status !== 'clean')
+        .map(
+          (h) =>
+            `${h.file}#${h.hunk} ${h.status}${h.fuzz ? ` ${h.fuzz}` : ''}${h.offset ? ` ${h.offset > 0 ? '+' : ''}${h.offset}` : ''}`,
+        );
+      info(
+        `patch ${String(p.number).padStart(2, '0')}/${patches.length} ${result.padEnd(6)} ${p.title}${notable.length ? `  [${notable.join(', ')}]` : ''}`,
+      );
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -178,12 +258,23 @@ export async function applySeries(repo: string, series: string, baseCommit: stri
 
 /** The per-patch report as a text table. */
 export function formatApplyReport(r: ApplyReport): string {
-  const lines = [`series ${r.series} on ${r.baseCommit.slice(0, 12)}: ${r.counts.clean} clean, ${r.counts.offset} offset, ${r.counts.fuzz} fuzz, ${r.counts.failed} failed`];
+  const lines = [
+    `series ${r.series} on ${r.baseCommit.slice(0, 12)}: ${r.counts.clean} clean, ${r.counts.offset} offset, ${r.counts.fuzz} fuzz, ${r.counts.failed} failed`,
+  ];
   lines.push('  #  result  method               hunks (not clean)                                   title');
   for (const p of r.patches) {
     const bad = p.hunks.filter((h) => h.status !== 'clean');
-    const hunkText = bad.length ? bad.map((h) => `${h.file}#${h.hunk}:${h.status}${h.fuzz ? h.fuzz : ''}${h.offset ? `(${h.offset > 0 ? '+' : ''}${h.offset})` : ''}`).join(' ') : `${p.hunks.length} hunks in ${p.files.length} files`;
-    lines.push(`${String(p.number).padStart(3)}  ${p.result.padEnd(6)}  ${p.method.padEnd(19)}  ${hunkText.padEnd(50).slice(0, Math.max(50, hunkText.length))}  ${p.title}${p.afterFailure ? ' (after a failure)' : ''}${p.detail ? ` — ${p.detail}` : ''}`);
+    const hunkText = bad.length
+      ? bad
+          .map(
+            (h) =>
+              `${h.file}#${h.hunk}:${h.status}${h.fuzz ? h.fuzz : ''}${h.offset ? `(${h.offset > 0 ? '+' : ''}${h.offset})` : ''}`,
+          )
+          .join(' ')
+      : `${p.hunks.length} hunks in ${p.files.length} files`;
+    lines.push(
+      `${String(p.number).padStart(3)}  ${p.result.padEnd(6)}  ${p.method.padEnd(19)}  ${hunkText.padEnd(50).slice(0, Math.max(50, hunkText.length))}  ${p.title}${p.afterFailure ? ' (after a failure)' : ''}${p.detail ? ` — ${p.detail}` : ''}`,
+    );
   }
   return lines.join('\n');
 }

@@ -28,7 +28,9 @@ export async function detectToolchain(cc: string): Promise<Toolchain> {
   try {
     version = (await run(cc, ['--version'])).stdout.split('\n')[0]!.trim();
   } catch {
-    throw new RigError('missing-tool', `compiler ${cc} is not installed`, { fix: `run \`npm run setup\`, or pass --cc with an installed compiler (e.g. gcc-12)` });
+    throw new RigError('missing-tool', `compiler ${cc} is not installed`, {
+      fix: `run \`npm run setup\`, or pass --cc with an installed compiler (e.g. gcc-12)`,
+    });
   }
   const ccache = existsSync('/usr/bin/ccache') && process.env.DMEMFS_RIG_CCACHE !== '0';
   return { cc, version, ccache };
@@ -75,10 +77,21 @@ export function makeArgs(tc: Toolchain, jobs: number): string[] {
 }
 
 /** make with object-count progress; resolves with the number of objects compiled. */
-export function makeWithProgress(srcDir: string, buildDir: string, args: string[], targets: string[], expected: number | undefined, env: NodeJS.ProcessEnv): Promise<number> {
+export function makeWithProgress(
+  srcDir: string,
+  buildDir: string,
+  args: string[],
+  targets: string[],
+  expected: number | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
   const progress = new Progress('kernel build', expected, ' objects');
   return new Promise((resolve, reject) => {
-    const p = spawn('make', ['-C', srcDir, `O=${buildDir}`, ...args, ...targets], { stdio: ['ignore', 'pipe', 'pipe'], env, detached: true });
+    const p = spawn('make', ['-C', srcDir, `O=${buildDir}`, ...args, ...targets], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
+      detached: true,
+    });
     trackGroup(p);
     let objects = 0;
     let tail: string[] = [];
@@ -131,55 +144,82 @@ export async function buildKernel(opts: {
   const key = buildKey(profile, opts.treeId, tc);
   const jobs = availableParallelism();
   const work = join(cacheRoot(), 'build-work', key);
-  const env = { ...process.env, CCACHE_DIR: process.env.CCACHE_DIR ?? join(cacheRoot(), 'ccache'), CCACHE_BASEDIR: srcDir, CCACHE_MAXSIZE: process.env.CCACHE_MAXSIZE ?? '8G', LC_ALL: 'C' };
+  const env = {
+    ...process.env,
+    CCACHE_DIR: process.env.CCACHE_DIR ?? join(cacheRoot(), 'ccache'),
+    CCACHE_BASEDIR: srcDir,
+    CCACHE_MAXSIZE: process.env.CCACHE_MAXSIZE ?? '8G',
+    LC_ALL: 'C',
+  };
   if (isComplete('kernel', key)) return loadBuild(entryDir('kernel', key), true);
   // The work directory belongs to one builder at a time; the artifact entry has its own lock.
   const releaseWork = await lockKey('build-work', key);
   try {
-    const entry = await cached('kernel', key, async (staging) => {
-      const already = countObjects(work);
-      if (already > 0) info(`kernel build: resuming an interrupted build in ${work}: ${already} objects already built`);
-      mkdirSync(work, { recursive: true });
-      const t0 = Date.now();
-      const cfg = await configure(srcDir, work, profile.config.base, profile.config.fragments, makeArgs(tc, jobs));
-      const t1 = Date.now();
-      info(`kernel build: ${profile.name} ${opts.kernelVersion}, ${jobs} jobs, ${tc.ccache ? 'ccache ' : ''}${tc.version}`);
-      const objects = await makeWithProgress(srcDir, work, makeArgs(tc, jobs), ['bzImage'], profile.expectedObjects, env);
-      const t2 = Date.now();
-      const release = (await run('make', ['-s', '-C', srcDir, `O=${work}`, 'kernelrelease'], { env })).stdout.trim();
-      const artifacts: BuildManifest['artifacts'] = {};
-      const copies: Array<[string, string]> = [
-        [join(work, 'arch', 'x86', 'boot', 'bzImage'), 'bzImage'],
-        [join(work, 'vmlinux'), 'vmlinux'],
-        [join(work, 'System.map'), 'System.map'],
-        [cfg.configPath, 'config'],
-      ];
-      for (const [from, name] of copies) {
-        copyFileSync(from, join(staging, name));
-        artifacts[name] = { path: name, sha256: await fileSha256(join(staging, name)), bytes: readFileSync(join(staging, name)).length };
-      }
-      await run('strip', ['--strip-debug', join(staging, 'vmlinux')]).catch(() => undefined);
-      const manifest: BuildManifest = {
-        profile: profile.name,
-        key,
-        kernelVersion: opts.kernelVersion,
-        release,
-        source: opts.source,
-        treeId: opts.treeId,
-        headCommit: opts.headCommit,
-        series: opts.series,
-        configBase: profile.config.base,
-        fragments: Object.fromEntries(profile.config.fragments.map((f) => [f, sha256(readFileSync(fragmentPath(f)))])),
-        configSha256: sha256(cfg.text),
-        toolchain: tc,
-        jobs,
-        objectsCompiled: objects,
-        seconds: { config: (t1 - t0) / 1000, build: (t2 - t1) / 1000 },
-        artifacts,
-        builtAt: new Date().toISOString(),
-      };
-      writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
-    }, { needMiB: 3500 });
+    const entry = await cached(
+      'kernel',
+      key,
+      async (staging) => {
+        const already = countObjects(work);
+        if (already > 0)
+          info(`kernel build: resuming an interrupted build in ${work}: ${already} objects already built`);
+        mkdirSync(work, { recursive: true });
+        const t0 = Date.now();
+        const cfg = await configure(srcDir, work, profile.config.base, profile.config.fragments, makeArgs(tc, jobs));
+        const t1 = Date.now();
+        info(
+          `kernel build: ${profile.name} ${opts.kernelVersion}, ${jobs} jobs, ${tc.ccache ? 'ccache ' : ''}${tc.version}`,
+        );
+        const objects = await makeWithProgress(
+          srcDir,
+          work,
+          makeArgs(tc, jobs),
+          ['bzImage'],
+          profile.expectedObjects,
+          env,
+        );
+        const t2 = Date.now();
+        const release = (await run('make', ['-s', '-C', srcDir, `O=${work}`, 'kernelrelease'], { env })).stdout.trim();
+        const artifacts: BuildManifest['artifacts'] = {};
+        const copies: Array<[string, string]> = [
+          [join(work, 'arch', 'x86', 'boot', 'bzImage'), 'bzImage'],
+          [join(work, 'vmlinux'), 'vmlinux'],
+          [join(work, 'System.map'), 'System.map'],
+          [cfg.configPath, 'config'],
+        ];
+        for (const [from, name] of copies) {
+          copyFileSync(from, join(staging, name));
+          artifacts[name] = {
+            path: name,
+            sha256: await fileSha256(join(staging, name)),
+            bytes: readFileSync(join(staging, name)).length,
+          };
+        }
+        await run('strip', ['--strip-debug', join(staging, 'vmlinux')]).catch(() => undefined);
+        const manifest: BuildManifest = {
+          profile: profile.name,
+          key,
+          kernelVersion: opts.kernelVersion,
+          release,
+          source: opts.source,
+          treeId: opts.treeId,
+          headCommit: opts.headCommit,
+          series: opts.series,
+          configBase: profile.config.base,
+          fragments: Object.fromEntries(
+            profile.config.fragments.map((f) => [f, sha256(readFileSync(fragmentPath(f)))]),
+          ),
+          configSha256: sha256(cfg.text),
+          toolchain: tc,
+          jobs,
+          objectsCompiled: objects,
+          seconds: { config: (t1 - t0) / 1000, build: (t2 - t1) / 1000 },
+          artifacts,
+          builtAt: new Date().toISOString(),
+        };
+        writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
+      },
+      { needMiB: 3500 },
+    );
     // Published: the work directory's objects are no longer needed (ccache keeps the compiles).
     rmSync(work, { recursive: true, force: true });
     return loadBuild(entry.dir, entry.hit);
@@ -190,7 +230,14 @@ export async function buildKernel(opts: {
 
 export function loadBuild(dir: string, hit: boolean): KernelBuild {
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BuildManifest;
-  return { dir, bzImage: join(dir, 'bzImage'), vmlinux: join(dir, 'vmlinux'), config: join(dir, 'config'), manifest, hit };
+  return {
+    dir,
+    bzImage: join(dir, 'bzImage'),
+    vmlinux: join(dir, 'vmlinux'),
+    config: join(dir, 'config'),
+    manifest,
+    hit,
+  };
 }
 
 /** Object files under a build directory (how far an interrupted build got). */

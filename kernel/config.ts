@@ -88,7 +88,10 @@ export function kconfigDepends(srcDir: string, names: string[]): Map<string, str
 }
 
 /** Compare the final config with every fragment's requests. */
-export function checkFragments(finalConfig: Map<string, ConfigValue>, fragments: Array<{ name: string; text: string }>): ConfigMismatch[] {
+export function checkFragments(
+  finalConfig: Map<string, ConfigValue>,
+  fragments: Array<{ name: string; text: string }>,
+): ConfigMismatch[] {
   const out: ConfigMismatch[] = [];
   for (const f of fragments) {
     for (const [opt, wanted] of parseConfig(f.text)) {
@@ -100,8 +103,15 @@ export function checkFragments(finalConfig: Map<string, ConfigValue>, fragments:
 }
 
 /** Explain mismatches with the Kconfig dependencies that are not met. */
-export function explainMismatches(srcDir: string, mismatches: ConfigMismatch[], finalConfig: Map<string, ConfigValue>): ConfigMismatch[] {
-  const deps = kconfigDepends(srcDir, mismatches.map((m) => m.option));
+export function explainMismatches(
+  srcDir: string,
+  mismatches: ConfigMismatch[],
+  finalConfig: Map<string, ConfigValue>,
+): ConfigMismatch[] {
+  const deps = kconfigDepends(
+    srcDir,
+    mismatches.map((m) => m.option),
+  );
   return mismatches.map((m) => {
     const exprs = deps.get(m.option) ?? [];
     const unmet = exprs.flatMap(symbolsOf).filter((s) => (finalConfig.get(s) ?? 'n') === 'n');
@@ -112,7 +122,11 @@ export function explainMismatches(srcDir: string, mismatches: ConfigMismatch[], 
 export function formatMismatches(ms: ConfigMismatch[]): string {
   return ms
     .map((m) => {
-      const why = !m.defined ? 'no such option in this tree\'s Kconfig' : m.unmet.length ? `depends on ${m.dependsOn.join(' && ')}; not met: ${m.unmet.map((u) => `CONFIG_${u}`).join(', ')}` : `depends on ${m.dependsOn.join(' && ')}`;
+      const why = !m.defined
+        ? "no such option in this tree's Kconfig"
+        : m.unmet.length
+          ? `depends on ${m.dependsOn.join(' && ')}; not met: ${m.unmet.map((u) => `CONFIG_${u}`).join(', ')}`
+          : `depends on ${m.dependsOn.join(' && ')}`;
       return `CONFIG_${m.option}: ${m.fragment} asks ${m.wanted}, got ${m.got} (${why})`;
     })
     .join('\n');
@@ -125,12 +139,21 @@ export interface ConfigResult {
 }
 
 /** defconfig + merge_config.sh + olddefconfig in an out-of-tree build dir; verified. */
-export async function configure(srcDir: string, buildDir: string, base: 'defconfig' | 'tinyconfig', fragmentNames: string[], makeArgs: string[]): Promise<ConfigResult> {
+export async function configure(
+  srcDir: string,
+  buildDir: string,
+  base: 'defconfig' | 'tinyconfig',
+  fragmentNames: string[],
+  makeArgs: string[],
+): Promise<ConfigResult> {
   info(`config: ${base} + ${fragmentNames.join(' ')}`);
   await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, base], { what: `make ${base}` });
   const configPath = join(buildDir, '.config');
   const frags = fragmentNames.map((n) => fragmentPath(n));
-  await run(join(srcDir, 'scripts', 'kconfig', 'merge_config.sh'), ['-m', '-O', buildDir, configPath, ...frags], { cwd: srcDir, what: 'merge_config.sh' });
+  await run(join(srcDir, 'scripts', 'kconfig', 'merge_config.sh'), ['-m', '-O', buildDir, configPath, ...frags], {
+    cwd: srcDir,
+    what: 'merge_config.sh',
+  });
   await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, 'olddefconfig'], { what: 'make olddefconfig' });
   const text = readFileSync(configPath, 'utf8');
   const config = parseConfig(text);
@@ -138,11 +161,17 @@ export async function configure(srcDir: string, buildDir: string, base: 'defconf
   const mismatches = checkFragments(config, fragments);
   if (mismatches.length) {
     const explained = explainMismatches(srcDir, mismatches, config);
-    throw new RigError('config-dropped', `${mismatches.length} config option(s) did not survive merging: ${mismatches.map((m) => `CONFIG_${m.option}`).join(', ')}`, {
-      fix: 'add the missing dependencies to a fragment in kernel/config/ (or drop the option from it)',
-      evidence: formatMismatches(explained),
-    });
+    throw new RigError(
+      'config-dropped',
+      `${mismatches.length} config option(s) did not survive merging: ${mismatches.map((m) => `CONFIG_${m.option}`).join(', ')}`,
+      {
+        fix: 'add the missing dependencies to a fragment in kernel/config/ (or drop the option from it)',
+        evidence: formatMismatches(explained),
+      },
+    );
   }
-  info(`config: all ${fragments.reduce((a, f) => a + parseConfig(f.text).size, 0)} requested options have their requested values`);
+  info(
+    `config: all ${fragments.reduce((a, f) => a + parseConfig(f.text).size, 0)} requested options have their requested values`,
+  );
   return { configPath, config, text };
 }

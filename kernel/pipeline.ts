@@ -7,7 +7,14 @@ import { RigError } from '../core/errors.js';
 import { info, warn } from '../core/log.js';
 import { buildKernel, detectToolchain, type KernelBuild } from './build.js';
 import { expandPath, loadProfile, type KernelProfile } from './profile.js';
-import { parseSeries, readMbox, seriesDefinition, verifySeries, type ParsedSeries, type VerifyReport } from './series.js';
+import {
+  parseSeries,
+  readMbox,
+  seriesDefinition,
+  verifySeries,
+  type ParsedSeries,
+  type VerifyReport,
+} from './series.js';
 import { acquireSource, type KernelSource } from './source.js';
 import { patchedTree, type PatchedTree } from './tree.js';
 
@@ -31,12 +38,16 @@ export async function locateSeries(profile: KernelProfile, override?: string): P
   if (override) return { path: override, origin: 'user' };
   if (profile.series.archive && process.env.DMEMFS_RIG_OFFLINE !== '1') {
     // The public mail archive is reached only where the network allows; here it is not.
-    const fetched = await fetchArchive(profile.series.archive.url.replace('{messageId}', profile.series.archive.messageId)).catch(() => undefined);
+    const fetched = await fetchArchive(
+      profile.series.archive.url.replace('{messageId}', profile.series.archive.messageId),
+    ).catch(() => undefined);
     if (fetched) return { path: fetched, origin: 'archive' };
     info(`series: the mail archive is not reachable; using ${profile.series.mbox ?? '(no local path)'}`);
   }
   if (profile.series.mbox) return { path: expandPath(profile.series.mbox), origin: 'profile' };
-  throw new RigError('missing-series', `profile ${profile.name} has no reachable series`, { fix: 'pass --series <mbox>' });
+  throw new RigError('missing-series', `profile ${profile.name} has no reachable series`, {
+    fix: 'pass --series <mbox>',
+  });
 }
 
 async function fetchArchive(url: string): Promise<string | undefined> {
@@ -62,16 +73,23 @@ export interface VerifiedSeries {
 export async function verifiedSeries(profile: KernelProfile, override?: string): Promise<VerifiedSeries | undefined> {
   const input = await locateSeries(profile, override);
   if (!input || !profile.series) return undefined;
-  if (!existsSync(input.path)) throw new RigError('missing-series', `series mbox ${input.path} does not exist`, { fix: 'pass --series <mbox>' });
+  if (!existsSync(input.path))
+    throw new RigError('missing-series', `series mbox ${input.path} does not exist`, { fix: 'pass --series <mbox>' });
   const parsed = await parseSeries(readMbox(input.path));
   const report = verifySeries(parsed, seriesDefinition(profile.series.name));
   if (!report.ok) {
-    throw new RigError('series-damaged', `series ${input.path} is not the intact ${profile.series.name}: ${report.problems.slice(0, 3).join('; ')}${report.problems.length > 3 ? `; and ${report.problems.length - 3} more` : ''}`, {
-      fix: 'fetch the series again, or point --series at an intact copy',
-      evidence: report.problems.join('\n'),
-    });
+    throw new RigError(
+      'series-damaged',
+      `series ${input.path} is not the intact ${profile.series.name}: ${report.problems.slice(0, 3).join('; ')}${report.problems.length > 3 ? `; and ${report.problems.length - 3} more` : ''}`,
+      {
+        fix: 'fetch the series again, or point --series at an intact copy',
+        evidence: report.problems.join('\n'),
+      },
+    );
   }
-  info(`series: ${profile.series.name}, ${parsed.patches.length} patches, all patch ids match (${input.origin}: ${input.path})`);
+  info(
+    `series: ${profile.series.name}, ${parsed.patches.length} patches, all patch ids match (${input.origin}: ${input.path})`,
+  );
   return { input, parsed, report };
 }
 
@@ -90,7 +108,10 @@ export async function runTreeStages(opts: PipelineOptions): Promise<Omit<Pipelin
   const source = await acquireSource(profile.source, opts.kernelSrc);
   info(`source: ${source.kernelVersion} at ${source.baseCommit.slice(0, 12)} (${source.provenance.source})`);
   const tree = await patchedTree(source, profile.series?.name, series?.parsed);
-  if (tree.report) info(`tree: ${tree.report.counts.clean} clean, ${tree.report.counts.offset} offset, ${tree.report.counts.fuzz} fuzz, ${tree.report.counts.failed} failed${tree.hit ? ' (cached)' : ''}`);
+  if (tree.report)
+    info(
+      `tree: ${tree.report.counts.clean} clean, ${tree.report.counts.offset} offset, ${tree.report.counts.fuzz} fuzz, ${tree.report.counts.failed} failed${tree.hit ? ' (cached)' : ''}`,
+    );
   return { profile, series, source, tree };
 }
 
@@ -108,6 +129,8 @@ export async function runKernelPipeline(opts: PipelineOptions): Promise<Pipeline
     series: series ? { name: profile.series!.name, patchIds: series.parsed.patches.map((p) => p.patchId) } : null,
     toolchain,
   });
-  info(`kernel: ${build.manifest.release} ${build.hit ? 'from cache' : `built in ${build.manifest.seconds.build.toFixed(0)} s`} (${build.dir})`);
+  info(
+    `kernel: ${build.manifest.release} ${build.hit ? 'from cache' : `built in ${build.manifest.seconds.build.toFixed(0)} s`} (${build.dir})`,
+  );
   return { profile, series, source, tree, build };
 }

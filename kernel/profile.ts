@@ -77,10 +77,15 @@ export function loadProfile(nameOrPath: string): KernelProfile {
   const isPath = nameOrPath.endsWith('.json') && (nameOrPath.includes('/') || existsSync(nameOrPath));
   const name = isPath ? basename(nameOrPath, '.json') : nameOrPath;
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {
-    throw new RigError('unknown-profile', `profile name ${JSON.stringify(name)} is not valid`, { fix: `use one of: ${listProfiles().join(', ')}, or a path to a profile file (*.json)` });
+    throw new RigError('unknown-profile', `profile name ${JSON.stringify(name)} is not valid`, {
+      fix: `use one of: ${listProfiles().join(', ')}, or a path to a profile file (*.json)`,
+    });
   }
   const path = isPath ? resolve(nameOrPath) : join(profilesDir(), `${name}.json`);
-  if (!existsSync(path)) throw new RigError('unknown-profile', isPath ? `no profile file at ${path}` : `unknown profile "${name}"`, { fix: `use one of: ${listProfiles().join(', ')}, or a path to a profile file (*.json)` });
+  if (!existsSync(path))
+    throw new RigError('unknown-profile', isPath ? `no profile file at ${path}` : `unknown profile "${name}"`, {
+      fix: `use one of: ${listProfiles().join(', ')}, or a path to a profile file (*.json)`,
+    });
   let p: KernelProfile;
   try {
     p = JSON.parse(readFileSync(path, 'utf8')) as KernelProfile;
@@ -89,7 +94,8 @@ export function loadProfile(nameOrPath: string): KernelProfile {
   }
   if (p.name !== name) throw new RigError('bad-profile', `profile file ${name}.json names itself "${p.name}"`);
   for (const f of p.config.fragments) {
-    if (!existsSync(fragmentPath(f))) throw new RigError('bad-profile', `profile ${name}: config fragment ${f} does not exist in kernel/config/`);
+    if (!existsSync(fragmentPath(f)))
+      throw new RigError('bad-profile', `profile ${name}: config fragment ${f} does not exist in kernel/config/`);
   }
   return p;
 }

@@ -51,7 +51,12 @@ export function loadSeriesDefinitions(): SeriesDefinition[] {
 
 export function seriesDefinition(name: string): SeriesDefinition {
   const d = loadSeriesDefinitions().find((s) => s.name === name);
-  if (!d) throw new RigError('unknown-series', `no series definition "${name}" in kernel/series/`, { fix: `known: ${loadSeriesDefinitions().map((s) => s.name).join(', ')}` });
+  if (!d)
+    throw new RigError('unknown-series', `no series definition "${name}" in kernel/series/`, {
+      fix: `known: ${loadSeriesDefinitions()
+        .map((s) => s.name)
+        .join(', ')}`,
+    });
   return d;
 }
 
@@ -67,15 +72,22 @@ export function readMbox(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
-    throw new RigError('missing-series', `cannot read the series mbox ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`, {
-      fix: 'pass --series <path to the mbox> (for example ../shared/fixtures/dmemfs-rfc-v2.mbox)',
-    });
+    throw new RigError(
+      'missing-series',
+      `cannot read the series mbox ${path}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+      {
+        fix: 'pass --series <path to the mbox> (for example ../shared/fixtures/dmemfs-rfc-v2.mbox)',
+      },
+    );
   }
 }
 
 export async function parseSeries(mboxText: string): Promise<ParsedSeries> {
   const messages = parseMbox(mboxText);
-  if (messages.length === 0) throw new RigError('bad-mbox', 'the file holds no mail messages (no "From " separator lines)', { fix: 'pass an mbox as produced by git format-patch or a mail archive' });
+  if (messages.length === 0)
+    throw new RigError('bad-mbox', 'the file holds no mail messages (no "From " separator lines)', {
+      fix: 'pass an mbox as produced by git format-patch or a mail archive',
+    });
   const patches: ParsedPatch[] = [];
   const strays: MailMessage[] = [];
   let cover: MailMessage | undefined;
@@ -115,9 +127,11 @@ export function verifySeries(parsed: ParsedSeries, def: SeriesDefinition): Verif
   const byNumber = new Map<number, ParsedPatch[]>();
   for (const p of parsed.patches) byNumber.set(p.number, [...(byNumber.get(p.number) ?? []), p]);
   const prefixes = [...new Set(parsed.patches.map((p) => p.prefix))];
-  if (prefixes.length > 1) problems.push(`patches of more than one version: ${prefixes.map((p) => `[${p}]`).join(', ')}`);
+  if (prefixes.length > 1)
+    problems.push(`patches of more than one version: ${prefixes.map((p) => `[${p}]`).join(', ')}`);
   const totals = [...new Set(parsed.patches.map((p) => p.total))];
-  if (totals.length > 1 || (totals[0] !== undefined && totals[0] !== def.total)) problems.push(`subjects announce ${totals.join('/')} patches, the series has ${def.total}`);
+  if (totals.length > 1 || (totals[0] !== undefined && totals[0] !== def.total))
+    problems.push(`subjects announce ${totals.join('/')} patches, the series has ${def.total}`);
   if (!parsed.cover) problems.push('no cover letter (00/NN)');
   const patches: VerifyReport['patches'] = [];
   for (const pin of def.patches) {
@@ -132,8 +146,16 @@ export function verifySeries(parsed: ParsedSeries, def: SeriesDefinition): Verif
       patches.push({ number: pin.number, title: pin.title, verdict: 'empty', expected: pin.patchId });
       problems.push(`patch ${pin.number} (${pin.title}) has no diff`);
     } else if (got[0]!.patchId !== pin.patchId) {
-      patches.push({ number: pin.number, title: pin.title, verdict: 'altered', expected: pin.patchId, got: got[0]!.patchId });
-      problems.push(`patch ${pin.number} (${pin.title}) is altered: patch-id ${got[0]!.patchId.slice(0, 12)}, expected ${pin.patchId.slice(0, 12)}`);
+      patches.push({
+        number: pin.number,
+        title: pin.title,
+        verdict: 'altered',
+        expected: pin.patchId,
+        got: got[0]!.patchId,
+      });
+      problems.push(
+        `patch ${pin.number} (${pin.title}) is altered: patch-id ${got[0]!.patchId.slice(0, 12)}, expected ${pin.patchId.slice(0, 12)}`,
+      );
     } else patches.push({ number: pin.number, title: pin.title, verdict: 'ok' });
   }
   for (const [n, ps] of byNumber) {
@@ -143,18 +165,36 @@ export function verifySeries(parsed: ParsedSeries, def: SeriesDefinition): Verif
     }
   }
   patches.sort((a, b) => a.number - b.number);
-  const complete = patches.every((p) => p.verdict !== 'missing' && p.verdict !== 'duplicate' && p.verdict !== 'extra') && Boolean(parsed.cover);
+  const complete =
+    patches.every((p) => p.verdict !== 'missing' && p.verdict !== 'duplicate' && p.verdict !== 'extra') &&
+    Boolean(parsed.cover);
   const intact = patches.every((p) => p.verdict === 'ok' || p.verdict === 'missing');
-  return { series: def.name, complete, intact, ok: problems.length === 0, cover: Boolean(parsed.cover), prefixes, problems, patches };
+  return {
+    series: def.name,
+    complete,
+    intact,
+    ok: problems.length === 0,
+    cover: Boolean(parsed.cover),
+    prefixes,
+    problems,
+    patches,
+  };
 }
 
 /** Which pinned series matches best (most identical patch ids). */
 export function identifySeries(parsed: ParsedSeries, defs = loadSeriesDefinitions()): SeriesDefinition {
   const ids = new Set(parsed.patches.map((p) => p.patchId));
-  const scored = defs.map((d) => ({ d, score: d.patches.filter((p) => ids.has(p.patchId)).length + (parsed.patches.some((p) => p.prefix === d.subjectPrefix) ? 0.5 : 0) }));
+  const scored = defs.map((d) => ({
+    d,
+    score:
+      d.patches.filter((p) => ids.has(p.patchId)).length +
+      (parsed.patches.some((p) => p.prefix === d.subjectPrefix) ? 0.5 : 0),
+  }));
   scored.sort((a, b) => b.score - a.score);
   if (!scored[0] || scored[0].score < 1) {
-    throw new RigError('unknown-series', 'the mbox matches no known series (no patch id in common)', { fix: 'pass --series-name to say which series it should be' });
+    throw new RigError('unknown-series', 'the mbox matches no known series (no patch id in common)', {
+      fix: 'pass --series-name to say which series it should be',
+    });
   }
   return scored[0].d;
 }
@@ -191,7 +231,16 @@ export function seriesDistance(original: ParsedSeries, rebased: ParsedSeries): D
     const o = original.patches.find((p) => p.number === r.number);
     const note = /\[rebased onto [^\]]*\]/.exec(commitMessageOf(r.message.body))?.[0];
     if (!o) {
-      rows.push({ number: r.number, title: r.title, identical: false, kind: 'content', onlyInOriginal: 0, onlyInRebased: changedLines(r.diff).added.length, files: diffFiles(r.diff).map((f) => f.file), note });
+      rows.push({
+        number: r.number,
+        title: r.title,
+        identical: false,
+        kind: 'content',
+        onlyInOriginal: 0,
+        onlyInRebased: changedLines(r.diff).added.length,
+        files: diffFiles(r.diff).map((f) => f.file),
+        note,
+      });
       continue;
     }
     const a = changedLines(o.diff);
@@ -201,7 +250,16 @@ export function seriesDistance(original: ParsedSeries, rebased: ParsedSeries): D
     const files = [...new Set([...diffFiles(o.diff), ...diffFiles(r.diff)].map((f) => f.file))];
     const identical = o.patchId === r.patchId;
     const kind = identical ? 'identical' : onlyO === 0 && onlyR === 0 ? 'context-only' : 'content';
-    rows.push({ number: r.number, title: r.title, identical, kind, onlyInOriginal: onlyO, onlyInRebased: onlyR, files, note });
+    rows.push({
+      number: r.number,
+      title: r.title,
+      identical,
+      kind,
+      onlyInOriginal: onlyO,
+      onlyInRebased: onlyR,
+      files,
+      note,
+    });
   }
   return rows.sort((x, y) => x.number - y.number);
 }

@@ -26,10 +26,14 @@ export class ApplyFailed extends RigError {
   constructor(readonly report: ApplyReport) {
     const p = report.patches.find((x) => x.number === report.firstFailure)!;
     const failed = p.hunks.filter((h) => h.status === 'failed').map((h) => `${h.file} hunk ${h.hunk}`);
-    super('patch-failed', `patch ${p.number}/${report.patches.length} (${p.title}) does not apply to ${report.baseCommit.slice(0, 12)}: ${failed.join(', ')}`, {
-      fix: 'use a series made for this base (e.g. profile rfc-v2-debian), or rebase the patch',
-      evidence: formatApplyReport(report),
-    });
+    super(
+      'patch-failed',
+      `patch ${p.number}/${report.patches.length} (${p.title}) does not apply to ${report.baseCommit.slice(0, 12)}: ${failed.join(', ')}`,
+      {
+        fix: 'use a series made for this base (e.g. profile rfc-v2-debian), or rebase the patch',
+        evidence: formatApplyReport(report),
+      },
+    );
   }
 }
 
@@ -41,21 +45,34 @@ export async function checkoutBase(source: KernelSource, dir: string): Promise<v
 }
 
 export function treeKey(source: KernelSource, series: ParsedSeries | undefined): string {
-  return hashParts(['tree-v1', source.id, ...(series ? series.patches.map((p) => `${p.number}:${p.patchId}`) : ['no-series'])]);
+  return hashParts([
+    'tree-v1',
+    source.id,
+    ...(series ? series.patches.map((p) => `${p.number}:${p.patchId}`) : ['no-series']),
+  ]);
 }
 
-export async function patchedTree(source: KernelSource, seriesName: string | undefined, series: ParsedSeries | undefined): Promise<PatchedTree> {
+export async function patchedTree(
+  source: KernelSource,
+  seriesName: string | undefined,
+  series: ParsedSeries | undefined,
+): Promise<PatchedTree> {
   const key = treeKey(source, series);
   let report: ApplyReport | undefined;
-  const entry = await cached('tree', key, async (staging) => {
-    const dir = join(staging, 'src');
-    await checkoutBase(source, dir);
-    if (series) {
-      report = await applySeries(dir, seriesName ?? 'series', source.baseCommit, series.patches);
-      writeFileSync(join(staging, 'apply-report.json'), JSON.stringify(report, null, 2));
-      if (!report.ok) throw new ApplyFailed(report);
-    }
-  }, { needMiB: 1500 });
+  const entry = await cached(
+    'tree',
+    key,
+    async (staging) => {
+      const dir = join(staging, 'src');
+      await checkoutBase(source, dir);
+      if (series) {
+        report = await applySeries(dir, seriesName ?? 'series', source.baseCommit, series.patches);
+        writeFileSync(join(staging, 'apply-report.json'), JSON.stringify(report, null, 2));
+        if (!report.ok) throw new ApplyFailed(report);
+      }
+    },
+    { needMiB: 1500 },
+  );
   const reportPath = join(entry.dir, 'apply-report.json');
   if (!report && existsSync(reportPath)) report = JSON.parse(readFileSync(reportPath, 'utf8')) as ApplyReport;
   const headCommit = (await run('git', ['-C', join(entry.dir, 'src'), 'rev-parse', 'HEAD'])).stdout.trim();

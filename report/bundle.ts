@@ -42,7 +42,10 @@ export function rigVersion(): { version: string; commit: string | undefined } {
   const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
   let commit: string | undefined;
   try {
-    commit = execFileSync('git', ['-C', projectRoot(), 'rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    commit = execFileSync('git', ['-C', projectRoot(), 'rev-parse', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     commit = undefined;
   }
@@ -71,7 +74,13 @@ export function patchRows(files: L1Files | undefined): PatchRow[] {
   const p = files?.pipeline;
   if (!p?.series) return [];
   const applied = new Map((p.tree.report?.patches ?? []).map((x) => [x.number, x]));
-  return p.series.report.patches.map((v) => ({ number: v.number, title: v.title, verdict: v.verdict, apply: applied.get(v.number)?.result ?? 'not applied', method: applied.get(v.number)?.method ?? '-' }));
+  return p.series.report.patches.map((v) => ({
+    number: v.number,
+    title: v.title,
+    verdict: v.verdict,
+    apply: applied.get(v.number)?.result ?? 'not applied',
+    method: applied.get(v.number)?.method ?? '-',
+  }));
 }
 
 export function writeBundle(out: string, run: RunResults, files: L1Files | undefined): void {

@@ -6,18 +6,39 @@
  */
 import { describeComparison, type ScenarioResult } from '../scenarios/types.js';
 
-export const COLUMNS = ['dmemfs 4K', 'dmemfs 2M', 'dmemfs 1G', 'device-dax', 'hugetlbfs 2M', 'hugetlbfs 1G', 'anonymous'] as const;
+export const COLUMNS = [
+  'dmemfs 4K',
+  'dmemfs 2M',
+  'dmemfs 1G',
+  'device-dax',
+  'hugetlbfs 2M',
+  'hugetlbfs 1G',
+  'anonymous',
+] as const;
 export type Column = (typeof COLUMNS)[number];
 
 /** Where a cell's value comes from. */
-type Source = { scenario: string; measurement: string; derive?: (v: number) => number; unit?: string; /** Show whether the expectation held ("yes (value)") rather than the bare value. */ asCheck?: boolean; /** A second measurement shown after a slash. */ also?: string } | { na: string };
+type Source =
+  | {
+      scenario: string;
+      measurement: string;
+      derive?: (v: number) => number;
+      unit?: string;
+      /** Show whether the expectation held ("yes (value)") rather than the bare value. */ asCheck?: boolean;
+      /** A second measurement shown after a slash. */ also?: string;
+    }
+  | { na: string };
 
 export interface RowDef {
   row: string;
   cells: Record<Column, Source>;
 }
 
-const m = (scenario: string, measurement: string, extra: Partial<{ derive: (v: number) => number; unit: string; asCheck: boolean; also: string }> = {}): Source => ({ scenario, measurement, ...extra });
+const m = (
+  scenario: string,
+  measurement: string,
+  extra: Partial<{ derive: (v: number) => number; unit: string; asCheck: boolean; also: string }> = {},
+): Source => ({ scenario, measurement, ...extra });
 const na = (why: string): Source => ({ na: why });
 const NOT_FILES = na('no file to unlink');
 const ONLY_2M = (why: string) => na(why);
@@ -89,8 +110,12 @@ export const CELLS: RowDef[] = [
       'dmemfs 4K': m('dmemfs-files', 'unprivileged_mode_0600', { also: 'unprivileged_mode_0666' }),
       'dmemfs 2M': na('checked at 4K: the permission check does not depend on the page size'),
       'dmemfs 1G': na('checked at 4K: the permission check does not depend on the page size'),
-      'device-dax': m('alternatives-devdax', 'devdax_unprivileged_mode_0600', { also: 'devdax_unprivileged_mode_0666' }),
-      'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_unprivileged_mode_0600', { also: 'hugetlbfs_2M_unprivileged_mode_0666' }),
+      'device-dax': m('alternatives-devdax', 'devdax_unprivileged_mode_0600', {
+        also: 'devdax_unprivileged_mode_0666',
+      }),
+      'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_unprivileged_mode_0600', {
+        also: 'hugetlbfs_2M_unprivileged_mode_0666',
+      }),
       'hugetlbfs 1G': na('checked at 2M: the permission check does not depend on the page size'),
       anonymous: NOT_FILES,
     },
@@ -175,13 +200,19 @@ export function comparisonTable(scenarios: ScenarioResult[]): ComparisonTable {
       if (!s) return { text: `skipped: scenario ${src.scenario} not run`, kind: 'skipped' };
       if (s.status === 'skip') return { text: `skipped: ${s.reason ?? 'no reason given'}`, kind: 'skipped' };
       const meas = s.measurements[src.measurement];
-      if (!meas) return { text: `skipped: ${src.scenario} ended before measuring ${src.measurement} (${s.status}${s.reason ? `: ${s.reason.slice(0, 80)}` : ''})`, kind: 'skipped' };
-      if (meas.value === null) return { text: `skipped: ${meas.note?.replace(/^skipped: /, '') ?? 'no value'}`, kind: 'skipped' };
+      if (!meas)
+        return {
+          text: `skipped: ${src.scenario} ended before measuring ${src.measurement} (${s.status}${s.reason ? `: ${s.reason.slice(0, 80)}` : ''})`,
+          kind: 'skipped',
+        };
+      if (meas.value === null)
+        return { text: `skipped: ${meas.note?.replace(/^skipped: /, '') ?? 'no value'}`, kind: 'skipped' };
       const raw = meas.value;
       const value = src.derive && typeof raw === 'number' ? src.derive(raw) : raw;
       const unit = src.unit ?? (meas.unit && !/^of |^faults for/.test(meas.unit) ? meas.unit : '');
       let text = `${short(value)}${unit ? ` ${unit}` : ''}`;
-      if (src.also) text += ` / ${short(s.measurements[src.also]?.value === true ? 'allowed' : s.measurements[src.also]?.value)}`;
+      if (src.also)
+        text += ` / ${short(s.measurements[src.also]?.value === true ? 'allowed' : s.measurements[src.also]?.value)}`;
       if (src.asCheck && meas.ok !== undefined) text = `${meas.ok ? 'yes' : 'no'} (${text} free again)`;
       if (/^faults for/.test(meas.unit)) text += ` (${meas.unit.replace(/^faults /, '')})`;
       if (meas.ok === false) {
@@ -198,5 +229,9 @@ export function comparisonTable(scenarios: ScenarioResult[]): ComparisonTable {
 /** The table as Markdown (pipes in cells escaped). */
 export function comparisonMarkdown(t: ComparisonTable): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
-  return [`| measurement | ${t.columns.join(' | ')} |`, `|---|${t.columns.map(() => '---').join('|')}|`, ...t.rows.map((r) => `| ${esc(r.row)} | ${r.cells.map((c) => esc(c.text)).join(' | ')} |`)].join('\n');
+  return [
+    `| measurement | ${t.columns.join(' | ')} |`,
+    `|---|${t.columns.map(() => '---').join('|')}|`,
+    ...t.rows.map((r) => `| ${esc(r.row)} | ${r.cells.map((c) => esc(c.text)).join(' | ')} |`),
+  ].join('\n');
 }

@@ -29,13 +29,26 @@ export function toJunit(run: RunResults): string {
     '    </properties>',
   ];
   for (const s of run.scenarios) {
-    out.push(`    <testcase classname="dmemfs-rig.${xmlEscape(s.id)}" name="${xmlEscape(`${s.id}: ${s.title}`)}" time="${s.seconds.toFixed(1)}">`);
+    out.push(
+      `    <testcase classname="dmemfs-rig.${xmlEscape(s.id)}" name="${xmlEscape(`${s.id}: ${s.title}`)}" time="${s.seconds.toFixed(1)}">`,
+    );
     if (s.status === 'skip') out.push(`      <skipped message="${xmlEscape(s.reason ?? 'skipped')}"/>`);
-    if (s.status === 'known-failure') out.push(`      <skipped message="${xmlEscape(`known failure of the series: ${s.reason ?? ''}`)}"/>`);
+    if (s.status === 'known-failure')
+      out.push(`      <skipped message="${xmlEscape(`known failure of the series: ${s.reason ?? ''}`)}"/>`);
     if (s.status === 'fail') {
-      out.push(`      <failure message="${xmlEscape(s.reason ?? 'failed')}">${xmlEscape(s.evidence.map((e) => `${e.label}:\n${e.text}`).join('\n\n').slice(-8000))}</failure>`);
+      out.push(
+        `      <failure message="${xmlEscape(s.reason ?? 'failed')}">${xmlEscape(
+          s.evidence
+            .map((e) => `${e.label}:\n${e.text}`)
+            .join('\n\n')
+            .slice(-8000),
+        )}</failure>`,
+      );
     }
-    const lines = Object.entries(s.measurements).map(([n, m]) => `${n} = ${String(m.value)} ${m.unit}${m.expected ? ` (expected ${describeComparison(m.expected)}: ${m.ok ? 'ok' : 'NOT MET'})` : ''}`);
+    const lines = Object.entries(s.measurements).map(
+      ([n, m]) =>
+        `${n} = ${String(m.value)} ${m.unit}${m.expected ? ` (expected ${describeComparison(m.expected)}: ${m.ok ? 'ok' : 'NOT MET'})` : ''}`,
+    );
     if (lines.length) out.push(`      <system-out>${xmlEscape(lines.join('\n'))}</system-out>`);
     out.push('    </testcase>');
   }

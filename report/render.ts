@@ -16,9 +16,11 @@ export interface PatchRow {
   method: string;
 }
 
-const h = (s: unknown) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const h = (s: unknown) =>
+  String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const count = (run: RunResults, st: string) => run.scenarios.filter((s) => s.status === st).length;
-const patchesOf = (run: RunResults): PatchRow[] => (Array.isArray(run.kernel.patches) ? (run.kernel.patches as PatchRow[]) : []);
+const patchesOf = (run: RunResults): PatchRow[] =>
+  Array.isArray(run.kernel.patches) ? (run.kernel.patches as PatchRow[]) : [];
 
 function statusCell(s: ScenarioResult): string {
   return `<td class="st-${s.status}">${h(s.status)}</td>`;
@@ -39,11 +41,16 @@ export function renderHtml(run: RunResults): string {
     `<p id="summary">${count(run, 'pass')} pass, ${count(run, 'fail')} fail, ${count(run, 'skip')} skipped, ${count(run, 'known-failure')} known failures of the series, in ${run.seconds.toFixed(0)} s. Accelerator <b>${h(run.accel.accel)}</b> (${h(run.accel.reason)}); ${h(run.qemu.version)}; kernel ${h(run.kernel.release ?? '?')} (build ${h(String(run.kernel.key ?? '?').slice(0, 16))}); started ${h(run.startedAt)}.</p>`,
     '<h2>Scenarios</h2>',
     '<table id="scenarios"><tr><th>scenario</th><th>status</th><th>reason</th><th>s</th></tr>',
-    ...run.scenarios.map((s) => `<tr><td><a href="#s-${h(s.id)}">${h(s.id)}</a></td>${statusCell(s)}<td>${h(s.reason ?? '')}</td><td>${s.seconds.toFixed(0)}</td></tr>`),
+    ...run.scenarios.map(
+      (s) =>
+        `<tr><td><a href="#s-${h(s.id)}">${h(s.id)}</a></td>${statusCell(s)}<td>${h(s.reason ?? '')}</td><td>${s.seconds.toFixed(0)}</td></tr>`,
+    ),
     '</table>',
     '<h2>Comparison</h2>',
     '<table id="comparison"><tr><th>measurement</th>' + table.columns.map((c) => `<th>${h(c)}</th>`).join('') + '</tr>',
-    ...table.rows.map((r) => `<tr><th>${h(r.row)}</th>${r.cells.map((c) => `<td class="c-${c.kind}">${h(c.text)}</td>`).join('')}</tr>`),
+    ...table.rows.map(
+      (r) => `<tr><th>${h(r.row)}</th>${r.cells.map((c) => `<td class="c-${c.kind}">${h(c.text)}</td>`).join('')}</tr>`,
+    ),
     '</table>',
     '<h2>Charts</h2>',
     `<div class="charts">${charts.map((c) => c.svg).join('\n')}</div>`,
@@ -53,7 +60,10 @@ export function renderHtml(run: RunResults): string {
       : '<p id="patches">No series in this profile (unpatched kernel).</p>',
     '<h2>Boots</h2>',
     '<table id="boots"><tr><th>guest</th><th>scenario</th><th>to SSH (s)</th><th>console</th></tr>',
-    ...run.boots.map((b) => `<tr><td>${h(b.guest)}</td><td>${h(b.scenario)}</td><td>${b.bootSeconds?.toFixed(1) ?? '-'}</td><td>${b.console ? `<a href="${h(b.console)}">${h(b.console)}</a>` : '-'}</td></tr>`),
+    ...run.boots.map(
+      (b) =>
+        `<tr><td>${h(b.guest)}</td><td>${h(b.scenario)}</td><td>${b.bootSeconds?.toFixed(1) ?? '-'}</td><td>${b.console ? `<a href="${h(b.console)}">${h(b.console)}</a>` : '-'}</td></tr>`,
+    ),
     '</table>',
     '<h2>Measurements</h2>',
   ];
@@ -63,7 +73,10 @@ export function renderHtml(run: RunResults): string {
     const ms = Object.entries(s.measurements);
     if (ms.length) {
       out.push('<table><tr><th>measurement</th><th>value</th><th>expected</th><th>note</th></tr>');
-      for (const [n, m] of ms) out.push(`<tr><td>${h(n)}</td><td${m.ok === false ? ' class="c-not-met"' : ''}>${h(`${String(m.value)} ${m.unit}`)}</td><td>${m.expected ? h(`${describeComparison(m.expected)}: ${m.ok ? 'ok' : 'NOT MET'}`) : 'recorded'}</td><td>${h(m.note ?? '')}</td></tr>`);
+      for (const [n, m] of ms)
+        out.push(
+          `<tr><td>${h(n)}</td><td${m.ok === false ? ' class="c-not-met"' : ''}>${h(`${String(m.value)} ${m.unit}`)}</td><td>${m.expected ? h(`${describeComparison(m.expected)}: ${m.ok ? 'ok' : 'NOT MET'}`) : 'recorded'}</td><td>${h(m.note ?? '')}</td></tr>`,
+        );
       out.push('</table>');
     }
     for (const e of s.evidence) out.push(`<details><summary>${h(e.label)}</summary><pre>${h(e.text)}</pre></details>`);
@@ -102,8 +115,19 @@ export function renderMarkdown(run: RunResults): string {
   const patches = patchesOf(run);
   if (patches.length) {
     const notClean = patches.filter((p) => p.apply !== 'clean' || p.verdict !== 'ok');
-    lines.push('## The series', '', `${patches.length} patches; ${patches.length - notClean.length} verified and applied clean.`, '');
-    if (notClean.length) lines.push('| # | patch | patch id | applied |', '|---|---|---|---|', ...notClean.map((p) => `| ${p.number} | ${p.title} | ${p.verdict} | ${p.apply} |`), '');
+    lines.push(
+      '## The series',
+      '',
+      `${patches.length} patches; ${patches.length - notClean.length} verified and applied clean.`,
+      '',
+    );
+    if (notClean.length)
+      lines.push(
+        '| # | patch | patch id | applied |',
+        '|---|---|---|---|',
+        ...notClean.map((p) => `| ${p.number} | ${p.title} | ${p.verdict} | ${p.apply} |`),
+        '',
+      );
   }
   return lines.join('\n');
 }

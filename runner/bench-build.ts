@@ -37,7 +37,11 @@ export async function benchBuild(opts: { profile: string; cold?: boolean; defcon
     try {
       const t0 = Date.now();
       const r = await runKernelPipeline({ profile: opts.profile });
-      out.cold = { totalSeconds: (Date.now() - t0) / 1000, buildSeconds: r.build.manifest.seconds.build, objects: r.build.manifest.objectsCompiled };
+      out.cold = {
+        totalSeconds: (Date.now() - t0) / 1000,
+        buildSeconds: r.build.manifest.seconds.build,
+        objects: r.build.manifest.objectsCompiled,
+      };
     } finally {
       if (saved.cache === undefined) delete process.env.DMEMFS_RIG_CACHE;
       else process.env.DMEMFS_RIG_CACHE = saved.cache;
@@ -51,7 +55,13 @@ export async function benchBuild(opts: { profile: string; cold?: boolean; defcon
   const warm = await runKernelPipeline({ profile: opts.profile });
   out.cachedSeconds = (Date.now() - t1) / 1000;
   const m = warm.build.manifest;
-  out.profileBuild = { configSeconds: m.seconds.config, buildSeconds: m.seconds.build, objects: m.objectsCompiled, ccache: m.toolchain.ccache, coldRun: !first.build.hit };
+  out.profileBuild = {
+    configSeconds: m.seconds.config,
+    buildSeconds: m.seconds.build,
+    objects: m.objectsCompiled,
+    ccache: m.toolchain.ccache,
+    coldRun: !first.build.hit,
+  };
   if (opts.defconfig) {
     const work = mkdtempSync(join(tmpdir(), 'rig-defconfig-'));
     try {
@@ -60,8 +70,15 @@ export async function benchBuild(opts: { profile: string; cold?: boolean; defcon
       info('bench: plain defconfig of the unpatched base tree (no ccache)');
       await run('make', ['-C', first.source.repo, `O=${work}`, ...args, 'defconfig']);
       const t2 = Date.now();
-      const objects = await makeWithProgress(first.source.repo, work, args, ['bzImage'], undefined, { ...process.env, LC_ALL: 'C' });
-      out.defconfig = { buildSeconds: (Date.now() - t2) / 1000, objects, tree: `unpatched ${first.source.kernelVersion} base` };
+      const objects = await makeWithProgress(first.source.repo, work, args, ['bzImage'], undefined, {
+        ...process.env,
+        LC_ALL: 'C',
+      });
+      out.defconfig = {
+        buildSeconds: (Date.now() - t2) / 1000,
+        objects,
+        tree: `unpatched ${first.source.kernelVersion} base`,
+      };
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

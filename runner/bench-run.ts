@@ -20,9 +20,20 @@ export interface RunBench {
 function timedRun(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
-    const p = spawn(process.execPath, [join(projectRoot(), 'dist', 'scripts', 'cli.js'), 'run', ...args], { env: { ...process.env, ...env, DMEMFS_RIG_LOG: 'quiet' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const p = spawn(process.execPath, [join(projectRoot(), 'dist', 'scripts', 'cli.js'), 'run', ...args], {
+      env: { ...process.env, ...env, DMEMFS_RIG_LOG: 'quiet' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve((Date.now() - t0) / 1000) : reject(new RigError('bench-run', `the timed run exited with ${code}`, { fix: 'run `dmemfs-rig run` alone and read its bundle' }))));
+    p.on('close', (code) =>
+      code === 0
+        ? resolve((Date.now() - t0) / 1000)
+        : reject(
+            new RigError('bench-run', `the timed run exited with ${code}`, {
+              fix: 'run `dmemfs-rig run` alone and read its bundle',
+            }),
+          ),
+    );
   });
 }
 
@@ -32,12 +43,20 @@ export async function benchRun(opts: { runs: number; cold: boolean; scenarios?: 
   const outRoot = mkdtempSync(join(cacheRoot(), '..', 'dmemfs-rig-bench-out-'));
   const scen = (opts.scenarios ?? []).flatMap((s) => ['--scenario', s]);
   try {
-    const res: RunBench = { scenarios: opts.scenarios?.length ? opts.scenarios : 'all', warm: { runs: opts.runs, medianSeconds: 0, each: [] } };
+    const res: RunBench = {
+      scenarios: opts.scenarios?.length ? opts.scenarios : 'all',
+      warm: { runs: opts.runs, medianSeconds: 0, each: [] },
+    };
     if (opts.cold) {
       const cache = mkdtempSync(join(cacheRoot(), '..', 'dmemfs-rig-bench-cold-'));
       try {
         info(`bench run: cold, in the empty cache ${cache}`);
-        res.cold = { seconds: await timedRun([...scen, '--out', join(outRoot, 'cold')], { DMEMFS_RIG_CACHE: cache, CCACHE_DIR: join(cache, 'ccache') }) };
+        res.cold = {
+          seconds: await timedRun([...scen, '--out', join(outRoot, 'cold')], {
+            DMEMFS_RIG_CACHE: cache,
+            CCACHE_DIR: join(cache, 'ccache'),
+          }),
+        };
         info(`bench run: cold ${res.cold.seconds.toFixed(0)} s`);
       } finally {
         rmSync(cache, { recursive: true, force: true });

@@ -29,7 +29,14 @@ export async function bootFirstGuest(
   accel: AccelChoice,
   opts: { nodeMiB?: number; onSpawn?: (pid: number) => void; name?: string; append?: string[] } = {},
 ): Promise<Guest> {
-  const spec = twoNodeGuest({ kernel: files.bootImage.path, initrd: files.initramfs.path }, { nodeMiB: opts.nodeMiB ?? 512, ...(opts.name ? { name: opts.name } : {}), ...(opts.append ? { append: opts.append } : {}) });
+  const spec = twoNodeGuest(
+    { kernel: files.bootImage.path, initrd: files.initramfs.path },
+    {
+      nodeMiB: opts.nodeMiB ?? 512,
+      ...(opts.name ? { name: opts.name } : {}),
+      ...(opts.append ? { append: opts.append } : {}),
+    },
+  );
   return Guest.start({ spec, accel, bootTimeoutSec: 20, ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}) });
 }
 
@@ -60,7 +67,13 @@ export async function benchBootOnce(files: FirstGuestFiles, accel: AccelChoice):
       sshLogin: g.ssh ? (g.ssh.stats.loginAt - g.timings.spawnedAt) / 1000 : undefined,
       sshReady: bootToSshSeconds,
     };
-    return { bootToSshSeconds, kernelInitSeconds, ratio: bootToSshSeconds / kernelInitSeconds, accel: accel.accel, phases };
+    return {
+      bootToSshSeconds,
+      kernelInitSeconds,
+      ratio: bootToSshSeconds / kernelInitSeconds,
+      accel: accel.accel,
+      phases,
+    };
   } finally {
     await g.stop();
   }

@@ -36,7 +36,11 @@ export async function prepareL1Image(): Promise<L1Image> {
   const l2Boot = await fastBootImage(stock.image, stock.config);
   const l2Initramfs = await buildInitramfs(L2_GUEST, { ...stock, modulesDir: undefined });
   const helpers = await buildHelpers();
-  return buildL1Image(L1_IMAGE, helpers, { kernel: l2Boot.path, initramfs: l2Initramfs.path, initramfsKey: l2Initramfs.key });
+  return buildL1Image(L1_IMAGE, helpers, {
+    kernel: l2Boot.path,
+    initramfs: l2Initramfs.path,
+    initramfsKey: l2Initramfs.key,
+  });
 }
 
 /** Boot files for L1 with the given kernel: 'debian' (stock) or a kernel profile name. */
@@ -45,19 +49,60 @@ export async function prepareL1(kernel: 'debian' | { profile: string }): Promise
   if (kernel === 'debian') {
     const stock = await debianStockKernel();
     const initrd = await buildInitramfs(L1_BOOT, stock);
-    return { image, kernel: stock, bootImage: await fastBootImage(stock.image, stock.config), initrd: initrd.path, modular: true };
+    return {
+      image,
+      kernel: stock,
+      bootImage: await fastBootImage(stock.image, stock.config),
+      initrd: initrd.path,
+      modular: true,
+    };
   }
   const rig = await prepareRigKernel({ profile: kernel.profile });
-  return { image, kernel: rig.kernel, bootImage: rig.bootImage, initrd: undefined, modular: false, pipeline: rig.pipeline };
+  return {
+    image,
+    kernel: rig.kernel,
+    bootImage: rig.bootImage,
+    initrd: undefined,
+    modular: false,
+    pipeline: rig.pipeline,
+  };
 }
 
-export async function bootL1(files: L1Files, accel: AccelChoice, opts: { nodeMiB?: number; role?: HostRole; append?: string[]; iommu?: boolean; devices?: string[]; name?: string; consoleAllow?: RegExp[]; machineOptions?: Record<string, string>; dimms?: Array<{ id: string; sizeMiB: number; node: number }>; hotplug?: { slots: number; maxMiB: number } } = {}): Promise<Guest> {
+export async function bootL1(
+  files: L1Files,
+  accel: AccelChoice,
+  opts: {
+    nodeMiB?: number;
+    role?: HostRole;
+    append?: string[];
+    iommu?: boolean;
+    devices?: string[];
+    name?: string;
+    consoleAllow?: RegExp[];
+    machineOptions?: Record<string, string>;
+    dimms?: Array<{ id: string; sizeMiB: number; node: number }>;
+    hotplug?: { slots: number; maxMiB: number };
+  } = {},
+): Promise<Guest> {
   // Under TCG a vCPU that runs a nested guest misses IPIs for tens of seconds (seen: a 26 s
   // soft lockup in smp_call_function_many_cond while L2 ran). Soft-lockup reports then say
   // nothing about the kernel under test, so the threshold goes up to 2 x 60 s on TCG.
   const append = [...(accel.accel === 'tcg' ? ['watchdog_thresh=60'] : []), ...(opts.append ?? [])];
-  const spec = l1Machine({ kernel: files.bootImage.path, ...(files.initrd ? { initrd: files.initrd } : {}), image: files.image.path, modular: files.modular }, { ...opts, append });
-  return Guest.start({ spec, accel, bootTimeoutSec: 40, ...(opts.consoleAllow ? { consoleAllow: opts.consoleAllow } : {}) });
+  const spec = l1Machine(
+    {
+      kernel: files.bootImage.path,
+      ...(files.initrd ? { initrd: files.initrd } : {}),
+      image: files.image.path,
+      modular: files.modular,
+    },
+    { ...opts, append },
+  );
+  return Guest.start({
+    spec,
+    accel,
+    bootTimeoutSec: 40,
+    ...(opts.consoleAllow ? { consoleAllow: opts.consoleAllow } : {}),
+  });
 }
 
 export interface L2Report {
@@ -77,7 +122,14 @@ export async function l1KvmUsable(l1: Guest): Promise<{ ok: boolean; why: string
   const r = await l1.exec(['sh', '-c', 'grep -m1 -o -w -E "vmx|svm" /proc/cpuinfo; test -c /dev/kvm && echo dev-kvm']);
   const flag = /\b(vmx|svm)\b/.exec(r.stdout)?.[1];
   const dev = /dev-kvm/.test(r.stdout);
-  return { ok: Boolean(flag && dev), why: flag ? (dev ? `L1 CPU has ${flag} and /dev/kvm` : `L1 CPU has ${flag} but no /dev/kvm`) : 'L1 CPU has neither vmx nor svm' };
+  return {
+    ok: Boolean(flag && dev),
+    why: flag
+      ? dev
+        ? `L1 CPU has ${flag} and /dev/kvm`
+        : `L1 CPU has ${flag} but no /dev/kvm`
+      : 'L1 CPU has neither vmx nor svm',
+  };
 }
 
 /**
@@ -88,7 +140,17 @@ export async function l1KvmUsable(l1: Guest): Promise<{ ok: boolean; why: string
  */
 export async function runL2<T = undefined>(
   l1: Guest,
-  opts: { memMiB: number; backend?: MemoryBackend; hostNodes?: number[]; policy?: 'preferred' | 'bind'; touchMiB: number; accel: 'kvm' | 'tcg'; timeoutMs: number; holdS?: number; during?: (l1: Guest) => Promise<T> },
+  opts: {
+    memMiB: number;
+    backend?: MemoryBackend;
+    hostNodes?: number[];
+    policy?: 'preferred' | 'bind';
+    touchMiB: number;
+    accel: 'kvm' | 'tcg';
+    timeoutMs: number;
+    holdS?: number;
+    during?: (l1: Guest) => Promise<T>;
+  },
 ): Promise<L2Report & { during?: T }> {
   const spec = l2Machine({ ...opts, ...(opts.during ? { holdS: opts.holdS ?? 20 } : {}) });
   const argv = ['qemu-system-x86_64', ...qemuArgs(spec, { accel: opts.accel, qmpSocket: '/run/l2-qmp.sock' })];
@@ -102,7 +164,16 @@ export async function runL2<T = undefined>(
     code = r.code;
   } else {
     const log = '/run/rig-l2.log';
-    await l1.exec(['sh', '-c', 'rm -f "$0"; ("$@" > "$0" 2>&1; echo "rig-l2-exit: $?" >> "$0") < /dev/null > /dev/null 2>&1 &', log, ...argv], { check: true });
+    await l1.exec(
+      [
+        'sh',
+        '-c',
+        'rm -f "$0"; ("$@" > "$0" 2>&1; echo "rig-l2-exit: $?" >> "$0") < /dev/null > /dev/null 2>&1 &',
+        log,
+        ...argv,
+      ],
+      { check: true },
+    );
     const holding = await waitForLine(l1, log, /rig-l2: holding|rig-l2-exit:/, opts.timeoutMs);
     if (holding && /holding/.test(holding)) during = await opts.during(l1);
     const exit = await waitForLine(l1, log, /rig-l2-exit:/, Math.max(opts.timeoutMs - (Date.now() - started), 30_000));
@@ -127,7 +198,9 @@ export async function runL2<T = undefined>(
     ...(during === undefined ? {} : { during }),
   };
   if (!report.done && code !== 0) {
-    throw new RigError('l2-failed', `the L2 guest's QEMU exited with ${code} before its report`, { evidence: out.slice(-3000) });
+    throw new RigError('l2-failed', `the L2 guest's QEMU exited with ${code} before its report`, {
+      evidence: out.slice(-3000),
+    });
   }
   return report;
 }
@@ -136,8 +209,14 @@ export async function runL2<T = undefined>(
  * KVM's large-page count in L1 (debugfs kvm/largepages: huge mappings in the TDP tables of
  * every VM), read while L2 runs; with nx_largepages_splitted for context.
  */
-export async function kvmLargePages(l1: Guest): Promise<{ largepages: number | undefined; splitted: number | undefined }> {
-  const r = await l1.exec(['sh', '-c', 'cd /sys/kernel/debug/kvm 2>/dev/null && echo "largepages $(cat largepages)" && echo "splitted $(cat nx_largepages_splitted 2>/dev/null)"']);
+export async function kvmLargePages(
+  l1: Guest,
+): Promise<{ largepages: number | undefined; splitted: number | undefined }> {
+  const r = await l1.exec([
+    'sh',
+    '-c',
+    'cd /sys/kernel/debug/kvm 2>/dev/null && echo "largepages $(cat largepages)" && echo "splitted $(cat nx_largepages_splitted 2>/dev/null)"',
+  ]);
   const num = (k: string) => {
     const m = new RegExp(`^${k} (\\d+)`, 'm').exec(r.stdout);
     return m ? Number(m[1]) : undefined;

@@ -22,7 +22,13 @@ export function artifactsOf(p: PipelineResult): KernelArtifacts {
     release: m.release,
     modulesDir: undefined,
     config: p.build.config,
-    provenance: { source: 'rig-build', profile: m.profile, release: m.release, key: m.key, configSha256: m.configSha256 },
+    provenance: {
+      source: 'rig-build',
+      profile: m.profile,
+      release: m.release,
+      key: m.key,
+      configSha256: m.configSha256,
+    },
   };
 }
 
@@ -31,5 +37,10 @@ export async function prepareRigKernel(opts: PipelineOptions): Promise<RigKernel
   const kernel = artifactsOf(pipeline);
   const initramfs = await buildInitramfs(FIRST_GUEST, kernel);
   const pvh = elfHasPvhNote(pipeline.build.vmlinux);
-  return { pipeline, kernel, initramfs, bootImage: pvh ? { path: pipeline.build.vmlinux, pvh } : { path: pipeline.build.bzImage, pvh } };
+  return {
+    pipeline,
+    kernel,
+    initramfs,
+    bootImage: pvh ? { path: pipeline.build.vmlinux, pvh } : { path: pipeline.build.bzImage, pvh },
+  };
 }

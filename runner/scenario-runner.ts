@@ -13,7 +13,17 @@ import { checkDmemTokens } from '../scenarios/dmem-param.js';
 import { BOOTS } from '../scenarios/boots.js';
 import { planOrder } from '../scenarios/catalog.js';
 import { redactKeys, rigVersion, saveConsole, writeBundle } from '../report/bundle.js';
-import { compare, describeComparison, type BootRequest, type Capability, type Comparison, type Measurement, type ScenarioContext, type ScenarioDefinition, type ScenarioResult } from '../scenarios/types.js';
+import {
+  compare,
+  describeComparison,
+  type BootRequest,
+  type Capability,
+  type Comparison,
+  type Measurement,
+  type ScenarioContext,
+  type ScenarioDefinition,
+  type ScenarioResult,
+} from '../scenarios/types.js';
 import type { AccelChoice } from '../vm/accel.js';
 import type { Guest } from '../vm/guest.js';
 import { bootL1, prepareL1, type L1Files } from './l1-guest.js';
@@ -64,13 +74,21 @@ async function hostCapabilities(accel: AccelChoice): Promise<Record<'iommu' | 'm
   return {
     iommu: /"intel-iommu"/.test(devices.stdout) ? undefined : `${qemuBinary()} has no intel-iommu device`,
     // Under TCG the rig sets vendor=GenuineIntel; under KVM the guest sees the host's vendor.
-    'mce-cpu': accel.accel === 'tcg' || vendor === 'GenuineIntel' ? undefined : `a recoverable injected MCE needs an Intel-vendor CPU; under KVM this ${vendor} host cannot provide one`,
+    'mce-cpu':
+      accel.accel === 'tcg' || vendor === 'GenuineIntel'
+        ? undefined
+        : `a recoverable injected MCE needs an Intel-vendor CPU; under KVM this ${vendor} host cannot provide one`,
   };
 }
 
 /** Capabilities known before booting. nested KVM is decided after boot (the body asks L1). */
-function missingCapability(needs: Capability[], profileHasSeries: boolean, host: Record<'iommu' | 'mce-cpu', string | undefined>): string | undefined {
-  if (needs.includes('patched-kernel') && !profileHasSeries) return 'the profile has no DMEMFS series (unpatched kernel)';
+function missingCapability(
+  needs: Capability[],
+  profileHasSeries: boolean,
+  host: Record<'iommu' | 'mce-cpu', string | undefined>,
+): string | undefined {
+  if (needs.includes('patched-kernel') && !profileHasSeries)
+    return 'the profile has no DMEMFS series (unpatched kernel)';
   if (needs.includes('iommu') && host.iommu) return host.iommu;
   if (needs.includes('mce-cpu') && host['mce-cpu']) return host['mce-cpu'];
   return undefined;
@@ -99,12 +117,22 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
   try {
     for (const def of planOrder(opts.scenarios)) {
       const t0 = Date.now();
-      const result: ScenarioResult = { id: def.id, title: def.title, status: 'pass', measurements: {}, evidence: [], seconds: 0, boots: [] };
+      const result: ScenarioResult = {
+        id: def.id,
+        title: def.title,
+        status: 'pass',
+        measurements: {},
+        evidence: [],
+        seconds: 0,
+        boots: [],
+      };
       const known = new Map<string, string>();
       let missing = missingCapability(def.needs, Boolean(profile.series), host);
       if (!missing && def.needs.includes('fs-dax')) {
         const cfg = (await filesFor('profile')).kernel.config;
-        if (!cfg || !/^CONFIG_FS_DAX=y$/m.test(readFileSync(cfg, 'utf8'))) missing = 'the kernel under test is built without CONFIG_FS_DAX: device-dax refuses every mmap ("vma is not DAX capable")';
+        if (!cfg || !/^CONFIG_FS_DAX=y$/m.test(readFileSync(cfg, 'utf8')))
+          missing =
+            'the kernel under test is built without CONFIG_FS_DAX: device-dax refuses every mmap ("vma is not DAX capable")';
       }
       if (missing) {
         results.push({ ...result, status: 'skip', reason: missing });
@@ -115,7 +143,12 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
       const ctx: ScenarioContext = {
         accel: opts.accel.accel,
         async boot(name) {
-          if (!def.boots.includes(name)) throw new RigError('scenario-definition', `scenario ${def.id} boots "${name}" but does not list it in its boots`, { fix: `add '${name}' to ${def.id}.boots` });
+          if (!def.boots.includes(name))
+            throw new RigError(
+              'scenario-definition',
+              `scenario ${def.id} boots "${name}" but does not list it in its boots`,
+              { fix: `add '${name}' to ${def.id}.boots` },
+            );
           const req: BootRequest = BOOTS[name];
           checkDmemTokens(req.append);
           const key = JSON.stringify(req);
@@ -152,9 +185,16 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
           return guest;
         },
         measure(name, value, unit, expected?: Comparison, note?: string) {
-          const m: Measurement = { value, unit, ...(expected ? { expected, ok: compare(value, expected) } : {}), ...(note ? { note } : {}) };
+          const m: Measurement = {
+            value,
+            unit,
+            ...(expected ? { expected, ok: compare(value, expected) } : {}),
+            ...(note ? { note } : {}),
+          };
           result.measurements[name] = m;
-          info(`  ${name} = ${String(value)} ${unit}${expected ? ` (expected ${describeComparison(expected)}: ${m.ok ? 'ok' : 'NOT MET'})` : ''}`);
+          info(
+            `  ${name} = ${String(value)} ${unit}${expected ? ` (expected ${describeComparison(expected)}: ${m.ok ? 'ok' : 'NOT MET'})` : ''}`,
+          );
           return m;
         },
         evidence(label, text) {
@@ -168,8 +208,15 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
         },
         async json(g, argv) {
           const r = await g.exec(argv);
-          const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
-          if (!line) throw new RigError('helper-output', `${argv[0]} printed no JSON (exit ${r.code})`, { evidence: `${r.stdout}\n${r.stderr}`.slice(-3000) });
+          const line = r.stdout
+            .trim()
+            .split('\n')
+            .filter((l) => l.startsWith('{'))
+            .at(-1);
+          if (!line)
+            throw new RigError('helper-output', `${argv[0]} printed no JSON (exit ${r.code})`, {
+              evidence: `${r.stdout}\n${r.stderr}`.slice(-3000),
+            });
           return { ...JSON.parse(line), _code: r.code, _stderr: r.stderr };
         },
       };
@@ -200,7 +247,9 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
         }
       }
       result.seconds = (Date.now() - t0) / 1000;
-      info(`scenario ${def.id}: ${result.status.toUpperCase()}${result.reason ? ` (${result.reason})` : ''} in ${result.seconds.toFixed(0)} s`);
+      info(
+        `scenario ${def.id}: ${result.status.toUpperCase()}${result.reason ? ` (${result.reason})` : ''} in ${result.seconds.toFixed(0)} s`,
+      );
       results.push(result);
     }
   } finally {
@@ -212,9 +261,19 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
     rig: rigVersion(),
     profile: opts.profile,
     kernel: kernelFiles ? { ...kernelFiles.kernel.provenance } : {},
-    images: kernelFiles ? { l1Image: kernelFiles.image.key, l1Packages: kernelFiles.image.manifest.packages.length, helpers: kernelFiles.image.manifest.helpersKey, l2: kernelFiles.image.manifest.l2 } : {},
+    images: kernelFiles
+      ? {
+          l1Image: kernelFiles.image.key,
+          l1Packages: kernelFiles.image.manifest.packages.length,
+          helpers: kernelFiles.image.manifest.helpersKey,
+          l2: kernelFiles.image.manifest.l2,
+        }
+      : {},
     accel: { accel: opts.accel.accel, reason: opts.accel.reason },
-    qemu: { binary: qemuBinary(), version: (await tryRun(qemuBinary(), ['--version'])).stdout.split('\n')[0]?.trim() ?? 'unknown' },
+    qemu: {
+      binary: qemuBinary(),
+      version: (await tryRun(qemuBinary(), ['--version'])).stdout.split('\n')[0]?.trim() ?? 'unknown',
+    },
     startedAt: new Date(started).toISOString(),
     seconds: (Date.now() - started) / 1000,
     boots,

@@ -7,7 +7,13 @@
 import type { BootRequest } from './types.js';
 
 /** Two 3 GiB NUMA nodes, as measured in MISSION.md (AMD vendor: nested SVM works under TCG). */
-export const twoNodes = (append: string[], extra: Partial<BootRequest> = {}): BootRequest => ({ kernel: 'profile', role: 'nested', nodeMiB: 3072, append, ...extra });
+export const twoNodes = (append: string[], extra: Partial<BootRequest> = {}): BootRequest => ({
+  kernel: 'profile',
+  role: 'nested',
+  nodeMiB: 3072,
+  append,
+  ...extra,
+});
 
 /** Bad dmem= values: each rejected by the rig before booting, and by the kernel with its message. */
 export const BAD_DMEM_VALUES: Array<{ value: string; kernelSays: RegExp }> = [
@@ -24,7 +30,13 @@ export const BAD_DMEM_VALUES: Array<{ value: string; kernelSays: RegExp }> = [
 const aligned: BootRequest = twoNodes(['dmem=1G:1G'], { machineOptions: { 'max-ram-below-4g': '1G' } });
 
 /** The legacy pmem range for device-dax, and hugetlbfs pools of both sizes. */
-const alternatives: BootRequest = twoNodes(['memmap=1G!4G', 'hugepagesz=1G', 'hugepages=1', 'hugepagesz=2M', 'hugepages=128']);
+const alternatives: BootRequest = twoNodes([
+  'memmap=1G!4G',
+  'hugepagesz=1G',
+  'hugepages=1',
+  'hugepagesz=2M',
+  'hugepages=128',
+]);
 
 /**
  * A hot-pluggable DIMM on node 1 next to the dmem reservation. The DIMM's memory is added by
@@ -53,7 +65,12 @@ export const BOOTS = {
   'dmem-1G-aligned-1G': { ...aligned, tag: '1G' },
   'iommu-edu': { ...aligned, iommu: true, devices: ['edu'] },
   // memmap=1G!7G: a device-dax range on node 1 for the MCE comparison (dmem keeps [6G,7G) or [8G,9G)).
-  'mce-intel': { ...aligned, append: [...aligned.append, 'memmap=1G!7G'], role: 'mce', consoleAllow: ['memtype_reserve'] },
+  'mce-intel': {
+    ...aligned,
+    append: [...aligned.append, 'memmap=1G!7G'],
+    role: 'mce',
+    consoleAllow: ['memtype_reserve'],
+  },
   'mem-4G': twoNodes(['mem=4G']),
   alternatives,
   'dimm-hotplug': dimm,

@@ -23,12 +23,29 @@ import type { ScenarioDefinition } from './types.js';
 export { BAD_DMEM_VALUES } from './boots.js';
 export { KNOWN_FAILURES } from './known-failures.js';
 
-export const SCENARIOS: ScenarioDefinition[] = [reservation, badValues, dmemfsFiles, dmemfsNuma, nestedGuest, hotUnplug, hotUnplugDimm, memDevmem, alternatives, alternativesDevdax, l2Alternatives, vfioPin, mce];
+export const SCENARIOS: ScenarioDefinition[] = [
+  reservation,
+  badValues,
+  dmemfsFiles,
+  dmemfsNuma,
+  nestedGuest,
+  hotUnplug,
+  hotUnplugDimm,
+  memDevmem,
+  alternatives,
+  alternativesDevdax,
+  l2Alternatives,
+  vfioPin,
+  mce,
+];
 
 export function selectScenarios(ids: string[] | undefined): ScenarioDefinition[] {
   if (!ids || ids.length === 0) return SCENARIOS;
   const unknown = ids.filter((id) => !SCENARIOS.some((s) => s.id === id));
-  if (unknown.length) throw new RigError('unknown-scenario', `unknown scenario(s): ${unknown.join(', ')}`, { fix: `known: ${SCENARIOS.map((s) => s.id).join(', ')}` });
+  if (unknown.length)
+    throw new RigError('unknown-scenario', `unknown scenario(s): ${unknown.join(', ')}`, {
+      fix: `known: ${SCENARIOS.map((s) => s.id).join(', ')}`,
+    });
   return SCENARIOS.filter((s) => ids.includes(s.id));
 }
 

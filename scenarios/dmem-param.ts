@@ -20,14 +20,18 @@ export interface DmemParam {
 export function memparse(s: string): { value: bigint; rest: string } | undefined {
   const m = /^(0x[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([kKmMgGtTpPeE]?)(.*)$/.exec(s);
   if (!m) return undefined;
-  let v = BigInt(m[1]!.startsWith('0x') ? m[1]! : m[1]!.length > 1 && m[1]!.startsWith('0') ? `0o${m[1]!.slice(1)}` : m[1]!);
+  let v = BigInt(
+    m[1]!.startsWith('0x') ? m[1]! : m[1]!.length > 1 && m[1]!.startsWith('0') ? `0o${m[1]!.slice(1)}` : m[1]!,
+  );
   const shift: Record<string, bigint> = { k: 10n, m: 20n, g: 30n, t: 40n, p: 50n, e: 60n };
   if (m[2]) v <<= shift[m[2].toLowerCase()]!;
   return { value: v, rest: m[3]! };
 }
 
 function bad(value: string, problem: string, fix: string): RigError {
-  return new RigError('bad-dmem', `dmem=${value}: ${problem}`, { fix: `${fix} (syntax: dmem=[!]size[KMG][@addr][:align], sizes aligned to 128M or to align)` });
+  return new RigError('bad-dmem', `dmem=${value}: ${problem}`, {
+    fix: `${fix} (syntax: dmem=[!]size[KMG][@addr][:align], sizes aligned to 128M or to align)`,
+  });
 }
 
 export function parseDmemParam(value: string, sectionBytes = SECTION_BYTES): DmemParam {
@@ -44,7 +48,12 @@ export function parseDmemParam(value: string, sectionBytes = SECTION_BYTES): Dme
     const ind = rest[0]!;
     if (ind !== '@' && ind !== ':') throw bad(value, `unknown indicator "${ind}"`, 'use @addr and :align only');
     const v = memparse(rest.slice(1));
-    if (!v) throw bad(value, `${ind === '@' ? 'addr' : 'align'} is not a number`, 'give a number with an optional K/M/G suffix');
+    if (!v)
+      throw bad(
+        value,
+        `${ind === '@' ? 'addr' : 'align'} is not a number`,
+        'give a number with an optional K/M/G suffix',
+      );
     if (ind === '@') {
       if (addr !== undefined) throw bad(value, 'addr is given twice', 'give @addr once');
       addr = v.value;
@@ -56,11 +65,14 @@ export function parseDmemParam(value: string, sectionBytes = SECTION_BYTES): Dme
     rest = v.rest;
   }
   const a = align ?? sectionBytes;
-  if (a < sectionBytes) throw bad(value, `align ${a} is below the memory section size ${sectionBytes}`, 'use an align of at least 128M');
-  if ((a & (a - 1n)) !== 0n) throw bad(value, `align ${a} is not a power of two`, 'use a power of two such as 128M, 1G');
+  if (a < sectionBytes)
+    throw bad(value, `align ${a} is below the memory section size ${sectionBytes}`, 'use an align of at least 128M');
+  if ((a & (a - 1n)) !== 0n)
+    throw bad(value, `align ${a} is not a power of two`, 'use a power of two such as 128M, 1G');
   if (addr !== undefined && addr % a !== 0n) throw bad(value, `addr is not aligned to ${a}`, 'align the address');
   if (sz.value % a !== 0n) throw bad(value, `size is not aligned to ${a}`, `use a multiple of ${a / 1048576n}M`);
-  if (keepForKernel && addr !== undefined) throw bad(value, '"!" (leave size to the kernel) cannot be combined with @addr', 'drop either ! or @addr');
+  if (keepForKernel && addr !== undefined)
+    throw bad(value, '"!" (leave size to the kernel) cannot be combined with @addr', 'drop either ! or @addr');
   return { keepForKernel, size: sz.value, addr, align: a };
 }
 

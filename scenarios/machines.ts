@@ -12,7 +12,10 @@ export interface BootFiles {
 }
 
 /** The foundation's first guest: two emulated NUMA nodes of `nodeMiB` each, one vCPU per node. */
-export function twoNodeGuest(files: BootFiles, opts: { nodeMiB?: number; name?: string; append?: string[] } = {}): MachineSpec {
+export function twoNodeGuest(
+  files: BootFiles,
+  opts: { nodeMiB?: number; name?: string; append?: string[] } = {},
+): MachineSpec {
   const nodeMiB = opts.nodeMiB ?? 512;
   return {
     name: opts.name ?? 'first-guest',
@@ -27,7 +30,15 @@ export function twoNodeGuest(files: BootFiles, opts: { nodeMiB?: number; name?: 
     },
     kernel: files.kernel,
     ...(files.initrd ? { initrd: files.initrd } : {}),
-    append: ['console=ttyS0', 'panic=-1', 'oops=panic', 'nokaslr', 'tsc=reliable', 'no_timer_check', ...(opts.append ?? [])],
+    append: [
+      'console=ttyS0',
+      'panic=-1',
+      'oops=panic',
+      'nokaslr',
+      'tsc=reliable',
+      'no_timer_check',
+      ...(opts.append ?? []),
+    ],
     forwards: [],
   };
 }
@@ -57,7 +68,9 @@ export function l1Machine(
 ): MachineSpec {
   const nodes = opts.nodes ?? 2;
   const nodeMiB = opts.nodeMiB ?? 2048;
-  const root = files.modular ? ['rig.root=/dev/vda'] : ['root=/dev/vda', 'rw', 'rootfstype=ext4', 'init=/sbin/rig-init'];
+  const root = files.modular
+    ? ['rig.root=/dev/vda']
+    : ['root=/dev/vda', 'rw', 'rootfstype=ext4', 'init=/sbin/rig-init'];
   return {
     name: opts.name ?? 'l1',
     machine: { type: 'q35', ...(opts.machineOptions ? { options: opts.machineOptions } : {}) },
@@ -66,30 +79,74 @@ export function l1Machine(
     memory: { nodes: Array.from({ length: nodes }, (_, i) => ({ memMiB: nodeMiB, cpus: [i] })) },
     kernel: files.kernel,
     ...(files.initrd ? { initrd: files.initrd } : {}),
-    append: ['console=ttyS0', 'panic=-1', 'oops=panic', 'no5lvl', 'tsc=reliable', 'no_timer_check', ...root, ...(opts.iommu ? ['intel_iommu=on', 'iommu=pt'] : []), ...(opts.append ?? [])],
+    append: [
+      'console=ttyS0',
+      'panic=-1',
+      'oops=panic',
+      'no5lvl',
+      'tsc=reliable',
+      'no_timer_check',
+      ...root,
+      ...(opts.iommu ? ['intel_iommu=on', 'iommu=pt'] : []),
+      ...(opts.append ?? []),
+    ],
     forwards: [],
     drives: [{ path: files.image, snapshot: true }],
     ...(opts.iommu ? { iommu: true } : {}),
-    ...(opts.devices || opts.dimms ? { devices: [...(opts.devices ?? []), ...(opts.dimms ?? []).map((d) => `pc-dimm,id=${d.id},memdev=${d.id}-mem,node=${d.node}`)] } : {}),
+    ...(opts.devices || opts.dimms
+      ? {
+          devices: [
+            ...(opts.devices ?? []),
+            ...(opts.dimms ?? []).map((d) => `pc-dimm,id=${d.id},memdev=${d.id}-mem,node=${d.node}`),
+          ],
+        }
+      : {}),
     ...(opts.dimms ? { objects: opts.dimms.map((d) => `memory-backend-ram,id=${d.id}-mem,size=${d.sizeMiB}M`) } : {}),
     ...(opts.hotplug ? { hotplug: opts.hotplug } : {}),
   };
 }
 
 /** Paths inside the L1 image. */
-export const L1_PATHS = { l2Kernel: '/opt/rig/l2/kernel', l2Initramfs: '/opt/rig/l2/initramfs.cpio.gz', helpers: '/usr/local/bin' };
+export const L1_PATHS = {
+  l2Kernel: '/opt/rig/l2/kernel',
+  l2Initramfs: '/opt/rig/l2/initramfs.cpio.gz',
+  helpers: '/usr/local/bin',
+};
 
 /** The second-level guest, run by QEMU inside L1: one node whose RAM is the given backend. */
-export function l2Machine(opts: { memMiB: number; backend?: MemoryBackend; hostNodes?: number[]; policy?: 'preferred' | 'bind'; touchMiB: number; name?: string; holdS?: number }): MachineSpec {
+export function l2Machine(opts: {
+  memMiB: number;
+  backend?: MemoryBackend;
+  hostNodes?: number[];
+  policy?: 'preferred' | 'bind';
+  touchMiB: number;
+  name?: string;
+  holdS?: number;
+}): MachineSpec {
   return {
     name: opts.name ?? 'l2',
     machine: { type: 'q35' },
     cpu: { model: 'max', flags: ['la57=off'] },
     smp: { cpus: 1 },
-    memory: { nodes: [{ memMiB: opts.memMiB, cpus: [0], ...(opts.backend ? { backend: opts.backend } : {}), ...(opts.hostNodes ? { hostNodes: opts.hostNodes, policy: opts.policy ?? 'bind' } : {}) }] },
+    memory: {
+      nodes: [
+        {
+          memMiB: opts.memMiB,
+          cpus: [0],
+          ...(opts.backend ? { backend: opts.backend } : {}),
+          ...(opts.hostNodes ? { hostNodes: opts.hostNodes, policy: opts.policy ?? 'bind' } : {}),
+        },
+      ],
+    },
     kernel: L1_PATHS.l2Kernel,
     initrd: L1_PATHS.l2Initramfs,
-    append: ['console=ttyS0', 'panic=-1', 'quiet', `rig.touch_mib=${opts.touchMiB}`, ...(opts.holdS ? [`rig.hold_s=${opts.holdS}`] : [])],
+    append: [
+      'console=ttyS0',
+      'panic=-1',
+      'quiet',
+      `rig.touch_mib=${opts.touchMiB}`,
+      ...(opts.holdS ? [`rig.hold_s=${opts.holdS}`] : []),
+    ],
     forwards: [],
   };
 }

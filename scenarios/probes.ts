@@ -2,7 +2,10 @@
 import type { Guest } from '../vm/guest.js';
 
 export async function memTotalKb(g: Guest): Promise<{ total: number; nodes: number[] }> {
-  const r = await g.exec(['sh', '-c', 'cat /proc/meminfo; for n in /sys/devices/system/node/node*/meminfo; do cat "$n"; done'], { check: true });
+  const r = await g.exec(
+    ['sh', '-c', 'cat /proc/meminfo; for n in /sys/devices/system/node/node*/meminfo; do cat "$n"; done'],
+    { check: true },
+  );
   const total = Number(/^MemTotal:\s+(\d+) kB/m.exec(r.stdout)?.[1]);
   const nodes: number[] = [];
   for (const m of r.stdout.matchAll(/^Node (\d+) MemTotal:\s+(\d+) kB/gm)) nodes[Number(m[1])] = Number(m[2]);
@@ -11,7 +14,11 @@ export async function memTotalKb(g: Guest): Promise<{ total: number; nodes: numb
 
 /** The dmem debugfs statistics (/sys/kernel/debug/dmem): top level and per node. */
 export async function dmemStats(g: Guest): Promise<Record<string, number>> {
-  const r = await g.exec(['sh', '-c', 'cd /sys/kernel/debug/dmem 2>/dev/null || exit 0; for f in $(find . -type f); do printf "%s %s\\n" "$f" "$(cat $f 2>/dev/null | head -1)"; done']);
+  const r = await g.exec([
+    'sh',
+    '-c',
+    'cd /sys/kernel/debug/dmem 2>/dev/null || exit 0; for f in $(find . -type f); do printf "%s %s\\n" "$f" "$(cat $f 2>/dev/null | head -1)"; done',
+  ]);
   const out: Record<string, number> = {};
   for (const line of r.stdout.split('\n')) {
     const m = /^\.\/(\S+) (-?\d+)/.exec(line.trim());

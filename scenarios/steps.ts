@@ -5,7 +5,13 @@ import { logMatches } from './probes.js';
 import type { ScenarioContext } from './types.js';
 
 export async function mountDmemfs(g: Guest, pagesize: string): Promise<{ ok: boolean; err: string }> {
-  const r = await g.exec(['sh', '-c', 'mkdir -p /mnt/dmem && mount -t dmemfs -o "pagesize=$1" none /mnt/dmem', 'mount', pagesize]);
+  const r = await g.exec([
+    'sh',
+    '-c',
+    'mkdir -p /mnt/dmem && mount -t dmemfs -o "pagesize=$1" none /mnt/dmem',
+    'mount',
+    pagesize,
+  ]);
   return { ok: r.code === 0, err: r.stderr.trim() };
 }
 
@@ -25,7 +31,12 @@ export interface MapResult {
 }
 
 /** map-and-touch with the given arguments, as root or as the unprivileged user. */
-export function mapAndTouch(ctx: ScenarioContext, g: Guest, args: string[], opts: { unprivileged?: boolean } = {}): Promise<MapResult & { _code: number | null; _stderr: string }> {
+export function mapAndTouch(
+  ctx: ScenarioContext,
+  g: Guest,
+  args: string[],
+  opts: { unprivileged?: boolean } = {},
+): Promise<MapResult & { _code: number | null; _stderr: string }> {
   return ctx.json<MapResult>(g, [...(opts.unprivileged ? UNPRIVILEGED : []), 'map-and-touch', ...args]);
 }
 
@@ -68,24 +79,56 @@ export async function measureColumns(ctx: ScenarioContext, g: Guest, cases: Colu
       const p = await g.exec(c.prepare);
       ctx.evidence(`${c.col}: ${c.prepare.join(' ')}`, `${p.stdout}${p.stderr}`.slice(-2000));
     }
-    const readCounter = async () => (c.freeCounter ? Number((await g.exec(['cat', c.freeCounter], { check: true })).stdout.trim()) : undefined);
+    const readCounter = async () =>
+      c.freeCounter ? Number((await g.exec(['cat', c.freeCounter], { check: true })).stdout.trim()) : undefined;
     const freeBefore = await readCounter();
-    const r = await mapAndTouch(ctx, g, [...c.argv, ...(c.col === 'anonymous' ? [] : ['--create']), '--size', String(c.size)]);
+    const r = await mapAndTouch(ctx, g, [
+      ...c.argv,
+      ...(c.col === 'anonymous' ? [] : ['--create']),
+      '--size',
+      String(c.size),
+    ]);
     ctx.evidence(`map-and-touch ${c.col}`, JSON.stringify(r));
-    if (!r.ok) ctx.evidence(`kernel log after ${c.col}`, (await logMatches(g, /dax|hugetlb|pmem/i)).slice(-15).join('\n'));
+    if (!r.ok)
+      ctx.evidence(`kernel log after ${c.col}`, (await logMatches(g, /dax|hugetlb|pmem/i)).slice(-15).join('\n'));
     ctx.measure(`${c.col}_ok`, r.ok, '', { op: 'is', value: true }, r.error);
-    ctx.measure(`${c.col}_faults`, r.minor_faults ?? null, `faults for ${c.size >> 20} MiB`, c.col === 'anonymous' ? undefined : { op: 'approx', value: c.size / c.page, tolerance: c.size / c.page > 10 ? 0.01 : 1 });
-    ctx.measure(`${c.col}_kernel_page_kb`, r.kernel_page_size_kb ?? null, 'kB', c.col === 'anonymous' ? undefined : { op: 'eq', value: c.page / 1024 });
+    ctx.measure(
+      `${c.col}_faults`,
+      r.minor_faults ?? null,
+      `faults for ${c.size >> 20} MiB`,
+      c.col === 'anonymous'
+        ? undefined
+        : { op: 'approx', value: c.size / c.page, tolerance: c.size / c.page > 10 ? 0.01 : 1 },
+    );
+    ctx.measure(
+      `${c.col}_kernel_page_kb`,
+      r.kernel_page_size_kb ?? null,
+      'kB',
+      c.col === 'anonymous' ? undefined : { op: 'eq', value: c.page / 1024 },
+    );
     ctx.measure(`${c.col}_verified`, r.verified ?? null, '', { op: 'is', value: true });
     // Give the pages back (a hugetlbfs file keeps its pool pages until unlinked); device files stay.
     const file = c.argv[c.argv.indexOf('--file') + 1];
     if (c.argv.includes('--file') && file && !file.startsWith('/dev/dax')) await g.exec(['rm', '-f', file]);
-    if (freeBefore !== undefined) ctx.measure(`${c.col}_free_restored`, (await readCounter()) ?? null, 'pages', { op: 'eq', value: freeBefore }, `${c.freeCounter} after unlink`);
+    if (freeBefore !== undefined)
+      ctx.measure(
+        `${c.col}_free_restored`,
+        (await readCounter()) ?? null,
+        'pages',
+        { op: 'eq', value: freeBefore },
+        `${c.freeCounter} after unlink`,
+      );
   }
 }
 
 /** Who may map `path` by its mode: 0600 (root's) must refuse the unprivileged user, 0666 must let it map. */
-export async function modeChecks(ctx: ScenarioContext, g: Guest, prefix: string, paths: { private: string; shared: string; restoreMode?: string }, mapArgs: string[]): Promise<void> {
+export async function modeChecks(
+  ctx: ScenarioContext,
+  g: Guest,
+  prefix: string,
+  paths: { private: string; shared: string; restoreMode?: string },
+  mapArgs: string[],
+): Promise<void> {
   await g.exec(['chmod', '600', paths.private], { check: true });
   const denied = await mapAndTouch(ctx, g, ['--file', paths.private, ...mapArgs], { unprivileged: true });
   ctx.measure(`${prefix}_unprivileged_mode_0600`, accessOutcome(denied), '', { op: 'is', value: 'EACCES' });
@@ -111,7 +154,11 @@ export interface VictimEvent {
  * The guest-physical address of a victim spinning on vCPU 1: pagemap where it shows the page,
  * else QEMU's gva2gpa with vCPU 1's page tables, accepted only inside `accept`.
  */
-export async function victimPaddr(g: Guest, ready: VictimEvent, accept: (pa: number) => boolean): Promise<{ paddr: string | undefined; source: string }> {
+export async function victimPaddr(
+  g: Guest,
+  ready: VictimEvent,
+  accept: (pa: number) => boolean,
+): Promise<{ paddr: string | undefined; source: string }> {
   if (ready.paddr) return { paddr: ready.paddr, source: 'pagemap' };
   for (let i = 0; i < 10 && ready.vaddr; i++) {
     const out = await g.qmp!.hmp(`gva2gpa ${ready.vaddr}`, 10_000, 1);

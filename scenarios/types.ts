@@ -28,7 +28,10 @@ export interface BootRequest {
   tag?: string;
 }
 
-export type Comparison = { op: 'eq' | 'le' | 'ge'; value: number } | { op: 'approx'; value: number; tolerance: number } | { op: 'is'; value: string | boolean };
+export type Comparison =
+  | { op: 'eq' | 'le' | 'ge'; value: number }
+  | { op: 'approx'; value: number; tolerance: number }
+  | { op: 'is'; value: string | boolean };
 
 export interface Measurement {
   value: number | string | boolean | null;
@@ -55,7 +58,13 @@ export interface ScenarioContext {
   /** Boot (or reuse) the named first-level guest (scenarios/boots.ts). */
   boot(name: BootName): Promise<Guest>;
   /** Record a measured value, with the expectation it is held to. */
-  measure(name: string, value: number | string | boolean | null, unit: string, expected?: Comparison, note?: string): Measurement;
+  measure(
+    name: string,
+    value: number | string | boolean | null,
+    unit: string,
+    expected?: Comparison,
+    note?: string,
+  ): Measurement;
   evidence(label: string, text: string): void;
   /** This scenario cannot run here: stop and report a skip with the reason. */
   skip(reason: string): never;

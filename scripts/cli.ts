@@ -21,7 +21,8 @@ function commandHelp(c: Command): string {
   const opts = Object.entries(c.options ?? {});
   if (opts.length) {
     lines.push('', 'options:');
-    for (const [name, o] of opts) lines.push(`  --${name}${o.type === 'string' ? ' <value>' : ''}${o.short ? ` (-${o.short})` : ''}  ${o.help}`);
+    for (const [name, o] of opts)
+      lines.push(`  --${name}${o.type === 'string' ? ' <value>' : ''}${o.short ? ` (-${o.short})` : ''}  ${o.help}`);
   }
   return lines.join('\n');
 }
@@ -29,7 +30,9 @@ function commandHelp(c: Command): string {
 async function main(argv: string[]): Promise<number> {
   installHygiene();
   const words = argv.filter((a) => !a.startsWith('-'));
-  const cmd = COMMANDS.filter((c) => c.name.split(' ').every((w, i) => words[i] === w)).sort((a, b) => b.name.length - a.name.length)[0];
+  const cmd = COMMANDS.filter((c) => c.name.split(' ').every((w, i) => words[i] === w)).sort(
+    (a, b) => b.name.length - a.name.length,
+  )[0];
   if (!cmd) {
     if (argv.includes('--help') || argv.includes('-h') || argv.length === 0) {
       process.stdout.write(usage() + '\n');
@@ -40,8 +43,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const rest = [...argv];
   for (const w of cmd.name.split(' ')) rest.splice(rest.indexOf(w), 1);
-  const options: ParseArgsConfig['options'] = { help: { type: 'boolean', short: 'h' }, quiet: { type: 'boolean' }, verbose: { type: 'boolean' } };
-  for (const [n, o] of Object.entries(cmd.options ?? {})) options[n] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+  const options: ParseArgsConfig['options'] = {
+    help: { type: 'boolean', short: 'h' },
+    quiet: { type: 'boolean' },
+    verbose: { type: 'boolean' },
+  };
+  for (const [n, o] of Object.entries(cmd.options ?? {}))
+    options[n] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
   let parsed;
   try {
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
@@ -62,7 +70,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e) => {
-    process.stderr.write((isRigError(e) ? e.describe() : `internal error: ${messageOf(e)}\n${(e as Error).stack ?? ''}`) + '\n');
+    process.stderr.write(
+      (isRigError(e) ? e.describe() : `internal error: ${messageOf(e)}\n${(e as Error).stack ?? ''}`) + '\n',
+    );
     info('failed');
     process.exit(1);
   },

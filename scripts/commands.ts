@@ -4,7 +4,14 @@ import { info } from '../core/log.js';
 import { setupHost, HOST_PACKAGES } from './setup-host.js';
 import { benchBootOnce, bootFirstGuest, prepareFirstGuest } from '../runner/first-guest.js';
 import { runKernelPipeline, runTreeStages } from '../kernel/pipeline.js';
-import { identifySeries, parseSeries, readMbox, seriesDefinition, seriesDistance, verifySeries } from '../kernel/series.js';
+import {
+  identifySeries,
+  parseSeries,
+  readMbox,
+  seriesDefinition,
+  seriesDistance,
+  verifySeries,
+} from '../kernel/series.js';
 import { expandPath, listProfiles, loadProfile } from '../kernel/profile.js';
 import { acquireSource } from '../kernel/source.js';
 import { checkoutBase } from '../kernel/tree.js';
@@ -43,9 +50,15 @@ export interface Command {
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
 }
 
-const profileOpt: OptionSpec = { type: 'string', help: `kernel profile (${'one of kernel/profiles/*.json'}; default rfc-v2-debian)` };
-const kernelSrcOpt: OptionSpec = { type: 'string', help: 'a local kernel tree (git or plain) or tarball instead of the profile\'s source' };
-const seriesOpt: OptionSpec = { type: 'string', help: 'a local mbox of the series instead of the profile\'s' };
+const profileOpt: OptionSpec = {
+  type: 'string',
+  help: `kernel profile (${'one of kernel/profiles/*.json'}; default rfc-v2-debian)`,
+};
+const kernelSrcOpt: OptionSpec = {
+  type: 'string',
+  help: "a local kernel tree (git or plain) or tarball instead of the profile's source",
+};
+const seriesOpt: OptionSpec = { type: 'string', help: "a local mbox of the series instead of the profile's" };
 const jsonOpt: OptionSpec = { type: 'boolean', help: 'print JSON on stdout' };
 
 const accelOpt: OptionSpec = { type: 'string', help: 'kvm | tcg | auto (default auto; also DMEMFS_RIG_ACCEL)' };
@@ -61,8 +74,12 @@ export const COMMANDS: Command[] = [
     name: 'series verify',
     summary: 'check an mbox: cover letter, patches 1..N of one version, each intact by patch id',
     usage: '<mbox> [--series-name NAME] [--json]',
-    details: 'Exit 0 when complete and intact; otherwise non-zero, naming each missing, extra, duplicate or altered patch.\nWithout --series-name the pinned series (kernel/series/*.json) with most matching patch ids is used.',
-    options: { 'series-name': { type: 'string', help: 'pinned series to check against (rfc-v2, rfc-v2-on-debian-5.10.223)' }, json: jsonOpt },
+    details:
+      'Exit 0 when complete and intact; otherwise non-zero, naming each missing, extra, duplicate or altered patch.\nWithout --series-name the pinned series (kernel/series/*.json) with most matching patch ids is used.',
+    options: {
+      'series-name': { type: 'string', help: 'pinned series to check against (rfc-v2, rfc-v2-on-debian-5.10.223)' },
+      json: jsonOpt,
+    },
     async run(v, pos) {
       if (!pos[0]) throw new Error('series verify needs the path of an mbox');
       const parsed = await parseSeries(readMbox(pos[0]));
@@ -70,10 +87,18 @@ export const COMMANDS: Command[] = [
       const r = verifySeries(parsed, def);
       if (v.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else {
-        process.stdout.write(`${pos[0]}: series ${def.name}: ${parsed.patches.length} patches, cover letter ${r.cover ? 'present' : 'missing'}\n`);
-        for (const p of r.patches) if (p.verdict !== 'ok') process.stdout.write(`  patch ${String(p.number).padStart(2)}: ${p.verdict.toUpperCase()}  ${p.title}\n`);
+        process.stdout.write(
+          `${pos[0]}: series ${def.name}: ${parsed.patches.length} patches, cover letter ${r.cover ? 'present' : 'missing'}\n`,
+        );
+        for (const p of r.patches)
+          if (p.verdict !== 'ok')
+            process.stdout.write(`  patch ${String(p.number).padStart(2)}: ${p.verdict.toUpperCase()}  ${p.title}\n`);
         for (const pr of r.problems) process.stdout.write(`  problem: ${pr}\n`);
-        process.stdout.write(r.ok ? `OK: complete and intact (${r.patches.length} patch ids match)\n` : `FAILED: ${r.problems.length} problem(s)\n`);
+        process.stdout.write(
+          r.ok
+            ? `OK: complete and intact (${r.patches.length} patch ids match)\n`
+            : `FAILED: ${r.problems.length} problem(s)\n`,
+        );
       }
       return r.ok ? 0 : 1;
     },
@@ -90,17 +115,24 @@ export const COMMANDS: Command[] = [
       else {
         const differ = rows.filter((r) => !r.identical);
         const ctx = differ.filter((r) => r.kind === 'context-only').length;
-        process.stdout.write(`${rows.length} patches: ${rows.length - differ.length} identical, ${ctx} differ in context only, ${differ.length - ctx} differ in content\n`);
-        for (const r of differ) process.stdout.write(`  ${String(r.number).padStart(2)}  ${r.kind.padEnd(12)} -${r.onlyInOriginal}/+${r.onlyInRebased} changed lines  ${r.title}${r.note ? `\n      ${r.note.slice(0, 160)}` : ''}\n`);
+        process.stdout.write(
+          `${rows.length} patches: ${rows.length - differ.length} identical, ${ctx} differ in context only, ${differ.length - ctx} differ in content\n`,
+        );
+        for (const r of differ)
+          process.stdout.write(
+            `  ${String(r.number).padStart(2)}  ${r.kind.padEnd(12)} -${r.onlyInOriginal}/+${r.onlyInRebased} changed lines  ${r.title}${r.note ? `\n      ${r.note.slice(0, 160)}` : ''}\n`,
+          );
       }
       return 0;
     },
   },
   {
     name: 'series apply',
-    summary: 'apply a profile\'s series to its source and print the per-patch report (all patches, even after a failure)',
+    summary:
+      "apply a profile's series to its source and print the per-patch report (all patches, even after a failure)",
     usage: '[--profile P] [--series mbox] [--kernel-src path] [--json]',
-    details: 'Reports clean / offset / fuzz / failed per patch with files and hunks. Exit 0 only when every patch applies.\nThe tree is a scratch copy; the build pipeline keeps its own.',
+    details:
+      'Reports clean / offset / fuzz / failed per patch with files and hunks. Exit 0 only when every patch applies.\nThe tree is a scratch copy; the build pipeline keeps its own.',
     options: { profile: profileOpt, series: seriesOpt, 'kernel-src': kernelSrcOpt, json: jsonOpt },
     async run(v) {
       const profile = loadProfile(String(v.profile ?? 'rfc-v2-debian'));
@@ -121,15 +153,36 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'kernel build',
-    summary: 'run the kernel pipeline of a profile: series verified, source, patched tree, config verified, bzImage (cached)',
+    summary:
+      'run the kernel pipeline of a profile: series verified, source, patched tree, config verified, bzImage (cached)',
     usage: '[--profile P] [--kernel-src path] [--series mbox] [--cc gcc-12] [--json]',
-    options: { profile: profileOpt, 'kernel-src': kernelSrcOpt, series: seriesOpt, cc: { type: 'string', help: 'compiler (default from the profile: gcc)' }, json: jsonOpt },
+    options: {
+      profile: profileOpt,
+      'kernel-src': kernelSrcOpt,
+      series: seriesOpt,
+      cc: { type: 'string', help: 'compiler (default from the profile: gcc)' },
+      json: jsonOpt,
+    },
     async run(v) {
-      const r = await runKernelPipeline({ profile: String(v.profile ?? 'rfc-v2-debian'), ...(v['kernel-src'] ? { kernelSrc: String(v['kernel-src']) } : {}), ...(v.series ? { series: String(v.series) } : {}), ...(v.cc ? { cc: String(v.cc) } : {}) });
-      if (v.json) process.stdout.write(JSON.stringify({ dir: r.build.dir, hit: r.build.hit, manifest: r.build.manifest, applyReport: r.tree.report }, null, 2) + '\n');
+      const r = await runKernelPipeline({
+        profile: String(v.profile ?? 'rfc-v2-debian'),
+        ...(v['kernel-src'] ? { kernelSrc: String(v['kernel-src']) } : {}),
+        ...(v.series ? { series: String(v.series) } : {}),
+        ...(v.cc ? { cc: String(v.cc) } : {}),
+      });
+      if (v.json)
+        process.stdout.write(
+          JSON.stringify(
+            { dir: r.build.dir, hit: r.build.hit, manifest: r.build.manifest, applyReport: r.tree.report },
+            null,
+            2,
+          ) + '\n',
+        );
       else {
         if (r.tree.report) process.stdout.write(formatApplyReport(r.tree.report) + '\n');
-        process.stdout.write(`kernel ${r.build.manifest.release}: ${r.build.bzImage}${r.build.hit ? ' (cached)' : ` built in ${r.build.manifest.seconds.build.toFixed(0)} s, ${r.build.manifest.objectsCompiled} objects`}\n`);
+        process.stdout.write(
+          `kernel ${r.build.manifest.release}: ${r.build.bzImage}${r.build.hit ? ' (cached)' : ` built in ${r.build.manifest.seconds.build.toFixed(0)} s, ${r.build.manifest.objectsCompiled} objects`}\n`,
+        );
       }
       return 0;
     },
@@ -140,9 +193,23 @@ export const COMMANDS: Command[] = [
     usage: '[--profile P] [--kernel-src path] [--series mbox] [--json]',
     options: { profile: profileOpt, 'kernel-src': kernelSrcOpt, series: seriesOpt, json: jsonOpt },
     async run(v) {
-      const r = await runTreeStages({ profile: String(v.profile ?? 'rfc-v2-debian'), ...(v['kernel-src'] ? { kernelSrc: String(v['kernel-src']) } : {}), ...(v.series ? { series: String(v.series) } : {}) });
-      if (v.json) process.stdout.write(JSON.stringify({ dir: r.tree.dir, hit: r.tree.hit, headCommit: r.tree.headCommit, applyReport: r.tree.report }, null, 2) + '\n');
-      else process.stdout.write(`${r.tree.report ? `${formatApplyReport(r.tree.report)}\n` : ''}tree ${r.tree.dir} at ${r.tree.headCommit.slice(0, 12)}${r.tree.hit ? ' (cached)' : ''}\n`);
+      const r = await runTreeStages({
+        profile: String(v.profile ?? 'rfc-v2-debian'),
+        ...(v['kernel-src'] ? { kernelSrc: String(v['kernel-src']) } : {}),
+        ...(v.series ? { series: String(v.series) } : {}),
+      });
+      if (v.json)
+        process.stdout.write(
+          JSON.stringify(
+            { dir: r.tree.dir, hit: r.tree.hit, headCommit: r.tree.headCommit, applyReport: r.tree.report },
+            null,
+            2,
+          ) + '\n',
+        );
+      else
+        process.stdout.write(
+          `${r.tree.report ? `${formatApplyReport(r.tree.report)}\n` : ''}tree ${r.tree.dir} at ${r.tree.headCommit.slice(0, 12)}${r.tree.hit ? ' (cached)' : ''}\n`,
+        );
       return 0;
     },
   },
@@ -155,10 +222,16 @@ export const COMMANDS: Command[] = [
       const t0 = Date.now();
       const img = await prepareL1Image();
       const secs = (Date.now() - t0) / 1000;
-      if (v.json) process.stdout.write(JSON.stringify({ path: img.path, key: img.key, hit: img.hit, seconds: secs, manifest: img.manifest }) + '\n');
+      if (v.json)
+        process.stdout.write(
+          JSON.stringify({ path: img.path, key: img.key, hit: img.hit, seconds: secs, manifest: img.manifest }) + '\n',
+        );
       else {
-        process.stdout.write(`${img.path} (${img.hit ? 'from cache' : 'built'} in ${secs.toFixed(1)} s): ${img.manifest.packages.length} packages, ${img.manifest.contentMiB} MiB content, ${img.manifest.imageMiB} MiB image\n`);
-        for (const p of img.manifest.requested) process.stdout.write(`  ${p} ${img.manifest.packages.find((x) => x.name === p)?.version ?? '?'}\n`);
+        process.stdout.write(
+          `${img.path} (${img.hit ? 'from cache' : 'built'} in ${secs.toFixed(1)} s): ${img.manifest.packages.length} packages, ${img.manifest.contentMiB} MiB content, ${img.manifest.imageMiB} MiB image\n`,
+        );
+        for (const p of img.manifest.requested)
+          process.stdout.write(`  ${p} ${img.manifest.packages.find((x) => x.name === p)?.version ?? '?'}\n`);
       }
       return 0;
     },
@@ -177,7 +250,8 @@ export const COMMANDS: Command[] = [
     name: 'run',
     summary: 'the main job: kernel pipeline, L1 image, every scenario; results.json and TAP in --out',
     usage: '[--profile P] [--scenario ID ...] [--accel kvm|tcg] [--out DIR] [--list]',
-    details: 'Each scenario passes, fails, is skipped with its reason, or is a known failure of the series (with evidence).\nExit 0 when no scenario failed.',
+    details:
+      'Each scenario passes, fails, is skipped with its reason, or is a known failure of the series (with evidence).\nExit 0 when no scenario failed.',
     options: {
       profile: profileOpt,
       scenario: { type: 'string', multiple: true, help: 'run only these scenarios (repeatable)' },
@@ -187,25 +261,36 @@ export const COMMANDS: Command[] = [
     },
     async run(v) {
       if (v.list) {
-        for (const s of SCENARIOS) process.stdout.write(`${s.id}\n  ${s.title}\n  proves: ${s.proves}\n  needs: ${s.needs.join(', ') || 'nothing special'}\n`);
+        for (const s of SCENARIOS)
+          process.stdout.write(
+            `${s.id}\n  ${s.title}\n  proves: ${s.proves}\n  needs: ${s.needs.join(', ') || 'nothing special'}\n`,
+          );
         return 0;
       }
       const accel = chooseAccel(v.accel as string | undefined);
       info(`accelerator: ${accel.accel} (${accel.reason})`);
       const out = String(v.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
-      const r = await runScenarios({ profile: String(v.profile ?? 'rfc-v2-debian'), accel, scenarios: selectScenarios(v.scenario as string[] | undefined), out });
+      const r = await runScenarios({
+        profile: String(v.profile ?? 'rfc-v2-debian'),
+        accel,
+        scenarios: selectScenarios(v.scenario as string[] | undefined),
+        out,
+      });
       process.stdout.write(toTap(r));
       process.stdout.write(`\n${comparisonMarkdown(comparisonTable(r.scenarios))}\n\n`);
       const count = (st: string) => r.scenarios.filter((s) => s.status === st).length;
-      process.stdout.write(`# ${count('pass')} pass, ${count('fail')} fail, ${count('skip')} skip, ${count('known-failure')} known failure\n# bundle: ${out} (report.html, report.md, results.json, junit.xml, consoles/)\n`);
+      process.stdout.write(
+        `# ${count('pass')} pass, ${count('fail')} fail, ${count('skip')} skip, ${count('known-failure')} known failure\n# bundle: ${out} (report.html, report.md, results.json, junit.xml, consoles/)\n`,
+      );
       return count('fail') ? 1 : 0;
     },
   },
   {
     name: 'report',
-    summary: 'render a bundle\'s report again, validate it, or compare two bundles (what regressed?)',
+    summary: "render a bundle's report again, validate it, or compare two bundles (what regressed?)",
     usage: 'BUNDLE | --compare A B [--tolerance 0.1] [--json] | --validate BUNDLE',
-    details: 'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario or an expectation regressed.',
+    details:
+      'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario or an expectation regressed.',
     options: {
       compare: { type: 'boolean', help: 'compare bundle A (before) with bundle B (after)' },
       tolerance: { type: 'string', help: 'relative change that counts as moved (default 0.1)' },
@@ -214,17 +299,24 @@ export const COMMANDS: Command[] = [
     },
     async run(v, pos) {
       if (v.compare) {
-        if (pos.length !== 2) throw new RigError('usage', 'report --compare needs two bundles: A (before) and B (after)', { fix: 'dmemfs-rig report --compare out/run-1 out/run-2' });
+        if (pos.length !== 2)
+          throw new RigError('usage', 'report --compare needs two bundles: A (before) and B (after)', {
+            fix: 'dmemfs-rig report --compare out/run-1 out/run-2',
+          });
         const tolerance = v.tolerance === undefined ? 0.1 : Number(v.tolerance);
-        if (!(tolerance >= 0)) throw new RigError('usage', `--tolerance ${String(v.tolerance)} is not a non-negative number`);
+        if (!(tolerance >= 0))
+          throw new RigError('usage', `--tolerance ${String(v.tolerance)} is not a non-negative number`);
         const d = compareRuns(loadBundle(pos[0]!), loadBundle(pos[1]!), { tolerance, names: [pos[0]!, pos[1]!] });
         process.stdout.write(v.json ? `${JSON.stringify(d, null, 2)}\n` : renderDiff(d, tolerance));
         return d.regressions ? 1 : 0;
       }
-      if (pos.length !== 1) throw new RigError('usage', 'report needs one bundle directory', { fix: 'dmemfs-rig report out/run-...' });
+      if (pos.length !== 1)
+        throw new RigError('usage', 'report needs one bundle directory', { fix: 'dmemfs-rig report out/run-...' });
       const run = loadBundle(pos[0]!);
       if (v.validate) {
-        process.stdout.write(`${pos[0]}: results.json matches the schema (${run.scenarios.length} scenarios, ${run.boots.length} boots)\n`);
+        process.stdout.write(
+          `${pos[0]}: results.json matches the schema (${run.scenarios.length} scenarios, ${run.boots.length} boots)\n`,
+        );
         return 0;
       }
       rerender(pos[0]!);
@@ -247,7 +339,11 @@ export const COMMANDS: Command[] = [
       for (const kind of [...new Set(items.map((i) => i.kind))].sort()) {
         const of = items.filter((i) => i.kind === kind);
         const mib = (of.reduce((a, i) => a + i.bytes, 0) / 1048576).toFixed(0).padStart(7);
-        process.stdout.write(NOT_ENTRIES.includes(kind) ? `${kind.padEnd(14)}             ${mib} MiB (not pruned: ${kind === 'build-work' ? 'interrupted builds resume here' : `managed by ${kind}`})\n` : `${kind.padEnd(14)} ${String(of.length).padStart(3)} entries ${mib} MiB\n`);
+        process.stdout.write(
+          NOT_ENTRIES.includes(kind)
+            ? `${kind.padEnd(14)}             ${mib} MiB (not pruned: ${kind === 'build-work' ? 'interrupted builds resume here' : `managed by ${kind}`})\n`
+            : `${kind.padEnd(14)} ${String(of.length).padStart(3)} entries ${mib} MiB\n`,
+        );
       }
       return 0;
     },
@@ -257,13 +353,24 @@ export const COMMANDS: Command[] = [
     summary: 'remove cache entries not used for a while (the newest of each kind stays)',
     usage: '[--older-than DAYS] [--dry-run]',
     details: 'Default: entries not used for 14 days. apt archives, ccache and build work directories are left alone.',
-    options: { 'older-than': { type: 'string', help: 'days without use (default 14; 0 = everything but the newest of each kind)' }, 'dry-run': { type: 'boolean', help: 'only list what would go' } },
+    options: {
+      'older-than': {
+        type: 'string',
+        help: 'days without use (default 14; 0 = everything but the newest of each kind)',
+      },
+      'dry-run': { type: 'boolean', help: 'only list what would go' },
+    },
     async run(v) {
       const days = v['older-than'] === undefined ? 14 : Number(v['older-than']);
       if (!(days >= 0)) throw new RigError('usage', `--older-than ${String(v['older-than'])} is not a number of days`);
       const r = await pruneCache({ olderThanDays: days, dryRun: Boolean(v['dry-run']) });
-      for (const i of r.removed) process.stdout.write(`${v['dry-run'] ? 'would remove' : 'removed'} ${i.kind}/${i.key} (${(i.bytes / 1048576).toFixed(0)} MiB, last used ${i.lastUsed?.toISOString() ?? '?'})\n`);
-      process.stdout.write(`${r.removed.length} entries ${v['dry-run'] ? 'would be ' : ''}removed, ${(r.freedBytes / 1048576).toFixed(0)} MiB; ${r.kept} kept\n`);
+      for (const i of r.removed)
+        process.stdout.write(
+          `${v['dry-run'] ? 'would remove' : 'removed'} ${i.kind}/${i.key} (${(i.bytes / 1048576).toFixed(0)} MiB, last used ${i.lastUsed?.toISOString() ?? '?'})\n`,
+        );
+      process.stdout.write(
+        `${r.removed.length} entries ${v['dry-run'] ? 'would be ' : ''}removed, ${(r.freedBytes / 1048576).toFixed(0)} MiB; ${r.kept} kept\n`,
+      );
       return 0;
     },
   },
@@ -275,7 +382,8 @@ export const COMMANDS: Command[] = [
       for (const n of listProfiles()) {
         const p = loadProfile(n);
         process.stdout.write(`${n.padEnd(18)} ${p.description}\n`);
-        if (p.series?.mbox) process.stdout.write(`${''.padEnd(18)} series: ${p.series.name} (${expandPath(p.series.mbox)})\n`);
+        if (p.series?.mbox)
+          process.stdout.write(`${''.padEnd(18)} series: ${p.series.name} (${expandPath(p.series.mbox)})\n`);
       }
       return 0;
     },
@@ -313,13 +421,19 @@ export const COMMANDS: Command[] = [
     name: 'boot',
     summary: 'boot the first guest (Debian kernel, two NUMA nodes), run a command over SSH, stop',
     usage: '[--accel X] [--node-mib N] [--append TOKEN ...] [-- command args...]',
-    details: 'Without a command it prints /proc/meminfo and the NUMA nodes the guest sees. dmem= tokens in --append are checked before booting.',
-    options: { accel: accelOpt, 'node-mib': { type: 'string', help: 'memory per NUMA node in MiB (default 512)' }, append: { type: 'string', multiple: true, help: 'extra kernel command-line token (repeatable)' } },
+    details:
+      'Without a command it prints /proc/meminfo and the NUMA nodes the guest sees. dmem= tokens in --append are checked before booting.',
+    options: {
+      accel: accelOpt,
+      'node-mib': { type: 'string', help: 'memory per NUMA node in MiB (default 512)' },
+      append: { type: 'string', multiple: true, help: 'extra kernel command-line token (repeatable)' },
+    },
     async run(v, pos) {
       const append = (v.append as string[] | undefined) ?? [];
       checkDmemTokens(append);
       const nodeMiB = v['node-mib'] ? Number(v['node-mib']) : 512;
-      if (!Number.isInteger(nodeMiB) || nodeMiB < 128) throw new RigError('usage', `--node-mib ${String(v['node-mib'])} is not a whole number of MiB >= 128`);
+      if (!Number.isInteger(nodeMiB) || nodeMiB < 128)
+        throw new RigError('usage', `--node-mib ${String(v['node-mib'])} is not a whole number of MiB >= 128`);
       const accel = chooseAccel(v.accel as string | undefined);
       info(`accelerator: ${accel.accel} (${accel.reason})`);
       const files = await prepareFirstGuest();
@@ -337,17 +451,36 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'bench build',
-    summary: 'kernel build figures: cached pipeline time, the profile build (time, objects), optionally cold and plain defconfig',
+    summary:
+      'kernel build figures: cached pipeline time, the profile build (time, objects), optionally cold and plain defconfig',
     usage: '[--profile P] [--cold] [--defconfig] [--json]',
-    details: '--cold rebuilds everything in an empty temporary cache with ccache off (about 15 min here).\n--defconfig also builds plain x86_64 defconfig of the same tree for comparison (about 14 min here).',
-    options: { profile: profileOpt, cold: { type: 'boolean', help: 'also a full cold run in an empty cache, no ccache' }, defconfig: { type: 'boolean', help: 'also build plain defconfig of the same tree' }, json: jsonOpt },
+    details:
+      '--cold rebuilds everything in an empty temporary cache with ccache off (about 15 min here).\n--defconfig also builds plain x86_64 defconfig of the same tree for comparison (about 14 min here).',
+    options: {
+      profile: profileOpt,
+      cold: { type: 'boolean', help: 'also a full cold run in an empty cache, no ccache' },
+      defconfig: { type: 'boolean', help: 'also build plain defconfig of the same tree' },
+      json: jsonOpt,
+    },
     async run(v) {
-      const r = await benchBuild({ profile: String(v.profile ?? 'rfc-v2-debian'), cold: Boolean(v.cold), defconfig: Boolean(v.defconfig) });
+      const r = await benchBuild({
+        profile: String(v.profile ?? 'rfc-v2-debian'),
+        cold: Boolean(v.cold),
+        defconfig: Boolean(v.defconfig),
+      });
       if (v.json) process.stdout.write(JSON.stringify(r) + '\n');
       else {
-        process.stdout.write(`profile ${r.profile}: cached pipeline ${r.cachedSeconds.toFixed(1)} s; build in cache: ${r.profileBuild.buildSeconds.toFixed(0)} s, ${r.profileBuild.objects} objects${r.profileBuild.ccache ? ' (ccache)' : ''}\n`);
-        if (r.cold) process.stdout.write(`cold (empty cache, no ccache): ${r.cold.totalSeconds.toFixed(0)} s total, build ${r.cold.buildSeconds.toFixed(0)} s, ${r.cold.objects} objects\n`);
-        if (r.defconfig) process.stdout.write(`plain defconfig (${r.defconfig.tree}): ${r.defconfig.buildSeconds.toFixed(0)} s, ${r.defconfig.objects} objects\n`);
+        process.stdout.write(
+          `profile ${r.profile}: cached pipeline ${r.cachedSeconds.toFixed(1)} s; build in cache: ${r.profileBuild.buildSeconds.toFixed(0)} s, ${r.profileBuild.objects} objects${r.profileBuild.ccache ? ' (ccache)' : ''}\n`,
+        );
+        if (r.cold)
+          process.stdout.write(
+            `cold (empty cache, no ccache): ${r.cold.totalSeconds.toFixed(0)} s total, build ${r.cold.buildSeconds.toFixed(0)} s, ${r.cold.objects} objects\n`,
+          );
+        if (r.defconfig)
+          process.stdout.write(
+            `plain defconfig (${r.defconfig.tree}): ${r.defconfig.buildSeconds.toFixed(0)} s, ${r.defconfig.objects} objects\n`,
+          );
       }
       return 0;
     },
@@ -356,21 +489,39 @@ export const COMMANDS: Command[] = [
     name: 'bench run',
     summary: 'main-job time: the whole run warm (on the cache as it is) and, with --cold, from an empty cache',
     usage: '[--runs N] [--cold] [--scenario ID ...] [--json]',
-    details: 'Each run is `dmemfs-rig run` as a child process, timed from outside. --cold also downloads, builds and boots everything in an empty temporary cache (about 25 min here).',
-    options: { runs: { type: 'string', help: 'warm runs (default 1); the median is reported' }, cold: { type: 'boolean', help: 'also one run from an empty cache' }, scenario: { type: 'string', multiple: true, help: 'time only these scenarios' }, json: jsonOpt },
+    details:
+      'Each run is `dmemfs-rig run` as a child process, timed from outside. --cold also downloads, builds and boots everything in an empty temporary cache (about 25 min here).',
+    options: {
+      runs: { type: 'string', help: 'warm runs (default 1); the median is reported' },
+      cold: { type: 'boolean', help: 'also one run from an empty cache' },
+      scenario: { type: 'string', multiple: true, help: 'time only these scenarios' },
+      json: jsonOpt,
+    },
     async run(v) {
-      const r = await benchRun({ runs: Math.max(1, Number(v.runs ?? 1)), cold: Boolean(v.cold), ...(v.scenario ? { scenarios: v.scenario as string[] } : {}) });
+      const r = await benchRun({
+        runs: Math.max(1, Number(v.runs ?? 1)),
+        cold: Boolean(v.cold),
+        ...(v.scenario ? { scenarios: v.scenario as string[] } : {}),
+      });
       if (v.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-      else process.stdout.write(`main job (${r.scenarios === 'all' ? 'all scenarios' : r.scenarios.join(', ')}): warm ${r.warm.medianSeconds.toFixed(0)} s (median of ${r.warm.runs})${r.cold ? `, cold ${r.cold.seconds.toFixed(0)} s` : ''}\n`);
+      else
+        process.stdout.write(
+          `main job (${r.scenarios === 'all' ? 'all scenarios' : r.scenarios.join(', ')}): warm ${r.warm.medianSeconds.toFixed(0)} s (median of ${r.warm.runs})${r.cold ? `, cold ${r.cold.seconds.toFixed(0)} s` : ''}\n`,
+        );
       return 0;
     },
   },
   {
     name: 'bench boot',
-    summary: 'time QEMU start -> first SSH command, and the kernel\'s own time to init',
+    summary: "time QEMU start -> first SSH command, and the kernel's own time to init",
     usage: '[--accel X] [--runs N] [--json]',
-    details: 'bootToSshSeconds: host clock from QEMU spawn to the first successful SSH command.\nkernelInitSeconds: printk timestamp of "Run /init as init process".\nratio = bootToSsh / kernelInit shows the rig\'s own overhead (goal <= 1.5 under TCG).',
-    options: { accel: accelOpt, runs: { type: 'string', help: 'number of boots (default 3); medians are reported' }, json: { type: 'boolean', help: 'one JSON object on stdout' } },
+    details:
+      'bootToSshSeconds: host clock from QEMU spawn to the first successful SSH command.\nkernelInitSeconds: printk timestamp of "Run /init as init process".\nratio = bootToSsh / kernelInit shows the rig\'s own overhead (goal <= 1.5 under TCG).',
+    options: {
+      accel: accelOpt,
+      runs: { type: 'string', help: 'number of boots (default 3); medians are reported' },
+      json: { type: 'boolean', help: 'one JSON object on stdout' },
+    },
     async run(v) {
       const accel = chooseAccel(v.accel as string | undefined);
       info(`accelerator: ${accel.accel} (${accel.reason})`);
@@ -387,7 +538,10 @@ export const COMMANDS: Command[] = [
         each,
       };
       if (v.json) process.stdout.write(JSON.stringify(result) + '\n');
-      else process.stdout.write(`accel ${result.accel}, ${runs} boots (medians): bootToSsh ${result.bootToSshSeconds.toFixed(2)}s, kernelInit ${result.kernelInitSeconds.toFixed(2)}s, ratio ${result.ratio.toFixed(2)}\n`);
+      else
+        process.stdout.write(
+          `accel ${result.accel}, ${runs} boots (medians): bootToSsh ${result.bootToSshSeconds.toFixed(2)}s, kernelInit ${result.kernelInitSeconds.toFixed(2)}s, ratio ${result.ratio.toFixed(2)}\n`,
+        );
       return 0;
     },
   },

@@ -21,11 +21,15 @@ function testFiles(kind: string): string[] {
   const dir = join(root, 'dist', 'tests', kind);
   let names: string[] = [];
   try {
-    names = readdirSync(dir).filter((f) => f.endsWith('.test.js')).sort();
+    names = readdirSync(dir)
+      .filter((f) => f.endsWith('.test.js'))
+      .sort();
   } catch {
     return [];
   }
-  return names.map((f) => join('dist', 'tests', kind, f)).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+  return names
+    .map((f) => join('dist', 'tests', kind, f))
+    .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 }
 
 const files = [...testFiles('unit'), ...testFiles('integration'), ...testFiles('faults')];
@@ -45,7 +49,9 @@ parser.on('child', (file: Parser) => {
     if (a.skip || a.todo) {
       // A known failure (TODO) is not a pass: it is counted with the skips and named.
       counts.skipped++;
-      skips.push(`${a.todo ? 'known failure' : 'skipped'}: ${file.name}: ${a.name}: ${typeof a.skip === 'string' ? a.skip : typeof a.todo === 'string' ? a.todo : ''}`);
+      skips.push(
+        `${a.todo ? 'known failure' : 'skipped'}: ${file.name}: ${a.name}: ${typeof a.skip === 'string' ? a.skip : typeof a.todo === 'string' ? a.todo : ''}`,
+      );
     } else if (a.ok) counts.passed++;
     else {
       counts.failed++;
@@ -65,7 +71,15 @@ const faultLog = join(mkdtempSync(join(tmpdir(), 'rig-faults-')), 'faults.jsonl'
 
 const tap = spawn(
   process.execPath,
-  [join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), '--disable-coverage', '--allow-empty-coverage', '--jobs=1', '--timeout=3000', '--reporter=tap', ...files],
+  [
+    join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'),
+    '--disable-coverage',
+    '--allow-empty-coverage',
+    '--jobs=1',
+    '--timeout=3000',
+    '--reporter=tap',
+    ...files,
+  ],
   { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DMEMFS_RIG_FAULT_LOG: faultLog } },
 );
 tap.stdout.on('data', (d: Buffer) => {

@@ -55,7 +55,9 @@ export function aptInstallLine(pkgs: string[]): string[] {
   return ['apt-get', 'install', '-y', '--no-install-recommends', ...pkgs];
 }
 
-export async function setupHost(opts: { extra?: string[]; dryRun?: boolean } = {}): Promise<{ installed: string[]; alreadyPresent: number }> {
+export async function setupHost(
+  opts: { extra?: string[]; dryRun?: boolean } = {},
+): Promise<{ installed: string[]; alreadyPresent: number }> {
   const wanted = [...Object.keys(HOST_PACKAGES), ...(opts.extra ?? [])];
   const missing = await missingPackages(wanted);
   if (missing.length === 0) {
@@ -75,8 +77,15 @@ export async function setupHost(opts: { extra?: string[]; dryRun?: boolean } = {
   info(`setup: installing ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   await run('apt-get', ['-q', 'update'], { env, what: 'apt-get update' });
-  await run('apt-get', ['-q', ...line.slice(1)], { env, what: 'apt-get install', fix: `run by hand: ${line.join(' ')}` });
+  await run('apt-get', ['-q', ...line.slice(1)], {
+    env,
+    what: 'apt-get install',
+    fix: `run by hand: ${line.join(' ')}`,
+  });
   const still = await missingPackages(missing);
-  if (still.length) throw new RigError('setup-failed', `apt-get did not install: ${still.join(' ')}`, { fix: `run by hand: ${line.join(' ')}` });
+  if (still.length)
+    throw new RigError('setup-failed', `apt-get did not install: ${still.join(' ')}`, {
+      fix: `run by hand: ${line.join(' ')}`,
+    });
   return { installed: missing, alreadyPresent: wanted.length - missing.length };
 }

@@ -42,26 +42,47 @@ export function kvmDeviceUsable(path = '/dev/kvm'): { ok: boolean; why: string }
 }
 
 /** Pure decision, for tests: inputs are the facts, output is the choice. */
-export function decideAccel(facts: { cpuFlags: string[]; kvmDevice: { ok: boolean; why: string }; requested?: string }): AccelChoice {
+export function decideAccel(facts: {
+  cpuFlags: string[];
+  kvmDevice: { ok: boolean; why: string };
+  requested?: string;
+}): AccelChoice {
   const kvmUsable = facts.cpuFlags.length > 0 && facts.kvmDevice.ok;
-  const hostWhy = facts.cpuFlags.length === 0
-    ? 'host CPU has neither vmx nor svm'
-    : facts.kvmDevice.ok ? `host CPU has ${facts.cpuFlags.join('+')} and ${facts.kvmDevice.why}` : `host CPU has ${facts.cpuFlags.join('+')} but ${facts.kvmDevice.why}`;
+  const hostWhy =
+    facts.cpuFlags.length === 0
+      ? 'host CPU has neither vmx nor svm'
+      : facts.kvmDevice.ok
+        ? `host CPU has ${facts.cpuFlags.join('+')} and ${facts.kvmDevice.why}`
+        : `host CPU has ${facts.cpuFlags.join('+')} but ${facts.kvmDevice.why}`;
   const req = facts.requested?.trim().toLowerCase();
   if (req && req !== 'auto') {
     if (req !== 'kvm' && req !== 'tcg') {
-      throw new RigError('bad-accel', `unknown accelerator "${facts.requested}"`, { fix: 'use --accel kvm, --accel tcg or --accel auto' });
+      throw new RigError('bad-accel', `unknown accelerator "${facts.requested}"`, {
+        fix: 'use --accel kvm, --accel tcg or --accel auto',
+      });
     }
     if (req === 'kvm' && !kvmUsable) {
       throw new RigError('no-kvm', `KVM was requested but is not usable here: ${hostWhy}`, {
         fix: 'run on a host with VT-x/AMD-V and access to /dev/kvm, or use --accel tcg (slower, timeouts are scaled)',
       });
     }
-    return { accel: req, reason: `requested (${hostWhy})`, timeoutScale: req === 'tcg' ? TCG_TIMEOUT_SCALE : 1, kvmUsable, cpuVirtFlags: facts.cpuFlags };
+    return {
+      accel: req,
+      reason: `requested (${hostWhy})`,
+      timeoutScale: req === 'tcg' ? TCG_TIMEOUT_SCALE : 1,
+      kvmUsable,
+      cpuVirtFlags: facts.cpuFlags,
+    };
   }
   return kvmUsable
     ? { accel: 'kvm', reason: hostWhy, timeoutScale: 1, kvmUsable, cpuVirtFlags: facts.cpuFlags }
-    : { accel: 'tcg', reason: `${hostWhy}: falling back to TCG, timeouts x${TCG_TIMEOUT_SCALE}`, timeoutScale: TCG_TIMEOUT_SCALE, kvmUsable, cpuVirtFlags: facts.cpuFlags };
+    : {
+        accel: 'tcg',
+        reason: `${hostWhy}: falling back to TCG, timeouts x${TCG_TIMEOUT_SCALE}`,
+        timeoutScale: TCG_TIMEOUT_SCALE,
+        kvmUsable,
+        cpuVirtFlags: facts.cpuFlags,
+      };
 }
 
 export function chooseAccel(requested?: string): AccelChoice {
@@ -71,5 +92,9 @@ export function chooseAccel(requested?: string): AccelChoice {
   } catch {
     /* not Linux: no KVM */
   }
-  return decideAccel({ cpuFlags: cpuVirtFlags(cpuinfo), kvmDevice: kvmDeviceUsable(), requested: requested ?? process.env.DMEMFS_RIG_ACCEL });
+  return decideAccel({
+    cpuFlags: cpuVirtFlags(cpuinfo),
+    kvmDevice: kvmDeviceUsable(),
+    requested: requested ?? process.env.DMEMFS_RIG_ACCEL,
+  });
 }

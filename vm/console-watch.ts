@@ -6,7 +6,14 @@
  */
 import { EventEmitter } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { DEFAULT_FATAL, isEndMarker, matchTrigger, splitTimestamp, type CrashReport, type ReportKind } from './crash-patterns.js';
+import {
+  DEFAULT_FATAL,
+  isEndMarker,
+  matchTrigger,
+  splitTimestamp,
+  type CrashReport,
+  type ReportKind,
+} from './crash-patterns.js';
 import { RigError } from '../core/errors.js';
 
 export interface ConsoleWatchOptions {
@@ -106,7 +113,10 @@ export class ConsoleWatcher extends EventEmitter {
     const o = this.open;
     if (!o) return;
     this.open = undefined;
-    const excerpt = this.lines.slice(Math.max(0, o.start - 5)).map((l) => l.raw).slice(0, 90);
+    const excerpt = this.lines
+      .slice(Math.max(0, o.start - 5))
+      .map((l) => l.raw)
+      .slice(0, 90);
     const fatal = this.fatal.has(o.kind) && !this.allow.some((re) => re.test(o.title));
     const report = { kind: o.kind, title: o.title, excerpt, lineIndex: o.start, fatal };
     this.reports.push(report);
@@ -126,7 +136,11 @@ export class ConsoleWatcher extends EventEmitter {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.off('line', on);
-        reject(new RigError('console-timeout', `console did not show ${re} within ${timeoutMs} ms`, { evidence: this.tail(15) }));
+        reject(
+          new RigError('console-timeout', `console did not show ${re} within ${timeoutMs} ms`, {
+            evidence: this.tail(15),
+          }),
+        );
       }, timeoutMs);
       const on = (l: ConsoleLine) => {
         if (!re.test(l.raw)) return;

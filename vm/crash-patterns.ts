@@ -2,7 +2,8 @@
  * Recognition of kernel crash reports in console output. Kept apart from the watcher so it
  * can be tested against real console logs (tests/fixtures/consoles/).
  */
-export type ReportKind = 'panic' | 'oops' | 'bug' | 'gpf' | 'warning' | 'rcu-stall' | 'hung-task' | 'call-trace' | 'init-failure';
+export type ReportKind =
+  'panic' | 'oops' | 'bug' | 'gpf' | 'warning' | 'rcu-stall' | 'hung-task' | 'call-trace' | 'init-failure';
 
 export interface Trigger {
   kind: ReportKind;
@@ -29,7 +30,17 @@ export const TRIGGERS: readonly Trigger[] = [
 export const END_MARKERS: readonly RegExp[] = [/---\[ end trace [0-9a-f]+ \]---/, /---\[ end Kernel panic/];
 
 /** Kinds that fail a run unless a scenario explicitly allows them. */
-export const DEFAULT_FATAL: ReadonlySet<ReportKind> = new Set(['panic', 'oops', 'bug', 'gpf', 'warning', 'rcu-stall', 'hung-task', 'call-trace', 'init-failure']);
+export const DEFAULT_FATAL: ReadonlySet<ReportKind> = new Set([
+  'panic',
+  'oops',
+  'bug',
+  'gpf',
+  'warning',
+  'rcu-stall',
+  'hung-task',
+  'call-trace',
+  'init-failure',
+]);
 
 const PRINTK_TS = /^\[\s*(\d+\.\d+)\]\s?/;
 

@@ -99,7 +99,9 @@ export class Guest {
         }
         // The guest reached its SSH server but the rig could not log in: one more boot, said aloud.
         if (attempt < 2 && e instanceof RigError && e.kind === 'ssh-login-failed') {
-          warn(`${opts.spec.name}: ${e.message}; booting once more (evidence of the first boot: ${g.runDir}/console.log)`);
+          warn(
+            `${opts.spec.name}: ${e.message}; booting once more (evidence of the first boot: ${g.runDir}/console.log)`,
+          );
           continue;
         }
         throw e;
@@ -118,7 +120,11 @@ export class Guest {
       spec.forwards.push({ hostPort: port, guestPort: 22 });
       spec.append.push(`rig.key=${publicKeyBlob(key.publicKey).blob}`);
     }
-    const args = qemuArgs(spec, { accel: opts.accel.accel, qmpSocket: join(runDir, 'qmp.sock'), pidFile: join(runDir, 'qemu.pid') });
+    const args = qemuArgs(spec, {
+      accel: opts.accel.accel,
+      qmpSocket: join(runDir, 'qmp.sock'),
+      pidFile: join(runDir, 'qemu.pid'),
+    });
     writeFileSync(join(runDir, 'qemu-args.json'), JSON.stringify([qemuBinary(), ...args], null, 1), { mode: 0o600 });
     const g = new Guest({ ...opts, spec }, runDir, key, args);
     g.spawn();
@@ -137,7 +143,13 @@ export class Guest {
       this.stderr += d.toString();
       if (this.stderr.length > 65536) this.stderr = this.stderr.slice(-65536);
     });
-    p.on('error', (e) => this.fail(new RigError('qemu-spawn', `could not start ${argv[0]}: ${e.message}`, { fix: 'run `npm run setup` to install qemu-system-x86' })));
+    p.on('error', (e) =>
+      this.fail(
+        new RigError('qemu-spawn', `could not start ${argv[0]}: ${e.message}`, {
+          fix: 'run `npm run setup` to install qemu-system-x86',
+        }),
+      ),
+    );
     p.on('exit', (code, signal) => {
       this.exitCode = code;
       this.console.end();
@@ -147,9 +159,13 @@ export class Guest {
         this.fail(
           crash
             ? crashError(crash)
-            : new RigError('qemu-exit', `QEMU exited unexpectedly (code ${code}${signal ? `, signal ${signal}` : ''})`, {
-                evidence: [this.stderr.trim(), this.console.tail(20)].filter(Boolean).join('\n--- console ---\n'),
-              }),
+            : new RigError(
+                'qemu-exit',
+                `QEMU exited unexpectedly (code ${code}${signal ? `, signal ${signal}` : ''})`,
+                {
+                  evidence: [this.stderr.trim(), this.console.tail(20)].filter(Boolean).join('\n--- console ---\n'),
+                },
+              ),
         );
       }
     });
@@ -193,7 +209,9 @@ export class Guest {
     this.qmp = await Promise.race([qmpP, this.failed()]);
     if (this.opts.ssh === false) return;
     const port = this.opts.spec.forwards.find((f) => f.guestPort === 22)!.hostPort;
-    info(`${this.opts.spec.name}: waiting for SSH on 127.0.0.1:${port} (timeout ${Math.round(this.bootTimeoutMs() / 1000)}s)`);
+    info(
+      `${this.opts.spec.name}: waiting for SSH on 127.0.0.1:${port} (timeout ${Math.round(this.bootTimeoutMs() / 1000)}s)`,
+    );
     try {
       this.ssh = await Promise.race([
         SshSession.connect({ port, privateKey: this.key.privateKey, deadline, abort: () => this.failure }),
@@ -202,17 +220,23 @@ export class Guest {
     } catch (e) {
       if (e instanceof RigError && e.kind === 'ssh-timeout') {
         const sshdUp = this.console.lines.some((l) => /rig-init: sshd started/.test(l.raw));
-        throw new RigError(sshdUp ? 'ssh-login-failed' : 'boot-timeout', `${this.opts.spec.name}: no SSH within ${Math.round(this.bootTimeoutMs() / 1000)}s${sshdUp ? ' although the guest started its SSH server' : ''}`, {
-          fix: 'see the console tail below; raise bootTimeoutSec for slow hosts',
-          evidence: `${e.message}\n--- console ---\n${this.console.tail(25)}`,
-        });
+        throw new RigError(
+          sshdUp ? 'ssh-login-failed' : 'boot-timeout',
+          `${this.opts.spec.name}: no SSH within ${Math.round(this.bootTimeoutMs() / 1000)}s${sshdUp ? ' although the guest started its SSH server' : ''}`,
+          {
+            fix: 'see the console tail below; raise bootTimeoutSec for slow hosts',
+            evidence: `${e.message}\n--- console ---\n${this.console.tail(25)}`,
+          },
+        );
       }
       throw e;
     }
     // The first successful command marks readiness (a handshake alone could be slirp's).
     await this.exec(['true'], { check: true, timeoutMs: 30_000 * this.opts.accel.timeoutScale });
     this.timings.sshReadyAt = Date.now();
-    info(`${this.opts.spec.name}: SSH ready after ${((this.timings.sshReadyAt - this.timings.spawnedAt) / 1000).toFixed(1)}s`);
+    info(
+      `${this.opts.spec.name}: SSH ready after ${((this.timings.sshReadyAt - this.timings.spawnedAt) / 1000).toFixed(1)}s`,
+    );
   }
 
   /** Run a command in the guest; fails at once if the guest crashes meanwhile. */
@@ -220,14 +244,20 @@ export class Guest {
     if (!this.ssh) throw new RigError('no-ssh', `${this.opts.spec.name}: SSH is not connected`);
     if (this.failure) throw this.failure;
     if (this.ssh.isDropped && this.exitCode === undefined) await this.reconnect();
-    const scaled = { ...opts, timeoutMs: (opts.timeoutMs ?? 60_000) * (opts.timeoutMs ? 1 : this.opts.accel.timeoutScale) };
+    const scaled = {
+      ...opts,
+      timeoutMs: (opts.timeoutMs ?? 60_000) * (opts.timeoutMs ? 1 : this.opts.accel.timeoutScale),
+    };
     try {
       return await Promise.race([this.ssh.exec(argv, scaled), this.failed()]);
     } catch (e) {
       // A dropped connection or a hang is often the symptom of a crash whose report is still
       // arriving on the console: give the console a moment to say so, and report the cause.
       if (e instanceof RigError && (e.kind === 'ssh-dropped' || e.kind === 'ssh-exec-timeout')) {
-        const cause = await Promise.race([this.failed().catch((f: RigError) => f), new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
+        const cause = await Promise.race([
+          this.failed().catch((f: RigError) => f),
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000)),
+        ]);
         if (cause) throw cause;
         throw new RigError(e.kind, e.message, { fix: e.fix ?? 'see the console log', evidence: this.console.tail(20) });
       }
@@ -244,7 +274,15 @@ export class Guest {
     const port = this.opts.spec.forwards.find((f) => f.guestPort === 22)!.hostPort;
     warn(`${this.opts.spec.name}: the SSH connection was lost; reconnecting`);
     this.ssh?.close();
-    this.ssh = await Promise.race([SshSession.connect({ port, privateKey: this.key.privateKey, deadline: Date.now() + 60_000 * this.opts.accel.timeoutScale, abort: () => this.failure }), this.failed()]);
+    this.ssh = await Promise.race([
+      SshSession.connect({
+        port,
+        privateKey: this.key.privateKey,
+        deadline: Date.now() + 60_000 * this.opts.accel.timeoutScale,
+        abort: () => this.failure,
+      }),
+      this.failed(),
+    ]);
     this.reconnects++;
   }
 
@@ -294,8 +332,12 @@ export function checkHostMemory(spec: MachineSpec, meminfo = readFileSync('/proc
   const dimmMiB = (spec.objects ?? []).reduce((a, o) => a + Number(/size=(\d+)M/.exec(o)?.[1] ?? 0), 0);
   const want = totalMemMiB(spec) + dimmMiB;
   if (want > availMiB) {
-    throw new RigError('host-memory', `${spec.name} needs ${want} MiB of guest RAM; the host has ${availMiB} MiB available`, {
-      fix: 'stop other guests or jobs on this host, or give the guest less memory (fewer or smaller NUMA nodes)',
-    });
+    throw new RigError(
+      'host-memory',
+      `${spec.name} needs ${want} MiB of guest RAM; the host has ${availMiB} MiB available`,
+      {
+        fix: 'stop other guests or jobs on this host, or give the guest less memory (fewer or smaller NUMA nodes)',
+      },
+    );
   }
 }

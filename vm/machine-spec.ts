@@ -17,7 +17,13 @@ export interface CpuSpec {
 
 export type MemoryBackend =
   | { kind: 'ram' }
-  | { kind: 'file'; path: string; share?: boolean; prealloc?: boolean; /** Mapping alignment, e.g. "2M": dmemfs refuses a MAP_FIXED address not aligned to its page size. */ align?: string }
+  | {
+      kind: 'file';
+      path: string;
+      share?: boolean;
+      prealloc?: boolean;
+      /** Mapping alignment, e.g. "2M": dmemfs refuses a MAP_FIXED address not aligned to its page size. */ align?: string;
+    }
   | { kind: 'memfd'; hugetlb?: boolean; share?: boolean };
 
 export interface NumaNodeSpec {
@@ -80,13 +86,18 @@ const APPEND_TOKEN = /^[A-Za-z0-9_.,:=@!+\-/\[\]]+$/;
 export function appendLine(tokens: string[]): string {
   for (const t of tokens) {
     if (!APPEND_TOKEN.test(t)) {
-      throw new RigError('bad-append', `kernel command-line token ${JSON.stringify(t)} contains characters the rig does not pass`, {
-        fix: 'use plain key=value tokens without spaces or quotes',
-      });
+      throw new RigError(
+        'bad-append',
+        `kernel command-line token ${JSON.stringify(t)} contains characters the rig does not pass`,
+        {
+          fix: 'use plain key=value tokens without spaces or quotes',
+        },
+      );
     }
   }
   const line = tokens.join(' ');
-  if (line.length > 2000) throw new RigError('bad-append', `kernel command line is ${line.length} bytes; x86 allows 2048`);
+  if (line.length > 2000)
+    throw new RigError('bad-append', `kernel command line is ${line.length} bytes; x86 allows 2048`);
   return line;
 }
 
@@ -110,7 +121,13 @@ function backendObject(id: string, memMiB: number, node: NumaNodeSpec): string {
       opts.push('memory-backend-ram', `id=${id}`, `size=${memMiB}M`);
       break;
     case 'file':
-      opts.push('memory-backend-file', `id=${id}`, `size=${memMiB}M`, `mem-path=${qemuOptValue(b.path)}`, `share=${b.share === false ? 'off' : 'on'}`);
+      opts.push(
+        'memory-backend-file',
+        `id=${id}`,
+        `size=${memMiB}M`,
+        `mem-path=${qemuOptValue(b.path)}`,
+        `share=${b.share === false ? 'off' : 'on'}`,
+      );
       if (b.prealloc) opts.push('prealloc=on');
       if (b.align) opts.push(`align=${b.align}`);
       break;
@@ -130,7 +147,10 @@ function backendObject(id: string, memMiB: number, node: NumaNodeSpec): string {
 export function validateSpec(spec: MachineSpec): void {
   if (spec.smp.cpus < 1) throw new RigError('bad-spec', `${spec.name}: smp.cpus must be >= 1`);
   if (spec.smp.sockets && spec.smp.cpus % spec.smp.sockets !== 0) {
-    throw new RigError('bad-spec', `${spec.name}: ${spec.smp.cpus} vCPUs cannot be split over ${spec.smp.sockets} sockets`);
+    throw new RigError(
+      'bad-spec',
+      `${spec.name}: ${spec.smp.cpus} vCPUs cannot be split over ${spec.smp.sockets} sockets`,
+    );
   }
   if ('nodes' in spec.memory) {
     const nodes = spec.memory.nodes;
@@ -139,7 +159,8 @@ export function validateSpec(spec: MachineSpec): void {
     nodes.forEach((n, i) => {
       if (!(n.memMiB > 0)) throw new RigError('bad-spec', `${spec.name}: node ${i} has no memory`);
       for (const c of n.cpus ?? []) {
-        if (c < 0 || c >= spec.smp.cpus) throw new RigError('bad-spec', `${spec.name}: node ${i} names vCPU ${c}, but smp.cpus is ${spec.smp.cpus}`);
+        if (c < 0 || c >= spec.smp.cpus)
+          throw new RigError('bad-spec', `${spec.name}: node ${i} names vCPU ${c}, but smp.cpus is ${spec.smp.cpus}`);
         if (seen.has(c)) throw new RigError('bad-spec', `${spec.name}: vCPU ${c} is in two NUMA nodes`);
         seen.add(c);
       }
@@ -149,7 +170,8 @@ export function validateSpec(spec: MachineSpec): void {
   }
   for (const f of spec.forwards) {
     for (const p of [f.hostPort, f.guestPort]) {
-      if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RigError('bad-spec', `${spec.name}: port ${p} is not a TCP port`);
+      if (!Number.isInteger(p) || p < 1 || p > 65535)
+        throw new RigError('bad-spec', `${spec.name}: port ${p} is not a TCP port`);
     }
   }
   if (spec.hotplug && spec.hotplug.maxMiB < totalMemMiB(spec)) {
@@ -197,7 +219,8 @@ export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
   if (wiring.pidFile) args.push('-pidfile', wiring.pidFile);
 
   if (spec.iommu) {
-    if (spec.machine.type !== 'q35') throw new RigError('bad-spec', `${spec.name}: the emulated IOMMU needs machine q35`);
+    if (spec.machine.type !== 'q35')
+      throw new RigError('bad-spec', `${spec.name}: the emulated IOMMU needs machine q35`);
     args.push('-device', 'intel-iommu,intremap=on,caching-mode=on');
   }
   if (spec.forwards.length) {

@@ -52,7 +52,11 @@ export interface QmpEvent {
 }
 
 export class QmpError extends RigError {
-  constructor(readonly command: string, readonly qmpClass: string, desc: string) {
+  constructor(
+    readonly command: string,
+    readonly qmpClass: string,
+    desc: string,
+  ) {
     super('qmp-error', `QMP ${command} failed: ${qmpClass}: ${desc}`);
   }
 }
@@ -61,7 +65,10 @@ export class QmpClient extends EventEmitter {
   private socket: Socket | undefined;
   private readonly framer = new QmpFramer();
   private nextId = 1;
-  private readonly waiting = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void; command: string }>();
+  private readonly waiting = new Map<
+    string,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; command: string }
+  >();
   private greetingResolve: ((m: QmpMessage) => void) | undefined;
   readonly events: QmpEvent[] = [];
   greeting: QmpMessage | undefined;
@@ -83,9 +90,13 @@ export class QmpClient extends EventEmitter {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new RigError('qmp-connect', `could not connect to QMP at ${path} within ${timeoutMs} ms: ${String(lastErr ?? 'socket never appeared')}`, {
-      fix: 'check that QEMU started (see its stderr) and that the run directory is writable',
-    });
+    throw new RigError(
+      'qmp-connect',
+      `could not connect to QMP at ${path} within ${timeoutMs} ms: ${String(lastErr ?? 'socket never appeared')}`,
+      {
+        fix: 'check that QEMU started (see its stderr) and that the run directory is writable',
+      },
+    );
   }
 
   private open(path: string, timeoutMs: number): Promise<void> {
@@ -187,7 +198,11 @@ export class QmpClient extends EventEmitter {
 
   /** Run an HMP command (e.g. "mce -b 0 9 ...") and return its text output. */
   hmp(commandLine: string, timeoutMs?: number, cpuIndex?: number): Promise<string> {
-    return this.execute<string>('human-monitor-command', { 'command-line': commandLine, ...(cpuIndex === undefined ? {} : { 'cpu-index': cpuIndex }) }, timeoutMs);
+    return this.execute<string>(
+      'human-monitor-command',
+      { 'command-line': commandLine, ...(cpuIndex === undefined ? {} : { 'cpu-index': cpuIndex }) },
+      timeoutMs,
+    );
   }
 
   /** Wait for an event by name (already received ones count when `since` is given). */

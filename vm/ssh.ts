@@ -34,7 +34,8 @@ export function generateRunKey(dir: string, comment = 'dmemfs-rig'): KeyPair {
 /** The base64 blob of an OpenSSH public key line (what the guest init writes to authorized_keys). */
 export function publicKeyBlob(publicKey: string): { type: string; blob: string } {
   const [type, blob] = publicKey.trim().split(/\s+/);
-  if (!type || !blob || !/^[A-Za-z0-9+/=]+$/.test(blob)) throw new RigError('ssh-key', `malformed public key: ${publicKey.slice(0, 40)}`);
+  if (!type || !blob || !/^[A-Za-z0-9+/=]+$/.test(blob))
+    throw new RigError('ssh-key', `malformed public key: ${publicKey.slice(0, 40)}`);
   return { type, blob };
 }
 
@@ -84,7 +85,13 @@ export class SshSession {
    * Connect to 127.0.0.1:port, retrying until `deadline` (ms since epoch). QEMU's user
    * network accepts TCP before the guest listens, so each try is a full SSH handshake.
    */
-  static async connect(opts: { port: number; privateKey: string; deadline: number; username?: string; abort?: () => Error | undefined }): Promise<SshSession> {
+  static async connect(opts: {
+    port: number;
+    privateKey: string;
+    deadline: number;
+    username?: string;
+    abort?: () => Error | undefined;
+  }): Promise<SshSession> {
     let last: unknown;
     let tries = 0;
     while (Date.now() < opts.deadline) {
@@ -98,7 +105,12 @@ export class SshSession {
           continue;
         }
         const bannerAt = Date.now();
-        const client = await handshake(opts.port, opts.privateKey, opts.username ?? 'root', Math.min(8000, Math.max(1000, opts.deadline - Date.now())));
+        const client = await handshake(
+          opts.port,
+          opts.privateKey,
+          opts.username ?? 'root',
+          Math.min(8000, Math.max(1000, opts.deadline - Date.now())),
+        );
         const s = new SshSession(client, opts.port);
         s.stats = { tries, bannerAt, loginAt: Date.now() };
         client.on('error', (e) => (s.dropped = e));
@@ -109,9 +121,13 @@ export class SshSession {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    throw new RigError('ssh-timeout', `no SSH login on 127.0.0.1:${opts.port} after ${tries} tries: ${last instanceof Error ? last.message : String(last)}`, {
-      fix: 'check the console log: the guest may not have reached its SSH server',
-    });
+    throw new RigError(
+      'ssh-timeout',
+      `no SSH login on 127.0.0.1:${opts.port} after ${tries} tries: ${last instanceof Error ? last.message : String(last)}`,
+      {
+        fix: 'check the console log: the guest may not have reached its SSH server',
+      },
+    );
   }
 
   /** Run a command given as an argument array. */
@@ -134,7 +150,11 @@ export class SshSession {
       };
       const timer = setTimeout(() => {
         channel?.close();
-        finish(new RigError('ssh-exec-timeout', `command did not finish within ${timeoutMs} ms: ${cmd}`, { fix: 'the guest may hang; see its console log' }));
+        finish(
+          new RigError('ssh-exec-timeout', `command did not finish within ${timeoutMs} ms: ${cmd}`, {
+            fix: 'the guest may hang; see its console log',
+          }),
+        );
       }, timeoutMs);
       this.client.once('close', onClose);
       this.client.exec(cmd, (err, ch) => {
@@ -160,7 +180,13 @@ export class SshSession {
             ms: Date.now() - started,
           };
           if (opts.check && code !== 0) {
-            finish(new RigError('guest-command', `guest command failed (exit ${code}${signal ? `, signal ${signal}` : ''}): ${cmd}`, { evidence: (res.stderr || res.stdout).slice(-4000) }));
+            finish(
+              new RigError(
+                'guest-command',
+                `guest command failed (exit ${code}${signal ? `, signal ${signal}` : ''}): ${cmd}`,
+                { evidence: (res.stderr || res.stdout).slice(-4000) },
+              ),
+            );
           } else finish(undefined, res);
         });
         if (opts.stdin !== undefined) ch.end(opts.stdin);
@@ -172,7 +198,11 @@ export class SshSession {
   /** Write `data` (or a local file) to `remotePath` with `mode`, through `cat` on the guest. */
   async upload(remotePath: string, data: Buffer | { localPath: string }, mode = 0o644): Promise<void> {
     const bytes = Buffer.isBuffer(data) ? data : readFileSync(data.localPath);
-    await this.exec(['sh', '-c', 'cat > "$1" && chmod "$2" "$1"', 'upload', remotePath, mode.toString(8)], { stdin: bytes, check: true, timeoutMs: 120_000 });
+    await this.exec(['sh', '-c', 'cat > "$1" && chmod "$2" "$1"', 'upload', remotePath, mode.toString(8)], {
+      stdin: bytes,
+      check: true,
+      timeoutMs: 120_000,
+    });
   }
 
   close(): void {
@@ -185,7 +215,13 @@ export class SshSession {
  * guest's network answers waits in slirp's SYN retransmission, so each gives up after probeMs
  * (a live dropbear answers in about 15 ms) and a new one takes its place.
  */
-export function waitForBanner(port: number, deadline: number, abort?: () => Error | undefined, intervalMs = 100, probeMs = 500): Promise<boolean> {
+export function waitForBanner(
+  port: number,
+  deadline: number,
+  abort?: () => Error | undefined,
+  intervalMs = 100,
+  probeMs = 500,
+): Promise<boolean> {
   return new Promise((resolve) => {
     let done = false;
     let inFlight = 0;

@@ -15,13 +15,36 @@ export const alternatives: ScenarioDefinition = {
   async run(ctx) {
     const g = await ctx.boot('alternatives');
     await measureColumns(ctx, g, [
-      { col: 'hugetlbfs_2M', argv: ['--file', '/dev/hugepages/alt'], size: 256 << 20, page: 2 << 20, freeCounter: HUGE_FREE('2048kB') },
-      { col: 'hugetlbfs_1G', argv: ['--file', '/mnt/huge1g/alt'], size: 1 << 30, page: 1 << 30, prepare: ['sh', '-c', 'mkdir -p /mnt/huge1g && mount -t hugetlbfs -o pagesize=1G none /mnt/huge1g'], freeCounter: HUGE_FREE('1048576kB') },
+      {
+        col: 'hugetlbfs_2M',
+        argv: ['--file', '/dev/hugepages/alt'],
+        size: 256 << 20,
+        page: 2 << 20,
+        freeCounter: HUGE_FREE('2048kB'),
+      },
+      {
+        col: 'hugetlbfs_1G',
+        argv: ['--file', '/mnt/huge1g/alt'],
+        size: 1 << 30,
+        page: 1 << 30,
+        prepare: ['sh', '-c', 'mkdir -p /mnt/huge1g && mount -t hugetlbfs -o pagesize=1G none /mnt/huge1g'],
+        freeCounter: HUGE_FREE('1048576kB'),
+      },
       { col: 'anonymous', argv: ['--anon'], size: 64 << 20, page: 4096 },
     ]);
     // File modes on hugetlbfs: root's files, mapped by the unprivileged user.
-    await g.exec(['sh', '-c', 'map-and-touch --file /dev/hugepages/priv --create --size 2M >/dev/null && map-and-touch --file /dev/hugepages/pub --create --size 2M >/dev/null'], { check: true });
-    await modeChecks(ctx, g, 'hugetlbfs_2M', { private: '/dev/hugepages/priv', shared: '/dev/hugepages/pub' }, ['--size', '2M']);
+    await g.exec(
+      [
+        'sh',
+        '-c',
+        'map-and-touch --file /dev/hugepages/priv --create --size 2M >/dev/null && map-and-touch --file /dev/hugepages/pub --create --size 2M >/dev/null',
+      ],
+      { check: true },
+    );
+    await modeChecks(ctx, g, 'hugetlbfs_2M', { private: '/dev/hugepages/priv', shared: '/dev/hugepages/pub' }, [
+      '--size',
+      '2M',
+    ]);
     await g.exec(['rm', '-f', '/dev/hugepages/priv', '/dev/hugepages/pub']);
   },
 };
@@ -29,15 +52,27 @@ export const alternatives: ScenarioDefinition = {
 export const alternativesDevdax: ScenarioDefinition = {
   id: 'alternatives-devdax',
   title: 'the same mapping on device-dax (memmap=1G!4G as a devdax namespace)',
-  proves: 'the device-dax column: faults for 256 MiB, the page size in smaps and intact data through /dev/dax0.0 at its 2 MiB alignment, and the device node\'s mode deciding whether an unprivileged user may map it.',
+  proves:
+    "the device-dax column: faults for 256 MiB, the page size in smaps and intact data through /dev/dax0.0 at its 2 MiB alignment, and the device node's mode deciding whether an unprivileged user may map it.",
   needs: ['fs-dax'],
   boots: ['alternatives'],
   async run(ctx) {
     const g = await ctx.boot('alternatives');
     await measureColumns(ctx, g, [
-      { col: 'devdax', argv: ['--file', '/dev/dax0.0', '--align', '2M'], size: 256 << 20, page: 2 << 20, prepare: DEVDAX_PREPARE },
+      {
+        col: 'devdax',
+        argv: ['--file', '/dev/dax0.0', '--align', '2M'],
+        size: 256 << 20,
+        page: 2 << 20,
+        prepare: DEVDAX_PREPARE,
+      },
     ]);
     // The device node's mode decides who maps it (one device: 0600 first, then 0666, back to 0600).
-    await modeChecks(ctx, g, 'devdax', { private: '/dev/dax0.0', shared: '/dev/dax0.0', restoreMode: '600' }, ['--size', '2M', '--align', '2M']);
+    await modeChecks(ctx, g, 'devdax', { private: '/dev/dax0.0', shared: '/dev/dax0.0', restoreMode: '600' }, [
+      '--size',
+      '2M',
+      '--align',
+      '2M',
+    ]);
   },
 };

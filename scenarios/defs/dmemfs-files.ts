@@ -21,7 +21,14 @@ export const dmemfsFiles: ScenarioDefinition = {
       let m = await mountDmemfs(g, ps.name);
       // The pool takes its page size at the first mount; with every file gone and the previous
       // size unmounted, a new size mounts in the same boot (seen here). If not: a fresh boot.
-      if (ps.name !== '4K') ctx.measure(`remount_as_${ps.name}_in_same_boot`, m.ok, '', undefined, m.err || 'after unlinking every file and unmounting the previous size');
+      if (ps.name !== '4K')
+        ctx.measure(
+          `remount_as_${ps.name}_in_same_boot`,
+          m.ok,
+          '',
+          undefined,
+          m.err || 'after unlinking every file and unmounting the previous size',
+        );
       if (!m.ok) {
         g = await ctx.boot(ps.name === '2M' ? 'dmem-1G-aligned-2M' : 'dmem-1G-aligned-1G');
         m = await mountDmemfs(g, ps.name);
@@ -34,20 +41,54 @@ export const dmemfsFiles: ScenarioDefinition = {
       const r = await mapAndTouch(ctx, g, ['--file', `/mnt/dmem/f${ps.name}`, '--create', '--size', String(bytes)]);
       ctx.evidence(`map-and-touch ${ps.name}`, JSON.stringify(r));
       const pages = bytes / ps.bytes;
-      ctx.measure(`faults_${ps.name}`, r.minor_faults, `faults for ${ps.touchMiB} MiB`, { op: 'approx', value: pages, tolerance: pages > 10 ? 0.01 : 1 }, `one per ${ps.name} dpage: ${pages}`);
+      ctx.measure(
+        `faults_${ps.name}`,
+        r.minor_faults,
+        `faults for ${ps.touchMiB} MiB`,
+        { op: 'approx', value: pages, tolerance: pages > 10 ? 0.01 : 1 },
+        `one per ${ps.name} dpage: ${pages}`,
+      );
       ctx.measure(`data_verified_${ps.name}`, r.verified, '', { op: 'is', value: true });
-      ctx.measure(`smaps_kernel_page_kb_${ps.name}`, r.kernel_page_size_kb, 'kB', { op: 'eq', value: ps.bytes / 1024 }, 'only echoes the mount option (vm_ops), the fault count is the proof');
+      ctx.measure(
+        `smaps_kernel_page_kb_${ps.name}`,
+        r.kernel_page_size_kb,
+        'kB',
+        { op: 'eq', value: ps.bytes / 1024 },
+        'only echoes the mount option (vm_ops), the fault count is the proof',
+      );
       const used = await dmemStats(g);
-      ctx.measure(`dpages_used_${ps.name}`, (start.free_dpages ?? 0) - (used.free_dpages ?? 0), 'dpages', { op: 'eq', value: pages });
+      ctx.measure(`dpages_used_${ps.name}`, (start.free_dpages ?? 0) - (used.free_dpages ?? 0), 'dpages', {
+        op: 'eq',
+        value: pages,
+      });
       await g.exec(['rm', '-f', `/mnt/dmem/f${ps.name}`], { check: true });
       const after = await dmemStats(g);
-      ctx.measure(`free_dpages_restored_${ps.name}`, after.free_dpages ?? null, 'dpages', { op: 'eq', value: start.free_dpages ?? -1 }, 'after unlink');
+      ctx.measure(
+        `free_dpages_restored_${ps.name}`,
+        after.free_dpages ?? null,
+        'dpages',
+        { op: 'eq', value: start.free_dpages ?? -1 },
+        'after unlink',
+      );
       if (ps.name === '4K') {
         // The series creates the root directory without permission bits; an admin opens it up.
         const mode = await g.exec(['stat', '-c', '%a', '/mnt/dmem'], { check: true });
-        ctx.measure('root_dir_mode_after_mount', mode.stdout.trim(), 'octal', undefined, 'dmemfs has no mode= option; the root inode is created as S_IFDIR only');
+        ctx.measure(
+          'root_dir_mode_after_mount',
+          mode.stdout.trim(),
+          'octal',
+          undefined,
+          'dmemfs has no mode= option; the root inode is created as S_IFDIR only',
+        );
         await g.exec(['chmod', '755', '/mnt/dmem'], { check: true });
-        await g.exec(['sh', '-c', 'truncate -s 64K /mnt/dmem/private && chmod 600 /mnt/dmem/private && truncate -s 64K /mnt/dmem/shared && chmod 666 /mnt/dmem/shared'], { check: true });
+        await g.exec(
+          [
+            'sh',
+            '-c',
+            'truncate -s 64K /mnt/dmem/private && chmod 600 /mnt/dmem/private && truncate -s 64K /mnt/dmem/shared && chmod 666 /mnt/dmem/shared',
+          ],
+          { check: true },
+        );
         const asUser = (file: string) => mapAndTouch(ctx, g, ['--file', file, '--size', '64K'], { unprivileged: true });
         const denied = await asUser('/mnt/dmem/private');
         ctx.measure('unprivileged_mode_0600', accessOutcome(denied), '', { op: 'is', value: 'EACCES' });

@@ -10,15 +10,34 @@ interface MemoryDevice {
 }
 
 /** The memory blocks (sysfs memoryN) of a physical range, with their state and zones. */
-async function blocksOf(g: Guest, start: number, size: number): Promise<Array<{ n: number; state: string; zones: string }>> {
-  const bs = Number((await g.exec(['cat', '/sys/devices/system/memory/block_size_bytes'], { check: true })).stdout.trim().replace(/^(0x)?/, '0x'));
+async function blocksOf(
+  g: Guest,
+  start: number,
+  size: number,
+): Promise<Array<{ n: number; state: string; zones: string }>> {
+  const bs = Number(
+    (await g.exec(['cat', '/sys/devices/system/memory/block_size_bytes'], { check: true })).stdout
+      .trim()
+      .replace(/^(0x)?/, '0x'),
+  );
   const first = Math.floor(start / bs);
   const last = Math.ceil((start + size) / bs);
-  const r = await g.exec(['sh', '-c', 'i=$1; while [ $i -lt $2 ]; do b=/sys/devices/system/memory/memory$i; [ -d $b ] && echo "$i $(cat $b/state) $(cat $b/valid_zones)"; i=$((i+1)); done; true', 'blocks', String(first), String(last)]);
-  return r.stdout.trim().split('\n').filter(Boolean).map((l) => {
-    const [n, state, ...zones] = l.split(' ');
-    return { n: Number(n), state: state ?? '', zones: zones.join(' ') };
-  });
+  const r = await g.exec([
+    'sh',
+    '-c',
+    'i=$1; while [ $i -lt $2 ]; do b=/sys/devices/system/memory/memory$i; [ -d $b ] && echo "$i $(cat $b/state) $(cat $b/valid_zones)"; i=$((i+1)); done; true',
+    'blocks',
+    String(first),
+    String(last),
+  ]);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [n, state, ...zones] = l.split(' ');
+      return { n: Number(n), state: state ?? '', zones: zones.join(' ') };
+    });
 }
 
 async function memoryDevices(g: Guest): Promise<MemoryDevice[]> {
@@ -26,7 +45,12 @@ async function memoryDevices(g: Guest): Promise<MemoryDevice[]> {
 }
 
 /** Wait until the guest has onlined the blocks of a range (ACPI adds a DIMM shortly after boot or hot-add). */
-async function waitOnline(g: Guest, addr: number, size: number, timeoutMs: number): Promise<Array<{ n: number; state: string; zones: string }>> {
+async function waitOnline(
+  g: Guest,
+  addr: number,
+  size: number,
+  timeoutMs: number,
+): Promise<Array<{ n: number; state: string; zones: string }>> {
   const end = Date.now() + timeoutMs;
   let blocks = await blocksOf(g, addr, size);
   while (Date.now() < end && !(blocks.length && blocks.every((b) => b.state === 'online'))) {
@@ -41,7 +65,8 @@ const scaled = (ctx: ScenarioContext, ms: number) => (ctx.accel === 'tcg' ? ms *
 
 export const hotUnplugDimm: ScenarioDefinition = {
   id: 'hot-unplug-dimm',
-  title: 'memory hot-unplug against dmem: removing a DIMM through QMP device_del, hot-adding one, and dmem= aimed at a DIMM',
+  title:
+    'memory hot-unplug against dmem: removing a DIMM through QMP device_del, hot-adding one, and dmem= aimed at a DIMM',
   proves:
     'the reviewers\' "incompatible with hot-unplug" question, with a real DIMM: dmem memory never lies in a hot-pluggable DIMM (dmem= takes boot memory only; aimed at the DIMM\'s range it registers nothing there), a DIMM next to a dmem pool in use is removed through QMP device_del (DEVICE_DELETED, MemTotal falls by its size) while the pool and its files stay as they were, and a DIMM added later never joins the pool.',
   needs: ['patched-kernel'],
@@ -53,13 +78,30 @@ export const hotUnplugDimm: ScenarioDefinition = {
     const dimm = devs.find((d) => d.data.id === 'dimm1');
     ctx.measure('dimm_present', Boolean(dimm), '', { op: 'is', value: true });
     if (!dimm) return;
-    ctx.measure('dimm_addr', hex(dimm.data.addr), '', { op: 'is', value: hex(DIMM_BASE) }, `node ${dimm.data.node}, ${dimm.data.size >> 20} MiB`);
+    ctx.measure(
+      'dimm_addr',
+      hex(dimm.data.addr),
+      '',
+      { op: 'is', value: hex(DIMM_BASE) },
+      `node ${dimm.data.node}, ${dimm.data.size >> 20} MiB`,
+    );
     const blocks = await waitOnline(g, dimm.data.addr, dimm.data.size, scaled(ctx, 20_000));
     ctx.evidence('DIMM memory blocks (n state zones)', blocks.map((b) => `${b.n} ${b.state} ${b.zones}`).join('\n'));
-    ctx.measure('dimm_blocks_online_movable', blocks.filter((b) => b.state === 'online' && /Movable/.test(b.zones)).length, `of ${blocks.length} blocks`, { op: 'eq', value: blocks.length || -1 });
+    ctx.measure(
+      'dimm_blocks_online_movable',
+      blocks.filter((b) => b.state === 'online' && /Movable/.test(b.zones)).length,
+      `of ${blocks.length} blocks`,
+      { op: 'eq', value: blocks.length || -1 },
+    );
     const regions = await dmemRegions(g);
     const onDimm = regions.filter((r) => r.start < dimm.data.addr + dimm.data.size && r.end > dimm.data.addr);
-    ctx.measure('dmem_regions_on_dimm', onDimm.length, 'regions', { op: 'eq', value: 0 }, `${regions.length} regions, all in boot memory`);
+    ctx.measure(
+      'dmem_regions_on_dimm',
+      onDimm.length,
+      'regions',
+      { op: 'eq', value: 0 },
+      `${regions.length} regions, all in boot memory`,
+    );
 
     // A dmemfs file in use on the DIMM's node while the DIMM goes.
     const m = await mountDmemfs(g, '2M');
@@ -75,11 +117,26 @@ export const hotUnplugDimm: ScenarioDefinition = {
     await g.qmp!.waitEvent('DEVICE_DELETED', scaled(ctx, 30_000), since).catch(() => (removed = false));
     const ost = g.qmp!.events.slice(since).filter((e) => e.event === 'ACPI_DEVICE_OST');
     ctx.evidence('QMP events after device_del', JSON.stringify(g.qmp!.events.slice(since)));
-    ctx.measure('dimm_removed', removed, '', { op: 'is', value: true }, `DEVICE_DELETED; ${ost.length} ACPI_DEVICE_OST event(s)`);
+    ctx.measure(
+      'dimm_removed',
+      removed,
+      '',
+      { op: 'is', value: true },
+      `DEVICE_DELETED; ${ost.length} ACPI_DEVICE_OST event(s)`,
+    );
     const memAfter = await memTotalKb(g);
-    ctx.measure('memtotal_drop_kb', memBefore.total - memAfter.total, 'kB', { op: 'eq', value: removed ? dimm.data.size / 1024 : 0 });
+    ctx.measure('memtotal_drop_kb', memBefore.total - memAfter.total, 'kB', {
+      op: 'eq',
+      value: removed ? dimm.data.size / 1024 : 0,
+    });
     const after = await dmemStats(g);
-    ctx.measure('dmem_free_dpages_unchanged', after.free_dpages === before.free_dpages && after.registered_pages === before.registered_pages, '', { op: 'is', value: true }, `free ${before.free_dpages} -> ${after.free_dpages}`);
+    ctx.measure(
+      'dmem_free_dpages_unchanged',
+      after.free_dpages === before.free_dpages && after.registered_pages === before.registered_pages,
+      '',
+      { op: 'is', value: true },
+      `free ${before.free_dpages} -> ${after.free_dpages}`,
+    );
     const reread = await mapAndTouch(ctx, g, ['--file', '/mnt/dmem/held', '--size', '64M', '--no-verify']);
     ctx.measure('dmemfs_file_still_mapped', reread.ok, '', { op: 'is', value: true });
 
@@ -88,12 +145,26 @@ export const hotUnplugDimm: ScenarioDefinition = {
     await g.qmp!.execute('device_add', { driver: 'pc-dimm', id: 'dimm2', memdev: 'dimm2-mem', node: 1 });
     const added = (await memoryDevices(g)).find((d) => d.data.id === 'dimm2');
     const addedBlocks = added ? await waitOnline(g, added.data.addr, added.data.size, scaled(ctx, 20_000)) : [];
-    ctx.measure('hotadded_blocks_online', addedBlocks.filter((b) => b.state === 'online').length, `of ${addedBlocks.length} blocks`, { op: 'eq', value: addedBlocks.length || -1 });
+    ctx.measure(
+      'hotadded_blocks_online',
+      addedBlocks.filter((b) => b.state === 'online').length,
+      `of ${addedBlocks.length} blocks`,
+      { op: 'eq', value: addedBlocks.length || -1 },
+    );
     const afterAdd = await dmemStats(g);
-    ctx.measure('dmem_registered_unchanged_after_hotadd', afterAdd.registered_pages === before.registered_pages, '', { op: 'is', value: true });
+    ctx.measure('dmem_registered_unchanged_after_hotadd', afterAdd.registered_pages === before.registered_pages, '', {
+      op: 'is',
+      value: true,
+    });
     await g.exec(['rm', '-f', '/mnt/dmem/held']);
     const freed = await dmemStats(g);
-    ctx.measure('free_dpages_restored', freed.free_dpages ?? null, 'dpages', { op: 'eq', value: (before.free_dpages ?? 0) + 32 }, '64 MiB = 32 dpages back');
+    ctx.measure(
+      'free_dpages_restored',
+      freed.free_dpages ?? null,
+      'dpages',
+      { op: 'eq', value: (before.free_dpages ?? 0) + 32 },
+      '64 MiB = 32 dpages back',
+    );
     await g.exec(['umount', '/mnt/dmem']);
 
     // dmem= aimed at the DIMM's range: the kernel registers no region there.
@@ -102,8 +173,20 @@ export const hotUnplugDimm: ScenarioDefinition = {
     const regions2 = await dmemRegions(g2);
     const lines = await logMatches(g2, /dmem: |dmemfs/);
     ctx.evidence('kernel log, dmem=512M@9G', lines.join('\n') || '(no dmem lines)');
-    ctx.measure('dmem_at_dimm_kernel_message', lines.some((l) => /not reserved for dmem due to holes/.test(l)), '', { op: 'is', value: true }, lines.find((l) => /not reserved/.test(l)));
-    ctx.measure('dmem_at_dimm_regions', regions2.length, 'regions', { op: 'eq', value: 0 }, `DIMM at ${dimm2 ? hex(dimm2.data.addr) : '?'}: e820 has no RAM there at reservation time`);
+    ctx.measure(
+      'dmem_at_dimm_kernel_message',
+      lines.some((l) => /not reserved for dmem due to holes/.test(l)),
+      '',
+      { op: 'is', value: true },
+      lines.find((l) => /not reserved/.test(l)),
+    );
+    ctx.measure(
+      'dmem_at_dimm_regions',
+      regions2.length,
+      'regions',
+      { op: 'eq', value: 0 },
+      `DIMM at ${dimm2 ? hex(dimm2.data.addr) : '?'}: e820 has no RAM there at reservation time`,
+    );
     const alive = await g2.exec(['true']).then((x) => x.code === 0);
     ctx.measure('kernel_survived_dmem_at_dimm', alive, '', { op: 'is', value: true });
   },

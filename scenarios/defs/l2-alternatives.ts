@@ -2,13 +2,17 @@ import { measureL2 } from '../l2-steps.js';
 import type { ScenarioDefinition } from '../types.js';
 
 /** The device-dax namespace over memmap=1G!4G, struct pages in RAM (as in alternatives-devdax). */
-export const DEVDAX_PREPARE = ['sh', '-c', 'test -c /dev/dax0.0 || ndctl create-namespace -f -e namespace0.0 --mode=devdax --map=mem'];
+export const DEVDAX_PREPARE = [
+  'sh',
+  '-c',
+  'test -c /dev/dax0.0 || ndctl create-namespace -f -e namespace0.0 --mode=devdax --map=mem',
+];
 
 export const l2Alternatives: ScenarioDefinition = {
   id: 'l2-alternatives',
   title: 'L2 guests on device-dax and on hugetlbfs 2M, measured like the dmemfs L2 of nested-guest',
   proves:
-    'the alternatives to a dmemfs-backed guest, run the same way: a devdax namespace (ndctl create-namespace -m devdax over memmap=1G!4G; whether daxctl create-device can subdivide it is recorded) and a hugetlbfs file each back a 256 MiB L2 that reports its MemTotal and touches 64 MiB; with KVM in L1, KVM\'s large-page counter says whether each was mapped with huge pages.',
+    "the alternatives to a dmemfs-backed guest, run the same way: a devdax namespace (ndctl create-namespace -m devdax over memmap=1G!4G; whether daxctl create-device can subdivide it is recorded) and a hugetlbfs file each back a 256 MiB L2 that reports its MemTotal and touches 64 MiB; with KVM in L1, KVM's large-page counter says whether each was mapped with huge pages.",
   needs: ['fs-dax'],
   boots: ['alternatives'],
   async run(ctx) {
@@ -21,11 +25,27 @@ export const l2Alternatives: ScenarioDefinition = {
     // regions are dynamic), so this is recorded rather than required.
     const sub = await g.exec(['daxctl', 'create-device', '-r', '0', '-s', '256M']);
     ctx.evidence('daxctl create-device -r 0 -s 256M', `${sub.stdout}${sub.stderr}`);
-    ctx.measure('daxctl_create_device_256M', sub.code === 0 ? 'created' : `refused (exit ${sub.code})`, '', undefined, `${sub.stdout}${sub.stderr}`.trim().replace(/\n/g, '; ').slice(0, 200));
+    ctx.measure(
+      'daxctl_create_device_256M',
+      sub.code === 0 ? 'created' : `refused (exit ${sub.code})`,
+      '',
+      undefined,
+      `${sub.stdout}${sub.stderr}`.trim().replace(/\n/g, '; ').slice(0, 200),
+    );
     const list = await g.exec(['daxctl', 'list', '-R', '-D']);
     ctx.evidence('daxctl list -R -D', list.stdout);
-    await measureL2(ctx, g, { prefix: 'devdax_', memMiB: 256, backend: { kind: 'file', path: '/dev/dax0.0', share: true, align: '2M' }, pageBytes: 2 << 20 });
-    await measureL2(ctx, g, { prefix: 'hugetlbfs_2M_', memMiB: 256, backend: { kind: 'file', path: '/dev/hugepages/l2-ram', share: true, align: '2M' }, pageBytes: 2 << 20 });
+    await measureL2(ctx, g, {
+      prefix: 'devdax_',
+      memMiB: 256,
+      backend: { kind: 'file', path: '/dev/dax0.0', share: true, align: '2M' },
+      pageBytes: 2 << 20,
+    });
+    await measureL2(ctx, g, {
+      prefix: 'hugetlbfs_2M_',
+      memMiB: 256,
+      backend: { kind: 'file', path: '/dev/hugepages/l2-ram', share: true, align: '2M' },
+      pageBytes: 2 << 20,
+    });
     await g.exec(['rm', '-f', '/dev/hugepages/l2-ram']);
   },
 };

@@ -35,7 +35,12 @@ function oneClearError(st: Test, r: CliRun, kind: RegExp, message: RegExp): void
 }
 
 await fault(t, 'bad-input', 'unknown profile', async (st) => {
-  oneClearError(st, await rigCli(['run', '--profile', 'no-such-profile']), /\[unknown-profile\]/, /unknown profile "no-such-profile"/);
+  oneClearError(
+    st,
+    await rigCli(['run', '--profile', 'no-such-profile']),
+    /\[unknown-profile\]/,
+    /unknown profile "no-such-profile"/,
+  );
 });
 
 await fault(t, 'bad-input', 'bad dmem= values are refused before anything boots', async (st) => {
@@ -52,14 +57,24 @@ await fault(t, 'bad-input', 'damaged mbox: a patch altered', async (st) => {
   msgs[i] = msgs[i]!.replace(/^\+(\s*)(\S)/m, '+$1/* damaged */ $2');
   const path = join(tmp, 'damaged.mbox');
   writeFileSync(path, msgs.join('\n'));
-  oneClearError(st, await rigCli(['kernel', 'build', '--series', path]), /\[series-damaged\]/, /patch 7 \(dmem: trace core functions\) is altered/);
+  oneClearError(
+    st,
+    await rigCli(['kernel', 'build', '--series', path]),
+    /\[series-damaged\]/,
+    /patch 7 \(dmem: trace core functions\) is altered/,
+  );
 });
 
 await fault(t, 'bad-input', 'damaged mbox: a patch missing, file truncated', async (st) => {
   const text = readFileSync(REBASED_MBOX(), 'utf8');
   const path = join(tmp, 'truncated.mbox');
   writeFileSync(path, text.slice(0, Math.floor(text.length / 2)));
-  oneClearError(st, await rigCli(['kernel', 'build', '--series', path]), /\[series-damaged\]/, /patch \d+ \(.*\) is missing/);
+  oneClearError(
+    st,
+    await rigCli(['kernel', 'build', '--series', path]),
+    /\[series-damaged\]/,
+    /patch \d+ \(.*\) is missing/,
+  );
 });
 
 await fault(t, 'bad-input', 'a series that no longer applies (the original mail on 5.10.223)', async (st) => {
@@ -68,7 +83,11 @@ await fault(t, 'bad-input', 'a series that no longer applies (the original mail 
   });
   const r = await rigCli(['kernel', 'tree', '--profile', p]);
   oneClearError(st, r, /\[(apply|patch)[a-z-]*\]/, /12/);
-  st.match(r.stderr + r.stdout, /mm: export mempolicy interfaces|dmem: introduce mempolicy support/, 'the failing patch is named');
+  st.match(
+    r.stderr + r.stdout,
+    /mm: export mempolicy interfaces|dmem: introduce mempolicy support/,
+    'the failing patch is named',
+  );
 });
 
 await fault(t, 'bad-input', 'a source archive whose hash does not match the pin', async (st) => {
@@ -102,7 +121,11 @@ await fault(
     try {
       const r = await rigCli(['kernel', 'tree'], { env: { DMEMFS_RIG_CACHE: small } });
       oneClearError(st, r, /\[disk-space\]/, /needs about \d+ MiB free in .*small-cache.*only \d+ MiB are free/);
-      st.same(readdirSync(join(small, 'source')).filter((n) => !n.startsWith('.')), [], 'no entry was started');
+      st.same(
+        readdirSync(join(small, 'source')).filter((n) => !n.startsWith('.')),
+        [],
+        'no entry was started',
+      );
     } finally {
       execFileSync('umount', [small]);
     }
@@ -111,9 +134,20 @@ await fault(
 );
 
 const hasKvm = chooseAccel().kvmUsable;
-await fault(t, 'bad-input', 'no KVM when --accel kvm is forced', async (st) => {
-  oneClearError(st, await rigCli(['accel', '--accel', 'kvm']), /\[no-kvm\]/, /KVM was requested but is not usable here/);
-}, { skip: hasKvm ? 'this host has usable KVM' : false });
+await fault(
+  t,
+  'bad-input',
+  'no KVM when --accel kvm is forced',
+  async (st) => {
+    oneClearError(
+      st,
+      await rigCli(['accel', '--accel', 'kvm']),
+      /\[no-kvm\]/,
+      /KVM was requested but is not usable here/,
+    );
+  },
+  { skip: hasKvm ? 'this host has usable KVM' : false },
+);
 
 await fault(t, 'bad-input', 'a port already in use: the guest gets another one', async (st) => {
   // Bind every port the rig might pick next? Not possible; instead hold one and check the rig never picks a busy port.

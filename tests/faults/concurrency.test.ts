@@ -10,34 +10,51 @@ import { cacheRoot } from '../../core/paths.js';
 import { fault } from '../helpers/faults.js';
 import { rigCli } from '../helpers/cli.js';
 
-await fault(t, 'concurrency', 'two runs build the same cache entry at once: built once, both get it whole', async (st) => {
-  const cache = mkdtempSync(join(cacheRoot(), '..', 'dmemfs-rig-concurrent-'));
-  try {
-    const env = { DMEMFS_RIG_CACHE: cache };
-    const [a, b] = await Promise.all([rigCli(['image', 'helpers'], { env }), rigCli(['image', 'helpers'], { env })]);
-    st.equal(a.code, 0, a.stderr.slice(-1000));
-    st.equal(b.code, 0, b.stderr.slice(-1000));
-    st.equal(a.stdout, b.stdout, 'both print the same helper paths');
-    const entries = readdirSync(join(cache, 'helpers')).filter((n) => !n.startsWith('.'));
-    st.equal(entries.length, 1, 'one entry');
-    st.ok(existsSync(join(cache, 'helpers', entries[0]!, '.complete')), 'published whole');
-    const staging = join(cache, 'helpers', '.staging');
-    st.same(existsSync(staging) ? readdirSync(staging) : [], [], 'no staging left');
-    const builds = [a, b].filter((r) => /helpers: compiling/.test(r.stderr)).length;
-    st.equal(builds, 1, 'compiled by exactly one run; the other waited for it');
-  } finally {
-    rmSync(cache, { recursive: true, force: true });
-  }
-});
+await fault(
+  t,
+  'concurrency',
+  'two runs build the same cache entry at once: built once, both get it whole',
+  async (st) => {
+    const cache = mkdtempSync(join(cacheRoot(), '..', 'dmemfs-rig-concurrent-'));
+    try {
+      const env = { DMEMFS_RIG_CACHE: cache };
+      const [a, b] = await Promise.all([rigCli(['image', 'helpers'], { env }), rigCli(['image', 'helpers'], { env })]);
+      st.equal(a.code, 0, a.stderr.slice(-1000));
+      st.equal(b.code, 0, b.stderr.slice(-1000));
+      st.equal(a.stdout, b.stdout, 'both print the same helper paths');
+      const entries = readdirSync(join(cache, 'helpers')).filter((n) => !n.startsWith('.'));
+      st.equal(entries.length, 1, 'one entry');
+      st.ok(existsSync(join(cache, 'helpers', entries[0]!, '.complete')), 'published whole');
+      const staging = join(cache, 'helpers', '.staging');
+      st.same(existsSync(staging) ? readdirSync(staging) : [], [], 'no staging left');
+      const builds = [a, b].filter((r) => /helpers: compiling/.test(r.stderr)).length;
+      st.equal(builds, 1, 'compiled by exactly one run; the other waited for it');
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  },
+);
 
 await fault(t, 'concurrency', 'two scenario runs at once on the shared cache: both pass, no port clash', async (st) => {
   const out = mkdtempSync(join(tmpdir(), 'rig-concurrent-'));
-  const args = (d: string) => ['run', '--scenario', 'reservation-bad-values', '--scenario', 'mem-devmem', '--out', join(out, d)];
+  const args = (d: string) => [
+    'run',
+    '--scenario',
+    'reservation-bad-values',
+    '--scenario',
+    'mem-devmem',
+    '--out',
+    join(out, d),
+  ];
   const [a, b] = await Promise.all([rigCli(args('a')), rigCli(args('b'))]);
   st.equal(a.code, 0, a.stderr.slice(-1500));
   st.equal(b.code, 0, b.stderr.slice(-1500));
   const ports = (d: string) =>
-    (JSON.parse(readFileSync(join(out, d, 'results.json'), 'utf8')) as { boots: Array<{ qemu: { args: string[] } }> }).boots.flatMap((x) => [...x.qemu.args.join(' ').matchAll(/hostfwd=tcp:127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1])));
+    (
+      JSON.parse(readFileSync(join(out, d, 'results.json'), 'utf8')) as { boots: Array<{ qemu: { args: string[] } }> }
+    ).boots.flatMap((x) =>
+      [...x.qemu.args.join(' ').matchAll(/hostfwd=tcp:127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1])),
+    );
   const pa = ports('a');
   const pb = ports('b');
   st.ok(pa.length === 2 && pb.length === 2, 'two boots each');

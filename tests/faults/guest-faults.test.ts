@@ -31,7 +31,10 @@ function qemuPids(match: string): number[] {
 
 /** A scenario on the plain boot whose body injects one fault; the time from injection to the error is recorded. */
 const timings = new Map<string, number>();
-function faulty(id: string, inject: (g: Awaited<ReturnType<Parameters<ScenarioDefinition['run']>[0]['boot']>>) => Promise<void>): ScenarioDefinition {
+function faulty(
+  id: string,
+  inject: (g: Awaited<ReturnType<Parameters<ScenarioDefinition['run']>[0]['boot']>>) => Promise<void>,
+): ScenarioDefinition {
   return {
     id,
     title: `fault: ${id}`,
@@ -76,7 +79,11 @@ const defs = [
   faulty('ssh-dropped', async (g) => {
     // Kill the SSH server's session processes (children of the listening dropbear), this
     // command's own among them: the connection goes mid-command; the listener stays.
-    await g.exec(['sh', '-c', 'l=$(pgrep -o dropbear); for p in $(pgrep -P "$l" dropbear); do kill -9 "$p"; done; sleep 30']);
+    await g.exec([
+      'sh',
+      '-c',
+      'l=$(pgrep -o dropbear); for p in $(pgrep -P "$l" dropbear); do kill -9 "$p"; done; sleep 30',
+    ]);
   }),
   faulty('guest-hang', async (g) => {
     await g.qmp!.execute('stop'); // every vCPU stops: the guest answers nothing
@@ -94,7 +101,10 @@ const expectFault = (id: string, reason: RegExp, boundS: number) =>
     const s = byId.get(id)!;
     st.equal(s.status, 'fail', `${id} is a failure of the scenario, not of the run`);
     st.match(s.reason ?? '', reason);
-    st.ok(s.evidence.some((e) => e.label === 'error' || e.label === 'console tail'), 'with evidence');
+    st.ok(
+      s.evidence.some((e) => e.label === 'error' || e.label === 'console tail'),
+      'with evidence',
+    );
     const secs = timings.get(id) ?? Infinity;
     st.ok(secs <= boundS, `detected ${secs.toFixed(1)} s after the fault (bound ${boundS} s)`);
   });
@@ -111,7 +121,10 @@ await fault(t, 'fault', 'the scenarios after each fault still run', async (st) =
 });
 
 await fault(t, 'fault', 'no QEMU left after the run', async (st) => {
-  st.same(qemuPids('faults-|qemu-killed-plain|kernel-panic-plain|ssh-dropped-plain|guest-hang-plain|after-the-faults'), []);
+  st.same(
+    qemuPids('faults-|qemu-killed-plain|kernel-panic-plain|ssh-dropped-plain|guest-hang-plain|after-the-faults'),
+    [],
+  );
 });
 
 await fault(t, 'fault', 'QEMU killed mid-boot: the boot fails at once with the console, nothing left', async (st) => {
@@ -138,7 +151,10 @@ await fault(t, 'fault', 'QEMU killed mid-boot: the boot fails at once with the c
   clearInterval(killer);
   st.ok(err instanceof RigError, 'the boot failed');
   st.match((err as RigError).kind, /qemu-exit/);
-  st.ok(killedAt > 0 && Date.now() - killedAt < 5000 * Math.min(scale, 2), `reported ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
+  st.ok(
+    killedAt > 0 && Date.now() - killedAt < 5000 * Math.min(scale, 2),
+    `reported ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
+  );
   st.ok(await gone(Number(qemuPids(name)[0] ?? 0) || 0x7fffffff, 1000));
   st.same(qemuPids(name), []);
 });

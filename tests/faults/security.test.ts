@@ -24,22 +24,34 @@ t.teardown(() => g.stop());
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 
-await fault(t, 'security', 'run directory 0700, private key 0600, QMP socket inside the private directory', async (st) => {
-  st.equal(mode(g.runDir), 0o700, `${g.runDir} is 0700`);
-  st.equal(mode(g.key.privateKeyPath), 0o600, 'private key 0600');
-  const qmpArg = g.args[g.args.indexOf('-qmp') + 1] ?? '';
-  st.match(qmpArg, new RegExp(`^unix:${g.runDir}/qmp\\.sock,`), 'QMP socket in the run directory');
-  st.ok(existsSync(join(g.runDir, 'qmp.sock')));
-});
+await fault(
+  t,
+  'security',
+  'run directory 0700, private key 0600, QMP socket inside the private directory',
+  async (st) => {
+    st.equal(mode(g.runDir), 0o700, `${g.runDir} is 0700`);
+    st.equal(mode(g.key.privateKeyPath), 0o600, 'private key 0600');
+    const qmpArg = g.args[g.args.indexOf('-qmp') + 1] ?? '';
+    st.match(qmpArg, new RegExp(`^unix:${g.runDir}/qmp\\.sock,`), 'QMP socket in the run directory');
+    st.ok(existsSync(join(g.runDir, 'qmp.sock')));
+  },
+);
 
-await fault(t, 'security', 'forwarded ports on 127.0.0.1 only (QEMU arguments and the listening sockets)', async (st) => {
-  const fwds = g.args.filter((a) => a.includes('hostfwd='));
-  st.ok(fwds.length > 0);
-  for (const f of fwds) for (const m of f.matchAll(/hostfwd=tcp:([^:]*):/g)) st.equal(m[1], '127.0.0.1', f);
-  const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(`pid=${g.pid},`));
-  st.ok(ss.length > 0, 'QEMU listens');
-  for (const l of ss) st.match(l.split(/\s+/)[3] ?? '', /^127\.0\.0\.1:\d+$/, `QEMU listens on ${l.split(/\s+/)[3]}`);
-});
+await fault(
+  t,
+  'security',
+  'forwarded ports on 127.0.0.1 only (QEMU arguments and the listening sockets)',
+  async (st) => {
+    const fwds = g.args.filter((a) => a.includes('hostfwd='));
+    st.ok(fwds.length > 0);
+    for (const f of fwds) for (const m of f.matchAll(/hostfwd=tcp:([^:]*):/g)) st.equal(m[1], '127.0.0.1', f);
+    const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes(`pid=${g.pid},`));
+    st.ok(ss.length > 0, 'QEMU listens');
+    for (const l of ss) st.match(l.split(/\s+/)[3] ?? '', /^127\.0\.0\.1:\d+$/, `QEMU listens on ${l.split(/\s+/)[3]}`);
+  },
+);
 
 await fault(t, 'security', 'no password login: the guest refuses a password, accepts only the run key', async (st) => {
   const port = Number(/hostfwd=tcp:127\.0\.0\.1:(\d+)-:22/.exec(g.args.join(' '))?.[1]);
@@ -50,9 +62,21 @@ await fault(t, 'security', 'no password login: the guest refuses a password, acc
       resolve('logged in');
     });
     c.on('error', (e) => resolve(e.message));
-    c.connect({ host: '127.0.0.1', port, username: 'root', password: '', tryKeyboard: false, readyTimeout: 20_000 * accel.timeoutScale, hostVerifier: () => true });
+    c.connect({
+      host: '127.0.0.1',
+      port,
+      username: 'root',
+      password: '',
+      tryKeyboard: false,
+      readyTimeout: 20_000 * accel.timeoutScale,
+      hostVerifier: () => true,
+    });
   });
-  st.match(outcome, /authentication methods failed|All configured authentication/i, `password login refused: ${outcome}`);
+  st.match(
+    outcome,
+    /authentication methods failed|All configured authentication/i,
+    `password login refused: ${outcome}`,
+  );
   const r = await g.exec(['sh', '-c', 'cat /proc/$(cat /run/dropbear.pid)/cmdline | tr "\\0" " "']);
   st.match(r.stdout, / -s /, 'dropbear runs with -s (password logins off)');
 });

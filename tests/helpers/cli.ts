@@ -19,10 +19,20 @@ export interface CliRun {
  * Run `dmemfs-rig args...`. With `interrupt`, send `signal` once stderr matches `at` (after
  * `delayMs`); the run is killed outright after `timeoutMs` either way.
  */
-export function rigCli(args: string[], opts: { env?: Record<string, string>; interrupt?: { at: RegExp; signal: NodeJS.Signals; delayMs?: number }; timeoutMs?: number } = {}): Promise<CliRun> {
+export function rigCli(
+  args: string[],
+  opts: {
+    env?: Record<string, string>;
+    interrupt?: { at: RegExp; signal: NodeJS.Signals; delayMs?: number };
+    timeoutMs?: number;
+  } = {},
+): Promise<CliRun> {
   return new Promise((resolve) => {
     const started = Date.now();
-    const p = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let interrupted = false;

@@ -9,12 +9,22 @@ import type { Test } from 'tap';
 
 export type FaultKind = 'fault' | 'interruption' | 'concurrency' | 'bad-input' | 'security';
 
-export async function fault(t: Test, kind: FaultKind, name: string, body: (t: Test) => Promise<void>, opts: { skip?: string | false; timeout?: number } = {}): Promise<void> {
-  await t.test(`[${kind}] ${name}`, { ...(opts.skip ? { skip: opts.skip } : {}), ...(opts.timeout ? { timeout: opts.timeout } : {}) }, async (st) => {
-    await body(st);
-    // Survived = every assertion of this fault held.
-    const survived = st.passing();
-    const log = process.env.DMEMFS_RIG_FAULT_LOG;
-    if (log) appendFileSync(log, `${JSON.stringify({ kind, name, survived })}\n`);
-  });
+export async function fault(
+  t: Test,
+  kind: FaultKind,
+  name: string,
+  body: (t: Test) => Promise<void>,
+  opts: { skip?: string | false; timeout?: number } = {},
+): Promise<void> {
+  await t.test(
+    `[${kind}] ${name}`,
+    { ...(opts.skip ? { skip: opts.skip } : {}), ...(opts.timeout ? { timeout: opts.timeout } : {}) },
+    async (st) => {
+      await body(st);
+      // Survived = every assertion of this fault held.
+      const survived = st.passing();
+      const log = process.env.DMEMFS_RIG_FAULT_LOG;
+      if (log) appendFileSync(log, `${JSON.stringify({ kind, name, survived })}\n`);
+    },
+  );
 }

@@ -6,15 +6,29 @@ import { pathToFileURL } from 'node:url';
 
 export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 
-const BASE = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--no-first-run', '--disable-dev-shm-usage'];
+const BASE = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--hide-scrollbars',
+  '--no-first-run',
+  '--disable-dev-shm-usage',
+];
 
 export function screenshot(html: string, png: string, size = '1400,2400'): void {
-  execFileSync(CHROMIUM!, [...BASE, `--screenshot=${png}`, `--window-size=${size}`, pathToFileURL(html).href], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+  execFileSync(CHROMIUM!, [...BASE, `--screenshot=${png}`, `--window-size=${size}`, pathToFileURL(html).href], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 60_000,
+  });
 }
 
 /** The DOM after Chromium parsed and laid out the page. */
 export function renderedDom(html: string): string {
-  return execFileSync(CHROMIUM!, [...BASE, '--dump-dom', pathToFileURL(html).href], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  return execFileSync(CHROMIUM!, [...BASE, '--dump-dom', pathToFileURL(html).href], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
 }
 
 /** Width, height and the share of pixels that are not white (8-bit RGB/RGBA PNGs, any filter). */
@@ -26,7 +40,7 @@ export function pngStats(path: string): { width: number; height: number; inked: 
   const colorType = buf[25]!;
   const channels = colorType === 6 ? 4 : 3;
   const idat: Buffer[] = [];
-  for (let off = 8; off < buf.length; ) {
+  for (let off = 8; off < buf.length;) {
     const len = buf.readUInt32BE(off);
     const type = buf.toString('latin1', off + 4, off + 8);
     if (type === 'IDAT') idat.push(buf.subarray(off + 8, off + 8 + len));

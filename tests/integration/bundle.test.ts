@@ -19,9 +19,16 @@ const cli = join(projectRoot(), 'dist', 'scripts', 'cli.js');
 const root = mkdtempSync(join(tmpdir(), 'rig-bundle-'));
 const SCENARIOS = ['--scenario', 'reservation-bad-values', '--scenario', 'mem-devmem'];
 
-async function rig(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function rig(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await pexec(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 << 20, timeout: 15 * 60_000 });
+    const r = await pexec(process.execPath, [cli, ...args], {
+      env: { ...process.env, ...env },
+      maxBuffer: 64 << 20,
+      timeout: 15 * 60_000,
+    });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const x = e as { code?: number; stdout?: string; stderr?: string };
@@ -30,7 +37,9 @@ async function rig(args: string[], env: Record<string, string> = {}): Promise<{ 
 }
 
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? filesUnder(join(dir, n)) : [join(dir, n)]));
+  return readdirSync(dir).flatMap((n) =>
+    statSync(join(dir, n)).isDirectory() ? filesUnder(join(dir, n)) : [join(dir, n)],
+  );
 }
 
 const a = join(root, 'a');
@@ -49,10 +58,28 @@ t.test('both runs pass and print where the bundle is', async (t) => {
 });
 
 t.test('the bundle holds every part and results.json matches the schema', async (t) => {
-  for (const f of ['results.json', 'results.schema.json', 'results.tap', 'junit.xml', 'comparison.md', 'report.html', 'report.md', 'kernel/apply-report.json', 'kernel/series-verify.json', 'kernel/build-manifest.json', 'kernel/config', 'images/l1-manifest.json']) t.ok(existsSync(join(a, f)), f);
+  for (const f of [
+    'results.json',
+    'results.schema.json',
+    'results.tap',
+    'junit.xml',
+    'comparison.md',
+    'report.html',
+    'report.md',
+    'kernel/apply-report.json',
+    'kernel/series-verify.json',
+    'kernel/build-manifest.json',
+    'kernel/config',
+    'images/l1-manifest.json',
+  ])
+    t.ok(existsSync(join(a, f)), f);
   const run = JSON.parse(readFileSync(join(a, 'results.json'), 'utf8'));
   t.same(validate(RESULTS_SCHEMA, run), [], 'no schema errors');
-  t.same(validate(JSON.parse(readFileSync(join(a, 'results.schema.json'), 'utf8')), run), [], 'the bundled schema says the same');
+  t.same(
+    validate(JSON.parse(readFileSync(join(a, 'results.schema.json'), 'utf8')), run),
+    [],
+    'the bundled schema says the same',
+  );
   t.equal(run.scenarios.length, 2);
   t.equal(run.boots.length, 2, 'one boot per scenario (different requests)');
   for (const boot of run.boots) {
@@ -65,7 +92,11 @@ t.test('the bundle holds every part and results.json matches the schema', async 
   const junit = readFileSync(join(a, 'junit.xml'), 'utf8');
   t.match(junit, /<testsuites name="dmemfs-rig" tests="2" failures="0"/);
   t.equal((junit.match(/<testcase /g) ?? []).length, 2);
-  t.same(validate(RESULTS_SCHEMA, { ...run, scenarios: [{ ...run.scenarios[0], status: 'great' }] }).length > 0, true, 'a wrong status is caught');
+  t.same(
+    validate(RESULTS_SCHEMA, { ...run, scenarios: [{ ...run.scenarios[0], status: 'great' }] }).length > 0,
+    true,
+    'a wrong status is caught',
+  );
 });
 
 t.test('no key material in the bundle', async (t) => {
@@ -85,9 +116,14 @@ t.test('the report renders in headless Chromium: tables and charts present', { s
   t.equal(s.height, 2400);
   t.ok(s.inked > 0.02, `${(s.inked * 100).toFixed(1)}% of the screenshot is not white`);
   const dom = renderedDom(join(a, 'report.html'));
-  for (const id of ['summary', 'scenarios', 'comparison', 'patches', 'boots', 'chart-struct-page', 'chart-faults']) t.match(dom, new RegExp(`id="${id}"`), `#${id} rendered`);
+  for (const id of ['summary', 'scenarios', 'comparison', 'patches', 'boots', 'chart-struct-page', 'chart-faults'])
+    t.match(dom, new RegExp(`id="${id}"`), `#${id} rendered`);
   t.equal((dom.match(/<tr>/g) ?? []).filter(Boolean).length > 37, true, 'table rows rendered');
-  t.match(dom, /<td class="c-skipped">skipped: scenario dmemfs-files not run<\/td>/, 'cells of scenarios not in this run say so');
+  t.match(
+    dom,
+    /<td class="c-skipped">skipped: scenario dmemfs-files not run<\/td>/,
+    'cells of scenarios not in this run say so',
+  );
 });
 
 t.test('report --compare on the two real bundles', async (t) => {

@@ -14,7 +14,9 @@ t.test('first guest: two NUMA nodes, MemTotal, SSH exec, upload, QMP', async (t)
   const accel = chooseAccel();
   t.comment(`accelerator: ${accel.accel} (${accel.reason})`);
   const files = await prepareFirstGuest();
-  t.comment(`kernel ${files.kernel.provenance.package} ${files.kernel.provenance.version}, boot image ${files.bootImage.pvh ? 'PVH vmlinux' : 'bzImage'}`);
+  t.comment(
+    `kernel ${files.kernel.provenance.package} ${files.kernel.provenance.version}, boot image ${files.bootImage.pvh ? 'PVH vmlinux' : 'bzImage'}`,
+  );
   const g = await bootFirstGuest(files, accel, { nodeMiB: NODE_MIB, name: 'it-first-guest' });
   t.teardown(() => g.stop());
 
@@ -22,24 +24,39 @@ t.test('first guest: two NUMA nodes, MemTotal, SSH exec, upload, QMP', async (t)
   t.equal(statSync(join(g.runDir, 'qmp.sock')).isSocket(), true, 'QMP socket lives in the run directory');
 
   const nodes = await g.exec(['ls', '/sys/devices/system/node'], { check: true });
-  const nodeNames = nodes.stdout.split(/\s+/).filter((n) => /^node\d+$/.test(n)).sort();
+  const nodeNames = nodes.stdout
+    .split(/\s+/)
+    .filter((n) => /^node\d+$/.test(n))
+    .sort();
   t.same(nodeNames, ['node0', 'node1'], 'guest sees two NUMA nodes');
 
   const meminfo = await g.exec(['cat', '/proc/meminfo'], { check: true });
   const memTotalKb = Number(/^MemTotal:\s+(\d+) kB/m.exec(meminfo.stdout)?.[1]);
   const configuredKb = 2 * NODE_MIB * 1024;
-  t.comment(`MemTotal ${memTotalKb} kB of ${configuredKb} kB configured (${((100 * memTotalKb) / configuredKb).toFixed(1)}%)`);
+  t.comment(
+    `MemTotal ${memTotalKb} kB of ${configuredKb} kB configured (${((100 * memTotalKb) / configuredKb).toFixed(1)}%)`,
+  );
   // The kernel keeps its image, page tables and struct pages: expect 80-100% of the RAM given.
-  t.ok(memTotalKb > 0.8 * configuredKb && memTotalKb <= configuredKb, `MemTotal ${memTotalKb} kB within 80-100% of ${configuredKb} kB`);
+  t.ok(
+    memTotalKb > 0.8 * configuredKb && memTotalKb <= configuredKb,
+    `MemTotal ${memTotalKb} kB within 80-100% of ${configuredKb} kB`,
+  );
 
   for (const n of [0, 1]) {
     const m = await g.exec(['cat', `/sys/devices/system/node/node${n}/meminfo`], { check: true });
     const kb = Number(new RegExp(`Node ${n} MemTotal:\\s+(\\d+) kB`).exec(m.stdout)?.[1]);
-    t.ok(kb > 0.6 * NODE_MIB * 1024 && kb <= NODE_MIB * 1024, `node${n} MemTotal ${kb} kB within 60-100% of ${NODE_MIB} MiB`);
+    t.ok(
+      kb > 0.6 * NODE_MIB * 1024 && kb <= NODE_MIB * 1024,
+      `node${n} MemTotal ${kb} kB within 60-100% of ${NODE_MIB} MiB`,
+    );
   }
 
   const fail = await g.exec(['sh', '-c', 'echo out; echo err >&2; exit 3']);
-  t.same([fail.code, fail.stdout, fail.stderr], [3, 'out\n', 'err\n'], 'exit code, stdout and stderr come back separately');
+  t.same(
+    [fail.code, fail.stdout, fail.stderr],
+    [3, 'out\n', 'err\n'],
+    'exit code, stdout and stderr come back separately',
+  );
   const meta = await g.exec(['printf', '%s', '$(id) `id`; "x"']);
   t.equal(meta.stdout, '$(id) `id`; "x"', 'arguments reach the guest verbatim (no shell expansion)');
 

@@ -8,10 +8,13 @@ import { projectRoot } from '../../core/paths.js';
 import { prepareFirstGuest } from '../../runner/first-guest.js';
 import { alive, gone } from '../helpers/process.js';
 
-
 /** Start `dmemfs-rig boot`, resolve with (child, qemu pid) once QEMU runs. */
 function startRig(): Promise<{ child: ReturnType<typeof spawn>; qemuPid: number; output: () => string }> {
-  const child = spawn(process.execPath, [join(projectRoot(), 'dist', 'scripts', 'cli.js'), 'boot', '--', 'sleep', '600'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [join(projectRoot(), 'dist', 'scripts', 'cli.js'), 'boot', '--', 'sleep', '600'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`QEMU did not start: ${out}`)), 120_000);
@@ -42,7 +45,8 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGKILL'] as const) {
     const code = await exited;
     if (signal === 'SIGTERM') t.equal(code, 143, 'the rig exits with 128+15');
     if (signal === 'SIGINT') t.equal(code, 130, 'the rig exits with 128+2');
-    if (signal !== 'SIGKILL') t.match(output(), new RegExp(`${signal}: stopping 1 guest`), 'the rig says what it stops');
+    if (signal !== 'SIGKILL')
+      t.match(output(), new RegExp(`${signal}: stopping 1 guest`), 'the rig says what it stops');
     t.ok(await gone(qemuPid, 5000), `QEMU ${qemuPid} is gone within 5 s`);
   });
 }

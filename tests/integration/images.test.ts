@@ -17,8 +17,17 @@ import type { Guest } from '../../vm/guest.js';
 
 const cli = join(projectRoot(), 'dist', 'scripts', 'cli.js');
 
-function imageL1(env: NodeJS.ProcessEnv): { hit: boolean; seconds: number; manifest: { packages: Array<{ name: string; version: string; sha256: string }>; imageMiB: number } } {
-  const r = spawnSync(process.execPath, [cli, 'image', 'l1', '--json'], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 900_000, maxBuffer: 64 << 20 });
+function imageL1(env: NodeJS.ProcessEnv): {
+  hit: boolean;
+  seconds: number;
+  manifest: { packages: Array<{ name: string; version: string; sha256: string }>; imageMiB: number };
+} {
+  const r = spawnSync(process.execPath, [cli, 'image', 'l1', '--json'], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 900_000,
+    maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) throw new Error(`image l1 failed: ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout);
 }
@@ -30,11 +39,16 @@ t.test('the L1 image builds from scratch, then comes from the cache', async (t) 
   const warm = imageL1({ DMEMFS_RIG_CACHE: fresh });
   t.equal(cold.hit, false, 'first build: built');
   t.equal(warm.hit, true, 'second: from cache');
-  t.comment(`L1 image: cold ${cold.seconds.toFixed(1)} s (empty cache: apt lists, Debian kernel, ${cold.manifest.packages.length} packages), warm ${warm.seconds.toFixed(1)} s`);
+  t.comment(
+    `L1 image: cold ${cold.seconds.toFixed(1)} s (empty cache: apt lists, Debian kernel, ${cold.manifest.packages.length} packages), warm ${warm.seconds.toFixed(1)} s`,
+  );
   t.ok(warm.seconds < 15, `warm ${warm.seconds.toFixed(1)} s < 15 s`);
   for (const p of ['qemu-system-x86', 'dropbear-bin', 'ndctl', 'daxctl', 'kmod', 'util-linux', 'busybox-static']) {
     const e = cold.manifest.packages.find((x) => x.name === p);
-    t.ok(e && e.version && /^[0-9a-f]{64}$/.test(e.sha256), `manifest records ${p} ${e?.version ?? '(missing)'} with its SHA256`);
+    t.ok(
+      e && e.version && /^[0-9a-f]{64}$/.test(e.sha256),
+      `manifest records ${p} ${e?.version ?? '(missing)'} with its SHA256`,
+    );
   }
 });
 
@@ -45,7 +59,9 @@ async function checkHelpers(t: Test, g: Guest): Promise<void> {
     t.match(r.stdout, new RegExp(`^usage: ${h}`), `${h} --help prints its usage`);
   }
   const json = async (argv: string[], user?: number) => {
-    const r = await g.exec(user === undefined ? argv : ['setpriv', `--reuid=${user}`, `--regid=${user}`, '--clear-groups', ...argv]);
+    const r = await g.exec(
+      user === undefined ? argv : ['setpriv', `--reuid=${user}`, `--regid=${user}`, '--clear-groups', ...argv],
+    );
     const line = r.stdout.trim().split('\n').filter(Boolean).at(-1) ?? '';
     let obj: Record<string, unknown> = {};
     try {
@@ -58,12 +74,26 @@ async function checkHelpers(t: Test, g: Guest): Promise<void> {
   // Real work on tmpfs (4K pages).
   const tmpfs = await json(['map-and-touch', '--file', '/dev/shm/rig-a', '--create', '--size', '8M']);
   t.equal(tmpfs.code, 0);
-  t.same([tmpfs.obj.ok, tmpfs.obj.bytes_touched, tmpfs.obj.pages_touched_4k, tmpfs.obj.kernel_page_size_kb, tmpfs.obj.verified], [true, 8388608, 2048, 4, true], 'map-and-touch on tmpfs');
+  t.same(
+    [
+      tmpfs.obj.ok,
+      tmpfs.obj.bytes_touched,
+      tmpfs.obj.pages_touched_4k,
+      tmpfs.obj.kernel_page_size_kb,
+      tmpfs.obj.verified,
+    ],
+    [true, 8388608, 2048, 4, true],
+    'map-and-touch on tmpfs',
+  );
   t.ok((tmpfs.obj.minor_faults as number) >= 2048, `one fault per 4K page on tmpfs (${tmpfs.obj.minor_faults})`);
   // hugetlbfs: reserve 2M pages, map 8M: 4 faults, 2048 kB page size.
   await g.exec(['sh', '-c', 'echo 8 > /proc/sys/vm/nr_hugepages'], { check: true });
   const huge = await json(['map-and-touch', '--file', '/dev/hugepages/rig-h', '--create', '--size', '8M']);
-  t.same([huge.obj.ok, huge.obj.kernel_page_size_kb, huge.obj.mmu_page_size_kb], [true, 2048, 2048], 'map-and-touch on hugetlbfs: 2 MiB pages in smaps');
+  t.same(
+    [huge.obj.ok, huge.obj.kernel_page_size_kb, huge.obj.mmu_page_size_kb],
+    [true, 2048, 2048],
+    'map-and-touch on hugetlbfs: 2 MiB pages in smaps',
+  );
   t.equal(huge.obj.minor_faults, 4, '8 MiB of 2 MiB pages: 4 faults');
   const pfn = await json(['pfn', '--file', '/dev/shm/rig-a', '--size', '16K']);
   t.equal(pfn.obj.present, 4, 'pfn: 4 pages translated');
@@ -74,20 +104,32 @@ async function checkHelpers(t: Test, g: Guest): Promise<void> {
   // Bad input: each helper answers with a JSON error and a non-zero exit, never a crash.
   for (const h of ['map-and-touch', 'pfn', 'mce-victim']) {
     const missing = await json([h, '--file', '/nonexistent/file', '--size', '4K']);
-    t.same([missing.code, missing.obj.ok, missing.obj.step, missing.obj.errno_name], [1, false, 'open', 'ENOENT'], `${h}: missing file`);
+    t.same(
+      [missing.code, missing.obj.ok, missing.obj.step, missing.obj.errno_name],
+      [1, false, 'open', 'ENOENT'],
+      `${h}: missing file`,
+    );
     const unaligned = await json([h, '--file', '/dev/hugepages/rig-h', '--size', '1M']);
     t.same([unaligned.code, unaligned.obj.step], [1, 'align'], `${h}: size not a multiple of the 2 MiB page`);
   }
   await g.exec(['sh', '-c', 'echo secret > /dev/shm/rig-root && chmod 600 /dev/shm/rig-root'], { check: true });
   const denied = await json(['map-and-touch', '--file', '/dev/shm/rig-root', '--size', '4K'], 1000);
-  t.same([denied.code, denied.obj.step, denied.obj.errno_name], [1, 'open', 'EACCES'], 'map-and-touch: no permission (uid 1000, file 0600 root)');
+  t.same(
+    [denied.code, denied.obj.step, denied.obj.errno_name],
+    [1, 'open', 'EACCES'],
+    'map-and-touch: no permission (uid 1000, file 0600 root)',
+  );
   const usage = await json(['map-and-touch', '--bogus']);
   t.same([usage.code, usage.obj.step], [2, 'usage'], 'unknown option: usage error, exit 2');
   const vfio = await json(['vfio-dma', '--device', '0000:00:1f.7', '--file', '/dev/shm/rig-a']);
-  t.same([vfio.code, vfio.obj.ok, vfio.obj.step], [1, false, 'iommu_group'], 'vfio-dma: a device without an IOMMU group is a JSON error');
+  t.same(
+    [vfio.code, vfio.obj.ok, vfio.obj.step],
+    [1, false, 'iommu_group'],
+    'vfio-dma: a device without an IOMMU group is a JSON error',
+  );
 }
 
-t.test('L1 with Debian\'s kernel: SSH, helpers, and an L2 guest under TCG with RAM from a file', async (t) => {
+t.test("L1 with Debian's kernel: SSH, helpers, and an L2 guest under TCG with RAM from a file", async (t) => {
   const accel = chooseAccel();
   const files = await prepareL1('debian');
   const g = await bootL1(files, accel, { nodeMiB: 1536, name: 'it-l1-debian' });
@@ -95,21 +137,33 @@ t.test('L1 with Debian\'s kernel: SSH, helpers, and an L2 guest under TCG with R
   const uname = await g.exec(['uname', '-r'], { check: true });
   t.match(uname.stdout, /-amd64/, `L1 runs Debian's kernel (${uname.stdout.trim()})`);
   await checkHelpers(t, g);
-  const l2 = await runL2(g, { memMiB: 256, backend: { kind: 'file', path: '/dev/shm/l2-ram', share: true }, touchMiB: 32, accel: 'tcg', timeoutMs: 600_000 });
+  const l2 = await runL2(g, {
+    memMiB: 256,
+    backend: { kind: 'file', path: '/dev/shm/l2-ram', share: true },
+    touchMiB: 32,
+    accel: 'tcg',
+    timeoutMs: 600_000,
+  });
   t.comment(`L2 under TCG inside L1 (itself under ${accel.accel}): ${l2.seconds.toFixed(0)} s`);
   t.ok(l2.done, 'L2 printed its completion marker and powered off');
-  t.ok(l2.memTotalKb! > 0.75 * 256 * 1024 && l2.memTotalKb! <= 256 * 1024, `L2 MemTotal ${l2.memTotalKb} kB of 256 MiB`);
+  t.ok(
+    l2.memTotalKb! > 0.75 * 256 * 1024 && l2.memTotalKb! <= 256 * 1024,
+    `L2 MemTotal ${l2.memTotalKb} kB of 256 MiB`,
+  );
   t.equal(l2.touchedMiB, 32, 'L2 touched 32 MiB');
   const file = await g.exec(['stat', '-c', '%s', '/dev/shm/l2-ram'], { check: true });
   t.equal(Number(file.stdout.trim()), 256 * 1048576, 'L2 RAM was the 256 MiB file');
 });
 
-t.test('L1 with the rig\'s kernel (rfc-v2-debian): SSH and dmemfs available', async (t) => {
+t.test("L1 with the rig's kernel (rfc-v2-debian): SSH and dmemfs available", async (t) => {
   const accel = chooseAccel();
   const files = await prepareL1({ profile: 'rfc-v2-debian' });
   const g = await bootL1(files, accel, { nodeMiB: 1536, name: 'it-l1-rig', append: ['dmem=512M'] });
   t.teardown(() => g.stop());
-  const r = await g.exec(['sh', '-c', 'uname -r; grep -c dmemfs /proc/filesystems; qemu-system-x86_64 --version | head -1'], { check: true });
+  const r = await g.exec(
+    ['sh', '-c', 'uname -r; grep -c dmemfs /proc/filesystems; qemu-system-x86_64 --version | head -1'],
+    { check: true },
+  );
   t.match(r.stdout, /^5\.10\.223/, 'L1 runs the patched 5.10.223 kernel');
   t.match(r.stdout, /\n1\n/, 'dmemfs is registered');
   t.match(r.stdout, /QEMU emulator version/);

@@ -8,7 +8,6 @@ import { bootFirstGuest, prepareFirstGuest } from '../../runner/first-guest.js';
 import { RigError } from '../../core/errors.js';
 import { gone } from '../helpers/process.js';
 
-
 t.test('panic through sysrq-trigger is reported within seconds, with the excerpt', async (t) => {
   const accel = chooseAccel();
   const files = await prepareFirstGuest();

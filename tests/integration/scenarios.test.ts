@@ -27,23 +27,33 @@ t.test('every scenario produced a result', async (t) => {
   t.same(run.scenarios.map((s) => s.id).sort(), SCENARIOS.map((s) => s.id).sort());
 });
 
-t.test('the full run\'s bundle: schema, comparison table, chart points', async (t) => {
+t.test("the full run's bundle: schema, comparison table, chart points", async (t) => {
   const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   t.same(validate(RESULTS_SCHEMA, json), []);
   const table = comparisonTable(run.scenarios);
   t.equal(table.columns.length, 7);
   const faults = table.rows.find((r) => /minor faults/.test(r.row))!;
-  t.same(faults.cells.map((c) => c.kind === 'value' || c.kind === 'skipped'), Array(7).fill(true), 'every fault cell is a value or a skip with its reason');
+  t.same(
+    faults.cells.map((c) => c.kind === 'value' || c.kind === 'skipped'),
+    Array(7).fill(true),
+    'every fault cell is a value or a skip with its reason',
+  );
   const points = reservationPoints(run.scenarios);
   t.equal(points.saved.length, 3, 'struct-page chart: three reserved sizes measured');
-  for (const p of points.saved) t.ok(Math.abs(p.y - p.x * 16) < p.x * 1.6, `${p.x} GiB: ${p.y.toFixed(2)} MiB saved, theory ${p.x * 16}`);
+  for (const p of points.saved)
+    t.ok(Math.abs(p.y - p.x * 16) < p.x * 1.6, `${p.x} GiB: ${p.y.toFixed(2)} MiB saved, theory ${p.x * 16}`);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   t.equal((/<svg id="chart-struct-page"[\s\S]*?<\/svg>/.exec(html)?.[0].match(/class="measured"/g) ?? []).length, 3);
-  t.equal(run.boots.filter((b) => b.console).length, run.boots.length, 'every boot\'s console is in the bundle');
+  t.equal(run.boots.filter((b) => b.console).length, run.boots.length, "every boot's console is in the bundle");
 });
 
 for (const s of run.scenarios) {
-  const opts = s.status === 'skip' ? { skip: s.reason ?? 'skipped' } : s.status === 'known-failure' ? { todo: `known failure of the series: ${s.reason}` } : {};
+  const opts =
+    s.status === 'skip'
+      ? { skip: s.reason ?? 'skipped' }
+      : s.status === 'known-failure'
+        ? { todo: `known failure of the series: ${s.reason}` }
+        : {};
   t.test(`${s.id}: ${s.title}`, opts, async (st) => {
     const entries = Object.entries(s.measurements);
     st.ok(entries.length > 0, `${entries.length} measurements`);
@@ -51,9 +61,16 @@ for (const s of run.scenarios) {
       const text = `${name} = ${String(m.value)} ${m.unit}`.trim();
       if (m.expected) st.ok(m.ok, `${text} (expected ${describeComparison(m.expected)})`);
       // A measurement this machine could not take is a skip with its reason, never a pass.
-      else if (m.value === null && m.note?.startsWith('skipped:')) st.pass(name, { skip: m.note.replace(/^skipped: /, '') });
+      else if (m.value === null && m.note?.startsWith('skipped:'))
+        st.pass(name, { skip: m.note.replace(/^skipped: /, '') });
       else st.comment(`${text} (recorded)`);
     }
-    if (s.status === 'fail') st.fail(s.reason ?? 'failed', { evidence: s.evidence.map((e) => `${e.label}:\n${e.text}`).join('\n\n').slice(-4000) });
+    if (s.status === 'fail')
+      st.fail(s.reason ?? 'failed', {
+        evidence: s.evidence
+          .map((e) => `${e.label}:\n${e.text}`)
+          .join('\n\n')
+          .slice(-4000),
+      });
   });
 }

@@ -21,7 +21,10 @@ t.test('KVM only with vmx/svm and a usable /dev/kvm', async (t) => {
 
 t.test('overrides', async (t) => {
   t.equal(decideAccel({ cpuFlags: ['vmx'], kvmDevice: kvmOk, requested: 'tcg' }).accel, 'tcg');
-  t.throws(() => decideAccel({ cpuFlags: [], kvmDevice: kvmOk, requested: 'kvm' }), /KVM was requested but is not usable/);
+  t.throws(
+    () => decideAccel({ cpuFlags: [], kvmDevice: kvmOk, requested: 'kvm' }),
+    /KVM was requested but is not usable/,
+  );
   t.throws(() => decideAccel({ cpuFlags: [], kvmDevice: kvmOk, requested: 'hvf' }), /unknown accelerator/);
   t.equal(decideAccel({ cpuFlags: [], kvmDevice: kvmNo, requested: 'auto' }).accel, 'tcg');
 });

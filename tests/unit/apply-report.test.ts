@@ -45,8 +45,26 @@ t.test('report table names results, methods and hunks', async (t) => {
     firstFailure: 2,
     counts: { clean: 1, offset: 0, fuzz: 0, failed: 1 },
     patches: [
-      { number: 1, title: 'fs: introduce dmemfs module', patchId: 'a', result: 'clean', method: 'git-am', files: ['fs/Makefile'], hunks: [{ file: 'fs/Makefile', hunk: 1, status: 'clean' }], afterFailure: false },
-      { number: 2, title: 'mm: x', patchId: 'b', result: 'failed', method: 'none', files: ['mm/pagewalk.c'], hunks: [{ file: 'mm/pagewalk.c', hunk: 1, status: 'failed' }], afterFailure: false },
+      {
+        number: 1,
+        title: 'fs: introduce dmemfs module',
+        patchId: 'a',
+        result: 'clean',
+        method: 'git-am',
+        files: ['fs/Makefile'],
+        hunks: [{ file: 'fs/Makefile', hunk: 1, status: 'clean' }],
+        afterFailure: false,
+      },
+      {
+        number: 2,
+        title: 'mm: x',
+        patchId: 'b',
+        result: 'failed',
+        method: 'none',
+        files: ['mm/pagewalk.c'],
+        hunks: [{ file: 'mm/pagewalk.c', hunk: 1, status: 'failed' }],
+        afterFailure: false,
+      },
     ],
   };
   const text = formatApplyReport(r);

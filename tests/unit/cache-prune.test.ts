@@ -26,12 +26,20 @@ t.test('prune by last use', async (t) => {
   const release = await lockKey('l1-image', 'locked', root);
   const real = await pruneCache({ olderThanDays: 14, root });
   release();
-  t.same(real.removed.map((i) => `${i.kind}/${i.key}`).sort(), ['kernel/old1', 'kernel/old2'], 'the entry in use (locked) stays');
+  t.same(
+    real.removed.map((i) => `${i.kind}/${i.key}`).sort(),
+    ['kernel/old1', 'kernel/old2'],
+    'the entry in use (locked) stays',
+  );
   t.ok(existsSync(join(root, 'kernel', 'recent')));
   t.ok(existsSync(join(root, 'tree', 'only')), 'the only (newest) entry of a kind stays, however old');
   t.ok(real.freedBytes >= 2000);
   // A cache hit counts as a use.
   await cached('l1-image', 'locked', async () => undefined, { root });
   const after = await pruneCache({ olderThanDays: 14, root });
-  t.same(after.removed.map((i) => i.key), ['newer'], 'the entry used just now stays; the other goes');
+  t.same(
+    after.removed.map((i) => i.key),
+    ['newer'],
+    'the entry used just now stays; the other goes',
+  );
 });

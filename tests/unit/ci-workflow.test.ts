@@ -16,43 +16,77 @@ const command = (what: RegExp) => {
   return /`([^`]+)`\s*\|\s*$/.exec(row ?? '')?.[1];
 };
 
-const haveYaml = existsSync(PY) && (() => {
-  try {
-    execFileSync(PY, ['-c', 'import yaml']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const haveYaml =
+  existsSync(PY) &&
+  (() => {
+    try {
+      execFileSync(PY, ['-c', 'import yaml']);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
 
-t.test('ci/nightly.yml', { skip: haveYaml ? false : 'python3-yaml is not installed (dmemfs-rig setup installs it)' }, async (t) => {
-  const json = execFileSync(PY, ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', join(projectRoot(), 'ci', 'nightly.yml')], { encoding: 'utf8' });
-  const parsed = JSON.parse(json) as Record<string, unknown>;
-  // YAML 1.1 (PyYAML) reads the bare key `on` as the boolean true; GitHub reads it as "on".
-  const wf = { ...parsed, on: parsed.on ?? parsed.true } as unknown as { name: string; on: Record<string, unknown>; jobs: Record<string, { 'runs-on': unknown; 'timeout-minutes': number; env: Record<string, string>; steps: Array<{ run?: string; uses?: string; with?: Record<string, string> }> }> };
-  t.ok(wf.on, 'an on: trigger');
-  t.equal(wf.name, 'nightly');
-  t.ok((wf.on.schedule as Array<{ cron: string }>)[0]!.cron.split(' ').length === 5, 'a cron schedule');
-  const job = wf.jobs.rig!;
-  t.ok(job, 'one job');
-  t.match(JSON.stringify(job['runs-on']), /kvm/, 'runs on a KVM-capable runner');
-  t.ok(job['timeout-minutes'] <= 90);
-  t.equal(job.env.DMEMFS_RIG_ACCEL, 'kvm', 'KVM forced: a runner without it fails loudly instead of falling back');
-  t.equal(job.env.DMEMFS_RIG_LOG, 'quiet');
-  const main = command(/main job/);
-  t.ok(main, 'the README names the main job command');
-  t.ok(job.steps.some((s) => s.run === main), `a step runs exactly "${main}"`);
-  const cache = job.steps.find((s) => s.uses?.startsWith('actions/cache@'));
-  t.equal(cache?.with?.path, job.env.DMEMFS_RIG_CACHE, 'the restored cache is the rig cache');
-  t.match(cache?.with?.key, /hashFiles\('kernel\/\*\*', 'images\/\*\*'/, 'cache key follows the inputs');
-  const upload = job.steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'));
-  t.equal(upload?.with?.path, 'out/', 'uploads the bundle');
-  t.ok(job.steps.some((s) => /report --compare/.test(s.run ?? '')), 'compares with the previous night');
-});
+t.test(
+  'ci/nightly.yml',
+  { skip: haveYaml ? false : 'python3-yaml is not installed (dmemfs-rig setup installs it)' },
+  async (t) => {
+    const json = execFileSync(
+      PY,
+      [
+        '-c',
+        'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))',
+        join(projectRoot(), 'ci', 'nightly.yml'),
+      ],
+      { encoding: 'utf8' },
+    );
+    const parsed = JSON.parse(json) as Record<string, unknown>;
+    // YAML 1.1 (PyYAML) reads the bare key `on` as the boolean true; GitHub reads it as "on".
+    const wf = { ...parsed, on: parsed.on ?? parsed.true } as unknown as {
+      name: string;
+      on: Record<string, unknown>;
+      jobs: Record<
+        string,
+        {
+          'runs-on': unknown;
+          'timeout-minutes': number;
+          env: Record<string, string>;
+          steps: Array<{ run?: string; uses?: string; with?: Record<string, string> }>;
+        }
+      >;
+    };
+    t.ok(wf.on, 'an on: trigger');
+    t.equal(wf.name, 'nightly');
+    t.ok((wf.on.schedule as Array<{ cron: string }>)[0]!.cron.split(' ').length === 5, 'a cron schedule');
+    const job = wf.jobs.rig!;
+    t.ok(job, 'one job');
+    t.match(JSON.stringify(job['runs-on']), /kvm/, 'runs on a KVM-capable runner');
+    t.ok(job['timeout-minutes'] <= 90);
+    t.equal(job.env.DMEMFS_RIG_ACCEL, 'kvm', 'KVM forced: a runner without it fails loudly instead of falling back');
+    t.equal(job.env.DMEMFS_RIG_LOG, 'quiet');
+    const main = command(/main job/);
+    t.ok(main, 'the README names the main job command');
+    t.ok(
+      job.steps.some((s) => s.run === main),
+      `a step runs exactly "${main}"`,
+    );
+    const cache = job.steps.find((s) => s.uses?.startsWith('actions/cache@'));
+    t.equal(cache?.with?.path, job.env.DMEMFS_RIG_CACHE, 'the restored cache is the rig cache');
+    t.match(cache?.with?.key, /hashFiles\('kernel\/\*\*', 'images\/\*\*'/, 'cache key follows the inputs');
+    const upload = job.steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'));
+    t.equal(upload?.with?.path, 'out/', 'uploads the bundle');
+    t.ok(
+      job.steps.some((s) => /report --compare/.test(s.run ?? '')),
+      'compares with the previous night',
+    );
+  },
+);
 
 t.test('.ci/run runs exactly the README test command', async (t) => {
   const test = command(/the tests/);
   t.equal(test, 'npm ci && npm test');
-  const ci = readFileSync(join(projectRoot(), '.ci', 'run'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#') && !/^set |^cd /.test(l));
+  const ci = readFileSync(join(projectRoot(), '.ci', 'run'), 'utf8')
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#') && !/^set |^cd /.test(l));
   t.same(ci, [test]);
 });

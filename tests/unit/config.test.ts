@@ -6,25 +6,57 @@ import { checkFragments, explainMismatches, formatMismatches, parseConfig, symbo
 
 t.test('parse .config and fragments', async (t) => {
   const c = parseConfig('CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="str"\nCONFIG_D=0x10\n# comment\n');
-  t.same([...c], [['A', 'y'], ['B', 'n'], ['C', '"str"'], ['D', '0x10']]);
-  t.same(symbolsOf('DMEM && (TRANSPARENT_HUGEPAGE || X86_64) && !FOO=y'), ['DMEM', 'TRANSPARENT_HUGEPAGE', 'X86_64', 'FOO']);
+  t.same(
+    [...c],
+    [
+      ['A', 'y'],
+      ['B', 'n'],
+      ['C', '"str"'],
+      ['D', '0x10'],
+    ],
+  );
+  t.same(symbolsOf('DMEM && (TRANSPARENT_HUGEPAGE || X86_64) && !FOO=y'), [
+    'DMEM',
+    'TRANSPARENT_HUGEPAGE',
+    'X86_64',
+    'FOO',
+  ]);
 });
 
 t.test('an option that did not survive is named with its unmet dependency', async (t) => {
   const src = mkdtempSync(join(tmpdir(), 'rig-kconfig-'));
   mkdirSync(join(src, 'fs', 'dmemfs'), { recursive: true });
-  writeFileSync(join(src, 'fs', 'dmemfs', 'Kconfig'), 'config DMEM_FS\n\ttristate "Direct Memory Reservation Filesystem"\n\tdepends on DMEM\n\tdepends on TRANSPARENT_HUGEPAGE\n\thelp\n\t  if you say Y here...\n');
-  writeFileSync(join(src, 'Kconfig'), 'menuconfig HYPERVISOR_GUEST\n\tbool "guest"\n\nif HYPERVISOR_GUEST\n\nconfig PVH\n\tbool "PVH"\n\thelp\n\t  if you have one of these machines.\n\nendif\n');
-  const final = parseConfig('CONFIG_DMEM=y\n# CONFIG_TRANSPARENT_HUGEPAGE is not set\n# CONFIG_DMEM_FS is not set\n# CONFIG_PVH is not set\n');
+  writeFileSync(
+    join(src, 'fs', 'dmemfs', 'Kconfig'),
+    'config DMEM_FS\n\ttristate "Direct Memory Reservation Filesystem"\n\tdepends on DMEM\n\tdepends on TRANSPARENT_HUGEPAGE\n\thelp\n\t  if you say Y here...\n',
+  );
+  writeFileSync(
+    join(src, 'Kconfig'),
+    'menuconfig HYPERVISOR_GUEST\n\tbool "guest"\n\nif HYPERVISOR_GUEST\n\nconfig PVH\n\tbool "PVH"\n\thelp\n\t  if you have one of these machines.\n\nendif\n',
+  );
+  const final = parseConfig(
+    'CONFIG_DMEM=y\n# CONFIG_TRANSPARENT_HUGEPAGE is not set\n# CONFIG_DMEM_FS is not set\n# CONFIG_PVH is not set\n',
+  );
   const mismatches = checkFragments(final, [
     { name: 'dmem.config', text: 'CONFIG_DMEM=y\nCONFIG_DMEM_FS=y\n' },
     { name: 'guest.config', text: 'CONFIG_PVH=y\nCONFIG_NOT_IN_THIS_TREE=y\n# CONFIG_DRM is not set\n' },
   ]);
-  t.same(mismatches.map((m) => m.option), ['DMEM_FS', 'PVH', 'NOT_IN_THIS_TREE'], 'an asked-off option that is off is fine');
+  t.same(
+    mismatches.map((m) => m.option),
+    ['DMEM_FS', 'PVH', 'NOT_IN_THIS_TREE'],
+    'an asked-off option that is off is fine',
+  );
   const ex = explainMismatches(src, mismatches, final);
   t.same(ex.find((m) => m.option === 'DMEM_FS')!.unmet, ['TRANSPARENT_HUGEPAGE']);
-  t.same(ex.find((m) => m.option === 'PVH')!.unmet, ['HYPERVISOR_GUEST'], 'an enclosing "if" block counts; help text does not');
+  t.same(
+    ex.find((m) => m.option === 'PVH')!.unmet,
+    ['HYPERVISOR_GUEST'],
+    'an enclosing "if" block counts; help text does not',
+  );
   const text = formatMismatches(ex);
-  t.match(text, /CONFIG_DMEM_FS: dmem\.config asks y, got n \(depends on DMEM && TRANSPARENT_HUGEPAGE; not met: CONFIG_TRANSPARENT_HUGEPAGE\)/);
+  t.match(
+    text,
+    /CONFIG_DMEM_FS: dmem\.config asks y, got n \(depends on DMEM && TRANSPARENT_HUGEPAGE; not met: CONFIG_TRANSPARENT_HUGEPAGE\)/,
+  );
   t.match(text, /CONFIG_NOT_IN_THIS_TREE: guest\.config asks y, got n \(no such option in this tree's Kconfig\)/);
 });

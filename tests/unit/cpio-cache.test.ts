@@ -16,7 +16,10 @@ t.test('newc archive round-trips, parents implied, deterministic', async (t) => 
   const b = writeNewc([...entries].reverse());
   t.ok(a.equals(b), 'same entries in any order give the same bytes');
   const back = readNewc(a);
-  t.same(back.map((e) => e.path), ['bin', 'bin/sh', 'etc', 'etc/rig', 'etc/rig/x', 'init']);
+  t.same(
+    back.map((e) => e.path),
+    ['bin', 'bin/sh', 'etc', 'etc/rig', 'etc/rig/x', 'init'],
+  );
   const x = back.find((e) => e.path === 'etc/rig/x')!;
   t.equal(x.data.toString(), 'hello');
   t.equal(x.mode, 0o100600);
@@ -33,7 +36,12 @@ t.test('module load order puts dependencies first and skips builtins', async (t)
       'kernel/drivers/virtio/virtio.ko:\n',
   );
   const order = moduleLoadOrder(['virtio_net'], dep, new Set(['virtio']));
-  t.same(order, ['kernel/net/core/failover.ko', 'kernel/drivers/net/net_failover.ko', 'kernel/drivers/virtio/virtio_ring.ko', 'kernel/drivers/net/virtio_net.ko']);
+  t.same(order, [
+    'kernel/net/core/failover.ko',
+    'kernel/drivers/net/net_failover.ko',
+    'kernel/drivers/virtio/virtio_ring.ko',
+    'kernel/drivers/net/virtio_net.ko',
+  ]);
   t.throws(() => moduleLoadOrder(['nope'], dep, new Set()), /neither built in nor in modules.dep/);
 });
 
@@ -42,24 +50,39 @@ t.test('cache: atomic publish, reuse, and a failed build leaves nothing', async 
   const key = hashParts(['unit', 'v1']);
   t.not(hashParts(['ab', 'c']), hashParts(['a', 'bc']), 'length-prefixed parts');
   let builds = 0;
-  const first = await cached('thing', key, async (dir) => {
-    builds++;
-    writeFileSync(join(dir, 'out'), 'built');
-  }, { root });
+  const first = await cached(
+    'thing',
+    key,
+    async (dir) => {
+      builds++;
+      writeFileSync(join(dir, 'out'), 'built');
+    },
+    { root },
+  );
   t.equal(first.hit, false);
   t.equal(readFileSync(join(first.dir, 'out'), 'utf8'), 'built');
-  const second = await cached('thing', key, async () => {
-    builds++;
-  }, { root });
+  const second = await cached(
+    'thing',
+    key,
+    async () => {
+      builds++;
+    },
+    { root },
+  );
   t.equal(second.hit, true);
   t.equal(builds, 1, 'second call reused the entry');
 
   const bad = hashParts(['unit', 'bad']);
   await t.rejects(
-    cached('thing', bad, async (dir) => {
-      writeFileSync(join(dir, 'half'), 'half-written');
-      throw new Error('interrupted');
-    }, { root }),
+    cached(
+      'thing',
+      bad,
+      async (dir) => {
+        writeFileSync(join(dir, 'half'), 'half-written');
+        throw new Error('interrupted');
+      },
+      { root },
+    ),
     /interrupted/,
   );
   t.notOk(isComplete('thing', bad, root));

@@ -6,7 +6,8 @@ import { ConsoleWatcher } from '../../vm/console-watch.js';
 import { projectRoot } from '../../core/paths.js';
 
 // Real console logs captured from the rig's own guests (Debian 6.1 kernel under QEMU TCG).
-const fixture = (name: string) => readFileSync(join(projectRoot(), 'tests', 'fixtures', 'consoles', name), 'utf8').split('\n');
+const fixture = (name: string) =>
+  readFileSync(join(projectRoot(), 'tests', 'fixtures', 'consoles', name), 'utf8').split('\n');
 
 t.test('a clean boot has no reports', async (t) => {
   t.same(findReports(fixture('debian-6.1-clean-boot.log')), []);
@@ -17,7 +18,10 @@ t.test('sysrq panic is found, with its trace in the excerpt', async (t) => {
   t.equal(r.length, 1);
   t.equal(r[0]!.kind, 'panic');
   t.match(r[0]!.title, /Kernel panic - not syncing: sysrq triggered crash/);
-  t.ok(r[0]!.excerpt.some((l) => /Call Trace:/.test(l)), 'call trace is part of the panic report');
+  t.ok(
+    r[0]!.excerpt.some((l) => /Call Trace:/.test(l)),
+    'call trace is part of the panic report',
+  );
   t.ok(r[0]!.excerpt.some((l) => /sysrq_handle_crash/.test(l)));
 });
 

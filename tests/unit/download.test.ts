@@ -30,10 +30,16 @@ t.test('downloads over real HTTP are verified by SHA256', async (t) => {
   t.ok(readFileSync(ok).equals(payload), 'the right bytes arrive');
 
   const wrong = '0'.repeat(64);
-  await t.rejects(downloadVerified(`${base}/linux.tar.xz`, join(dir, 'bad.tar.xz'), wrong), { kind: 'checksum-mismatch', message: new RegExp(`expected sha256 ${wrong}, got ${good}`) });
+  await t.rejects(downloadVerified(`${base}/linux.tar.xz`, join(dir, 'bad.tar.xz'), wrong), {
+    kind: 'checksum-mismatch',
+    message: new RegExp(`expected sha256 ${wrong}, got ${good}`),
+  });
   t.notOk(existsSync(join(dir, 'bad.tar.xz')), 'nothing kept under the final name');
   t.notOk(existsSync(join(dir, 'bad.tar.xz.partial')), 'no partial file left');
 
   await t.rejects(downloadVerified(`${base}/missing`, join(dir, 'm'), good), { kind: 'download', message: /HTTP 404/ });
-  await t.rejects(downloadVerified(`${base}/linux.tar.xz`, join(dir, 'n'), 'not-a-hash'), { kind: 'no-checksum', message: /no valid SHA256/ });
+  await t.rejects(downloadVerified(`${base}/linux.tar.xz`, join(dir, 'n'), 'not-a-hash'), {
+    kind: 'no-checksum',
+    message: /no valid SHA256/,
+  });
 });

@@ -7,7 +7,12 @@ const base = (): MachineSpec => ({
   machine: { type: 'q35' },
   cpu: { model: 'max' },
   smp: { cpus: 2, sockets: 2 },
-  memory: { nodes: [{ memMiB: 3072, cpus: [0] }, { memMiB: 3072, cpus: [1] }] },
+  memory: {
+    nodes: [
+      { memMiB: 3072, cpus: [0] },
+      { memMiB: 3072, cpus: [1] },
+    ],
+  },
   kernel: '/k/bzImage',
   initrd: '/k/initrd',
   append: ['console=ttyS0', 'dmem=1G'],
@@ -33,9 +38,21 @@ t.test('NUMA nodes become one memory backend and one -numa entry each', async (t
 
 t.test('file-backed node with host binding (L2 RAM in a dmemfs file)', async (t) => {
   const s = base();
-  s.memory = { nodes: [{ memMiB: 1024, cpus: [0, 1], backend: { kind: 'file', path: '/mnt/dmem/vm,0', share: true, prealloc: true, align: '2M' }, hostNodes: [1], policy: 'preferred' }] };
+  s.memory = {
+    nodes: [
+      {
+        memMiB: 1024,
+        cpus: [0, 1],
+        backend: { kind: 'file', path: '/mnt/dmem/vm,0', share: true, prealloc: true, align: '2M' },
+        hostNodes: [1],
+        policy: 'preferred',
+      },
+    ],
+  };
   const args = qemuArgs(s, wiring);
-  t.same(valuesOf(args, '-object'), ['memory-backend-file,id=mem0,size=1024M,mem-path=/mnt/dmem/vm,,0,share=on,prealloc=on,align=2M,host-nodes=1,policy=preferred']);
+  t.same(valuesOf(args, '-object'), [
+    'memory-backend-file,id=mem0,size=1024M,mem-path=/mnt/dmem/vm,,0,share=on,prealloc=on,align=2M,host-nodes=1,policy=preferred',
+  ]);
   t.same(valuesOf(args, '-numa'), ['node,nodeid=0,memdev=mem0,cpus=0,cpus=1']);
 });
 
@@ -82,7 +99,12 @@ t.test('CPU vendor and flags, IOMMU, hotplug, extra devices', async (t) => {
 
 t.test('invalid specs are rejected with a RigError', async (t) => {
   const cpuTwice = base();
-  cpuTwice.memory = { nodes: [{ memMiB: 512, cpus: [0] }, { memMiB: 512, cpus: [0] }] };
+  cpuTwice.memory = {
+    nodes: [
+      { memMiB: 512, cpus: [0] },
+      { memMiB: 512, cpus: [0] },
+    ],
+  };
   t.throws(() => qemuArgs(cpuTwice, wiring), /vCPU 0 is in two NUMA nodes/);
   const badCpu = base();
   badCpu.memory = { nodes: [{ memMiB: 512, cpus: [5] }] };

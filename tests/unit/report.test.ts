@@ -10,7 +10,21 @@ import type { RunResults } from '../../runner/scenario-runner.js';
 import { fakeRun } from '../helpers/runs.js';
 import type { ScenarioResult } from '../../scenarios/types.js';
 
-const scen = (id: string, status: ScenarioResult['status'], measurements: ScenarioResult['measurements'] = {}, reason?: string): ScenarioResult => ({ id, title: id.toUpperCase(), status, ...(reason ? { reason } : {}), measurements, evidence: [{ label: 'log', text: 'a < b & "c"\u0001' }], seconds: 2, boots: [] });
+const scen = (
+  id: string,
+  status: ScenarioResult['status'],
+  measurements: ScenarioResult['measurements'] = {},
+  reason?: string,
+): ScenarioResult => ({
+  id,
+  title: id.toUpperCase(),
+  status,
+  ...(reason ? { reason } : {}),
+  measurements,
+  evidence: [{ label: 'log', text: 'a < b & "c"\u0001' }],
+  seconds: 2,
+  boots: [],
+});
 
 const run = (scenarios: ScenarioResult[]): RunResults => fakeRun(scenarios);
 
@@ -22,15 +36,25 @@ const reservation = scen('reservation', 'pass', {
   sweep_512M_memtotal_drop_kb: { value: 1032190, unit: 'kB' },
 });
 
-t.test('JUnit: one testcase per scenario; skip and known failure are <skipped>, failure carries evidence; XML-safe', async (t) => {
-  const x = toJunit(run([reservation, scen('b', 'skip', {}, 'no iommu'), scen('c', 'known-failure', {}, 'oops'), scen('d', 'fail', {}, 'x < 1')]));
-  t.match(x, /<testsuites name="dmemfs-rig" tests="4" failures="1" skipped="2"/);
-  t.match(x, /<skipped message="no iommu"\/>/);
-  t.match(x, /<skipped message="known failure of the series: oops"\/>/);
-  t.match(x, /<failure message="x &lt; 1">log:\na &lt; b &amp; &quot;c&quot;<\/failure>/);
-  t.notMatch(x, /\u0001/, 'control bytes dropped');
-  t.equal(xmlEscape('<&>"'), '&lt;&amp;&gt;&quot;');
-});
+t.test(
+  'JUnit: one testcase per scenario; skip and known failure are <skipped>, failure carries evidence; XML-safe',
+  async (t) => {
+    const x = toJunit(
+      run([
+        reservation,
+        scen('b', 'skip', {}, 'no iommu'),
+        scen('c', 'known-failure', {}, 'oops'),
+        scen('d', 'fail', {}, 'x < 1'),
+      ]),
+    );
+    t.match(x, /<testsuites name="dmemfs-rig" tests="4" failures="1" skipped="2"/);
+    t.match(x, /<skipped message="no iommu"\/>/);
+    t.match(x, /<skipped message="known failure of the series: oops"\/>/);
+    t.match(x, /<failure message="x &lt; 1">log:\na &lt; b &amp; &quot;c&quot;<\/failure>/);
+    t.notMatch(x, /\u0001/, 'control bytes dropped');
+    t.equal(xmlEscape('<&>"'), '&lt;&amp;&gt;&quot;');
+  },
+);
 
 t.test('schema: a real-shaped run validates; missing and wrong fields are named', async (t) => {
   t.same(validate(RESULTS_SCHEMA, JSON.parse(JSON.stringify(run([reservation])))), []);
@@ -45,15 +69,32 @@ t.test('schema: a real-shaped run validates; missing and wrong fields are named'
 });
 
 t.test('compare: status regressions, expectations that stopped holding, values beyond the tolerance', async (t) => {
-  const before = run([scen('a', 'pass', { f: { value: 128, unit: 'faults', expected: { op: 'eq', value: 128 }, ok: true }, s: { value: 10, unit: 's' } }), scen('b', 'known-failure'), scen('gone', 'pass')]);
-  const after = run([scen('a', 'fail', { f: { value: 130, unit: 'faults', expected: { op: 'eq', value: 128 }, ok: false }, s: { value: 10.5, unit: 's' } }), scen('b', 'pass'), scen('new', 'skip')]);
+  const before = run([
+    scen('a', 'pass', {
+      f: { value: 128, unit: 'faults', expected: { op: 'eq', value: 128 }, ok: true },
+      s: { value: 10, unit: 's' },
+    }),
+    scen('b', 'known-failure'),
+    scen('gone', 'pass'),
+  ]);
+  const after = run([
+    scen('a', 'fail', {
+      f: { value: 130, unit: 'faults', expected: { op: 'eq', value: 128 }, ok: false },
+      s: { value: 10.5, unit: 's' },
+    }),
+    scen('b', 'pass'),
+    scen('new', 'skip'),
+  ]);
   const d = compareRuns(before, after, { tolerance: 0.01 });
   t.same(d.statusChanges, [
     { scenario: 'a', from: 'pass', to: 'fail', regression: true },
     { scenario: 'b', from: 'known-failure', to: 'pass', regression: false },
   ]);
   t.same(d.expectationChanges, [{ scenario: 'a', measurement: 'f', from: true, to: false, regression: true }]);
-  t.same(d.moved.map((m) => m.measurement), ['f', 's']);
+  t.same(
+    d.moved.map((m) => m.measurement),
+    ['f', 's'],
+  );
   t.equal(compareRuns(before, after, { tolerance: 0.1 }).moved.length, 0, 'within 10%: not moved');
   t.same(d.onlyIn, { a: ['gone'], b: ['new'] });
   t.equal(d.regressions, 2);
@@ -61,8 +102,14 @@ t.test('compare: status regressions, expectations that stopped holding, values b
 });
 
 t.test('keys are redacted from arguments and text', async (t) => {
-  t.same(redactKeys(['-append', 'console=ttyS0 rig.key=AAAAC3NzaC1lZDI1NTE5AAAAIB+x/y= panic=-1']), ['-append', 'console=ttyS0 rig.key=<per-run public key, not kept> panic=-1']);
-  t.equal(redactKeys('a\n-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\nb'), 'a\n<private key removed>\nb');
+  t.same(redactKeys(['-append', 'console=ttyS0 rig.key=AAAAC3NzaC1lZDI1NTE5AAAAIB+x/y= panic=-1']), [
+    '-append',
+    'console=ttyS0 rig.key=<per-run public key, not kept> panic=-1',
+  ]);
+  t.equal(
+    redactKeys('a\n-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\nb'),
+    'a\n<private key removed>\nb',
+  );
 });
 
 t.test('charts and report from measurements', async (t) => {
@@ -74,7 +121,10 @@ t.test('charts and report from measurements', async (t) => {
   t.equal(bars[0]!.value, 262144, '64 MiB at 4K = 262144 faults per GiB');
   t.equal(bars[3]!.value, undefined);
   const charts = reportCharts([reservation]);
-  t.same(charts.map((c) => c.id), ['chart-struct-page', 'chart-memtotal', 'chart-faults']);
+  t.same(
+    charts.map((c) => c.id),
+    ['chart-struct-page', 'chart-memtotal', 'chart-faults'],
+  );
   t.equal((charts[0]!.svg.match(/class="measured"/g) ?? []).length, 2);
   const html = renderHtml(run([reservation]));
   t.match(html, /<table id="comparison">/);

@@ -18,9 +18,35 @@ t.test('expectations', async (t) => {
 
 t.test('TAP: skip and known failure are directives, never plain passes', async (t) => {
   const run: RunResults = fakeRun([
-    { id: 'a', title: 'A', status: 'pass', measurements: { x: { value: 1, unit: 'u', expected: { op: 'eq', value: 1 }, ok: true } }, evidence: [], seconds: 1, boots: [] },
-    { id: 'b', title: 'B', status: 'skip', reason: 'no nested KVM', measurements: {}, evidence: [], seconds: 0, boots: [] },
-    { id: 'c', title: 'C', status: 'known-failure', reason: 'oops in get_dmem_pfn', measurements: {}, evidence: [], seconds: 0, boots: [] },
+    {
+      id: 'a',
+      title: 'A',
+      status: 'pass',
+      measurements: { x: { value: 1, unit: 'u', expected: { op: 'eq', value: 1 }, ok: true } },
+      evidence: [],
+      seconds: 1,
+      boots: [],
+    },
+    {
+      id: 'b',
+      title: 'B',
+      status: 'skip',
+      reason: 'no nested KVM',
+      measurements: {},
+      evidence: [],
+      seconds: 0,
+      boots: [],
+    },
+    {
+      id: 'c',
+      title: 'C',
+      status: 'known-failure',
+      reason: 'oops in get_dmem_pfn',
+      measurements: {},
+      evidence: [],
+      seconds: 0,
+      boots: [],
+    },
     { id: 'd', title: 'D', status: 'fail', reason: 'not met', measurements: {}, evidence: [], seconds: 0, boots: [] },
   ]);
   const tap = toTap(run);
@@ -36,15 +62,28 @@ t.test('catalog: unique ids, every scenario says what it proves, bad values real
   t.equal(new Set(ids).size, ids.length);
   for (const s of SCENARIOS) t.ok(s.proves.length > 40, `${s.id} says what it proves`);
   t.throws(() => selectScenarios(['nope']), { kind: 'unknown-scenario', message: /unknown scenario/ });
-  for (const b of BAD_DMEM_VALUES) t.throws(() => parseDmemParam(b.value), { kind: 'bad-dmem', message: /dmem=/ }, `dmem=${b.value} is rejected by the rig`);
+  for (const b of BAD_DMEM_VALUES)
+    t.throws(
+      () => parseDmemParam(b.value),
+      { kind: 'bad-dmem', message: /dmem=/ },
+      `dmem=${b.value} is rejected by the rig`,
+    );
   t.match('RIP: get_dmem_pfn+0x30/0x70', KNOWN_FAILURES.vfioGetDmemPfn.match);
 });
 
 t.test('apt output parsers', async (t) => {
-  t.same(parseSimulatedInstall('Inst libc6 (2.36-9+deb12u14 Debian-Security:12.0/stable-security [amd64])\nConf libc6 (2.36)\nInst qemu-system-x86 (1:7.2+dfsg-7+deb12u18+b3 Debian:12 [amd64])\n'), [
-    { name: 'libc6', version: '2.36-9+deb12u14', arch: 'amd64' },
-    { name: 'qemu-system-x86', version: '1:7.2+dfsg-7+deb12u18+b3', arch: 'amd64' },
-  ]);
+  t.same(
+    parseSimulatedInstall(
+      'Inst libc6 (2.36-9+deb12u14 Debian-Security:12.0/stable-security [amd64])\nConf libc6 (2.36)\nInst qemu-system-x86 (1:7.2+dfsg-7+deb12u18+b3 Debian:12 [amd64])\n',
+    ),
+    [
+      { name: 'libc6', version: '2.36-9+deb12u14', arch: 'amd64' },
+      { name: 'qemu-system-x86', version: '1:7.2+dfsg-7+deb12u18+b3', arch: 'amd64' },
+    ],
+  );
   const sha = 'a'.repeat(64);
-  t.same([...parseShowRecords(`Package: libc6\nVersion: 2.36\nSize: 10\nSHA256: ${sha}\n\nPackage: x\nVersion: 1\n`)], [['libc6=2.36', { sha256: sha, size: 10 }]]);
+  t.same(
+    [...parseShowRecords(`Package: libc6\nVersion: 2.36\nSize: 10\nSHA256: ${sha}\n\nPackage: x\nVersion: 1\n`)],
+    [['libc6=2.36', { sha256: sha, size: 10 }]],
+  );
 });

@@ -22,16 +22,27 @@ function withPatch(text: string, n: number, f: (msg: string) => string | undefin
 }
 
 t.test('subjects of both fixtures parse, folded headers included', async (t) => {
-  t.same(parseSubject('[RFC V2 12/37] dmem: introduce mempolicy support'), { prefix: 'RFC V2', number: 12, total: 37, title: 'dmem: introduce mempolicy support' });
+  t.same(parseSubject('[RFC V2 12/37] dmem: introduce mempolicy support'), {
+    prefix: 'RFC V2',
+    number: 12,
+    total: 37,
+    title: 'dmem: introduce mempolicy support',
+  });
   t.equal(parseSubject('Re: [RFC V2 5.10.223 03/37] x')!.prefix, 'RFC V2 5.10.223');
   t.equal(parseSubject('no brackets'), undefined);
   const msgs = parseMbox(rebased);
   t.equal(msgs.length, 38);
-  t.match(msgs[0]!.subject, /^\[RFC V2 5\.10\.223 00\/37\] Enhance memory utilization with DMEMFS \(rebase onto Debian 5\.10\.223\)$/);
+  t.match(
+    msgs[0]!.subject,
+    /^\[RFC V2 5\.10\.223 00\/37\] Enhance memory utilization with DMEMFS \(rebase onto Debian 5\.10\.223\)$/,
+  );
 });
 
 t.test('the original and the rebased series are complete and intact', async (t) => {
-  for (const [text, name] of [[original, 'rfc-v2'], [rebased, 'rfc-v2-on-debian-5.10.223']] as const) {
+  for (const [text, name] of [
+    [original, 'rfc-v2'],
+    [rebased, 'rfc-v2-on-debian-5.10.223'],
+  ] as const) {
     const parsed = await parseSeries(text);
     t.equal(identifySeries(parsed).name, name, `identified as ${name}`);
     const r = verifySeries(parsed, seriesDefinition(name));
@@ -47,7 +58,10 @@ t.test('an altered patch is named by number', async (t) => {
   const text = withPatch(original, 7, (m) => m.replace(/\n\+(\s*)(\w)/, '\n+$1/* altered */ $2'));
   const r = verifySeries(await parseSeries(text), seriesDefinition('rfc-v2'));
   t.notOk(r.ok);
-  t.same(r.patches.filter((p) => p.verdict !== 'ok').map((p) => [p.number, p.verdict]), [[7, 'altered']]);
+  t.same(
+    r.patches.filter((p) => p.verdict !== 'ok').map((p) => [p.number, p.verdict]),
+    [[7, 'altered']],
+  );
   t.match(r.problems.join('\n'), /patch 7 \(dmem: trace core functions\) is altered/);
 });
 
@@ -59,20 +73,33 @@ t.test('whitespace-only damage does not count as altered (patch-id --stable)', a
 
 t.test('a removed, a duplicated, a foreign-version patch and a missing cover letter', async (t) => {
   const removed = verifySeries(await parseSeries(withPatch(original, 12, () => undefined)), seriesDefinition('rfc-v2'));
-  t.same(removed.patches.filter((p) => p.verdict !== 'ok').map((p) => [p.number, p.verdict]), [[12, 'missing']]);
+  t.same(
+    removed.patches.filter((p) => p.verdict !== 'ok').map((p) => [p.number, p.verdict]),
+    [[12, 'missing']],
+  );
   t.notOk(removed.complete);
 
   const dup = verifySeries(await parseSeries(withPatch(original, 3, (m) => `${m}\n${m}`)), seriesDefinition('rfc-v2'));
-  t.same(dup.patches.filter((p) => p.verdict !== 'ok').map((p) => [p.number, p.verdict]), [[3, 'duplicate']]);
+  t.same(
+    dup.patches.filter((p) => p.verdict !== 'ok').map((p) => [p.number, p.verdict]),
+    [[3, 'duplicate']],
+  );
 
-  const mixed = verifySeries(await parseSeries(withPatch(original, 20, (m) => m.replace('[RFC V2 20/37]', '[RFC V3 20/37]'))), seriesDefinition('rfc-v2'));
+  const mixed = verifySeries(
+    await parseSeries(withPatch(original, 20, (m) => m.replace('[RFC V2 20/37]', '[RFC V3 20/37]'))),
+    seriesDefinition('rfc-v2'),
+  );
   t.match(mixed.problems.join('\n'), /more than one version/);
 
   const noCover = verifySeries(await parseSeries(withPatch(original, 0, () => undefined)), seriesDefinition('rfc-v2'));
   t.match(noCover.problems.join('\n'), /no cover letter/);
 
   const verbatim = verifySeries(await parseSeries(readFixture(VERBATIM_MBOX())), seriesDefinition('rfc-v2'));
-  t.same(verbatim.patches.filter((p) => p.verdict !== 'ok').map((p) => p.number), [3, 5], 'the verbatim-only copy lacks the two reconstructed patches');
+  t.same(
+    verbatim.patches.filter((p) => p.verdict !== 'ok').map((p) => p.number),
+    [3, 5],
+    'the verbatim-only copy lacks the two reconstructed patches',
+  );
 });
 
 t.test('not an mbox at all', async (t) => {

@@ -7,7 +7,10 @@ t.test('arguments are quoted for the remote shell, metacharacters inert', async 
   t.equal(shellQuote('a b'), "'a b'");
   t.equal(shellQuote("it's"), `'it'\\''s'`);
   t.equal(shellQuote('$(reboot); `id` | x & y > z'), "'$(reboot); `id` | x & y > z'");
-  t.equal(quoteArgv(['mount', '-t', 'dmemfs', '-o', 'pagesize=2M', 'none', '/mnt/dmem']), 'mount -t dmemfs -o pagesize=2M none /mnt/dmem');
+  t.equal(
+    quoteArgv(['mount', '-t', 'dmemfs', '-o', 'pagesize=2M', 'none', '/mnt/dmem']),
+    'mount -t dmemfs -o pagesize=2M none /mnt/dmem',
+  );
   t.throws(() => quoteArgv([]), /empty command/);
 });
 
