@@ -86,6 +86,42 @@ function sweepStaging(stagingRoot: string): void {
 }
 
 /**
+ * Try once to take the lock file. The lock appears with its owner's pid already in it (written
+ * aside, then hard-linked into place, which fails if it exists): a reader never sees an empty
+ * lock and takes it for a dead owner's (the concurrency fault test caught that race with 'wx').
+ */
+function tryLink(lockPath: string): boolean {
+  const mine = `${lockPath}.${process.pid}.${Math.floor(Math.random() * 0xffffff).toString(16)}`;
+  writeFileSync(mine, String(process.pid), { mode: 0o644 });
+  try {
+    linkSync(mine, lockPath);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return false;
+  } finally {
+    rmSync(mine, { force: true });
+  }
+}
+
+/**
+ * The lock's owner, or 'stale' (a dead owner's, or a minute-old lock without a valid pid, not
+ * written by this rig), or 'gone' (it vanished while we looked).
+ */
+function lockOwner(lockPath: string): number | 'stale' | 'gone' {
+  let owner: number;
+  try {
+    owner = Number(readFileSync(lockPath, 'utf8').trim());
+  } catch {
+    return 'gone';
+  }
+  const valid = Number.isInteger(owner) && owner > 0;
+  const ageMs = Date.now() - (statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+  if (!valid) return ageMs > 60_000 ? 'stale' : owner;
+  return !pidAlive(owner) && owner !== process.pid ? 'stale' : owner;
+}
+
+/**
  * Take the lock for (kind, key). Returns a release function. Waits while another live
  * process holds it; takes over a lock whose owner is dead.
  */
@@ -101,37 +137,15 @@ export async function lockKey(
   const deadline = Date.now() + waitMs;
   let announced = false;
   for (;;) {
-    // The lock appears with its owner's pid already in it (written aside, then hard-linked
-    // into place, which fails if it exists): a reader never sees an empty lock and takes it
-    // for a dead owner's (the concurrency fault test caught that race with open 'wx').
-    const mine = `${lockPath}.${process.pid}.${Math.floor(Math.random() * 0xffffff).toString(16)}`;
-    writeFileSync(mine, String(process.pid), { mode: 0o644 });
-    try {
-      linkSync(mine, lockPath);
-      return () => rmSync(lockPath, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      rmSync(mine, { force: true });
-    }
-    let owner = NaN;
-    try {
-      owner = Number(readFileSync(lockPath, 'utf8').trim());
-    } catch {
-      continue; // vanished between open and read
-    }
-    // A lock without a valid pid (not written by this rig) is stale once it is a minute old.
-    const garbage =
-      !(Number.isInteger(owner) && owner > 0) &&
-      Date.now() - (statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 60_000;
-    if (garbage || (Number.isInteger(owner) && owner > 0 && !pidAlive(owner) && owner !== process.pid)) {
+    if (tryLink(lockPath)) return () => rmSync(lockPath, { force: true });
+    const owner = lockOwner(lockPath);
+    if (owner === 'gone') continue;
+    if (owner === 'stale') {
       rmSync(lockPath, { force: true });
       continue;
     }
-    if (!announced) {
-      info(`cache ${kind}/${key.slice(0, 12)} is being built by pid ${owner}; waiting`);
-      announced = true;
-    }
+    if (!announced) info(`cache ${kind}/${key.slice(0, 12)} is being built by pid ${owner}; waiting`);
+    announced = true;
     if (Date.now() > deadline) {
       throw new RigError('cache-lock', `timed out waiting for the lock ${lockPath} held by pid ${owner}`, {
         fix: `stop process ${owner}, or remove ${lockPath} if it is not a dmemfs-rig process`,
@@ -197,7 +211,9 @@ export function requireFreeSpace(dir: string, needMiB: number, what: string): vo
   const free = freeMiB(dir);
   if (free < needMiB) {
     throw new RigError('disk-space', `${what} needs about ${needMiB} MiB free in ${dir}; only ${free} MiB are free`, {
-      fix: 'free some space there, prune the cache (dmemfs-rig cache prune), or point DMEMFS_RIG_CACHE at a bigger disk',
+      fix:
+        'free some space there, prune the cache (dmemfs-rig cache prune), or point DMEMFS_RIG_CACHE at a ' +
+        'bigger disk',
     });
   }
 }

@@ -55,7 +55,9 @@ export async function downloadVerified(
       'checksum-mismatch',
       `checksum mismatch for ${url}: expected sha256 ${sha256.toLowerCase()}, got ${got}`,
       {
-        fix: 'the file is damaged or was replaced upstream; nothing was kept. Check the source, or update the pinned hash if the change is legitimate',
+        fix:
+          'the file is damaged or was replaced upstream; nothing was kept. Check the source, or update the ' +
+          'pinned hash if the change is legitimate',
       },
     );
   }

@@ -40,7 +40,8 @@ export async function run(
     const out = `${String(err.stderr ?? '')}\n${String(err.stdout ?? '')}`.trim();
     throw new RigError(
       'command-failed',
-      `${what ?? file} failed (${err.signal ? `signal ${err.signal}` : `exit ${err.exitCode}`}): ${file} ${args.join(' ')}`,
+      `${what ?? file} failed (${err.signal ? `signal ${err.signal}` : `exit ${err.exitCode}`}): ${file} ` +
+        `${args.join(' ')}`,
       {
         ...(fix ? { fix } : {}),
         evidence: out.split('\n').slice(-30).join('\n'),

@@ -107,7 +107,7 @@ export async function fastBootImage(
   configPath: string | undefined,
 ): Promise<{ path: string; pvh: boolean }> {
   if (process.env.DMEMFS_RIG_PVH === '0' || !configPath) return { path: bzImage, pvh: false };
-  let cfg = '';
+  let cfg: string;
   try {
     cfg = readFileSync(configPath, 'utf8');
   } catch {

@@ -97,6 +97,63 @@ async function packageVersions(pkgs: string[]): Promise<Record<string, string>> 
   return out;
 }
 
+/** The fixed skeleton: init, busybox, device nodes, users, the directories init expects. */
+function skeleton(def: InitramfsDefinition, busybox: string): CpioEntry[] {
+  const text = (path: string, data: string): CpioEntry => ({ type: 'file', path, data: Buffer.from(data) });
+  return [
+    {
+      type: 'file',
+      path: 'init',
+      mode: 0o755,
+      data: readFileSync(join(projectRoot(), 'images', 'guest-init', def.init)),
+    },
+    text('etc/rig/initramfs', `${def.name}\n`),
+    { type: 'file', path: 'bin/busybox', mode: 0o755, data: readFileSync(busybox) },
+    { type: 'symlink', path: 'bin/sh', target: 'busybox' },
+    { type: 'chardev', path: 'dev/console', major: 5, minor: 1 },
+    { type: 'chardev', path: 'dev/null', mode: 0o666, major: 1, minor: 3 },
+    text('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n'),
+    text('etc/group', 'root:x:0:\nnogroup:x:65534:\n'),
+    text('etc/shells', '/bin/sh\n'),
+    { type: 'dir', path: 'root', mode: 0o700 },
+    { type: 'dir', path: 'root/.ssh', mode: 0o700 },
+    { type: 'dir', path: 'etc/dropbear', mode: 0o700 },
+    { type: 'dir', path: 'proc' },
+    { type: 'dir', path: 'sys' },
+    { type: 'dir', path: 'tmp', mode: 0o1777 },
+  ];
+}
+
+/** The host binaries the image needs, with their shared libraries. */
+async function hostBinaryEntries(def: InitramfsDefinition): Promise<CpioEntry[]> {
+  const entries: CpioEntry[] = [];
+  const libs = new Set<string>();
+  for (const bin of def.hostBinaries) {
+    if (!existsSync(bin)) throw new RigError('missing-tool', `${bin} is not installed`, { fix: 'run `npm run setup`' });
+    entries.push({ type: 'file', path: bin, mode: 0o755, data: readFileSync(bin) });
+    for (const l of await sharedLibraries(bin)) libs.add(l);
+  }
+  for (const l of libs) entries.push({ type: 'file', path: l, mode: 0o755, data: readFileSync(l) });
+  return entries;
+}
+
+/** The kernel modules the definition asks for, with their dependencies, in load order. */
+function moduleEntries(def: InitramfsDefinition, kernel: KernelArtifacts): { order: string[]; entries: CpioEntry[] } {
+  if (!kernel.modulesDir || !def.modules.length) return { order: [], entries: [] };
+  const dir = kernel.modulesDir;
+  const builtinPath = join(dir, 'modules.builtin');
+  const builtin = new Set(
+    existsSync(builtinPath) ? readFileSync(builtinPath, 'utf8').split('\n').filter(Boolean).map(moduleName) : [],
+  );
+  const order = moduleLoadOrder(def.modules, parseModulesDep(readFileSync(join(dir, 'modules.dep'), 'utf8')), builtin);
+  const entries: CpioEntry[] = order.map((rel) => ({
+    type: 'file',
+    path: join('lib/modules', rel),
+    data: readFileSync(join(dir, rel)),
+  }));
+  return { order, entries };
+}
+
 export async function buildInitramfs(
   def: InitramfsDefinition,
   kernel: KernelArtifacts,
@@ -105,80 +162,37 @@ export async function buildInitramfs(
   const busybox = '/bin/busybox';
   if (!existsSync(busybox))
     throw new RigError('missing-tool', 'busybox-static is not installed', { fix: 'run `npm run setup`' });
+  const modules = moduleEntries(def, kernel);
   const entries: CpioEntry[] = [
-    {
-      type: 'file',
-      path: 'init',
-      mode: 0o755,
-      data: readFileSync(join(projectRoot(), 'images', 'guest-init', def.init)),
-    },
-    { type: 'file', path: 'etc/rig/initramfs', data: Buffer.from(`${def.name}\n`) },
-    { type: 'file', path: 'bin/busybox', mode: 0o755, data: readFileSync(busybox) },
-    { type: 'symlink', path: 'bin/sh', target: 'busybox' },
-    { type: 'chardev', path: 'dev/console', major: 5, minor: 1 },
-    { type: 'chardev', path: 'dev/null', mode: 0o666, major: 1, minor: 3 },
-    {
-      type: 'file',
-      path: 'etc/passwd',
-      data: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n'),
-    },
-    { type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\nnogroup:x:65534:\n') },
-    { type: 'file', path: 'etc/shells', data: Buffer.from('/bin/sh\n') },
-    { type: 'dir', path: 'root', mode: 0o700 },
-    { type: 'dir', path: 'root/.ssh', mode: 0o700 },
-    { type: 'dir', path: 'etc/dropbear', mode: 0o700 },
-    { type: 'dir', path: 'proc' },
-    { type: 'dir', path: 'sys' },
-    { type: 'dir', path: 'tmp', mode: 0o1777 },
+    ...skeleton(def, busybox),
+    ...(await hostBinaryEntries(def)),
+    ...modules.entries,
+    { type: 'file', path: 'etc/rig/modules.order', data: Buffer.from(modules.order.map((p) => p + '\n').join('')) },
+    ...extra,
+    ...(await busyboxApplets(busybox)),
   ];
-  const libs = new Set<string>();
-  for (const bin of def.hostBinaries) {
-    if (!existsSync(bin)) throw new RigError('missing-tool', `${bin} is not installed`, { fix: 'run `npm run setup`' });
-    entries.push({ type: 'file', path: bin, mode: 0o755, data: readFileSync(bin) });
-    for (const l of await sharedLibraries(bin)) libs.add(l);
-  }
-  for (const l of libs) entries.push({ type: 'file', path: l, mode: 0o755, data: readFileSync(l) });
-
-  let order: string[] = [];
-  if (kernel.modulesDir && def.modules.length) {
-    const depPath = join(kernel.modulesDir, 'modules.dep');
-    const builtinPath = join(kernel.modulesDir, 'modules.builtin');
-    const builtin = new Set(
-      existsSync(builtinPath) ? readFileSync(builtinPath, 'utf8').split('\n').filter(Boolean).map(moduleName) : [],
-    );
-    order = moduleLoadOrder(def.modules, parseModulesDep(readFileSync(depPath, 'utf8')), builtin);
-    for (const rel of order)
-      entries.push({ type: 'file', path: join('lib/modules', rel), data: readFileSync(join(kernel.modulesDir, rel)) });
-  }
-  entries.push({ type: 'file', path: 'etc/rig/modules.order', data: Buffer.from(order.map((p) => p + '\n').join('')) });
-  entries.push(...extra);
-
-  entries.push(...(await busyboxApplets(busybox)));
-
   // The key covers everything but the SSH host key, which is generated once per image build.
   const key = hashParts(['initramfs-v2', def.name, writeNewc(entries)]);
   const manifest = {
     name: def.name,
     kernelRelease: kernel.release,
-    modules: order.map((p) => relative('.', p)),
+    modules: modules.order.map((p) => relative('.', p)),
     hostPackages: await packageVersions(def.hostPackages),
     contentSha256: key,
   };
   const entry = await cached('initramfs', key, async (staging) => {
-    if (def.hostBinaries.some((b) => b.endsWith('/dropbear'))) {
-      const hostKey = join(staging, 'host_key');
-      await run('dropbearkey', ['-t', 'ed25519', '-f', hostKey], { what: 'dropbearkey' });
-      entries.push({
-        type: 'file',
-        path: 'etc/dropbear/dropbear_ed25519_host_key',
-        mode: 0o600,
-        data: readFileSync(hostKey),
-      });
-      rmSync(hostKey);
-    }
-    const cpio = writeNewc(entries);
-    writeFileSync(join(staging, 'initramfs.cpio.gz'), gzipInitramfs(cpio));
+    if (def.hostBinaries.some((b) => b.endsWith('/dropbear'))) entries.push(await dropbearHostKey(staging));
+    writeFileSync(join(staging, 'initramfs.cpio.gz'), gzipInitramfs(writeNewc(entries)));
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
   });
   return { path: join(entry.dir, 'initramfs.cpio.gz'), key, hit: entry.hit, manifest };
+}
+
+/** A fresh SSH host key for one image build (never part of the cache key). */
+async function dropbearHostKey(staging: string): Promise<CpioEntry> {
+  const hostKey = join(staging, 'host_key');
+  await run('dropbearkey', ['-t', 'ed25519', '-f', hostKey], { what: 'dropbearkey' });
+  const data = readFileSync(hostKey);
+  rmSync(hostKey);
+  return { type: 'file', path: 'etc/dropbear/dropbear_ed25519_host_key', mode: 0o600, data };
 }

@@ -5,7 +5,7 @@
  * ext4 image with mke2fs -d. Cached by the hash of everything that goes in; the manifest
  * records every package's version and SHA256.
  */
-import { trackGroup } from '../vm/processes.js';
+import { trackGroup } from '../core/processes.js';
 import { spawn } from 'node:child_process';
 import {
   chmodSync,
@@ -86,127 +86,118 @@ export function l1ImageKey(def: RootfsDefinition, closure: ClosureEntry[], parts
   ]);
 }
 
-export async function buildL1Image(
-  def: RootfsDefinition,
-  helpers: BuiltHelpers,
-  l2: { kernel: string; initramfs: string; initramfsKey: string },
-): Promise<L1Image> {
+const ROOT_DIRS = [
+  ...['usr/bin', 'usr/sbin', 'usr/lib', 'usr/lib64', 'etc', 'root', 'tmp', 'proc', 'sys', 'dev', 'run', 'mnt'],
+  ...['opt/rig/l2', 'usr/local/bin', 'usr/lib/rig/busybox'],
+];
+
+/** A merged-/usr root with every package of the closure unpacked (no maintainer scripts). */
+async function unpackRoot(root: string, closure: ClosureEntry[], debs: Map<string, string>): Promise<void> {
+  for (const d of ROOT_DIRS) mkdirSync(join(root, d), { recursive: true });
+  for (const l of ['bin', 'sbin', 'lib', 'lib64']) symlinkSync(`usr/${l}`, join(root, l));
+  const progress = new Progress(`L1 image: unpacking ${closure.length} packages`, closure.length, ' packages', 5000);
+  let n = 0;
+  for (const e of closure) {
+    await unpackDeb(debs.get(e.name)!, root);
+    progress.update(++n);
+  }
+  progress.done();
+}
+
+/** The rig's accounts and system files: root, nobody, the unprivileged user rig (1000), kvm. */
+function writeAccounts(root: string): void {
+  writeFileSync(
+    join(root, 'etc/passwd'),
+    'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n' +
+      'rig:x:1000:1000:rig unprivileged user:/tmp:/bin/sh\n',
+  );
+  writeFileSync(join(root, 'etc/group'), 'root:x:0:\nkvm:x:100:\nnogroup:x:65534:\nrig:x:1000:\n');
+  writeFileSync(join(root, 'etc/shells'), '/bin/sh\n');
+  writeFileSync(join(root, 'etc/hostname'), 'rig-l1\n');
+  writeFileSync(join(root, 'etc/ld.so.conf'), '/usr/local/lib\n/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n');
+  // /bin/sh is dash: busybox's sh prefers its own applets to the real tools on PATH.
+  rmSync(join(root, 'usr/bin/sh'), { force: true });
+  symlinkSync('dash', join(root, 'usr/bin/sh'));
+  mkdirSync(join(root, 'root/.ssh'), { recursive: true, mode: 0o700 });
+  chmodSync(join(root, 'root'), 0o700);
+  mkdirSync(join(root, 'etc/dropbear'), { recursive: true, mode: 0o700 });
+}
+
+/** Busybox fills the gaps: a link in /usr/bin only where no package provides the tool. */
+async function linkBusyboxApplets(root: string): Promise<void> {
+  const applets = (await run(join(root, 'usr/bin/busybox'), ['--list'])).stdout.split('\n').filter(Boolean);
+  for (const a of applets) {
+    symlinkSync('/usr/bin/busybox', join(root, 'usr/lib/rig/busybox', a));
+    if (!existsSync(join(root, 'usr/bin', a)) && !existsSync(join(root, 'usr/sbin', a)))
+      symlinkSync('busybox', join(root, 'usr/bin', a));
+  }
+}
+
+/** The root as an ext4 image (mke2fs -d, fixed time, no journal): its size in MiB and its content's. */
+async function makeExt4(root: string, out: string, freeMiB: number) {
+  const contentMiB = Number((await run('du', ['-sm', root])).stdout.split(/\s+/)[0]);
+  const imageMiB = Math.ceil((contentMiB * 1.15 + freeMiB) / 16) * 16;
+  info(`L1 image: ${contentMiB} MiB of content, making a ${imageMiB} MiB ext4 image`);
+  await run(
+    'mke2fs',
+    [
+      ...['-q', '-t', 'ext4', '-O', '^has_journal', '-L', 'rig-l1', '-d', root, '-E', 'root_owner=0:0'],
+      out,
+      `${imageMiB}M`,
+    ],
+    { what: 'mke2fs -d', env: { ...process.env, E2FSPROGS_FAKE_TIME: '1607299200' } },
+  );
+  return { contentMiB, imageMiB };
+}
+
+interface L2Payload {
+  kernel: string;
+  initramfs: string;
+  initramfsKey: string;
+}
+
+export async function buildL1Image(def: RootfsDefinition, helpers: BuiltHelpers, l2: L2Payload): Promise<L1Image> {
   const apt = new PrivateApt(debianDistro(def.distro));
   const closure = await apt.closure(def.packages);
   const init = readFileSync(join(projectRoot(), 'images', 'guest-init', 'init.sh'));
   const l2KernelSha = await fileSha256(l2.kernel);
   const key = l1ImageKey(def, closure, [init, helpers.key, l2KernelSha, l2.initramfsKey]);
-  let manifest: L1Manifest | undefined;
   const entry = await cached(
     'l1-image',
     key,
     async (staging) => {
       const started = Date.now();
-      const debs = await apt.downloadClosure(closure);
       const root = join(staging, 'root');
-      for (const d of [
-        'usr/bin',
-        'usr/sbin',
-        'usr/lib',
-        'usr/lib64',
-        'etc',
-        'root',
-        'tmp',
-        'proc',
-        'sys',
-        'dev',
-        'run',
-        'mnt',
-        'opt/rig/l2',
-        'usr/local/bin',
-        'usr/lib/rig/busybox',
-      ])
-        mkdirSync(join(root, d), { recursive: true });
-      for (const l of ['bin', 'sbin', 'lib', 'lib64']) symlinkSync(`usr/${l}`, join(root, l));
-      const progress = new Progress(
-        `L1 image: unpacking ${closure.length} packages`,
-        closure.length,
-        ' packages',
-        5000,
-      );
-      let n = 0;
-      for (const e of closure) {
-        await unpackDeb(debs.get(e.name)!, root);
-        progress.update(++n);
-      }
-      progress.done();
+      await unpackRoot(root, closure, await apt.downloadClosure(closure));
       // The rig's parts: init, accounts, SSH host key, busybox applets, helpers, the L2 guest.
       writeFileSync(join(root, 'usr/sbin/rig-init'), init, { mode: 0o755 });
-      writeFileSync(
-        join(root, 'etc/passwd'),
-        'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\nrig:x:1000:1000:rig unprivileged user:/tmp:/bin/sh\n',
-      );
-      writeFileSync(join(root, 'etc/group'), 'root:x:0:\nkvm:x:100:\nnogroup:x:65534:\nrig:x:1000:\n');
-      writeFileSync(join(root, 'etc/shells'), '/bin/sh\n');
-      writeFileSync(join(root, 'etc/hostname'), 'rig-l1\n');
-      writeFileSync(join(root, 'etc/ld.so.conf'), '/usr/local/lib\n/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n');
-      // /bin/sh is dash: busybox's sh prefers its own applets to the real tools on PATH.
-      rmSync(join(root, 'usr/bin/sh'), { force: true });
-      symlinkSync('dash', join(root, 'usr/bin/sh'));
-      mkdirSync(join(root, 'root/.ssh'), { recursive: true, mode: 0o700 });
-      chmodSync(join(root, 'root'), 0o700);
-      mkdirSync(join(root, 'etc/dropbear'), { recursive: true, mode: 0o700 });
-      await run('dropbearkey', ['-t', 'ed25519', '-f', join(root, 'etc/dropbear/dropbear_ed25519_host_key')], {
-        what: 'dropbearkey',
-      });
-      const applets = (await run(join(root, 'usr/bin/busybox'), ['--list'])).stdout.split('\n').filter(Boolean);
-      // Busybox fills the gaps: a link in /usr/bin only where no package provides the tool.
-      for (const a of applets) {
-        symlinkSync('/usr/bin/busybox', join(root, 'usr/lib/rig/busybox', a));
-        if (!existsSync(join(root, 'usr/bin', a)) && !existsSync(join(root, 'usr/sbin', a)))
-          symlinkSync('busybox', join(root, 'usr/bin', a));
+      writeAccounts(root);
+      const hostKey = join(root, 'etc/dropbear/dropbear_ed25519_host_key');
+      await run('dropbearkey', ['-t', 'ed25519', '-f', hostKey], { what: 'dropbearkey' });
+      await linkBusyboxApplets(root);
+      for (const [name, path] of Object.entries(helpers.paths)) {
+        copyFileSync(path, join(root, 'usr/local/bin', name));
+        chmodSync(join(root, 'usr/local/bin', name), 0o755);
       }
-      for (const [name, path] of Object.entries(helpers.paths)) copyFileSync(path, join(root, 'usr/local/bin', name));
-      for (const name of Object.keys(helpers.paths)) chmodSync(join(root, 'usr/local/bin', name), 0o755);
       copyFileSync(l2.kernel, join(root, 'opt/rig/l2/kernel'));
       copyFileSync(l2.initramfs, join(root, 'opt/rig/l2/initramfs.cpio.gz'));
       await run('ldconfig', ['-r', root], { what: 'ldconfig -r' });
-      const contentMiB = Number((await run('du', ['-sm', root])).stdout.split(/\s+/)[0]);
-      const imageMiB = Math.ceil((contentMiB * 1.15 + def.freeMiB) / 16) * 16;
-      info(`L1 image: ${contentMiB} MiB of content, making a ${imageMiB} MiB ext4 image`);
-      await run(
-        'mke2fs',
-        [
-          '-q',
-          '-t',
-          'ext4',
-          '-O',
-          '^has_journal',
-          '-L',
-          'rig-l1',
-          '-d',
-          root,
-          '-E',
-          'root_owner=0:0',
-          join(staging, 'l1.ext4'),
-          `${imageMiB}M`,
-        ],
-        {
-          what: 'mke2fs -d',
-          env: { ...process.env, E2FSPROGS_FAKE_TIME: '1607299200' },
-        },
-      );
+      const sizes = await makeExt4(root, join(staging, 'l1.ext4'), def.freeMiB);
       rmSync(root, { recursive: true, force: true });
-      manifest = {
+      const manifest: L1Manifest = {
         name: def.name,
         distro: def.distro,
         packages: closure.map((e) => ({ name: e.name, version: e.version, sha256: e.sha256 })),
         requested: def.packages,
         helpersKey: helpers.key,
         l2: { kernelSha256: l2KernelSha, initramfsKey: l2.initramfsKey },
-        imageMiB,
-        contentMiB,
+        ...sizes,
         buildSeconds: (Date.now() - started) / 1000,
       };
       writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
     },
     { needMiB: 1500 },
   );
-  manifest ??= JSON.parse(readFileSync(join(entry.dir, 'manifest.json'), 'utf8')) as L1Manifest;
+  const manifest = JSON.parse(readFileSync(join(entry.dir, 'manifest.json'), 'utf8')) as L1Manifest;
   return { path: join(entry.dir, 'l1.ext4'), key, hit: entry.hit, manifest };
 }

@@ -47,6 +47,22 @@ export interface ApplyReport {
   patches: PatchResult[];
 }
 
+/** One "Hunk #N succeeded|FAILED at L [with fuzz F] [(offset O lines)]" line of GNU patch. */
+function hunkLine(file: string, line: string): HunkResult | undefined {
+  const h = /^Hunk #(\d+) (succeeded|FAILED) at (\d+)(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?/.exec(line);
+  if (!h) return undefined;
+  const fuzz = h[4] ? Number(h[4]) : undefined;
+  const offset = h[5] ? Number(h[5]) : undefined;
+  const status: HunkStatus = h[2] === 'FAILED' ? 'failed' : fuzz ? 'fuzz' : offset ? 'offset' : 'clean';
+  return {
+    file,
+    hunk: Number(h[1]),
+    status,
+    ...(offset !== undefined ? { offset } : {}),
+    ...(fuzz !== undefined ? { fuzz } : {}),
+  };
+}
+
 /** Parse GNU patch's messages; hunks it does not mention applied cleanly. */
 export function parsePatchOutput(output: string, diff: string): HunkResult[] {
   const files = diffFiles(diff);
@@ -60,25 +76,8 @@ export function parsePatchOutput(output: string, diff: string): HunkResult[] {
       if (!mentioned.has(current)) mentioned.set(current, new Map());
       continue;
     }
-    const h = /^Hunk #(\d+) (succeeded|FAILED) at (\d+)(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?/.exec(
-      line.trim(),
-    );
-    if (h && current) {
-      const n = Number(h[1]);
-      const failed = h[2] === 'FAILED';
-      const fuzz = h[4] ? Number(h[4]) : undefined;
-      const offset = h[5] ? Number(h[5]) : undefined;
-      const status: HunkStatus = failed ? 'failed' : fuzz ? 'fuzz' : offset ? 'offset' : 'clean';
-      mentioned
-        .get(current)!
-        .set(n, {
-          file: current,
-          hunk: n,
-          status,
-          ...(offset !== undefined ? { offset } : {}),
-          ...(fuzz !== undefined ? { fuzz } : {}),
-        });
-    }
+    const h = current ? hunkLine(current, line.trim()) : undefined;
+    if (h) mentioned.get(current!)!.set(h.hunk, h);
   }
   for (const { file, hunks } of files) {
     const m = mentioned.get(file);
@@ -163,6 +162,69 @@ async function cleanRejects(repo: string): Promise<void> {
   );
 }
 
+/** How one patch went in; failed: even fuzz 3 did not apply it (a hunk failed, or patch gave up). */
+type Applied = { hunks: HunkResult[]; method: PatchResult['method']; commit?: string; failed?: boolean };
+const PATCH = ['-p1', '-f', '--no-backup-if-mismatch'];
+
+/** The patch's diff and its mail (for git am) in `tmp`, and where its commit message goes. */
+function writePatchFiles(tmp: string, p: ParsedPatch) {
+  const files = {
+    diff: join(tmp, `${p.number}.diff`),
+    mail: join(tmp, `${p.number}.mbox`),
+    msg: join(tmp, `${p.number}.msg`),
+  };
+  writeFileSync(files.diff, p.diff);
+  writeFileSync(
+    files.mail,
+    `From rig Mon Sep 17 00:00:00 2001\nFrom: ${p.message.from ?? ''}\nDate: ` +
+      `${p.message.date ?? ''}\nSubject: [PATCH] ${p.title}\n\n${p.message.body}`,
+  );
+  return files;
+}
+
+/**
+ * One patch: without fuzz by git am (author, date, message kept), or patch -F0 and a commit of
+ * the mail's metadata if am refuses; else with fuzz 3; else failed (with keepGoing: the hunks
+ * that apply go in, marked partial).
+ */
+async function applyOne(repo: string, tmp: string, p: ParsedPatch, keepGoing: boolean): Promise<Applied> {
+  const f = writePatchFiles(tmp, p);
+  const meta = mailMetadata(p);
+  const strict = await patchDry(repo, f.diff, 0);
+  if (strict.ok) {
+    const hunks = parsePatchOutput(strict.out, p.diff);
+    const am = await tryRun('git', ['-C', repo, ...GIT_ID, 'am', '-q', '--keep-cr', f.mail]);
+    if (am.ok)
+      return { hunks, method: 'git-am', commit: (await run('git', ['-C', repo, 'rev-parse', 'HEAD'])).stdout.trim() };
+    await tryRun('git', ['-C', repo, 'am', '--abort']);
+    await run('patch', [...PATCH, '-F0', '-i', f.diff], { cwd: repo });
+    return { hunks, method: 'patch -F3', commit: await commitAll(repo, meta, f.msg) };
+  }
+  const fuzzy = await patchDry(repo, f.diff, 3);
+  const hunks = parsePatchOutput(fuzzy.out, p.diff);
+  if (fuzzy.ok) {
+    await run('patch', [...PATCH, '-F3', '-i', f.diff], { cwd: repo });
+    return { hunks, method: 'patch -F3', commit: await commitAll(repo, meta, f.msg) };
+  }
+  if (!keepGoing) return { hunks, method: 'none', failed: true };
+  await tryRun('patch', [...PATCH, '-F3', '-i', f.diff], { cwd: repo });
+  await cleanRejects(repo);
+  const partial = { ...meta, message: `[partial: hunks failed] ${meta.message}` };
+  return { hunks, method: 'patch -F3 (partial)', commit: await commitAll(repo, partial, f.msg), failed: true };
+}
+
+function logPatch(p: ParsedPatch, total: number, r: PatchResult): void {
+  const notable = r.hunks
+    .filter((h) => h.status !== 'clean')
+    .map(
+      (h) => `${h.file}#${h.hunk} ${h.status}${h.fuzz ? ` ${h.fuzz}` : ''}${h.offset ? ` ${signed(h.offset)}` : ''}`,
+    );
+  info(
+    `patch ${String(p.number).padStart(2, '0')}/${total} ${r.result.padEnd(6)} ` +
+      `${p.title}${notable.length ? `  [${notable.join(', ')}]` : ''}`,
+  );
+}
+
 export async function applySeries(
   repo: string,
   series: string,
@@ -184,69 +246,22 @@ export async function applySeries(
         afterFailure: firstFailure !== undefined,
       };
       if (firstFailure !== undefined && !opts.keepGoing) {
-        results.push({
-          ...base,
-          result: 'failed',
-          method: 'none',
-          hunks: [],
-          detail: `not tried: patch ${firstFailure} failed`,
-        });
+        const detail = `not tried: patch ${firstFailure} failed`;
+        results.push({ ...base, result: 'failed', method: 'none', hunks: [], detail });
         continue;
       }
-      const diffFile = join(tmp, `${p.number}.diff`);
-      const mailFile = join(tmp, `${p.number}.mbox`);
-      const msgFile = join(tmp, `${p.number}.msg`);
-      writeFileSync(diffFile, p.diff);
-      writeFileSync(
-        mailFile,
-        `From rig Mon Sep 17 00:00:00 2001\nFrom: ${p.message.from ?? ''}\nDate: ${p.message.date ?? ''}\nSubject: [PATCH] ${p.title}\n\n${p.message.body}`,
-      );
-      const meta = mailMetadata(p);
-      const strict = await patchDry(repo, diffFile, 0);
-      let hunks: HunkResult[];
-      let method: PatchResult['method'];
-      let commit: string | undefined;
-      if (strict.ok) {
-        hunks = parsePatchOutput(strict.out, p.diff);
-        const am = await tryRun('git', ['-C', repo, ...GIT_ID, 'am', '-q', '--keep-cr', mailFile]);
-        if (am.ok) {
-          method = 'git-am';
-          commit = (await run('git', ['-C', repo, 'rev-parse', 'HEAD'])).stdout.trim();
-        } else {
-          await tryRun('git', ['-C', repo, 'am', '--abort']);
-          await run('patch', ['-p1', '-f', '-F0', '--no-backup-if-mismatch', '-i', diffFile], { cwd: repo });
-          method = 'patch -F3';
-          commit = await commitAll(repo, meta, msgFile);
-        }
-      } else {
-        const fuzzy = await patchDry(repo, diffFile, 3);
-        hunks = parsePatchOutput(fuzzy.out, p.diff);
-        if (fuzzy.ok) {
-          await run('patch', ['-p1', '-f', '-F3', '--no-backup-if-mismatch', '-i', diffFile], { cwd: repo });
-          method = 'patch -F3';
-          commit = await commitAll(repo, meta, msgFile);
-        } else {
-          firstFailure ??= p.number;
-          if (opts.keepGoing) {
-            await tryRun('patch', ['-p1', '-f', '-F3', '--no-backup-if-mismatch', '-i', diffFile], { cwd: repo });
-            await cleanRejects(repo);
-            method = 'patch -F3 (partial)';
-            commit = await commitAll(repo, { ...meta, message: `[partial: hunks failed] ${meta.message}` }, msgFile);
-          } else method = 'none';
-        }
-      }
-      const result = worstStatus(hunks);
-      const r: PatchResult = { ...base, result, method, hunks, ...(commit ? { commit } : {}) };
+      const a = await applyOne(repo, tmp, p, Boolean(opts.keepGoing));
+      const result = a.failed ? 'failed' : worstStatus(a.hunks);
+      if (a.failed) firstFailure ??= p.number;
+      const r: PatchResult = {
+        ...base,
+        result,
+        method: a.method,
+        hunks: a.hunks,
+        ...(a.commit ? { commit: a.commit } : {}),
+      };
       results.push(r);
-      const notable = hunks
-        .filter((h) => h.status !== 'clean')
-        .map(
-          (h) =>
-            `${h.file}#${h.hunk} ${h.status}${h.fuzz ? ` ${h.fuzz}` : ''}${h.offset ? ` ${h.offset > 0 ? '+' : ''}${h.offset}` : ''}`,
-        );
-      info(
-        `patch ${String(p.number).padStart(2, '0')}/${patches.length} ${result.padEnd(6)} ${p.title}${notable.length ? `  [${notable.join(', ')}]` : ''}`,
-      );
+      logPatch(p, patches.length, r);
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -259,7 +274,8 @@ export async function applySeries(
 /** The per-patch report as a text table. */
 export function formatApplyReport(r: ApplyReport): string {
   const lines = [
-    `series ${r.series} on ${r.baseCommit.slice(0, 12)}: ${r.counts.clean} clean, ${r.counts.offset} offset, ${r.counts.fuzz} fuzz, ${r.counts.failed} failed`,
+    `series ${r.series} on ${r.baseCommit.slice(0, 12)}: ${r.counts.clean} clean, ${r.counts.offset} offset, ` +
+      `${r.counts.fuzz} fuzz, ${r.counts.failed} failed`,
   ];
   lines.push('  #  result  method               hunks (not clean)                                   title');
   for (const p of r.patches) {
@@ -267,14 +283,18 @@ export function formatApplyReport(r: ApplyReport): string {
     const hunkText = bad.length
       ? bad
           .map(
-            (h) =>
-              `${h.file}#${h.hunk}:${h.status}${h.fuzz ? h.fuzz : ''}${h.offset ? `(${h.offset > 0 ? '+' : ''}${h.offset})` : ''}`,
+            (h) => `${h.file}#${h.hunk}:${h.status}${h.fuzz ? h.fuzz : ''}${h.offset ? `(${signed(h.offset)})` : ''}`,
           )
           .join(' ')
       : `${p.hunks.length} hunks in ${p.files.length} files`;
     lines.push(
-      `${String(p.number).padStart(3)}  ${p.result.padEnd(6)}  ${p.method.padEnd(19)}  ${hunkText.padEnd(50).slice(0, Math.max(50, hunkText.length))}  ${p.title}${p.afterFailure ? ' (after a failure)' : ''}${p.detail ? ` — ${p.detail}` : ''}`,
+      `${String(p.number).padStart(3)}  ${p.result.padEnd(6)}  ${p.method.padEnd(19)}  ` +
+        `${hunkText.padEnd(50).slice(0, Math.max(50, hunkText.length))}  ${p.title}` +
+        `${p.afterFailure ? ' (after a failure)' : ''}${p.detail ? ` — ${p.detail}` : ''}`,
     );
   }
   return lines.join('\n');
 }
+
+/** An offset with its sign: +3, -2. */
+const signed = (n: number) => `${n > 0 ? '+' : ''}${n}`;

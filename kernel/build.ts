@@ -4,7 +4,7 @@
  * published atomically into the cache under a key of (tree, config inputs, toolchain), with
  * a build manifest (versions, hashes, timings) beside them.
  */
-import { trackGroup } from '../vm/processes.js';
+import { trackGroup } from '../core/processes.js';
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -130,7 +130,7 @@ export function buildKey(profile: KernelProfile, treeId: string, tc: Toolchain):
   return hashParts(['kernel-build-v1', treeId, profile.config.base, ...frags, tc.cc, tc.version]);
 }
 
-export async function buildKernel(opts: {
+export interface BuildRequest {
   profile: KernelProfile;
   srcDir: string;
   treeId: string;
@@ -139,15 +139,69 @@ export async function buildKernel(opts: {
   source: Record<string, string>;
   series: { name: string; patchIds: string[] } | null;
   toolchain: Toolchain;
-}): Promise<KernelBuild> {
-  const { profile, srcDir, toolchain: tc } = opts;
-  const key = buildKey(profile, opts.treeId, tc);
+}
+
+/** Copy the boot artifacts into the staging entry, each with its hash; strip vmlinux. */
+async function publishArtifacts(staging: string, work: string, configPath: string) {
+  const artifacts: BuildManifest['artifacts'] = {};
+  const copies: Array<[string, string]> = [
+    [join(work, 'arch', 'x86', 'boot', 'bzImage'), 'bzImage'],
+    [join(work, 'vmlinux'), 'vmlinux'],
+    [join(work, 'System.map'), 'System.map'],
+    [configPath, 'config'],
+  ];
+  for (const [from, name] of copies) {
+    copyFileSync(from, join(staging, name));
+    const bytes = readFileSync(join(staging, name)).length;
+    artifacts[name] = { path: name, sha256: await fileSha256(join(staging, name)), bytes };
+  }
+  await run('strip', ['--strip-debug', join(staging, 'vmlinux')]).catch(() => undefined);
+  return artifacts;
+}
+
+/** Configure and make in `work`, then publish into `staging` with a manifest. */
+async function buildInto(staging: string, work: string, req: BuildRequest, key: string, env: NodeJS.ProcessEnv) {
+  const { profile, srcDir, toolchain: tc } = req;
   const jobs = availableParallelism();
+  const already = countObjects(work);
+  if (already > 0) info(`kernel build: resuming an interrupted build in ${work}: ${already} objects already built`);
+  mkdirSync(work, { recursive: true });
+  const t0 = Date.now();
+  const cfg = await configure(srcDir, work, profile.config.base, profile.config.fragments, makeArgs(tc, jobs));
+  const t1 = Date.now();
+  info(`kernel build: ${profile.name} ${req.kernelVersion}, ${jobs} jobs, ${tc.ccache ? 'ccache ' : ''}${tc.version}`);
+  const objects = await makeWithProgress(srcDir, work, makeArgs(tc, jobs), ['bzImage'], profile.expectedObjects, env);
+  const t2 = Date.now();
+  const release = (await run('make', ['-s', '-C', srcDir, `O=${work}`, 'kernelrelease'], { env })).stdout.trim();
+  const manifest: BuildManifest = {
+    profile: profile.name,
+    key,
+    kernelVersion: req.kernelVersion,
+    release,
+    source: req.source,
+    treeId: req.treeId,
+    headCommit: req.headCommit,
+    series: req.series,
+    configBase: profile.config.base,
+    fragments: Object.fromEntries(profile.config.fragments.map((f) => [f, sha256(readFileSync(fragmentPath(f)))])),
+    configSha256: sha256(cfg.text),
+    toolchain: tc,
+    jobs,
+    objectsCompiled: objects,
+    seconds: { config: (t1 - t0) / 1000, build: (t2 - t1) / 1000 },
+    artifacts: await publishArtifacts(staging, work, cfg.configPath),
+    builtAt: new Date().toISOString(),
+  };
+  writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
+}
+
+export async function buildKernel(req: BuildRequest): Promise<KernelBuild> {
+  const key = buildKey(req.profile, req.treeId, req.toolchain);
   const work = join(cacheRoot(), 'build-work', key);
   const env = {
     ...process.env,
     CCACHE_DIR: process.env.CCACHE_DIR ?? join(cacheRoot(), 'ccache'),
-    CCACHE_BASEDIR: srcDir,
+    CCACHE_BASEDIR: req.srcDir,
     CCACHE_MAXSIZE: process.env.CCACHE_MAXSIZE ?? '8G',
     LC_ALL: 'C',
   };
@@ -155,71 +209,7 @@ export async function buildKernel(opts: {
   // The work directory belongs to one builder at a time; the artifact entry has its own lock.
   const releaseWork = await lockKey('build-work', key);
   try {
-    const entry = await cached(
-      'kernel',
-      key,
-      async (staging) => {
-        const already = countObjects(work);
-        if (already > 0)
-          info(`kernel build: resuming an interrupted build in ${work}: ${already} objects already built`);
-        mkdirSync(work, { recursive: true });
-        const t0 = Date.now();
-        const cfg = await configure(srcDir, work, profile.config.base, profile.config.fragments, makeArgs(tc, jobs));
-        const t1 = Date.now();
-        info(
-          `kernel build: ${profile.name} ${opts.kernelVersion}, ${jobs} jobs, ${tc.ccache ? 'ccache ' : ''}${tc.version}`,
-        );
-        const objects = await makeWithProgress(
-          srcDir,
-          work,
-          makeArgs(tc, jobs),
-          ['bzImage'],
-          profile.expectedObjects,
-          env,
-        );
-        const t2 = Date.now();
-        const release = (await run('make', ['-s', '-C', srcDir, `O=${work}`, 'kernelrelease'], { env })).stdout.trim();
-        const artifacts: BuildManifest['artifacts'] = {};
-        const copies: Array<[string, string]> = [
-          [join(work, 'arch', 'x86', 'boot', 'bzImage'), 'bzImage'],
-          [join(work, 'vmlinux'), 'vmlinux'],
-          [join(work, 'System.map'), 'System.map'],
-          [cfg.configPath, 'config'],
-        ];
-        for (const [from, name] of copies) {
-          copyFileSync(from, join(staging, name));
-          artifacts[name] = {
-            path: name,
-            sha256: await fileSha256(join(staging, name)),
-            bytes: readFileSync(join(staging, name)).length,
-          };
-        }
-        await run('strip', ['--strip-debug', join(staging, 'vmlinux')]).catch(() => undefined);
-        const manifest: BuildManifest = {
-          profile: profile.name,
-          key,
-          kernelVersion: opts.kernelVersion,
-          release,
-          source: opts.source,
-          treeId: opts.treeId,
-          headCommit: opts.headCommit,
-          series: opts.series,
-          configBase: profile.config.base,
-          fragments: Object.fromEntries(
-            profile.config.fragments.map((f) => [f, sha256(readFileSync(fragmentPath(f)))]),
-          ),
-          configSha256: sha256(cfg.text),
-          toolchain: tc,
-          jobs,
-          objectsCompiled: objects,
-          seconds: { config: (t1 - t0) / 1000, build: (t2 - t1) / 1000 },
-          artifacts,
-          builtAt: new Date().toISOString(),
-        };
-        writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
-      },
-      { needMiB: 3500 },
-    );
+    const entry = await cached('kernel', key, (staging) => buildInto(staging, work, req, key, env), { needMiB: 3500 });
     // Published: the work directory's objects are no longer needed (ccache keeps the compiles).
     rmSync(work, { recursive: true, force: true });
     return loadBuild(entry.dir, entry.hit);

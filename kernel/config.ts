@@ -45,6 +45,31 @@ export function symbolsOf(expr: string): string[] {
   return [...new Set((expr.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []).filter((s) => !['y', 'm', 'n', 'if'].includes(s)))];
 }
 
+/** The "depends on" expressions right after line i (a `config` line), until the next entry. */
+function dependsAfter(lines: string[], i: number): string[] {
+  const deps: string[] = [];
+  for (let j = i + 1; j < lines.length; j++) {
+    const l = lines[j]!;
+    if (/^\s*(?:menu)?config\s|^\s*(?:endmenu|menu|choice|endchoice|if|endif|source|comment)\b/.test(l)) break;
+    const d = /^\s*depends on\s+(.*)$/.exec(l);
+    if (d) deps.push(d[1]!.trim());
+  }
+  return deps;
+}
+
+/** The dependencies of the wanted configs one Kconfig file defines, enclosing "if EXPR" blocks included. */
+function kconfigFileDepends(text: string, wanted: Set<string>, out: Map<string, string[]>): void {
+  const lines = text.split('\n');
+  const ifs: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const ifm = /^if\s+(.+?)\s*$/.exec(lines[i]!);
+    if (ifm) ifs.push(ifm[1]!);
+    else if (/^endif\b/.test(lines[i]!)) ifs.pop();
+    const m = ifm ? null : /^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$/.exec(lines[i]!);
+    if (m && wanted.has(m[1]!)) out.set(m[1]!, [...(out.get(m[1]!) ?? [...ifs]), ...dependsAfter(lines, i)]);
+  }
+}
+
 /** Collect "depends on" lines of `config NAME` from every Kconfig file under the tree. */
 export function kconfigDepends(srcDir: string, names: string[]): Map<string, string[]> {
   const wanted = new Set(names);
@@ -53,34 +78,8 @@ export function kconfigDepends(srcDir: string, names: string[]): Map<string, str
     for (const e of readdirSync(dir)) {
       if (e === '.git' || e === 'Documentation' || e === 'tools') continue;
       const p = join(dir, e);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else if (e.startsWith('Kconfig')) {
-        const lines = readFileSync(p, 'utf8').split('\n');
-        // Enclosing "if EXPR" blocks are dependencies of every config inside them.
-        const ifs: string[] = [];
-        for (let i = 0; i < lines.length; i++) {
-          const ifm = /^if\s+(.+?)\s*$/.exec(lines[i]!);
-          if (ifm) {
-            ifs.push(ifm[1]!);
-            continue;
-          }
-          if (/^endif\b/.test(lines[i]!)) {
-            ifs.pop();
-            continue;
-          }
-          const m = /^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$/.exec(lines[i]!);
-          if (!m || !wanted.has(m[1]!)) continue;
-          const deps = out.get(m[1]!) ?? [...ifs];
-          for (let j = i + 1; j < lines.length; j++) {
-            const l = lines[j]!;
-            if (/^\s*(?:menu)?config\s|^\s*(?:endmenu|menu|choice|endchoice|if|endif|source|comment)\b/.test(l)) break;
-            const d = /^\s*depends on\s+(.*)$/.exec(l);
-            if (d) deps.push(d[1]!.trim());
-          }
-          out.set(m[1]!, deps);
-        }
-      }
+      if (statSync(p).isDirectory()) walk(p);
+      else if (e.startsWith('Kconfig')) kconfigFileDepends(readFileSync(p, 'utf8'), wanted, out);
     }
   };
   walk(srcDir);
@@ -163,7 +162,8 @@ export async function configure(
     const explained = explainMismatches(srcDir, mismatches, config);
     throw new RigError(
       'config-dropped',
-      `${mismatches.length} config option(s) did not survive merging: ${mismatches.map((m) => `CONFIG_${m.option}`).join(', ')}`,
+      `${mismatches.length} config option(s) did not survive merging: ` +
+        mismatches.map((m) => `CONFIG_${m.option}`).join(', '),
       {
         fix: 'add the missing dependencies to a fragment in kernel/config/ (or drop the option from it)',
         evidence: formatMismatches(explained),
@@ -171,7 +171,8 @@ export async function configure(
     );
   }
   info(
-    `config: all ${fragments.reduce((a, f) => a + parseConfig(f.text).size, 0)} requested options have their requested values`,
+    `config: all ${fragments.reduce((a, f) => a + parseConfig(f.text).size, 0)} requested options have their ` +
+      `requested values`,
   );
   return { configPath, config, text };
 }

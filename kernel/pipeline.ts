@@ -80,7 +80,9 @@ export async function verifiedSeries(profile: KernelProfile, override?: string):
   if (!report.ok) {
     throw new RigError(
       'series-damaged',
-      `series ${input.path} is not the intact ${profile.series.name}: ${report.problems.slice(0, 3).join('; ')}${report.problems.length > 3 ? `; and ${report.problems.length - 3} more` : ''}`,
+      `series ${input.path} is not the intact ${profile.series.name}: ` +
+        report.problems.slice(0, 3).join('; ') +
+        (report.problems.length > 3 ? `; and ${report.problems.length - 3} more` : ''),
       {
         fix: 'fetch the series again, or point --series at an intact copy',
         evidence: report.problems.join('\n'),
@@ -88,7 +90,8 @@ export async function verifiedSeries(profile: KernelProfile, override?: string):
     );
   }
   info(
-    `series: ${profile.series.name}, ${parsed.patches.length} patches, all patch ids match (${input.origin}: ${input.path})`,
+    `series: ${profile.series.name}, ${parsed.patches.length} patches, all patch ids match (${input.origin}: ` +
+      `${input.path})`,
   );
   return { input, parsed, report };
 }
@@ -110,7 +113,8 @@ export async function runTreeStages(opts: PipelineOptions): Promise<Omit<Pipelin
   const tree = await patchedTree(source, profile.series?.name, series?.parsed);
   if (tree.report)
     info(
-      `tree: ${tree.report.counts.clean} clean, ${tree.report.counts.offset} offset, ${tree.report.counts.fuzz} fuzz, ${tree.report.counts.failed} failed${tree.hit ? ' (cached)' : ''}`,
+      `tree: ${tree.report.counts.clean} clean, ${tree.report.counts.offset} offset, ${tree.report.counts.fuzz} ` +
+        `fuzz, ${tree.report.counts.failed} failed${tree.hit ? ' (cached)' : ''}`,
     );
   return { profile, series, source, tree };
 }
@@ -130,7 +134,8 @@ export async function runKernelPipeline(opts: PipelineOptions): Promise<Pipeline
     toolchain,
   });
   info(
-    `kernel: ${build.manifest.release} ${build.hit ? 'from cache' : `built in ${build.manifest.seconds.build.toFixed(0)} s`} (${build.dir})`,
+    `kernel: ${build.manifest.release} ` +
+      `${build.hit ? 'from cache' : `built in ${build.manifest.seconds.build.toFixed(0)} s`} (${build.dir})`,
   );
   return { profile, series, source, tree, build };
 }

@@ -121,48 +121,62 @@ export interface VerifyReport {
   patches: Array<{ number: number; title: string; verdict: PatchVerdict; expected?: string; got?: string }>;
 }
 
-/** Check a parsed series against its pinned definition. */
-export function verifySeries(parsed: ParsedSeries, def: SeriesDefinition): VerifyReport {
+type PatchRow = VerifyReport['patches'][number];
+type Pin = SeriesDefinition['patches'][number];
+
+/** One pinned patch against what the mbox holds under its number: a row and, if not ok, a problem. */
+function verifyPatch(pin: Pin, got: ParsedPatch[]): { row: PatchRow; problem?: string } {
+  const { number, title } = pin;
+  if (got.length === 0)
+    return {
+      row: { number, title, verdict: 'missing', expected: pin.patchId },
+      problem: `patch ${number} (${title}) is missing`,
+    };
+  if (got.length > 1)
+    return { row: { number, title, verdict: 'duplicate' }, problem: `patch ${number} appears ${got.length} times` };
+  const id = got[0]!.patchId;
+  if (!id)
+    return {
+      row: { number, title, verdict: 'empty', expected: pin.patchId },
+      problem: `patch ${number} (${title}) has no diff`,
+    };
+  if (id !== pin.patchId)
+    return {
+      row: { number, title, verdict: 'altered', expected: pin.patchId, got: id },
+      problem:
+        `patch ${number} (${title}) is altered: ` + `patch-id ${id.slice(0, 12)}, expected ${pin.patchId.slice(0, 12)}`,
+    };
+  return { row: { number, title, verdict: 'ok' } };
+}
+
+/** Problems of the series as a whole: versions mixed, the announced count, the cover letter. */
+function seriesProblems(parsed: ParsedSeries, def: SeriesDefinition, prefixes: string[]): string[] {
   const problems: string[] = [];
-  const byNumber = new Map<number, ParsedPatch[]>();
-  for (const p of parsed.patches) byNumber.set(p.number, [...(byNumber.get(p.number) ?? []), p]);
-  const prefixes = [...new Set(parsed.patches.map((p) => p.prefix))];
   if (prefixes.length > 1)
     problems.push(`patches of more than one version: ${prefixes.map((p) => `[${p}]`).join(', ')}`);
   const totals = [...new Set(parsed.patches.map((p) => p.total))];
   if (totals.length > 1 || (totals[0] !== undefined && totals[0] !== def.total))
     problems.push(`subjects announce ${totals.join('/')} patches, the series has ${def.total}`);
   if (!parsed.cover) problems.push('no cover letter (00/NN)');
-  const patches: VerifyReport['patches'] = [];
+  return problems;
+}
+
+/** Check a parsed series against its pinned definition. */
+export function verifySeries(parsed: ParsedSeries, def: SeriesDefinition): VerifyReport {
+  const byNumber = new Map<number, ParsedPatch[]>();
+  for (const p of parsed.patches) byNumber.set(p.number, [...(byNumber.get(p.number) ?? []), p]);
+  const prefixes = [...new Set(parsed.patches.map((p) => p.prefix))];
+  const problems = seriesProblems(parsed, def, prefixes);
+  const patches: PatchRow[] = [];
   for (const pin of def.patches) {
-    const got = byNumber.get(pin.number) ?? [];
-    if (got.length === 0) {
-      patches.push({ number: pin.number, title: pin.title, verdict: 'missing', expected: pin.patchId });
-      problems.push(`patch ${pin.number} (${pin.title}) is missing`);
-    } else if (got.length > 1) {
-      patches.push({ number: pin.number, title: pin.title, verdict: 'duplicate' });
-      problems.push(`patch ${pin.number} appears ${got.length} times`);
-    } else if (!got[0]!.patchId) {
-      patches.push({ number: pin.number, title: pin.title, verdict: 'empty', expected: pin.patchId });
-      problems.push(`patch ${pin.number} (${pin.title}) has no diff`);
-    } else if (got[0]!.patchId !== pin.patchId) {
-      patches.push({
-        number: pin.number,
-        title: pin.title,
-        verdict: 'altered',
-        expected: pin.patchId,
-        got: got[0]!.patchId,
-      });
-      problems.push(
-        `patch ${pin.number} (${pin.title}) is altered: patch-id ${got[0]!.patchId.slice(0, 12)}, expected ${pin.patchId.slice(0, 12)}`,
-      );
-    } else patches.push({ number: pin.number, title: pin.title, verdict: 'ok' });
+    const v = verifyPatch(pin, byNumber.get(pin.number) ?? []);
+    patches.push(v.row);
+    if (v.problem) problems.push(v.problem);
   }
   for (const [n, ps] of byNumber) {
-    if (!def.patches.some((p) => p.number === n)) {
-      patches.push({ number: n, title: ps[0]!.title, verdict: 'extra' });
-      problems.push(`patch ${n} (${ps[0]!.title}) is not part of ${def.name}`);
-    }
+    if (def.patches.some((p) => p.number === n)) continue;
+    patches.push({ number: n, title: ps[0]!.title, verdict: 'extra' });
+    problems.push(`patch ${n} (${ps[0]!.title}) is not part of ${def.name}`);
   }
   patches.sort((a, b) => a.number - b.number);
   const complete =

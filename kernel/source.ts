@@ -3,7 +3,7 @@
  * from: the Debian source package (pinned SHA256), an upstream commit, or a local tree or
  * tarball the user gives (--kernel-src).
  */
-import { trackGroup } from '../vm/processes.js';
+import { trackGroup } from '../core/processes.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -92,7 +92,8 @@ async function debianSource(spec: Extract<SourceSpec, { kind: 'debian-source-pac
       if (pkg.sha256 !== spec.sha256) {
         throw new RigError(
           'checksum-mismatch',
-          `${spec.package} ${spec.version}: the archive index says sha256 ${pkg.sha256}, the profile pins ${spec.sha256}`,
+          `${spec.package} ${spec.version}: the archive index says sha256 ${pkg.sha256}, the profile pins ` +
+            `${spec.sha256}`,
           {
             fix: "the archive changed the package: check it and update the profile's sha256",
           },
@@ -139,7 +140,9 @@ async function gitSource(spec: Extract<SourceSpec, { kind: 'git' }>): Promise<Ke
       const r = await tryRun('git', ['clone', '-q', '--depth', '1', '--branch', spec.ref, spec.url, repo]);
       if (!r.ok) {
         throw new RigError('source-unreachable', `cannot fetch ${spec.ref} from ${spec.url}`, {
-          fix: `give a local tree or tarball of ${spec.ref} with --kernel-src <path> (or use the offline profile rfc-v2-debian)`,
+          fix:
+            `give a local tree or tarball of ${spec.ref} with --kernel-src <path> (or use the offline ` +
+            `profile rfc-v2-debian)`,
           evidence: r.stderr.slice(-1500),
         });
       }

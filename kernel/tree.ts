@@ -28,7 +28,8 @@ export class ApplyFailed extends RigError {
     const failed = p.hunks.filter((h) => h.status === 'failed').map((h) => `${h.file} hunk ${h.hunk}`);
     super(
       'patch-failed',
-      `patch ${p.number}/${report.patches.length} (${p.title}) does not apply to ${report.baseCommit.slice(0, 12)}: ${failed.join(', ')}`,
+      `patch ${p.number}/${report.patches.length} (${p.title}) does not apply to ` +
+        `${report.baseCommit.slice(0, 12)}: ${failed.join(', ')}`,
       {
         fix: 'use a series made for this base (e.g. profile rfc-v2-debian), or rebase the patch',
         evidence: formatApplyReport(report),

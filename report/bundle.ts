@@ -15,12 +15,10 @@
  * console echoes) is replaced, and private keys stay in the 0700 run directories.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { projectRoot } from '../core/paths.js';
-import type { Guest } from '../vm/guest.js';
-import type { L1Files } from '../runner/l1-guest.js';
-import type { RunResults } from '../runner/scenario-runner.js';
+import type { RunResults } from '../core/results.js';
 import { comparisonMarkdown, comparisonTable } from './comparison.js';
 import { toJunit } from './junit.js';
 import { renderHtml, renderMarkdown, type PatchRow } from './render.js';
@@ -59,45 +57,35 @@ function writeAtomic(path: string, text: string): void {
 }
 
 /** Copy a stopped guest's console into the bundle (keys redacted); returns its relative path. */
-export function saveConsole(out: string, g: Guest): string | undefined {
-  const src = join(g.runDir, 'console.log');
+export function saveConsole(out: string, runDir: string, name: string): string | undefined {
+  const src = join(runDir, 'console.log');
   if (!existsSync(src)) return undefined;
   mkdirSync(join(out, 'consoles'), { recursive: true });
-  let rel = join('consoles', `${g.opts.spec.name}.log`);
-  for (let i = 2; existsSync(join(out, rel)); i++) rel = join('consoles', `${g.opts.spec.name}-${i}.log`);
+  let rel = join('consoles', `${name}.log`);
+  for (let i = 2; existsSync(join(out, rel)); i++) rel = join('consoles', `${name}-${i}.log`);
   writeFileSync(join(out, rel), redactKeys(readFileSync(src, 'utf8')));
   return rel;
 }
 
-/** Per-patch rows: the series verification verdict beside the apply result. */
-export function patchRows(files: L1Files | undefined): PatchRow[] {
-  const p = files?.pipeline;
-  if (!p?.series) return [];
-  const applied = new Map((p.tree.report?.patches ?? []).map((x) => [x.number, x]));
-  return p.series.report.patches.map((v) => ({
-    number: v.number,
-    title: v.title,
-    verdict: v.verdict,
-    apply: applied.get(v.number)?.result ?? 'not applied',
-    method: applied.get(v.number)?.method ?? '-',
-  }));
+/** What the earlier stages hand the bundle: per-patch rows, JSON documents, files to copy. */
+export interface BundleArtifacts {
+  patches: PatchRow[];
+  /** Relative path in the bundle -> a JSON document (apply report, build manifest, ...). */
+  json: Record<string, unknown>;
+  /** Relative path in the bundle -> a file to copy (the kernel .config). */
+  copies: Record<string, string>;
 }
 
-export function writeBundle(out: string, run: RunResults, files: L1Files | undefined): void {
+export function writeBundle(out: string, run: RunResults, artifacts: BundleArtifacts): void {
   mkdirSync(out, { recursive: true });
-  const rows = patchRows(files);
-  if (rows.length) run.kernel.patches = rows;
-  const p = files?.pipeline;
-  if (p) {
-    mkdirSync(join(out, 'kernel'), { recursive: true });
-    if (p.tree.report) writeAtomic(join(out, 'kernel', 'apply-report.json'), JSON.stringify(p.tree.report, null, 2));
-    if (p.series) writeAtomic(join(out, 'kernel', 'series-verify.json'), JSON.stringify(p.series.report, null, 2));
-    writeAtomic(join(out, 'kernel', 'build-manifest.json'), JSON.stringify(p.build.manifest, null, 2));
-    if (existsSync(p.build.config)) copyFileSync(p.build.config, join(out, 'kernel', 'config'));
+  if (artifacts.patches.length) run.kernel.patches = artifacts.patches;
+  for (const [rel, doc] of Object.entries(artifacts.json)) {
+    mkdirSync(dirname(join(out, rel)), { recursive: true });
+    writeAtomic(join(out, rel), JSON.stringify(doc, null, 2));
   }
-  if (files) {
-    mkdirSync(join(out, 'images'), { recursive: true });
-    writeAtomic(join(out, 'images', 'l1-manifest.json'), JSON.stringify(files.image.manifest, null, 2));
+  for (const [rel, src] of Object.entries(artifacts.copies)) {
+    mkdirSync(dirname(join(out, rel)), { recursive: true });
+    if (existsSync(src)) copyFileSync(src, join(out, rel));
   }
   writeAtomic(join(out, 'results.schema.json'), JSON.stringify(RESULTS_SCHEMA, null, 2));
   writeAtomic(join(out, 'results.json'), JSON.stringify(run, null, 2));

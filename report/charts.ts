@@ -3,8 +3,7 @@
  * and MemTotal against the reserved size (measured points beside the theoretical line), and
  * minor faults per GiB mapped for every comparison column (log scale).
  */
-import type { ScenarioResult } from '../scenarios/types.js';
-import { KB_PER_GIB, STRUCT_PAGE_KB_PER_GIB } from '../scenarios/probes.js';
+import { KB_PER_GIB, STRUCT_PAGE_KB_PER_GIB, type ScenarioResult } from '../core/results.js';
 
 const W = 560;
 const H = 320;
@@ -50,11 +49,13 @@ export function scatterChart(o: {
     parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${py(yv)}" y2="${py(yv)}" stroke="#ddd"/>`);
   }
   parts.push(
-    `<line class="theory" x1="${px(0)}" y1="${py(o.line(0))}" x2="${px(o.xMax)}" y2="${py(o.line(o.xMax))}" stroke="#888" stroke-dasharray="6 4" stroke-width="2"/>`,
+    `<line class="theory" x1="${px(0)}" y1="${py(o.line(0))}" x2="${px(o.xMax)}" y2="${py(o.line(o.xMax))}" ` +
+      `stroke="#888" stroke-dasharray="6 4" stroke-width="2"/>`,
   );
   for (const p of o.points) {
     parts.push(
-      `<circle class="measured" cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="5" fill="#c0392b"><title>${esc(p.label ?? `${fmt(p.x)}, ${fmt(p.y)}`)}</title></circle>`,
+      `<circle class="measured" cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="5" ` +
+        `fill="#c0392b"><title>${esc(p.label ?? `${fmt(p.x)}, ${fmt(p.y)}`)}</title></circle>`,
     );
   }
   parts.push(
@@ -96,13 +97,16 @@ export function logBarChart(o: {
     );
     if (b.value === undefined) {
       parts.push(
-        `<text class="missing" x="${x + w / 2}" y="${H - M.bottom - 8}" text-anchor="middle" font-size="10" fill="#888">${esc(b.note ?? 'skipped')}</text>`,
+        `<text class="missing" x="${x + w / 2}" y="${H - M.bottom - 8}" text-anchor="middle" font-size="10" ` +
+          `fill="#888">${esc(b.note ?? 'skipped')}</text>`,
       );
       return;
     }
     const y = py(b.value);
     parts.push(
-      `<rect class="bar" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${w.toFixed(1)}" height="${(H - M.bottom - y).toFixed(1)}" fill="${b.label.startsWith('dmemfs') ? '#2e86c1' : '#aab7b8'}"><title>${esc(`${b.label}: ${b.value}`)}</title></rect>`,
+      `<rect class="bar" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${w.toFixed(1)}" ` +
+        `height="${(H - M.bottom - y).toFixed(1)}" fill="${b.label.startsWith('dmemfs') ? '#2e86c1' : '#aab7b8'}">` +
+        `<title>${esc(`${b.label}: ${b.value}`)}</title></rect>`,
     );
     parts.push(`<text x="${x + w / 2}" y="${y - 4}" text-anchor="middle" font-size="10">${b.value}</text>`);
   });
@@ -115,7 +119,8 @@ function axes(xLabel: string, yLabel: string): string[] {
     `<line x1="${M.left}" y1="${H - M.bottom}" x2="${W - M.right}" y2="${H - M.bottom}" stroke="#333"/>`,
     `<line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${H - M.bottom}" stroke="#333"/>`,
     `<text x="${(W + M.left) / 2}" y="${H - 10}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>`,
-    `<text x="16" y="${H / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 16 ${H / 2})">${esc(yLabel)}</text>`,
+    `<text x="16" y="${H / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 16 ` +
+      `${H / 2})">${esc(yLabel)}</text>`,
   ];
 }
 
@@ -123,7 +128,8 @@ function legend(items: Array<[string, string]>): string {
   return items
     .map(
       ([c, t], i) =>
-        `<g transform="translate(${M.left + 12} ${M.top + 8 + i * 16})"><rect width="10" height="10" fill="${c}"/><text x="16" y="9" font-size="11">${esc(t)}</text></g>`,
+        `<g transform="translate(${M.left + 12} ${M.top + 8 + i * 16})"><rect width="10" height="10" ` +
+        `fill="${c}"/><text x="16" y="9" font-size="11">${esc(t)}</text></g>`,
     )
     .join('');
 }

@@ -1,12 +1,17 @@
 /**
  * What changed between two bundles (the nightly question "what regressed?"): scenario status
- * changes, expectations that stopped (or started) holding, and numeric values that moved by
- * more than a relative tolerance.
+ * changes, expectations that stopped (or started) holding, known failures that no longer
+ * reproduce, and numeric values that moved by more than a relative tolerance.
+ *
+ * A regression: a scenario that got worse (pass -> fail, known failure -> fail, ...), an
+ * expectation that stopped holding, or a value held to an expectation that moved by more than
+ * the tolerance. A signature that no longer reproduces is a change of its own kind, never a
+ * regression: the series was fixed (or the signature is stale).
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
-import type { RunResults } from '../runner/scenario-runner.js';
+import type { Measurement, RunResults, ScenarioResult } from '../core/results.js';
 import { RESULTS_SCHEMA, validate } from './schema.js';
 
 export interface RunDiff {
@@ -20,7 +25,16 @@ export interface RunDiff {
     to: boolean | undefined;
     regression: boolean;
   }>;
-  moved: Array<{ scenario: string; measurement: string; from: number; to: number; change: number }>;
+  moved: Array<{
+    scenario: string;
+    measurement: string;
+    from: number;
+    to: number;
+    change: number;
+    regression: boolean;
+  }>;
+  /** Known failures reproduced in A that no longer reproduce in B. */
+  fixed: Array<{ scenario: string; signature: string; title: string; detail: string }>;
   changedText: Array<{ scenario: string; measurement: string; from: string; to: string }>;
   onlyIn: { a: string[]; b: string[] };
   regressions: number;
@@ -58,6 +72,7 @@ export function compareRuns(
     statusChanges: [],
     expectationChanges: [],
     moved: [],
+    fixed: [],
     changedText: [],
     onlyIn: { a: [], b: [] },
     regressions: 0,
@@ -75,30 +90,52 @@ export function compareRuns(
         to: sb.status,
         regression: (RANK[sb.status] ?? 0) < (RANK[sa.status] ?? 0),
       });
+    compareSignatures(diff, sa, sb);
     for (const [name, ma] of Object.entries(sa.measurements)) {
       const mb = sb.measurements[name];
-      if (!mb) continue;
-      if (ma.ok !== mb.ok && (ma.ok !== undefined || mb.ok !== undefined))
-        diff.expectationChanges.push({
-          scenario: sa.id,
-          measurement: name,
-          from: ma.ok,
-          to: mb.ok,
-          regression: ma.ok === true && mb.ok !== true,
-        });
-      if (typeof ma.value === 'number' && typeof mb.value === 'number') {
-        const base = Math.max(Math.abs(ma.value), 1e-9);
-        const change = (mb.value - ma.value) / base;
-        if (Math.abs(change) > opts.tolerance)
-          diff.moved.push({ scenario: sa.id, measurement: name, from: ma.value, to: mb.value, change });
-      } else if (String(ma.value) !== String(mb.value)) {
-        diff.changedText.push({ scenario: sa.id, measurement: name, from: String(ma.value), to: String(mb.value) });
-      }
+      if (mb) compareMeasurement(diff, sa.id, name, ma, mb, opts.tolerance);
     }
   }
-  diff.regressions =
-    diff.statusChanges.filter((c) => c.regression).length + diff.expectationChanges.filter((c) => c.regression).length;
+  diff.regressions = [diff.statusChanges, diff.expectationChanges, diff.moved].reduce(
+    (n, list) => n + list.filter((c) => c.regression).length,
+    0,
+  );
   return diff;
+}
+
+function compareSignatures(diff: RunDiff, sa: ScenarioResult, sb: ScenarioResult): void {
+  for (const c of sb.signatures ?? []) {
+    const before = (sa.signatures ?? []).find((x) => x.id === c.id);
+    if (!c.reproduced && before?.reproduced)
+      diff.fixed.push({ scenario: sb.id, signature: c.id, title: c.title, detail: c.detail });
+  }
+}
+
+function compareMeasurement(
+  diff: RunDiff,
+  scenario: string,
+  name: string,
+  ma: Measurement,
+  mb: Measurement,
+  tolerance: number,
+): void {
+  if (ma.ok !== mb.ok && (ma.ok !== undefined || mb.ok !== undefined))
+    diff.expectationChanges.push({
+      scenario,
+      measurement: name,
+      from: ma.ok,
+      to: mb.ok,
+      regression: ma.ok === true && mb.ok !== true,
+    });
+  if (typeof ma.value === 'number' && typeof mb.value === 'number') {
+    const base = Math.max(Math.abs(ma.value), 1e-9);
+    const change = (mb.value - ma.value) / base;
+    // A held value moving far is a regression even inside a loose expectation; timings are not held.
+    if (Math.abs(change) > tolerance)
+      diff.moved.push({ scenario, measurement: name, from: ma.value, to: mb.value, change, regression: !!mb.expected });
+  } else if (String(ma.value) !== String(mb.value)) {
+    diff.changedText.push({ scenario, measurement: name, from: String(ma.value), to: String(mb.value) });
+  }
 }
 
 export function renderDiff(d: RunDiff, tolerance: number): string {
@@ -113,15 +150,19 @@ export function renderDiff(d: RunDiff, tolerance: number): string {
   section(
     'expectations',
     d.expectationChanges.map(
-      (c) =>
-        `${c.regression ? 'REGRESSED ' : ''}${c.scenario}.${c.measurement}: ${c.from === undefined ? 'recorded' : c.from ? 'met' : 'not met'} -> ${c.to === undefined ? 'recorded' : c.to ? 'met' : 'not met'}`,
+      (c) => `${c.regression ? 'REGRESSED ' : ''}${c.scenario}.${c.measurement}: ` + `${held(c.from)} -> ${held(c.to)}`,
     ),
+  );
+  section(
+    'known failures that no longer reproduce',
+    d.fixed.map((f) => `NO LONGER REPRODUCES ${f.scenario}/${f.signature}: ${f.title} (${f.detail})`),
   );
   section(
     `values moved more than ${(tolerance * 100).toFixed(0)}%`,
     d.moved.map(
       (m) =>
-        `${m.scenario}.${m.measurement}: ${m.from} -> ${m.to} (${m.change > 0 ? '+' : ''}${(m.change * 100).toFixed(1)}%)`,
+        `${m.regression ? 'REGRESSED ' : ''}${m.scenario}.${m.measurement}: ${m.from} -> ${m.to} ` +
+        `(${m.change > 0 ? '+' : ''}${(m.change * 100).toFixed(1)}%)`,
     ),
   );
   section(
@@ -135,3 +176,5 @@ export function renderDiff(d: RunDiff, tolerance: number): string {
     ]);
   return `${lines.join('\n')}\n`;
 }
+
+const held = (ok: boolean | undefined) => (ok === undefined ? 'recorded' : ok ? 'met' : 'not met');

@@ -4,7 +4,8 @@
  * is data (CELLS); a cell is the measured value, "skipped: reason" when its scenario (or the
  * step) could not run here, or "n/a: reason" where the row does not apply to that column.
  */
-import { describeComparison, type ScenarioResult } from '../scenarios/types.js';
+import { describeExpectation, type Measurement, type ScenarioResult } from '../core/results.js';
+import type { MeasurementName, ScenarioId } from '../scenarios/catalog.js';
 
 export const COLUMNS = [
   'dmemfs 4K',
@@ -17,27 +18,28 @@ export const COLUMNS = [
 ] as const;
 export type Column = (typeof COLUMNS)[number];
 
-/** Where a cell's value comes from. */
-type Source =
-  | {
-      scenario: string;
-      measurement: string;
-      derive?: (v: number) => number;
-      unit?: string;
-      /** Show whether the expectation held ("yes (value)") rather than the bare value. */ asCheck?: boolean;
-      /** A second measurement shown after a slash. */ also?: string;
-    }
-  | { na: string };
+/** What a cell may show besides the value. */
+interface CellOptions<N extends string> {
+  derive?: (v: number) => number;
+  unit?: string;
+  /** Show whether the expectation held ("yes (value)") rather than the bare value. */
+  asCheck?: boolean;
+  /** A second measurement of the same scenario, shown after a slash. */
+  also?: N;
+}
+
+/** Where a cell's value comes from: a scenario's measurement (names checked by the compiler), or n/a. */
+type Source = ({ scenario: string; measurement: string } & CellOptions<string>) | { na: string };
 
 export interface RowDef {
   row: string;
   cells: Record<Column, Source>;
 }
 
-const m = (
-  scenario: string,
-  measurement: string,
-  extra: Partial<{ derive: (v: number) => number; unit: string; asCheck: boolean; also: string }> = {},
+const m = <I extends ScenarioId>(
+  scenario: I,
+  measurement: MeasurementName<I>,
+  extra: CellOptions<MeasurementName<I>> = {},
 ): Source => ({ scenario, measurement, ...extra });
 const na = (why: string): Source => ({ na: why });
 const NOT_FILES = na('no file to unlink');
@@ -188,41 +190,54 @@ function short(v: unknown): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
+/** Why a cell has no value: its scenario was skipped or did not get that far. */
+function missingCell(s: ScenarioResult | undefined, scenario: string, measurement: string): Cell | undefined {
+  if (!s) return { text: `skipped: scenario ${scenario} not run`, kind: 'skipped' };
+  if (s.status === 'skip') return { text: `skipped: ${s.reason ?? 'no reason given'}`, kind: 'skipped' };
+  const meas = s.measurements[measurement];
+  if (!meas) {
+    const why = `${s.status}${s.reason ? `: ${s.reason.slice(0, 80)}` : ''}`;
+    return { text: `skipped: ${scenario} ended before measuring ${measurement} (${why})`, kind: 'skipped' };
+  }
+  if (meas.skipped !== undefined || meas.value === null)
+    return { text: `skipped: ${meas.skipped ?? meas.note ?? 'no value'}`, kind: 'skipped' };
+  return undefined;
+}
+
+/** The value of a cell as text: derived, with its unit, a second value, or as a check. */
+function valueText(src: Exclude<Source, { na: string }>, s: ScenarioResult, meas: Measurement) {
+  const raw = meas.value;
+  const value = src.derive && typeof raw === 'number' ? src.derive(raw) : raw;
+  const unit = src.unit ?? (meas.unit && !/^of |^faults for/.test(meas.unit) ? meas.unit : '');
+  let text = `${short(value)}${unit ? ` ${unit}` : ''}`;
+  if (src.also) {
+    const also = s.measurements[src.also]?.value;
+    text += ` / ${short(also === true ? 'allowed' : also)}`;
+  }
+  if (src.asCheck && meas.ok !== undefined) text = `${meas.ok ? 'yes' : 'no'} (${text} free again)`;
+  if (/^faults for/.test(meas.unit)) text += ` (${meas.unit.replace(/^faults /, '')})`;
+  return { value, text };
+}
+
+function cellOf(src: Source, byId: Map<string, ScenarioResult>): Cell {
+  if ('na' in src) return { text: `n/a: ${src.na}`, kind: 'na' };
+  const s = byId.get(src.scenario);
+  const missing = missingCell(s, src.scenario, src.measurement);
+  if (missing || !s) return missing!;
+  const meas = s.measurements[src.measurement]!;
+  const { value, text } = valueText(src, s, meas);
+  if (meas.ok !== false) return { text, kind: 'value', value };
+  // A failed value is a known failure only when a signature that reproduced explains it.
+  const known = s.signatures.some((c) => c.reproduced && c.measurements.includes(src.measurement));
+  return known
+    ? { text: `${text} (known failure of the series)`, kind: 'known-failure', value }
+    : { text: `${text} (expected ${describeExpectation(meas.expected!)})`, kind: 'not-met', value };
+}
+
 /** Fill the table from a run's scenario results. */
 export function comparisonTable(scenarios: ScenarioResult[]): ComparisonTable {
   const byId = new Map(scenarios.map((s) => [s.id, s]));
-  const rows = CELLS.map((def) => ({
-    row: def.row,
-    cells: COLUMNS.map((col): Cell => {
-      const src = def.cells[col];
-      if ('na' in src) return { text: `n/a: ${src.na}`, kind: 'na' };
-      const s = byId.get(src.scenario);
-      if (!s) return { text: `skipped: scenario ${src.scenario} not run`, kind: 'skipped' };
-      if (s.status === 'skip') return { text: `skipped: ${s.reason ?? 'no reason given'}`, kind: 'skipped' };
-      const meas = s.measurements[src.measurement];
-      if (!meas)
-        return {
-          text: `skipped: ${src.scenario} ended before measuring ${src.measurement} (${s.status}${s.reason ? `: ${s.reason.slice(0, 80)}` : ''})`,
-          kind: 'skipped',
-        };
-      if (meas.value === null)
-        return { text: `skipped: ${meas.note?.replace(/^skipped: /, '') ?? 'no value'}`, kind: 'skipped' };
-      const raw = meas.value;
-      const value = src.derive && typeof raw === 'number' ? src.derive(raw) : raw;
-      const unit = src.unit ?? (meas.unit && !/^of |^faults for/.test(meas.unit) ? meas.unit : '');
-      let text = `${short(value)}${unit ? ` ${unit}` : ''}`;
-      if (src.also)
-        text += ` / ${short(s.measurements[src.also]?.value === true ? 'allowed' : s.measurements[src.also]?.value)}`;
-      if (src.asCheck && meas.ok !== undefined) text = `${meas.ok ? 'yes' : 'no'} (${text} free again)`;
-      if (/^faults for/.test(meas.unit)) text += ` (${meas.unit.replace(/^faults /, '')})`;
-      if (meas.ok === false) {
-        const known = s.status === 'known-failure';
-        text += known ? ' (known failure of the series)' : ` (expected ${describeComparison(meas.expected!)})`;
-        return { text, kind: known ? 'known-failure' : 'not-met', value };
-      }
-      return { text, kind: 'value', value };
-    }),
-  }));
+  const rows = CELLS.map((def) => ({ row: def.row, cells: COLUMNS.map((col) => cellOf(def.cells[col], byId)) }));
   return { columns: COLUMNS, rows };
 }
 

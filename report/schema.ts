@@ -21,25 +21,56 @@ type Schema = {
 
 const str: Schema = { type: 'string' };
 const num: Schema = { type: 'number' };
-const comparison: Schema = {
+const expectation: Schema = {
   type: 'object',
-  required: ['op', 'value'],
+  required: ['op'],
+  description:
+    'what the value is held to: eq/le/ge value, between min..max, approx (relative), within ' + '(absolute), is, oneOf',
   properties: {
-    op: { enum: ['eq', 'le', 'ge', 'approx', 'is'] },
+    op: { enum: ['eq', 'le', 'ge', 'between', 'approx', 'within', 'is', 'oneOf'] },
     value: { type: ['number', 'string', 'boolean'] },
+    min: num,
+    max: num,
     tolerance: num,
+    abs: num,
+    values: { type: 'array' },
   },
+  additionalProperties: false,
+};
+const kernelReport: Schema = {
+  type: 'object',
+  required: ['kind', 'title', 'excerpt'],
+  properties: { kind: str, title: str, excerpt: str },
 };
 const measurement: Schema = {
   type: 'object',
   required: ['value', 'unit'],
-  description: 'A measured value; with an expectation, ok says whether it was met.',
+  description:
+    'A measured value; with an expectation, ok says whether it was met; skipped: the reason it could not be ' +
+    'taken (never a pass).',
   properties: {
     value: { type: ['number', 'string', 'boolean', 'null'] },
     unit: str,
-    expected: comparison,
+    expected: expectation,
     ok: { type: 'boolean' },
     note: str,
+    why: { type: 'string', description: 'why the expectation is what it is' },
+    evidence: { type: 'string', description: 'text a known-failure signature may match' },
+    reports: { type: 'array', items: kernelReport, description: 'kernel reports this measurement claimed' },
+    skipped: str,
+  },
+  additionalProperties: false,
+};
+const signatureCheck: Schema = {
+  type: 'object',
+  required: ['id', 'title', 'measurements', 'reproduced', 'detail'],
+  description: 'a known-failure signature the judge checked: reproduced, or no longer reproduces (false)',
+  properties: {
+    id: str,
+    title: str,
+    measurements: { type: 'array', items: str },
+    reproduced: { type: 'boolean' },
+    detail: str,
   },
   additionalProperties: false,
 };
@@ -63,13 +94,14 @@ export const RESULTS_SCHEMA: Schema = {
     'scenarios',
   ],
   properties: {
-    schemaVersion: { const: 1 },
+    schemaVersion: { const: 2 },
     rig: { type: 'object', required: ['version'], properties: { version: str, commit: { type: ['string', 'null'] } } },
     profile: { type: 'string', description: 'kernel profile name (kernel/profiles/<name>.json)' },
     kernel: {
       type: 'object',
       description:
-        'provenance and hashes of the kernel under test: build key, config sha256, release; patches: per-patch verify and apply results',
+        'provenance and hashes of the kernel under test: build key, config sha256, release; patches: per-patch ' +
+        'verify and apply results',
     },
     images: {
       type: 'object',
@@ -83,6 +115,11 @@ export const RESULTS_SCHEMA: Schema = {
     qemu: { type: 'object', required: ['binary', 'version'], properties: { binary: str, version: str } },
     startedAt: str,
     seconds: { type: 'number', minimum: 0 },
+    prepareSeconds: {
+      type: 'number',
+      minimum: 0,
+      description: 'seconds spent building or fetching the kernel and the images, apart from the scenarios',
+    },
     boots: {
       type: 'array',
       items: {
@@ -107,13 +144,14 @@ export const RESULTS_SCHEMA: Schema = {
       type: 'array',
       items: {
         type: 'object',
-        required: ['id', 'title', 'status', 'measurements', 'evidence', 'seconds', 'boots'],
+        required: ['id', 'title', 'status', 'measurements', 'signatures', 'evidence', 'seconds', 'boots'],
         properties: {
           id: str,
           title: str,
           status: { enum: ['pass', 'fail', 'skip', 'known-failure'] },
           reason: str,
           measurements: { type: 'object', additionalProperties: measurement },
+          signatures: { type: 'array', items: signatureCheck },
           evidence: {
             type: 'array',
             items: { type: 'object', required: ['label', 'text'], properties: { label: str, text: str } },
@@ -134,34 +172,46 @@ function typeOf(v: unknown): string {
   return typeof v;
 }
 
-/** Errors as "path: problem"; empty when the value conforms. */
-export function validate(schema: Schema, value: unknown, path = '$'): string[] {
+/** The value's type against the schema's: an error, or undefined when it fits. */
+function typeError(schema: Schema, value: unknown, path: string): string | undefined {
+  if (!schema.type) return undefined;
+  const allowed = Array.isArray(schema.type) ? schema.type : [schema.type];
+  const t = typeOf(value);
+  if (allowed.includes(t) || (t === 'integer' && allowed.includes('number'))) return undefined;
+  return `${path}: expected ${allowed.join('|')}, got ${t}`;
+}
+
+function scalarErrors(schema: Schema, value: unknown, path: string): string[] {
   const errors: string[] = [];
   if (schema.const !== undefined && value !== schema.const)
     errors.push(`${path}: must be ${JSON.stringify(schema.const)}`);
   if (schema.enum && !schema.enum.includes(value))
     errors.push(`${path}: ${JSON.stringify(value)} is not one of ${JSON.stringify(schema.enum)}`);
-  if (schema.type) {
-    const allowed = Array.isArray(schema.type) ? schema.type : [schema.type];
-    const t = typeOf(value);
-    if (!allowed.includes(t) && !(t === 'integer' && allowed.includes('number'))) {
-      errors.push(`${path}: expected ${allowed.join('|')}, got ${t}`);
-      return errors;
-    }
-  }
   if (typeof value === 'number' && schema.minimum !== undefined && value < schema.minimum)
     errors.push(`${path}: ${value} < ${schema.minimum}`);
-  if (value && typeof value === 'object' && !Array.isArray(value)) {
-    const obj = value as Record<string, unknown>;
-    for (const r of schema.required ?? []) if (!(r in obj)) errors.push(`${path}: missing ${r}`);
-    for (const [k, v] of Object.entries(obj)) {
-      const sub = schema.properties?.[k];
-      if (sub) errors.push(...validate(sub, v, `${path}.${k}`));
-      else if (schema.additionalProperties === false) errors.push(`${path}: unexpected property ${k}`);
-      else if (typeof schema.additionalProperties === 'object')
-        errors.push(...validate(schema.additionalProperties, v, `${path}.${k}`));
-    }
+  return errors;
+}
+
+function objectErrors(schema: Schema, obj: Record<string, unknown>, path: string): string[] {
+  const errors: string[] = [];
+  for (const r of schema.required ?? []) if (!(r in obj)) errors.push(`${path}: missing ${r}`);
+  for (const [k, v] of Object.entries(obj)) {
+    const sub = schema.properties?.[k];
+    if (sub) errors.push(...validate(sub, v, `${path}.${k}`));
+    else if (schema.additionalProperties === false) errors.push(`${path}: unexpected property ${k}`);
+    else if (typeof schema.additionalProperties === 'object')
+      errors.push(...validate(schema.additionalProperties, v, `${path}.${k}`));
   }
+  return errors;
+}
+
+/** Errors as "path: problem"; empty when the value conforms. */
+export function validate(schema: Schema, value: unknown, path = '$'): string[] {
+  const wrongType = typeError(schema, value, path);
+  const errors = scalarErrors(schema, value, path);
+  if (wrongType) return [...errors, wrongType];
+  if (value && typeof value === 'object' && !Array.isArray(value))
+    errors.push(...objectErrors(schema, value as Record<string, unknown>, path));
   if (Array.isArray(value) && schema.items)
     value.forEach((v, i) => errors.push(...validate(schema.items!, v, `${path}[${i}]`)));
   return errors;

@@ -2,7 +2,7 @@
  * Every first-level boot the scenarios ask for, by name: data, apart from the plumbing that
  * boots them. A scenario lists the names it uses (ScenarioDefinition.boots) and asks for one
  * with ctx.boot(name); scenarios whose requests are equal share one running guest, and the
- * runner orders them so that they can (runner/plan.ts).
+ * runner orders them so that they can (planOrder in scenarios/catalog.ts).
  */
 import type { BootRequest } from './types.js';
 
@@ -54,7 +54,8 @@ export const BOOTS = {
   'dmem-1G': twoNodes(['dmem=1G']),
   'dmem-512M': twoNodes(['dmem=512M']),
   'dmem-1536M': twoNodes(['dmem=1536M']),
-  // The other forms: a fixed address (node 1 starts at 5G on two 3 GiB nodes) and "leave 2G to the kernel on each node".
+  // The other forms: a fixed address (node 1 starts at 5G on two 3 GiB nodes) and "leave 2G to
+  // the kernel on each node".
   'dmem-at-5G': twoNodes(['dmem=1G@5G']),
   'dmem-keep-2G': twoNodes(['dmem=!2G']),
   'memmap-1G': twoNodes(['memmap=1G!4G']),
@@ -69,7 +70,6 @@ export const BOOTS = {
     ...aligned,
     append: [...aligned.append, 'memmap=1G!7G'],
     role: 'mce',
-    consoleAllow: ['memtype_reserve'],
   },
   'mem-4G': twoNodes(['mem=4G']),
   alternatives,

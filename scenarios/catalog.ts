@@ -18,12 +18,13 @@ import { nestedGuest } from './defs/nested-guest.js';
 import { badValues } from './defs/reservation-bad-values.js';
 import { reservation } from './defs/reservation.js';
 import { vfioPin } from './defs/vfio-pin.js';
-import type { ScenarioDefinition } from './types.js';
+import type { MeasurementOf, ScenarioDefinition } from './types.js';
 
 export { BAD_DMEM_VALUES } from './boots.js';
-export { KNOWN_FAILURES } from './known-failures.js';
+export { SIGNATURES } from './signatures.js';
 
-export const SCENARIOS: ScenarioDefinition[] = [
+/** The catalog as a typed list: scenario ids and their measurement names are known to the compiler. */
+const CATALOG = [
   reservation,
   badValues,
   dmemfsFiles,
@@ -37,7 +38,13 @@ export const SCENARIOS: ScenarioDefinition[] = [
   l2Alternatives,
   vfioPin,
   mce,
-];
+] as const;
+
+export const SCENARIOS: ScenarioDefinition[] = [...CATALOG];
+
+export type ScenarioId = (typeof CATALOG)[number]['id'];
+/** The measurement names of one scenario: the comparison table refers to measurements through this. */
+export type MeasurementName<I extends ScenarioId> = MeasurementOf<Extract<(typeof CATALOG)[number], { id: I }>>;
 
 export function selectScenarios(ids: string[] | undefined): ScenarioDefinition[] {
   if (!ids || ids.length === 0) return SCENARIOS;

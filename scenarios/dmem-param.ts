@@ -34,46 +34,45 @@ function bad(value: string, problem: string, fix: string): RigError {
   });
 }
 
-export function parseDmemParam(value: string, sectionBytes = SECTION_BYTES): DmemParam {
-  let s = value;
-  const keepForKernel = s.startsWith('!');
-  if (keepForKernel) s = s.slice(1);
-  const sz = memparse(s);
-  if (!sz) throw bad(value, 'the size is not a number', 'start with a size such as 1G');
-  if (sz.value === 0n) throw bad(value, 'the size is 0', 'give a non-zero size');
-  let rest = sz.rest;
-  let addr: bigint | undefined;
-  let align: bigint | undefined;
+/** The @addr and :align parts after the size, each at most once and never 0. */
+function parseIndicators(value: string, rest: string): { addr: bigint | undefined; align: bigint | undefined } {
+  const found: { addr: bigint | undefined; align: bigint | undefined } = { addr: undefined, align: undefined };
   while (rest) {
     const ind = rest[0]!;
     if (ind !== '@' && ind !== ':') throw bad(value, `unknown indicator "${ind}"`, 'use @addr and :align only');
+    const which = ind === '@' ? 'addr' : 'align';
     const v = memparse(rest.slice(1));
-    if (!v)
-      throw bad(
-        value,
-        `${ind === '@' ? 'addr' : 'align'} is not a number`,
-        'give a number with an optional K/M/G suffix',
-      );
-    if (ind === '@') {
-      if (addr !== undefined) throw bad(value, 'addr is given twice', 'give @addr once');
-      addr = v.value;
-    } else {
-      if (align !== undefined) throw bad(value, 'align is given twice', 'give :align once');
-      align = v.value;
-    }
-    if (v.value === 0n) throw bad(value, `${ind === '@' ? 'addr' : 'align'} is 0`, 'addr and align must not be 0');
+    if (!v) throw bad(value, `${which} is not a number`, 'give a number with an optional K/M/G suffix');
+    if (found[which] !== undefined) throw bad(value, `${which} is given twice`, `give ${ind}${which} once`);
+    if (v.value === 0n) throw bad(value, `${which} is 0`, 'addr and align must not be 0');
+    found[which] = v.value;
     rest = v.rest;
   }
-  const a = align ?? sectionBytes;
+  return found;
+}
+
+/** Alignment rules: align a power of two of at least a section; addr and size aligned to it. */
+function checkAlignment(value: string, p: DmemParam, sectionBytes: bigint): void {
+  const a = p.align;
   if (a < sectionBytes)
     throw bad(value, `align ${a} is below the memory section size ${sectionBytes}`, 'use an align of at least 128M');
   if ((a & (a - 1n)) !== 0n)
     throw bad(value, `align ${a} is not a power of two`, 'use a power of two such as 128M, 1G');
-  if (addr !== undefined && addr % a !== 0n) throw bad(value, `addr is not aligned to ${a}`, 'align the address');
-  if (sz.value % a !== 0n) throw bad(value, `size is not aligned to ${a}`, `use a multiple of ${a / 1048576n}M`);
+  if (p.addr !== undefined && p.addr % a !== 0n) throw bad(value, `addr is not aligned to ${a}`, 'align the address');
+  if (p.size % a !== 0n) throw bad(value, `size is not aligned to ${a}`, `use a multiple of ${a / 1048576n}M`);
+}
+
+export function parseDmemParam(value: string, sectionBytes = SECTION_BYTES): DmemParam {
+  const keepForKernel = value.startsWith('!');
+  const sz = memparse(keepForKernel ? value.slice(1) : value);
+  if (!sz) throw bad(value, 'the size is not a number', 'start with a size such as 1G');
+  if (sz.value === 0n) throw bad(value, 'the size is 0', 'give a non-zero size');
+  const { addr, align } = parseIndicators(value, sz.rest);
+  const p: DmemParam = { keepForKernel, size: sz.value, addr, align: align ?? sectionBytes };
+  checkAlignment(value, p, sectionBytes);
   if (keepForKernel && addr !== undefined)
     throw bad(value, '"!" (leave size to the kernel) cannot be combined with @addr', 'drop either ! or @addr');
-  return { keepForKernel, size: sz.value, addr, align: a };
+  return p;
 }
 
 /** Check every dmem= token of a kernel command line (throws the first problem). */

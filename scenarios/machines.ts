@@ -46,31 +46,52 @@ export function twoNodeGuest(
 /** CPU vendors that matter here: nested SVM (AMD) vs recoverable injected MCE (Intel). */
 export type HostRole = 'nested' | 'mce';
 
+/** How one L1 differs from the default two-node host. */
+export interface L1Options {
+  nodeMiB?: number;
+  nodes?: number;
+  role?: HostRole;
+  append?: string[];
+  iommu?: boolean;
+  devices?: string[];
+  name?: string;
+  machineOptions?: Record<string, string>;
+  /** Cold-plugged pc-dimms (memory-backend-ram each), removable through QMP device_del. */
+  dimms?: Array<{ id: string; sizeMiB: number; node: number }>;
+  hotplug?: { slots: number; maxMiB: number };
+}
+
+/** L1's kernel command line: console, crash behaviour, root, IOMMU, then the boot's own tokens. */
+function l1Append(modular: boolean, opts: L1Options): string[] {
+  const root = modular ? ['rig.root=/dev/vda'] : ['root=/dev/vda', 'rw', 'rootfstype=ext4', 'init=/sbin/rig-init'];
+  return [
+    ...['console=ttyS0', 'panic=-1', 'oops=panic', 'no5lvl', 'tsc=reliable', 'no_timer_check'],
+    ...root,
+    ...(opts.iommu ? ['intel_iommu=on', 'iommu=pt'] : []),
+    ...(opts.append ?? []),
+  ];
+}
+
+/** Extra devices and their memory backends: the boot's devices and its pc-dimms. */
+function l1Devices(opts: L1Options): Pick<MachineSpec, 'devices' | 'objects'> {
+  const dimms = opts.dimms ?? [];
+  const devices = [
+    ...(opts.devices ?? []),
+    ...dimms.map((d) => `pc-dimm,id=${d.id},memdev=${d.id}-mem,node=${d.node}`),
+  ];
+  return {
+    ...(devices.length ? { devices } : {}),
+    ...(dimms.length ? { objects: dimms.map((d) => `memory-backend-ram,id=${d.id}-mem,size=${d.sizeMiB}M`) } : {}),
+  };
+}
+
 /**
  * The first-level guest (the cloud host): the L1 disk image, emulated NUMA nodes of nodeMiB
  * each, the kernel under test. `role` picks the CPU vendor the check needs.
  */
-export function l1Machine(
-  files: BootFiles & { image: string; modular: boolean },
-  opts: {
-    nodeMiB?: number;
-    nodes?: number;
-    role?: HostRole;
-    append?: string[];
-    iommu?: boolean;
-    devices?: string[];
-    name?: string;
-    machineOptions?: Record<string, string>;
-    /** Cold-plugged pc-dimms (memory-backend-ram each), removable through QMP device_del. */
-    dimms?: Array<{ id: string; sizeMiB: number; node: number }>;
-    hotplug?: { slots: number; maxMiB: number };
-  } = {},
-): MachineSpec {
+export function l1Machine(files: BootFiles & { image: string; modular: boolean }, opts: L1Options = {}): MachineSpec {
   const nodes = opts.nodes ?? 2;
   const nodeMiB = opts.nodeMiB ?? 2048;
-  const root = files.modular
-    ? ['rig.root=/dev/vda']
-    : ['root=/dev/vda', 'rw', 'rootfstype=ext4', 'init=/sbin/rig-init'];
   return {
     name: opts.name ?? 'l1',
     machine: { type: 'q35', ...(opts.machineOptions ? { options: opts.machineOptions } : {}) },
@@ -79,29 +100,11 @@ export function l1Machine(
     memory: { nodes: Array.from({ length: nodes }, (_, i) => ({ memMiB: nodeMiB, cpus: [i] })) },
     kernel: files.kernel,
     ...(files.initrd ? { initrd: files.initrd } : {}),
-    append: [
-      'console=ttyS0',
-      'panic=-1',
-      'oops=panic',
-      'no5lvl',
-      'tsc=reliable',
-      'no_timer_check',
-      ...root,
-      ...(opts.iommu ? ['intel_iommu=on', 'iommu=pt'] : []),
-      ...(opts.append ?? []),
-    ],
+    append: l1Append(files.modular, opts),
     forwards: [],
     drives: [{ path: files.image, snapshot: true }],
     ...(opts.iommu ? { iommu: true } : {}),
-    ...(opts.devices || opts.dimms
-      ? {
-          devices: [
-            ...(opts.devices ?? []),
-            ...(opts.dimms ?? []).map((d) => `pc-dimm,id=${d.id},memdev=${d.id}-mem,node=${d.node}`),
-          ],
-        }
-      : {}),
-    ...(opts.dimms ? { objects: opts.dimms.map((d) => `memory-backend-ram,id=${d.id}-mem,size=${d.sizeMiB}M`) } : {}),
+    ...l1Devices(opts),
     ...(opts.hotplug ? { hotplug: opts.hotplug } : {}),
   };
 }

@@ -1,4 +1,5 @@
 /** Small readers of guest state used by scenario bodies. */
+import { RigError } from '../core/errors.js';
 import type { Guest } from '../vm/guest.js';
 
 export async function memTotalKb(g: Guest): Promise<{ total: number; nodes: number[] }> {
@@ -12,19 +13,40 @@ export async function memTotalKb(g: Guest): Promise<{ total: number; nodes: numb
   return { total, nodes };
 }
 
-/** The dmem debugfs statistics (/sys/kernel/debug/dmem): top level and per node. */
-export async function dmemStats(g: Guest): Promise<Record<string, number>> {
+/**
+ * The dmem debugfs statistics (/sys/kernel/debug/dmem): top level (free_dpages, total_dpages,
+ * dpage_shift, ...) and per node ("node1/free_dpages"). Missing debugfs is an error, never an
+ * empty result: a scenario that read nothing must fail with that reason, not compare nothing.
+ */
+export async function dmemStats(g: Guest): Promise<DmemStats> {
   const r = await g.exec([
     'sh',
     '-c',
-    'cd /sys/kernel/debug/dmem 2>/dev/null || exit 0; for f in $(find . -type f); do printf "%s %s\\n" "$f" "$(cat $f 2>/dev/null | head -1)"; done',
+    'cd /sys/kernel/debug/dmem 2>/dev/null || exit 0; ' +
+      'for f in $(find . -type f); do printf "%s %s\\n" "$f" "$(cat $f 2>/dev/null | head -1)"; done',
   ]);
   const out: Record<string, number> = {};
   for (const line of r.stdout.split('\n')) {
     const m = /^\.\/(\S+) (-?\d+)/.exec(line.trim());
     if (m) out[m[1]!] = Number(m[2]);
   }
-  return out;
+  if (out.free_dpages === undefined)
+    throw new RigError('dmem-debugfs', 'the dmem debugfs statistics are missing (/sys/kernel/debug/dmem/free_dpages)', {
+      fix: 'build the kernel with CONFIG_DMEM_DEBUG_FS=y and boot it with dmem=',
+      evidence: r.stdout.slice(0, 2000),
+    });
+  return { ...out, node: (n, key) => out[`node${n}/${key}`] ?? null } as DmemStats;
+}
+
+/** dmem debugfs values by file name; node(n, key) reads nodeN/key (null when absent). */
+export type DmemStats = Record<string, number> & {
+  free_dpages: number;
+  node(n: number, key: string): number | null;
+};
+
+/** a - b, or null (which meets no expectation) when either side was not read. */
+export function delta(a: number | null | undefined, b: number | null | undefined): number | null {
+  return a === null || a === undefined || b === null || b === undefined ? null : a - b;
 }
 
 export interface DmemRegion {
@@ -57,7 +79,4 @@ export async function logMatches(g: Guest, re: RegExp): Promise<string[]> {
   return (await kernelLog(g)).filter((l) => re.test(l));
 }
 
-export const KB_PER_GIB = 1048576;
-
-/** Theoretical struct page cost: 64 bytes per 4 KiB page = 16 MiB per GiB. */
-export const STRUCT_PAGE_KB_PER_GIB = 16384;
+export { KB_PER_GIB, STRUCT_PAGE_KB_PER_GIB } from '../core/results.js';

@@ -1,4 +1,10 @@
-/** What a scenario is (data plus a small body) and what it produces. */
+/**
+ * What a scenario is: data (its id, what it needs, the boots it uses, the measurements it
+ * takes) plus a small body that measures. A scenario declares its measurement names; the
+ * context only accepts those names, and the comparison table refers to them through the
+ * scenario, so a renamed measurement is a compile error everywhere it is used.
+ */
+import type { Expectation, KernelReport, Measurement, Value } from '../core/results.js';
 import type { Guest } from '../vm/guest.js';
 import type { HostRole } from './machines.js';
 import type { BootName } from './boots.js';
@@ -28,90 +34,102 @@ export interface BootRequest {
   tag?: string;
 }
 
-export type Comparison =
-  | { op: 'eq' | 'le' | 'ge'; value: number }
-  | { op: 'approx'; value: number; tolerance: number }
-  | { op: 'is'; value: string | boolean };
-
-export interface Measurement {
-  value: number | string | boolean | null;
-  unit: string;
-  expected?: Comparison;
-  ok?: boolean;
+/** How a value is recorded: its unit, what it is held to and why, a note, its evidence. */
+export interface MeasureOptions {
+  unit?: string;
+  /** Without one the value is recorded (shown as "recorded"), never counted as a passed check. */
+  expect?: Expectation;
+  /** Why the expectation is what it is (where the tolerance comes from). */
+  why?: string;
   note?: string;
+  /** Text a known-failure signature may match (a dmesg excerpt, a helper's JSON). */
+  evidence?: string;
+  /** The kernel reports this value came from: claimed by it, judged through it. */
+  reports?: KernelReport[];
 }
 
-export type ScenarioStatus = 'pass' | 'fail' | 'skip' | 'known-failure';
-
-export interface ScenarioResult {
-  id: string;
-  title: string;
-  status: ScenarioStatus;
-  reason?: string;
-  measurements: Record<string, Measurement>;
-  evidence: Array<{ label: string; text: string }>;
-  seconds: number;
-  boots: string[];
-}
-
-export interface ScenarioContext {
+export interface ScenarioContext<M extends string = string> {
   /** Boot (or reuse) the named first-level guest (scenarios/boots.ts). */
-  boot(name: BootName): Promise<Guest>;
+  boot: (name: BootName) => Promise<Guest>;
   /** Record a measured value, with the expectation it is held to. */
-  measure(
-    name: string,
-    value: number | string | boolean | null,
-    unit: string,
-    expected?: Comparison,
-    note?: string,
-  ): Measurement;
-  evidence(label: string, text: string): void;
+  measure: (name: M, value: Value, opts?: MeasureOptions) => Measurement;
+  /** A measurement this machine cannot take: recorded as skipped with the reason. */
+  skipMeasure: (name: M, reason: string, opts?: Pick<MeasureOptions, 'unit'>) => Measurement;
+  evidence: (label: string, text: string) => void;
   /** This scenario cannot run here: stop and report a skip with the reason. */
-  skip(reason: string): never;
-  /** A failed expectation is a known failure of the series (not of the rig): say which and why. */
-  knownFailure(measurement: string, reason: string): void;
+  skip: (reason: string) => never;
   /** Run a command in the guest and parse the last line of its stdout as JSON. */
-  json<T = Record<string, unknown>>(g: Guest, argv: string[]): Promise<T & { _code: number | null; _stderr: string }>;
+  json: <T = Record<string, unknown>>(
+    g: Guest,
+    argv: string[],
+  ) => Promise<T & { _code: number | null; _stderr: string }>;
   accel: 'kvm' | 'tcg';
 }
 
-export interface ScenarioDefinition {
-  id: string;
+export interface ScenarioDefinition<M extends string = string, I extends string = string> {
+  id: I;
   title: string;
   /** What a pass establishes (README). */
   proves: string;
   needs: Capability[];
   /** The boots the body asks for, in order (names in scenarios/boots.ts): the runner plans reuse with them. */
   boots: BootName[];
-  run(ctx: ScenarioContext): Promise<void>;
+  /** Every measurement the body may take. */
+  measurements: readonly M[];
+  run(ctx: ScenarioContext<M>): Promise<void>;
 }
 
-export function compare(value: Measurement['value'], c: Comparison): boolean {
-  if (c.op === 'is') return value === c.value;
-  if (typeof value !== 'number' || Number.isNaN(value)) return false;
-  switch (c.op) {
-    case 'eq':
-      return value === c.value;
-    case 'le':
-      return value <= c.value;
-    case 'ge':
-      return value >= c.value;
-    case 'approx':
-      return Math.abs(value - c.value) <= Math.abs(c.value) * c.tolerance;
-  }
+/** Declares a scenario, inferring its id and measurement names from the definition. */
+export function defineScenario<const M extends string, const I extends string>(
+  def: ScenarioDefinition<M, I>,
+): ScenarioDefinition<M, I> {
+  return def;
 }
 
-export function describeComparison(c: Comparison): string {
-  switch (c.op) {
-    case 'is':
-      return `= ${String(c.value)}`;
-    case 'eq':
-      return `= ${c.value}`;
-    case 'le':
-      return `<= ${c.value}`;
-    case 'ge':
-      return `>= ${c.value}`;
-    case 'approx':
-      return `${c.value} ±${(c.tolerance * 100).toFixed(0)}%`;
-  }
+/** The measurement names a scenario declares. */
+export type MeasurementOf<S> = S extends ScenarioDefinition<infer M, string> ? M : never;
+
+/** `names` suffixed with each of `suffixes`: per-size or per-backend measurement families. */
+export function family<const P extends string, const S extends string>(
+  names: readonly P[],
+  suffixes: readonly S[],
+): Array<`${P}_${S}`> {
+  return names.flatMap((n) => suffixes.map((s) => `${n}_${s}` as const));
+}
+
+/** `names` prefixed with `prefix`: the same measurements taken for several subjects. */
+export function prefixed<const P extends string, const N extends string>(
+  prefix: P,
+  names: readonly N[],
+): Array<`${P}${N}`> {
+  return names.map((n) => `${prefix}${n}` as const);
+}
+
+/**
+ * A known failure of the series, as data: which measurements it explains, and what their
+ * evidence must show for the failure to count as this one. A failed measurement that does not
+ * match is a fail, even where a signature exists for another value; a signature whose
+ * measurements all pass "no longer reproduces".
+ */
+export interface Signature<M extends string = string> {
+  id: string;
+  scenario: string;
+  /** One line: what goes wrong. */
+  title: string;
+  /** Why, as far as it is known (the patches and kernel paths involved). */
+  reason: string;
+  /** Each measurement it explains, with the value it must have (a worse or different value is a fail). */
+  measurements: Partial<Record<M, Expectation | 'any'>>;
+  /** Every kernel report attached to the measurement must be of one of these kinds and match. */
+  report?: { kinds: readonly string[]; title?: RegExp; excerpt?: RegExp };
+  /** A pattern over the evidence attached to the measurement (dmesg lines, a helper's JSON). */
+  evidence?: RegExp;
+}
+
+/** Declares a signature of `scenario`, with measurement names checked against it. */
+export function signatureOf<M extends string>(
+  scenario: ScenarioDefinition<M, string>,
+  sig: Omit<Signature<M>, 'scenario'>,
+): Signature {
+  return { ...sig, scenario: scenario.id } as Signature;
 }

@@ -5,7 +5,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isRigError, messageOf } from '../core/errors.js';
 import { info, setLogLevel } from '../core/log.js';
-import { installHygiene } from '../vm/processes.js';
+import { installHygiene } from '../core/processes.js';
 import { COMMANDS, type Command } from './commands.js';
 
 function usage(): string {

@@ -20,7 +20,8 @@ import { locateSeries } from '../kernel/pipeline.js';
 import { benchBuild } from '../runner/bench-build.js';
 import { prepareL1Image } from '../runner/l1-guest.js';
 import { buildHelpers } from '../images/helpers.js';
-import { runScenarios, toTap } from '../runner/scenario-runner.js';
+import { runScenarios } from '../runner/scenario-runner.js';
+import { runSummary, toTap } from '../report/tap.js';
 import { SCENARIOS, selectScenarios } from '../scenarios/catalog.js';
 import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
 import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
@@ -75,7 +76,8 @@ export const COMMANDS: Command[] = [
     summary: 'check an mbox: cover letter, patches 1..N of one version, each intact by patch id',
     usage: '<mbox> [--series-name NAME] [--json]',
     details:
-      'Exit 0 when complete and intact; otherwise non-zero, naming each missing, extra, duplicate or altered patch.\nWithout --series-name the pinned series (kernel/series/*.json) with most matching patch ids is used.',
+      'Exit 0 when complete and intact; otherwise non-zero, naming each missing, extra, duplicate or altered ' +
+      'patch.\nWithout --series-name the pinned series (kernel/series/*.json) with most matching patch ids is used.',
     options: {
       'series-name': { type: 'string', help: 'pinned series to check against (rfc-v2, rfc-v2-on-debian-5.10.223)' },
       json: jsonOpt,
@@ -88,7 +90,8 @@ export const COMMANDS: Command[] = [
       if (v.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else {
         process.stdout.write(
-          `${pos[0]}: series ${def.name}: ${parsed.patches.length} patches, cover letter ${r.cover ? 'present' : 'missing'}\n`,
+          `${pos[0]}: series ${def.name}: ${parsed.patches.length} patches, cover letter ` +
+            `${r.cover ? 'present' : 'missing'}\n`,
         );
         for (const p of r.patches)
           if (p.verdict !== 'ok')
@@ -116,11 +119,13 @@ export const COMMANDS: Command[] = [
         const differ = rows.filter((r) => !r.identical);
         const ctx = differ.filter((r) => r.kind === 'context-only').length;
         process.stdout.write(
-          `${rows.length} patches: ${rows.length - differ.length} identical, ${ctx} differ in context only, ${differ.length - ctx} differ in content\n`,
+          `${rows.length} patches: ${rows.length - differ.length} identical, ${ctx} differ in context only, ` +
+            `${differ.length - ctx} differ in content\n`,
         );
         for (const r of differ)
           process.stdout.write(
-            `  ${String(r.number).padStart(2)}  ${r.kind.padEnd(12)} -${r.onlyInOriginal}/+${r.onlyInRebased} changed lines  ${r.title}${r.note ? `\n      ${r.note.slice(0, 160)}` : ''}\n`,
+            `  ${String(r.number).padStart(2)}  ${r.kind.padEnd(12)} -${r.onlyInOriginal}/+${r.onlyInRebased} ` +
+              `changed lines  ${r.title}${r.note ? `\n      ${r.note.slice(0, 160)}` : ''}\n`,
           );
       }
       return 0;
@@ -132,7 +137,8 @@ export const COMMANDS: Command[] = [
       "apply a profile's series to its source and print the per-patch report (all patches, even after a failure)",
     usage: '[--profile P] [--series mbox] [--kernel-src path] [--json]',
     details:
-      'Reports clean / offset / fuzz / failed per patch with files and hunks. Exit 0 only when every patch applies.\nThe tree is a scratch copy; the build pipeline keeps its own.',
+      'Reports clean / offset / fuzz / failed per patch with files and hunks. Exit 0 only when every patch ' +
+      'applies.\nThe tree is a scratch copy; the build pipeline keeps its own.',
     options: { profile: profileOpt, series: seriesOpt, 'kernel-src': kernelSrcOpt, json: jsonOpt },
     async run(v) {
       const profile = loadProfile(String(v.profile ?? 'rfc-v2-debian'));
@@ -180,9 +186,9 @@ export const COMMANDS: Command[] = [
         );
       else {
         if (r.tree.report) process.stdout.write(formatApplyReport(r.tree.report) + '\n');
-        process.stdout.write(
-          `kernel ${r.build.manifest.release}: ${r.build.bzImage}${r.build.hit ? ' (cached)' : ` built in ${r.build.manifest.seconds.build.toFixed(0)} s, ${r.build.manifest.objectsCompiled} objects`}\n`,
-        );
+        const m = r.build.manifest;
+        const how = r.build.hit ? 'cached' : `built in ${m.seconds.build.toFixed(0)} s, ${m.objectsCompiled} objects`;
+        process.stdout.write(`kernel ${m.release}: ${r.build.bzImage} (${how})\n`);
       }
       return 0;
     },
@@ -208,7 +214,8 @@ export const COMMANDS: Command[] = [
         );
       else
         process.stdout.write(
-          `${r.tree.report ? `${formatApplyReport(r.tree.report)}\n` : ''}tree ${r.tree.dir} at ${r.tree.headCommit.slice(0, 12)}${r.tree.hit ? ' (cached)' : ''}\n`,
+          `${r.tree.report ? `${formatApplyReport(r.tree.report)}\n` : ''}tree ${r.tree.dir} at ` +
+            `${r.tree.headCommit.slice(0, 12)}${r.tree.hit ? ' (cached)' : ''}\n`,
         );
       return 0;
     },
@@ -228,7 +235,9 @@ export const COMMANDS: Command[] = [
         );
       else {
         process.stdout.write(
-          `${img.path} (${img.hit ? 'from cache' : 'built'} in ${secs.toFixed(1)} s): ${img.manifest.packages.length} packages, ${img.manifest.contentMiB} MiB content, ${img.manifest.imageMiB} MiB image\n`,
+          `${img.path} (${img.hit ? 'from cache' : 'built'} in ${secs.toFixed(1)} s): ` +
+            `${img.manifest.packages.length} packages, ${img.manifest.contentMiB} MiB content, ` +
+            `${img.manifest.imageMiB} MiB image\n`,
         );
         for (const p of img.manifest.requested)
           process.stdout.write(`  ${p} ${img.manifest.packages.find((x) => x.name === p)?.version ?? '?'}\n`);
@@ -251,7 +260,8 @@ export const COMMANDS: Command[] = [
     summary: 'the main job: kernel pipeline, L1 image, every scenario; results.json and TAP in --out',
     usage: '[--profile P] [--scenario ID ...] [--accel kvm|tcg] [--out DIR] [--list]',
     details:
-      'Each scenario passes, fails, is skipped with its reason, or is a known failure of the series (with evidence).\nExit 0 when no scenario failed.',
+      'Each scenario passes, fails, is skipped with its reason, or is a known failure of the series (with ' +
+      'evidence).\nExit 0 when no scenario failed.',
     options: {
       profile: profileOpt,
       scenario: { type: 'string', multiple: true, help: 'run only these scenarios (repeatable)' },
@@ -278,11 +288,10 @@ export const COMMANDS: Command[] = [
       });
       process.stdout.write(toTap(r));
       process.stdout.write(`\n${comparisonMarkdown(comparisonTable(r.scenarios))}\n\n`);
-      const count = (st: string) => r.scenarios.filter((s) => s.status === st).length;
       process.stdout.write(
-        `# ${count('pass')} pass, ${count('fail')} fail, ${count('skip')} skip, ${count('known-failure')} known failure\n# bundle: ${out} (report.html, report.md, results.json, junit.xml, consoles/)\n`,
+        `${runSummary(r)}\n# bundle: ${out} (report.html, report.md, results.json, ` + `junit.xml, consoles/)\n`,
       );
-      return count('fail') ? 1 : 0;
+      return r.scenarios.some((s) => s.status === 'fail') ? 1 : 0;
     },
   },
   {
@@ -290,7 +299,8 @@ export const COMMANDS: Command[] = [
     summary: "render a bundle's report again, validate it, or compare two bundles (what regressed?)",
     usage: 'BUNDLE | --compare A B [--tolerance 0.1] [--json] | --validate BUNDLE',
     details:
-      'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario or an expectation regressed.',
+      'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario or an expectation ' +
+      'regressed.',
     options: {
       compare: { type: 'boolean', help: 'compare bundle A (before) with bundle B (after)' },
       tolerance: { type: 'string', help: 'relative change that counts as moved (default 0.1)' },
@@ -341,7 +351,8 @@ export const COMMANDS: Command[] = [
         const mib = (of.reduce((a, i) => a + i.bytes, 0) / 1048576).toFixed(0).padStart(7);
         process.stdout.write(
           NOT_ENTRIES.includes(kind)
-            ? `${kind.padEnd(14)}             ${mib} MiB (not pruned: ${kind === 'build-work' ? 'interrupted builds resume here' : `managed by ${kind}`})\n`
+            ? `${kind.padEnd(14)}             ${mib} MiB (not pruned: ` +
+                `${kind === 'build-work' ? 'interrupted builds resume here' : `managed by ${kind}`})\n`
             : `${kind.padEnd(14)} ${String(of.length).padStart(3)} entries ${mib} MiB\n`,
         );
       }
@@ -366,10 +377,12 @@ export const COMMANDS: Command[] = [
       const r = await pruneCache({ olderThanDays: days, dryRun: Boolean(v['dry-run']) });
       for (const i of r.removed)
         process.stdout.write(
-          `${v['dry-run'] ? 'would remove' : 'removed'} ${i.kind}/${i.key} (${(i.bytes / 1048576).toFixed(0)} MiB, last used ${i.lastUsed?.toISOString() ?? '?'})\n`,
+          `${v['dry-run'] ? 'would remove' : 'removed'} ${i.kind}/${i.key} (${(i.bytes / 1048576).toFixed(0)} ` +
+            `MiB, last used ${i.lastUsed?.toISOString() ?? '?'})\n`,
         );
       process.stdout.write(
-        `${r.removed.length} entries ${v['dry-run'] ? 'would be ' : ''}removed, ${(r.freedBytes / 1048576).toFixed(0)} MiB; ${r.kept} kept\n`,
+        `${r.removed.length} entries ${v['dry-run'] ? 'would be ' : ''}removed, ` +
+          `${(r.freedBytes / 1048576).toFixed(0)} MiB; ${r.kept} kept\n`,
       );
       return 0;
     },
@@ -422,7 +435,8 @@ export const COMMANDS: Command[] = [
     summary: 'boot the first guest (Debian kernel, two NUMA nodes), run a command over SSH, stop',
     usage: '[--accel X] [--node-mib N] [--append TOKEN ...] [-- command args...]',
     details:
-      'Without a command it prints /proc/meminfo and the NUMA nodes the guest sees. dmem= tokens in --append are checked before booting.',
+      'Without a command it prints /proc/meminfo and the NUMA nodes the guest sees. dmem= tokens in --append ' +
+      'are checked before booting.',
     options: {
       accel: accelOpt,
       'node-mib': { type: 'string', help: 'memory per NUMA node in MiB (default 512)' },
@@ -452,10 +466,12 @@ export const COMMANDS: Command[] = [
   {
     name: 'bench build',
     summary:
-      'kernel build figures: cached pipeline time, the profile build (time, objects), optionally cold and plain defconfig',
+      'kernel build figures: cached pipeline time, the profile build (time, objects), optionally cold and plain ' +
+      'defconfig',
     usage: '[--profile P] [--cold] [--defconfig] [--json]',
     details:
-      '--cold rebuilds everything in an empty temporary cache with ccache off (about 15 min here).\n--defconfig also builds plain x86_64 defconfig of the same tree for comparison (about 14 min here).',
+      '--cold rebuilds everything in an empty temporary cache with ccache off (about 15 min here).\n--defconfig ' +
+      'also builds plain x86_64 defconfig of the same tree for comparison (about 14 min here).',
     options: {
       profile: profileOpt,
       cold: { type: 'boolean', help: 'also a full cold run in an empty cache, no ccache' },
@@ -471,15 +487,19 @@ export const COMMANDS: Command[] = [
       if (v.json) process.stdout.write(JSON.stringify(r) + '\n');
       else {
         process.stdout.write(
-          `profile ${r.profile}: cached pipeline ${r.cachedSeconds.toFixed(1)} s; build in cache: ${r.profileBuild.buildSeconds.toFixed(0)} s, ${r.profileBuild.objects} objects${r.profileBuild.ccache ? ' (ccache)' : ''}\n`,
+          `profile ${r.profile}: cached pipeline ${r.cachedSeconds.toFixed(1)} s; build in cache: ` +
+            `${r.profileBuild.buildSeconds.toFixed(0)} s, ${r.profileBuild.objects} objects` +
+            `${r.profileBuild.ccache ? ' (ccache)' : ''}\n`,
         );
         if (r.cold)
           process.stdout.write(
-            `cold (empty cache, no ccache): ${r.cold.totalSeconds.toFixed(0)} s total, build ${r.cold.buildSeconds.toFixed(0)} s, ${r.cold.objects} objects\n`,
+            `cold (empty cache, no ccache): ${r.cold.totalSeconds.toFixed(0)} s total, build ` +
+              `${r.cold.buildSeconds.toFixed(0)} s, ${r.cold.objects} objects\n`,
           );
         if (r.defconfig)
           process.stdout.write(
-            `plain defconfig (${r.defconfig.tree}): ${r.defconfig.buildSeconds.toFixed(0)} s, ${r.defconfig.objects} objects\n`,
+            `plain defconfig (${r.defconfig.tree}): ${r.defconfig.buildSeconds.toFixed(0)} s, ` +
+              `${r.defconfig.objects} objects\n`,
           );
       }
       return 0;
@@ -490,7 +510,8 @@ export const COMMANDS: Command[] = [
     summary: 'main-job time: the whole run warm (on the cache as it is) and, with --cold, from an empty cache',
     usage: '[--runs N] [--cold] [--scenario ID ...] [--json]',
     details:
-      'Each run is `dmemfs-rig run` as a child process, timed from outside. --cold also downloads, builds and boots everything in an empty temporary cache (about 25 min here).',
+      'Each run is `dmemfs-rig run` as a child process, timed from outside. --cold also downloads, builds and ' +
+      'boots everything in an empty temporary cache (about 25 min here).',
     options: {
       runs: { type: 'string', help: 'warm runs (default 1); the median is reported' },
       cold: { type: 'boolean', help: 'also one run from an empty cache' },
@@ -506,7 +527,9 @@ export const COMMANDS: Command[] = [
       if (v.json) process.stdout.write(`${JSON.stringify(r)}\n`);
       else
         process.stdout.write(
-          `main job (${r.scenarios === 'all' ? 'all scenarios' : r.scenarios.join(', ')}): warm ${r.warm.medianSeconds.toFixed(0)} s (median of ${r.warm.runs})${r.cold ? `, cold ${r.cold.seconds.toFixed(0)} s` : ''}\n`,
+          `main job (${r.scenarios === 'all' ? 'all scenarios' : r.scenarios.join(', ')}): warm ` +
+            `${r.warm.medianSeconds.toFixed(0)} s (median of ${r.warm.runs})` +
+            `${r.cold ? `, cold ${r.cold.seconds.toFixed(0)} s` : ''}\n`,
         );
       return 0;
     },
@@ -516,7 +539,9 @@ export const COMMANDS: Command[] = [
     summary: "time QEMU start -> first SSH command, and the kernel's own time to init",
     usage: '[--accel X] [--runs N] [--json]',
     details:
-      'bootToSshSeconds: host clock from QEMU spawn to the first successful SSH command.\nkernelInitSeconds: printk timestamp of "Run /init as init process".\nratio = bootToSsh / kernelInit shows the rig\'s own overhead (goal <= 1.5 under TCG).',
+      'bootToSshSeconds: host clock from QEMU spawn to the first successful SSH command.\nkernelInitSeconds: ' +
+      'printk timestamp of "Run /init as init process".\n' +
+      "ratio = bootToSsh / kernelInit shows the rig's own overhead (goal <= 1.5 under TCG).",
     options: {
       accel: accelOpt,
       runs: { type: 'string', help: 'number of boots (default 3); medians are reported' },
@@ -540,7 +565,8 @@ export const COMMANDS: Command[] = [
       if (v.json) process.stdout.write(JSON.stringify(result) + '\n');
       else
         process.stdout.write(
-          `accel ${result.accel}, ${runs} boots (medians): bootToSsh ${result.bootToSshSeconds.toFixed(2)}s, kernelInit ${result.kernelInitSeconds.toFixed(2)}s, ratio ${result.ratio.toFixed(2)}\n`,
+          `accel ${result.accel}, ${runs} boots (medians): bootToSsh ${result.bootToSshSeconds.toFixed(2)}s, ` +
+            `kernelInit ${result.kernelInitSeconds.toFixed(2)}s, ratio ${result.ratio.toFixed(2)}\n`,
         );
       return 0;
     },

@@ -2,8 +2,9 @@
 /**
  * `npm test`: runs the tap suite over the compiled tests (unit first, then integration) and
  * streams TAP to stdout. At the end it prints one closing line,
- * "N passed, N failed, N skipped", counted per test case (each t.test), and the reasons of
- * the skipped ones, so a skip is never mistaken for a pass.
+ * "N passed, N failed, N skipped", counted per assertion, and the reasons of the skipped ones
+ * (a skipped measurement, a known failure of the series), so a skip is never mistaken for a
+ * pass; known failures that no longer reproduce are listed too.
  *
  * Arguments select files by substring: `npm test -- unit`, `npm test -- panic`.
  */
@@ -12,6 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
+import { tally } from './tap-tally.js';
 import { projectRoot } from '../core/paths.js';
 
 const root = projectRoot();
@@ -19,7 +21,7 @@ const filters = process.argv.slice(2);
 
 function testFiles(kind: string): string[] {
   const dir = join(root, 'dist', 'tests', kind);
-  let names: string[] = [];
+  let names: string[];
   try {
     names = readdirSync(dir)
       .filter((f) => f.endsWith('.test.js'))
@@ -38,33 +40,8 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-const counts = { passed: 0, failed: 0, skipped: 0 };
-const skips: string[] = [];
-const failures: string[] = [];
 const parser = new Parser();
-parser.on('child', (file: Parser) => {
-  let cases = 0;
-  file.on('assert', (a: { ok: boolean; name: string; skip?: string | boolean; todo?: string | boolean }) => {
-    cases++;
-    if (a.skip || a.todo) {
-      // A known failure (TODO) is not a pass: it is counted with the skips and named.
-      counts.skipped++;
-      skips.push(
-        `${a.todo ? 'known failure' : 'skipped'}: ${file.name}: ${a.name}: ${typeof a.skip === 'string' ? a.skip : typeof a.todo === 'string' ? a.todo : ''}`,
-      );
-    } else if (a.ok) counts.passed++;
-    else {
-      counts.failed++;
-      failures.push(`${file.name}: ${a.name}`);
-    }
-  });
-  file.on('complete', (r: { ok: boolean }) => {
-    if (cases === 0 && !r.ok) {
-      counts.failed++;
-      failures.push(`${file.name}: the file failed before any test`);
-    }
-  });
-});
+const counts = tally(parser);
 
 // The fault suite records each fault it tried (tests/helpers/faults.ts): counted at the end.
 const faultLog = join(mkdtempSync(join(tmpdir(), 'rig-faults-')), 'faults.jsonl');
@@ -89,8 +66,9 @@ tap.stdout.on('data', (d: Buffer) => {
 tap.on('exit', (code, signal) => {
   parser.end();
   const lines = ['', '# summary'];
-  for (const s of skips) lines.push(`# ${s}`);
-  for (const f of failures) lines.push(`# failed: ${f}`);
+  for (const s of counts.skips) lines.push(`# ${s}`);
+  for (const f of counts.failures) lines.push(`# failed: ${f}`);
+  for (const f of counts.fixed) lines.push(`# no longer reproduces: ${f}`);
   if (existsSync(faultLog)) {
     const byKind = new Map<string, { tried: number; survived: number }>();
     for (const l of readFileSync(faultLog, 'utf8').split('\n').filter(Boolean)) {

@@ -3,7 +3,16 @@
  * can be tested against real console logs (tests/fixtures/consoles/).
  */
 export type ReportKind =
-  'panic' | 'oops' | 'bug' | 'gpf' | 'warning' | 'rcu-stall' | 'hung-task' | 'call-trace' | 'init-failure';
+  | 'panic'
+  | 'oops'
+  | 'bug'
+  | 'gpf'
+  | 'sanitizer'
+  | 'warning'
+  | 'rcu-stall'
+  | 'hung-task'
+  | 'call-trace'
+  | 'init-failure';
 
 export interface Trigger {
   kind: ReportKind;
@@ -13,6 +22,11 @@ export interface Trigger {
 /** Order matters: the first pattern that matches a line names the report. */
 export const TRIGGERS: readonly Trigger[] = [
   { kind: 'panic', re: /Kernel panic - not syncing:\s*(.*)$/ },
+  // Debug checks that report and let the kernel go on (KASAN, KFENCE, might_sleep, bad page state).
+  {
+    kind: 'sanitizer',
+    re: /\bBUG: (KASAN: .*|KFENCE: .*|sleeping function called from invalid context.*|scheduling while atomic.*|Bad page (?:state|map).*)$/,
+  },
   { kind: 'bug', re: /kernel BUG at (.*)$/ },
   { kind: 'bug', re: /\bBUG: (.*)$/ },
   { kind: 'gpf', re: /general protection fault(.*)$/ },
@@ -35,12 +49,20 @@ export const DEFAULT_FATAL: ReadonlySet<ReportKind> = new Set([
   'oops',
   'bug',
   'gpf',
+  'sanitizer',
   'warning',
   'rcu-stall',
   'hung-task',
   'call-trace',
   'init-failure',
 ]);
+
+/**
+ * Kinds that stop a scenario: the kernel is dead or its state can no longer be trusted. The
+ * others (WARNING, lockdep, KASAN, stalls) are recorded; the judge fails the scenario for each
+ * one no measurement claimed, while the scenario goes on measuring.
+ */
+export const SCENARIO_FATAL: ReadonlySet<ReportKind> = new Set(['panic', 'oops', 'bug', 'gpf', 'init-failure']);
 
 const PRINTK_TS = /^\[\s*(\d+\.\d+)\]\s?/;
 
@@ -74,6 +96,8 @@ export interface CrashReport {
   lineIndex: number;
 }
 
+const CONTINUATIONS: ReadonlySet<ReportKind> = new Set(['call-trace', 'panic', 'oops']);
+
 /**
  * Offline parsing: find every report in a whole console log. A report runs from its trigger
  * to an end marker, the next trigger that is not part of it, or 80 lines.
@@ -95,8 +119,9 @@ export function findReports(rawLines: string[], context = 5, maxLines = 80): Cra
         break;
       }
       const next = matchTrigger(lines[j]!);
-      // A Call Trace (or a panic following an oops) belongs to the report already open.
-      if (next && next.kind !== 'call-trace' && next.kind !== 'panic' && j - i > 2) break;
+      // A Call Trace, the Oops line after a BUG or GPF header, and the panic that follows an
+      // Oops belong to the report already open (as in the live watcher, which reads to the end).
+      if (next && !CONTINUATIONS.has(next.kind) && j - i > 2) break;
       j++;
     }
     out.push({ kind: t.kind, title: t.title, excerpt: lines.slice(Math.max(0, i - context), j), lineIndex: i });

@@ -14,7 +14,7 @@ import type { AccelChoice } from './accel.js';
 import { ConsoleWatcher, crashError } from './console-watch.js';
 import { qemuArgs, totalMemMiB, type MachineSpec } from './machine-spec.js';
 import { freeLoopbackPort, isHostFwdBindError } from './ports.js';
-import { deathSignalPrefix, track } from './processes.js';
+import { deathSignalPrefix, track } from '../core/processes.js';
 import { QmpClient } from './qmp.js';
 import { generateRunKey, publicKeyBlob, SshSession, type ExecOptions, type ExecResult, type KeyPair } from './ssh.js';
 import type { CrashReport, ReportKind } from './crash-patterns.js';
@@ -210,7 +210,8 @@ export class Guest {
     if (this.opts.ssh === false) return;
     const port = this.opts.spec.forwards.find((f) => f.guestPort === 22)!.hostPort;
     info(
-      `${this.opts.spec.name}: waiting for SSH on 127.0.0.1:${port} (timeout ${Math.round(this.bootTimeoutMs() / 1000)}s)`,
+      `${this.opts.spec.name}: waiting for SSH on 127.0.0.1:${port} (timeout ` +
+        `${Math.round(this.bootTimeoutMs() / 1000)}s)`,
     );
     try {
       this.ssh = await Promise.race([
@@ -222,7 +223,8 @@ export class Guest {
         const sshdUp = this.console.lines.some((l) => /rig-init: sshd started/.test(l.raw));
         throw new RigError(
           sshdUp ? 'ssh-login-failed' : 'boot-timeout',
-          `${this.opts.spec.name}: no SSH within ${Math.round(this.bootTimeoutMs() / 1000)}s${sshdUp ? ' although the guest started its SSH server' : ''}`,
+          `${this.opts.spec.name}: no SSH within ` +
+            `${Math.round(this.bootTimeoutMs() / 1000)}s${sshdUp ? ' although the guest started its SSH server' : ''}`,
           {
             fix: 'see the console tail below; raise bootTimeoutSec for slow hosts',
             evidence: `${e.message}\n--- console ---\n${this.console.tail(25)}`,
@@ -235,7 +237,8 @@ export class Guest {
     await this.exec(['true'], { check: true, timeoutMs: 30_000 * this.opts.accel.timeoutScale });
     this.timings.sshReadyAt = Date.now();
     info(
-      `${this.opts.spec.name}: SSH ready after ${((this.timings.sshReadyAt - this.timings.spawnedAt) / 1000).toFixed(1)}s`,
+      `${this.opts.spec.name}: SSH ready after ` +
+        `${((this.timings.sshReadyAt - this.timings.spawnedAt) / 1000).toFixed(1)}s`,
     );
   }
 

@@ -22,7 +22,8 @@ export type MemoryBackend =
       path: string;
       share?: boolean;
       prealloc?: boolean;
-      /** Mapping alignment, e.g. "2M": dmemfs refuses a MAP_FIXED address not aligned to its page size. */ align?: string;
+      /** Mapping alignment, e.g. "2M": dmemfs refuses a MAP_FIXED address not aligned to its page size. */
+      align?: string;
     }
   | { kind: 'memfd'; hugetlb?: boolean; share?: boolean };
 
@@ -80,7 +81,7 @@ export function totalMemMiB(spec: MachineSpec): number {
   return 'sizeMiB' in spec.memory ? spec.memory.sizeMiB : spec.memory.nodes.reduce((a, n) => a + n.memMiB, 0);
 }
 
-const APPEND_TOKEN = /^[A-Za-z0-9_.,:=@!+\-/\[\]]+$/;
+const APPEND_TOKEN = /^[A-Za-z0-9_.,:=@!+\-/[\]]+$/;
 
 /** The append line, checked: tokens carry no whitespace or quotes. */
 export function appendLine(tokens: string[]): string {
@@ -179,45 +180,39 @@ export function validateSpec(spec: MachineSpec): void {
   }
 }
 
-/** Build the full QEMU argument array (without the binary itself). */
-export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
-  validateSpec(spec);
-  const args: string[] = [];
+/** -name, -machine, -cpu, -smp. */
+function machineArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
   const machineOpts = [spec.machine.type, `accel=${wiring.accel}`];
   for (const [k, v] of Object.entries(spec.machine.options ?? {})) machineOpts.push(`${k}=${v}`);
   if (spec.iommu && spec.machine.type === 'q35') machineOpts.push('kernel-irqchip=split');
-  args.push('-name', `${qemuOptValue(spec.name)},process=${qemuOptValue(spec.name)}`);
-  args.push('-machine', machineOpts.join(','));
-  args.push('-cpu', cpuArg(spec.cpu));
-  const smp = [`${spec.smp.cpus}`];
-  if (spec.smp.sockets) smp.push(`sockets=${spec.smp.sockets}`);
-  args.push('-smp', smp.join(','));
+  const smp = [`${spec.smp.cpus}`, ...(spec.smp.sockets ? [`sockets=${spec.smp.sockets}`] : [])];
+  return [
+    ...['-name', `${qemuOptValue(spec.name)},process=${qemuOptValue(spec.name)}`],
+    ...['-machine', machineOpts.join(',')],
+    ...['-cpu', cpuArg(spec.cpu)],
+    ...['-smp', smp.join(',')],
+  ];
+}
 
-  const total = totalMemMiB(spec);
-  const mem = [`size=${total}M`];
+/** -m, a memory backend and a -numa node per node, extra objects. */
+function memoryArgs(spec: MachineSpec): string[] {
+  const mem = [`size=${totalMemMiB(spec)}M`];
   if (spec.hotplug) mem.push(`slots=${spec.hotplug.slots}`, `maxmem=${spec.hotplug.maxMiB}M`);
-  args.push('-m', mem.join(','));
+  const args = ['-m', mem.join(',')];
   if ('nodes' in spec.memory) {
     spec.memory.nodes.forEach((node, i) => {
       const id = `mem${i}`;
-      args.push('-object', backendObject(id, node.memMiB, node));
-      const numa = [`node`, `nodeid=${i}`, `memdev=${id}`];
-      for (const c of node.cpus ?? []) numa.push(`cpus=${c}`);
-      args.push('-numa', numa.join(','));
+      const numa = ['node', `nodeid=${i}`, `memdev=${id}`, ...(node.cpus ?? []).map((c) => `cpus=${c}`)];
+      args.push('-object', backendObject(id, node.memMiB, node), '-numa', numa.join(','));
     });
   }
   for (const o of spec.objects ?? []) args.push('-object', o);
+  return args;
+}
 
-  args.push('-kernel', spec.kernel);
-  if (spec.initrd) args.push('-initrd', spec.initrd);
-  args.push('-append', appendLine(spec.append));
-
-  // No default devices, no display; the serial console goes to our stdout.
-  args.push('-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot');
-  args.push('-chardev', 'stdio,id=console0,signal=off', '-serial', 'chardev:console0');
-  args.push('-qmp', `unix:${qemuOptValue(wiring.qmpSocket)},server=on,wait=off`);
-  if (wiring.pidFile) args.push('-pidfile', wiring.pidFile);
-
+/** The IOMMU, the user-mode NIC with its 127.0.0.1 forwards, drives, and extra devices. */
+function deviceArgs(spec: MachineSpec): string[] {
+  const args: string[] = [];
   if (spec.iommu) {
     if (spec.machine.type !== 'q35')
       throw new RigError('bad-spec', `${spec.name}: the emulated IOMMU needs machine q35`);
@@ -235,6 +230,24 @@ export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
     args.push('-drive', opts.join(','));
   }
   for (const d of spec.devices ?? []) args.push('-device', d);
-  args.push(...(spec.extraArgs ?? []));
   return args;
+}
+
+/** Build the full QEMU argument array (without the binary itself). */
+export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
+  validateSpec(spec);
+  return [
+    ...machineArgs(spec, wiring),
+    ...memoryArgs(spec),
+    ...['-kernel', spec.kernel],
+    ...(spec.initrd ? ['-initrd', spec.initrd] : []),
+    ...['-append', appendLine(spec.append)],
+    // No default devices, no display; the serial console goes to our stdout.
+    ...['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'],
+    ...['-chardev', 'stdio,id=console0,signal=off', '-serial', 'chardev:console0'],
+    ...['-qmp', `unix:${qemuOptValue(wiring.qmpSocket)},server=on,wait=off`],
+    ...(wiring.pidFile ? ['-pidfile', wiring.pidFile] : []),
+    ...deviceArgs(spec),
+    ...(spec.extraArgs ?? []),
+  ];
 }

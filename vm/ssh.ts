@@ -123,7 +123,8 @@ export class SshSession {
     }
     throw new RigError(
       'ssh-timeout',
-      `no SSH login on 127.0.0.1:${opts.port} after ${tries} tries: ${last instanceof Error ? last.message : String(last)}`,
+      `no SSH login on 127.0.0.1:${opts.port} after ${tries} tries: ` +
+        `${last instanceof Error ? last.message : String(last)}`,
       {
         fix: 'check the console log: the guest may not have reached its SSH server',
       },
@@ -160,34 +161,9 @@ export class SshSession {
       this.client.exec(cmd, (err, ch) => {
         if (err) return finish(new RigError('ssh-exec', `could not start ${cmd}: ${err.message}`));
         channel = ch;
-        const out: Buffer[] = [];
-        const errb: Buffer[] = [];
-        let code: number | null = null;
-        let signal: string | undefined;
-        ch.on('data', (d: Buffer) => out.push(d));
-        ch.stderr.on('data', (d: Buffer) => errb.push(d));
-        ch.on('exit', (c: number | null, sig?: string) => {
-          code = c;
-          signal = sig;
-        });
-        ch.on('close', () => {
-          const res: ExecResult = {
-            argv: [...argv],
-            code,
-            signal,
-            stdout: Buffer.concat(out).toString(),
-            stderr: Buffer.concat(errb).toString(),
-            ms: Date.now() - started,
-          };
-          if (opts.check && code !== 0) {
-            finish(
-              new RigError(
-                'guest-command',
-                `guest command failed (exit ${code}${signal ? `, signal ${signal}` : ''}): ${cmd}`,
-                { evidence: (res.stderr || res.stdout).slice(-4000) },
-              ),
-            );
-          } else finish(undefined, res);
+        collect(ch, argv, started).then((res) => {
+          if (opts.check && res.code !== 0) finish(commandFailed(cmd, res));
+          else finish(undefined, res);
         });
         if (opts.stdin !== undefined) ch.end(opts.stdin);
         else ch.end();
@@ -296,5 +272,38 @@ function handshake(port: number, privateKey: string, username: string, timeoutMs
       keepaliveInterval: 5000,
       keepaliveCountMax: 24,
     });
+  });
+}
+
+/** Everything a channel says until it closes: stdout, stderr, exit code or signal. */
+function collect(ch: ClientChannel, argv: readonly string[], started: number): Promise<ExecResult> {
+  const out: Buffer[] = [];
+  const errb: Buffer[] = [];
+  let code: number | null = null;
+  let signal: string | undefined;
+  ch.on('data', (d: Buffer) => out.push(d));
+  ch.stderr.on('data', (d: Buffer) => errb.push(d));
+  ch.on('exit', (c: number | null, sig?: string) => {
+    code = c;
+    signal = sig;
+  });
+  return new Promise((resolve) =>
+    ch.on('close', () =>
+      resolve({
+        argv: [...argv],
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(errb).toString(),
+        ms: Date.now() - started,
+      }),
+    ),
+  );
+}
+
+function commandFailed(cmd: string, res: ExecResult): RigError {
+  const how = `exit ${res.code}${res.signal ? `, signal ${res.signal}` : ''}`;
+  return new RigError('guest-command', `guest command failed (${how}): ${cmd}`, {
+    evidence: (res.stderr || res.stdout).slice(-4000),
   });
 }

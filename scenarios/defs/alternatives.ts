@@ -1,17 +1,26 @@
+/**
+ * The comparison columns other than dmemfs, measured the way dmemfs-files measures dmemfs:
+ * hugetlbfs 2M and 1G and anonymous memory (alternatives), device-dax (alternatives-devdax).
+ */
+import { COLUMN_MEASURES, measureColumns, modeChecks } from '../steps.js';
+import { defineScenario, family } from '../types.js';
 import { DEVDAX_PREPARE } from './l2-alternatives.js';
-import { measureColumns, modeChecks } from '../steps.js';
 
 const HUGE_FREE = (size: string) => `/sys/kernel/mm/hugepages/hugepages-${size}/free_hugepages`;
-import type { ScenarioDefinition } from '../types.js';
+const MODES = ['unprivileged_mode_0600', 'unprivileged_mode_0666'] as const;
 
-/** The alternatives, measured like dmemfs in dmemfs-files: faults per size mapped, page size, data. */
-export const alternatives: ScenarioDefinition = {
+export const alternatives = defineScenario({
   id: 'alternatives',
   title: 'the same mapping on hugetlbfs 2M and 1G, device-dax and anonymous memory',
-  proves:
-    'the comparison columns: faults for the size mapped, the page size in smaps, intact data and free pages back after unlink on hugetlbfs (2M, 1G), file modes for an unprivileged user on hugetlbfs, and anonymous memory (THP on), to set beside dmemfs 4K/2M/1G.',
+  proves: `the comparison columns: faults for the size mapped, the page size in smaps, intact data
+    and free pages back after unlink on hugetlbfs (2M, 1G), file modes for an unprivileged user on
+    hugetlbfs, and anonymous memory (THP on), to set beside dmemfs 4K/2M/1G.`,
   needs: [],
   boots: ['alternatives'],
+  measurements: [
+    ...family(['hugetlbfs_2M', 'hugetlbfs_1G', 'anonymous'], COLUMN_MEASURES),
+    ...family(['hugetlbfs_2M'], MODES),
+  ],
   async run(ctx) {
     const g = await ctx.boot('alternatives');
     await measureColumns(ctx, g, [
@@ -30,32 +39,33 @@ export const alternatives: ScenarioDefinition = {
         prepare: ['sh', '-c', 'mkdir -p /mnt/huge1g && mount -t hugetlbfs -o pagesize=1G none /mnt/huge1g'],
         freeCounter: HUGE_FREE('1048576kB'),
       },
-      { col: 'anonymous', argv: ['--anon'], size: 64 << 20, page: 4096 },
+      { col: 'anonymous', argv: ['--anon'], size: 64 << 20, page: 4096, recordOnly: true },
     ]);
     // File modes on hugetlbfs: root's files, mapped by the unprivileged user.
     await g.exec(
       [
         'sh',
         '-c',
-        'map-and-touch --file /dev/hugepages/priv --create --size 2M >/dev/null && map-and-touch --file /dev/hugepages/pub --create --size 2M >/dev/null',
+        'map-and-touch --file /dev/hugepages/priv --create --size 2M >/dev/null && ' +
+          'map-and-touch --file /dev/hugepages/pub --create --size 2M >/dev/null',
       ],
       { check: true },
     );
-    await modeChecks(ctx, g, 'hugetlbfs_2M', { private: '/dev/hugepages/priv', shared: '/dev/hugepages/pub' }, [
-      '--size',
-      '2M',
-    ]);
+    const files = { private: '/dev/hugepages/priv', shared: '/dev/hugepages/pub' };
+    await modeChecks(ctx, g, 'hugetlbfs_2M', files, ['--size', '2M']);
     await g.exec(['rm', '-f', '/dev/hugepages/priv', '/dev/hugepages/pub']);
   },
-};
+});
 
-export const alternativesDevdax: ScenarioDefinition = {
+export const alternativesDevdax = defineScenario({
   id: 'alternatives-devdax',
   title: 'the same mapping on device-dax (memmap=1G!4G as a devdax namespace)',
-  proves:
-    "the device-dax column: faults for 256 MiB, the page size in smaps and intact data through /dev/dax0.0 at its 2 MiB alignment, and the device node's mode deciding whether an unprivileged user may map it.",
+  proves: `the device-dax column: faults for 256 MiB, the page size in smaps and intact data through
+    /dev/dax0.0 at its 2 MiB alignment, and the device node's mode deciding whether an
+    unprivileged user may map it.`,
   needs: ['fs-dax'],
   boots: ['alternatives'],
+  measurements: [...family(['devdax'], COLUMN_MEASURES), ...family(['devdax'], MODES)],
   async run(ctx) {
     const g = await ctx.boot('alternatives');
     await measureColumns(ctx, g, [
@@ -68,11 +78,7 @@ export const alternativesDevdax: ScenarioDefinition = {
       },
     ]);
     // The device node's mode decides who maps it (one device: 0600 first, then 0666, back to 0600).
-    await modeChecks(ctx, g, 'devdax', { private: '/dev/dax0.0', shared: '/dev/dax0.0', restoreMode: '600' }, [
-      '--size',
-      '2M',
-      '--align',
-      '2M',
-    ]);
+    const files = { private: '/dev/dax0.0', shared: '/dev/dax0.0', restoreMode: '600' };
+    await modeChecks(ctx, g, 'devdax', files, ['--size', '2M', '--align', '2M']);
   },
-};
+});

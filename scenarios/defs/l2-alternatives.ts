@@ -1,5 +1,10 @@
-import { measureL2 } from '../l2-steps.js';
-import type { ScenarioDefinition } from '../types.js';
+/**
+ * l2-alternatives: the alternatives to a dmemfs-backed guest, run the way nested-guest runs the
+ * dmemfs one: an L2 on a device-dax namespace and one on a hugetlbfs 2M file.
+ */
+import { is } from '../../core/results.js';
+import { L2_MEASURES, measureL2 } from '../l2-steps.js';
+import { defineScenario, prefixed } from '../types.js';
 
 /** The device-dax namespace over memmap=1G!4G, struct pages in RAM (as in alternatives-devdax). */
 export const DEVDAX_PREPARE = [
@@ -8,30 +13,34 @@ export const DEVDAX_PREPARE = [
   'test -c /dev/dax0.0 || ndctl create-namespace -f -e namespace0.0 --mode=devdax --map=mem',
 ];
 
-export const l2Alternatives: ScenarioDefinition = {
+export const l2Alternatives = defineScenario({
   id: 'l2-alternatives',
   title: 'L2 guests on device-dax and on hugetlbfs 2M, measured like the dmemfs L2 of nested-guest',
-  proves:
-    "the alternatives to a dmemfs-backed guest, run the same way: a devdax namespace (ndctl create-namespace -m devdax over memmap=1G!4G; whether daxctl create-device can subdivide it is recorded) and a hugetlbfs file each back a 256 MiB L2 that reports its MemTotal and touches 64 MiB; with KVM in L1, KVM's large-page counter says whether each was mapped with huge pages.",
+  proves: `the alternatives to a dmemfs-backed guest, run the same way: a devdax namespace (ndctl
+    create-namespace -m devdax over memmap=1G!4G; whether daxctl create-device can subdivide it is
+    recorded) and a hugetlbfs file each back a 256 MiB L2 that reports its MemTotal and touches
+    64 MiB; with KVM in L1, KVM's large-page counter says whether each was mapped with huge pages.`,
   needs: ['fs-dax'],
   boots: ['alternatives'],
+  measurements: [
+    'devdax_device',
+    'daxctl_create_device_256M',
+    ...prefixed('devdax_', L2_MEASURES),
+    ...prefixed('hugetlbfs_2M_', L2_MEASURES),
+  ],
   async run(ctx) {
     const g = await ctx.boot('alternatives');
     const ns = await g.exec(DEVDAX_PREPARE);
     ctx.evidence('devdax namespace', `${ns.stdout}${ns.stderr}`);
     const dev = await g.exec(['sh', '-c', 'test -c /dev/dax0.0 && echo present']);
-    ctx.measure('devdax_device', /present/.test(dev.stdout), '', { op: 'is', value: true });
+    ctx.measure('devdax_device', /present/.test(dev.stdout), { expect: is(true) });
     // Subdivision: a namespace's dax region is static in 5.10 (only soft-reserved "hmem"
     // regions are dynamic), so this is recorded rather than required.
     const sub = await g.exec(['daxctl', 'create-device', '-r', '0', '-s', '256M']);
     ctx.evidence('daxctl create-device -r 0 -s 256M', `${sub.stdout}${sub.stderr}`);
-    ctx.measure(
-      'daxctl_create_device_256M',
-      sub.code === 0 ? 'created' : `refused (exit ${sub.code})`,
-      '',
-      undefined,
-      `${sub.stdout}${sub.stderr}`.trim().replace(/\n/g, '; ').slice(0, 200),
-    );
+    ctx.measure('daxctl_create_device_256M', sub.code === 0 ? 'created' : `refused (exit ${sub.code})`, {
+      note: `${sub.stdout}${sub.stderr}`.trim().replace(/\n/g, '; ').slice(0, 200),
+    });
     const list = await g.exec(['daxctl', 'list', '-R', '-D']);
     ctx.evidence('daxctl list -R -D', list.stdout);
     await measureL2(ctx, g, {
@@ -48,4 +57,4 @@ export const l2Alternatives: ScenarioDefinition = {
     });
     await g.exec(['rm', '-f', '/dev/hugepages/l2-ram']);
   },
-};
+});

@@ -14,7 +14,9 @@ import { rigCli, type CliRun } from '../helpers/cli.js';
 import { ORIGINAL_MBOX, REBASED_MBOX, rawMessages } from '../helpers/fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rig-bad-input-'));
-const profile = (name: string, edit: (p: Record<string, any>) => void): string => {
+/** A profile file as the test edits it: the fields it touches. */
+type ProfileJson = { name: string; source: { sha256: string }; series?: unknown } & Record<string, unknown>;
+const profile = (name: string, edit: (p: ProfileJson) => void): string => {
   const p = JSON.parse(readFileSync(join(projectRoot(), 'kernel', 'profiles', 'rfc-v2-debian.json'), 'utf8'));
   p.name = name;
   edit(p);

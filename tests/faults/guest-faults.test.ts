@@ -14,6 +14,7 @@ import { runScenarios } from '../../runner/scenario-runner.js';
 import { bootL1, prepareL1 } from '../../runner/l1-guest.js';
 import { BOOTS } from '../../scenarios/boots.js';
 import type { ScenarioDefinition } from '../../scenarios/types.js';
+import { is } from '../../core/results.js';
 import { RigError } from '../../core/errors.js';
 import { fault } from '../helpers/faults.js';
 import { gone } from '../helpers/process.js';
@@ -41,9 +42,10 @@ function faulty(
     proves: `the runner reports ${id} as a failure with evidence and goes on`,
     needs: [],
     boots: ['plain'],
+    measurements: ['booted'],
     async run(ctx) {
       const g = await ctx.boot('plain');
-      ctx.measure('booted', true, '', { op: 'is', value: true });
+      ctx.measure('booted', true, { expect: is(true) });
       const t0 = Date.now();
       try {
         await inject(g);
@@ -60,10 +62,11 @@ const healthy: ScenarioDefinition = {
   proves: 'the scenarios after a fault still run',
   needs: [],
   boots: ['plain'],
+  measurements: ['uname'],
   async run(ctx) {
     const g = await ctx.boot('plain');
     const r = await g.exec(['uname', '-r'], { check: true });
-    ctx.measure('uname', r.stdout.trim(), '', { op: 'is', value: r.stdout.trim() });
+    ctx.measure('uname', r.stdout.trim(), { expect: is(r.stdout.trim()) });
   },
 };
 

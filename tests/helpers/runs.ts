@@ -1,10 +1,9 @@
 /** A run's results made up for unit tests (fakes are fine there): every field the schema needs. */
-import type { RunResults } from '../../runner/scenario-runner.js';
-import type { ScenarioResult } from '../../scenarios/types.js';
+import type { RunResults, ScenarioResult } from '../../core/results.js';
 
 export function fakeRun(scenarios: ScenarioResult[], extra: Partial<RunResults> = {}): RunResults {
   return {
-    schemaVersion: 1,
+    schemaVersion: 2,
     rig: { version: '0.1.0', commit: 'abc' },
     profile: 'rfc-v2-debian',
     kernel: { release: '5.10.223+', key: 'k' },

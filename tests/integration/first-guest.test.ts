@@ -15,7 +15,8 @@ t.test('first guest: two NUMA nodes, MemTotal, SSH exec, upload, QMP', async (t)
   t.comment(`accelerator: ${accel.accel} (${accel.reason})`);
   const files = await prepareFirstGuest();
   t.comment(
-    `kernel ${files.kernel.provenance.package} ${files.kernel.provenance.version}, boot image ${files.bootImage.pvh ? 'PVH vmlinux' : 'bzImage'}`,
+    `kernel ${files.kernel.provenance.package} ${files.kernel.provenance.version}, boot image ` +
+      `${files.bootImage.pvh ? 'PVH vmlinux' : 'bzImage'}`,
   );
   const g = await bootFirstGuest(files, accel, { nodeMiB: NODE_MIB, name: 'it-first-guest' });
   t.teardown(() => g.stop());

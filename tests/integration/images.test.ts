@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { projectRoot } from '../../core/paths.js';
 import { chooseAccel } from '../../vm/accel.js';
-import { bootL1, prepareL1, runL2 } from '../../runner/l1-guest.js';
+import { bootL1, prepareL1 } from '../../runner/l1-guest.js';
+import { runL2 } from '../../scenarios/l2-steps.js';
 import { HELPERS } from '../../images/helpers.js';
 import type { Guest } from '../../vm/guest.js';
 
@@ -40,7 +41,8 @@ t.test('the L1 image builds from scratch, then comes from the cache', async (t) 
   t.equal(cold.hit, false, 'first build: built');
   t.equal(warm.hit, true, 'second: from cache');
   t.comment(
-    `L1 image: cold ${cold.seconds.toFixed(1)} s (empty cache: apt lists, Debian kernel, ${cold.manifest.packages.length} packages), warm ${warm.seconds.toFixed(1)} s`,
+    `L1 image: cold ${cold.seconds.toFixed(1)} s (empty cache: apt lists, Debian kernel, ` +
+      `${cold.manifest.packages.length} packages), warm ${warm.seconds.toFixed(1)} s`,
   );
   t.ok(warm.seconds < 15, `warm ${warm.seconds.toFixed(1)} s < 15 s`);
   for (const p of ['qemu-system-x86', 'dropbear-bin', 'ndctl', 'daxctl', 'kmod', 'util-linux', 'busybox-static']) {

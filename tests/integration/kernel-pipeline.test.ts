@@ -17,7 +17,10 @@ t.test('rfc-v2-debian: series applied, config verified, kernel built', async (t)
   const firstSecs = (Date.now() - started) / 1000;
   const m = first.pipeline.build.manifest;
   t.comment(
-    `first call: ${firstSecs.toFixed(1)} s (${first.pipeline.build.hit ? 'kernel from cache' : `cold build ${m.seconds.build.toFixed(0)} s, ${m.objectsCompiled} objects`})`,
+    `first call: ${firstSecs.toFixed(1)} s ` +
+      (first.pipeline.build.hit
+        ? '(kernel from cache)'
+        : `(cold build ${m.seconds.build.toFixed(0)} s, ${m.objectsCompiled} objects)`),
   );
   const report = first.pipeline.tree.report!;
   t.equal(report.patches.length, 37, '37 patches in the apply report');

@@ -4,14 +4,14 @@
  * TAP output); a skip carries its reason; a known failure of the series is a TODO with its
  * evidence, never a pass.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { chooseAccel } from '../../vm/accel.js';
 import { runScenarios } from '../../runner/scenario-runner.js';
 import { SCENARIOS } from '../../scenarios/catalog.js';
-import { describeComparison } from '../../scenarios/types.js';
+import { describeExpectation, type Measurement, type ScenarioResult } from '../../core/results.js';
 import { readFileSync } from 'node:fs';
 import { RESULTS_SCHEMA, validate } from '../../report/schema.js';
 import { comparisonTable } from '../../report/comparison.js';
@@ -47,24 +47,20 @@ t.test("the full run's bundle: schema, comparison table, chart points", async (t
   t.equal(run.boots.filter((b) => b.console).length, run.boots.length, "every boot's console is in the bundle");
 });
 
+/**
+ * Each scenario is one test; each measurement held to an expectation is one assertion in it. A
+ * failed value that a reproduced signature explains is a TODO naming the signature (never a
+ * pass); a measurement this machine could not take is a skip with its reason; a signature that
+ * no longer reproduces is said in a comment the closing summary lists.
+ */
 for (const s of run.scenarios) {
-  const opts =
-    s.status === 'skip'
-      ? { skip: s.reason ?? 'skipped' }
-      : s.status === 'known-failure'
-        ? { todo: `known failure of the series: ${s.reason}` }
-        : {};
+  const opts = s.status === 'skip' ? { skip: s.reason ?? 'skipped' } : {};
   t.test(`${s.id}: ${s.title}`, opts, async (st) => {
     const entries = Object.entries(s.measurements);
     st.ok(entries.length > 0, `${entries.length} measurements`);
-    for (const [name, m] of entries) {
-      const text = `${name} = ${String(m.value)} ${m.unit}`.trim();
-      if (m.expected) st.ok(m.ok, `${text} (expected ${describeComparison(m.expected)})`);
-      // A measurement this machine could not take is a skip with its reason, never a pass.
-      else if (m.value === null && m.note?.startsWith('skipped:'))
-        st.pass(name, { skip: m.note.replace(/^skipped: /, '') });
-      else st.comment(`${text} (recorded)`);
-    }
+    for (const [name, m] of entries) assertMeasurement(st, s, name, m);
+    for (const c of s.signatures.filter((x) => !x.reproduced))
+      st.comment(`no longer reproduces: ${s.id}/${c.id}: ${c.title} (${c.detail})`);
     if (s.status === 'fail')
       st.fail(s.reason ?? 'failed', {
         evidence: s.evidence
@@ -73,4 +69,14 @@ for (const s of run.scenarios) {
           .slice(-4000),
       });
   });
+}
+
+function assertMeasurement(st: Test, s: ScenarioResult, name: string, m: Measurement): void {
+  const text = `${name} = ${String(m.value)} ${m.unit}`.trim();
+  if (m.skipped !== undefined) return void st.pass(name, { skip: m.skipped });
+  if (!m.expected) return void st.comment(`${text} (recorded)`);
+  const sig = s.signatures.find((c) => c.reproduced && c.measurements.includes(name));
+  const held = `${text} (expected ${describeExpectation(m.expected)})`;
+  if (m.ok === false && sig) st.fail(held, { todo: `known failure of the series: ${sig.id}: ${sig.title}` });
+  else st.ok(m.ok, held);
 }

@@ -1,4 +1,7 @@
-/** cache prune: entries unused for a while go, the newest of each kind and recent ones stay, a locked one is never removed. */
+/**
+ * cache prune: entries unused for a while go, the newest of each kind and recent ones stay, a
+ * locked one is never removed.
+ */
 import t from 'tap';
 import { existsSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

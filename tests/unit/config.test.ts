@@ -28,11 +28,13 @@ t.test('an option that did not survive is named with its unmet dependency', asyn
   mkdirSync(join(src, 'fs', 'dmemfs'), { recursive: true });
   writeFileSync(
     join(src, 'fs', 'dmemfs', 'Kconfig'),
-    'config DMEM_FS\n\ttristate "Direct Memory Reservation Filesystem"\n\tdepends on DMEM\n\tdepends on TRANSPARENT_HUGEPAGE\n\thelp\n\t  if you say Y here...\n',
+    'config DMEM_FS\n\ttristate "Direct Memory Reservation Filesystem"\n\tdepends on DMEM\n\tdepends on ' +
+      'TRANSPARENT_HUGEPAGE\n\thelp\n\t  if you say Y here...\n',
   );
   writeFileSync(
     join(src, 'Kconfig'),
-    'menuconfig HYPERVISOR_GUEST\n\tbool "guest"\n\nif HYPERVISOR_GUEST\n\nconfig PVH\n\tbool "PVH"\n\thelp\n\t  if you have one of these machines.\n\nendif\n',
+    'menuconfig HYPERVISOR_GUEST\n\tbool "guest"\n\nif HYPERVISOR_GUEST\n\nconfig PVH\n\tbool "PVH"\n\thelp\n\t ' +
+      ' if you have one of these machines.\n\nendif\n',
   );
   const final = parseConfig(
     'CONFIG_DMEM=y\n# CONFIG_TRANSPARENT_HUGEPAGE is not set\n# CONFIG_DMEM_FS is not set\n# CONFIG_PVH is not set\n',

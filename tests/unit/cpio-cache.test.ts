@@ -29,7 +29,8 @@ t.test('newc archive round-trips, parents implied, deterministic', async (t) => 
 
 t.test('module load order puts dependencies first and skips builtins', async (t) => {
   const dep = parseModulesDep(
-    'kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko\n' +
+    'kernel/drivers/net/virtio_net.ko: kernel/drivers/net/net_failover.ko kernel/net/core/failover.ko ' +
+      'kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko\n' +
       'kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko\n' +
       'kernel/net/core/failover.ko:\n' +
       'kernel/drivers/virtio/virtio_ring.ko: kernel/drivers/virtio/virtio.ko\n' +

@@ -51,7 +51,8 @@ t.test('file-backed node with host binding (L2 RAM in a dmemfs file)', async (t)
   };
   const args = qemuArgs(s, wiring);
   t.same(valuesOf(args, '-object'), [
-    'memory-backend-file,id=mem0,size=1024M,mem-path=/mnt/dmem/vm,,0,share=on,prealloc=on,align=2M,host-nodes=1,policy=preferred',
+    'memory-backend-file,id=mem0,size=1024M,mem-path=/mnt/dmem/vm,,0,share=on,prealloc=on,align=2M,' +
+      'host-nodes=1,policy=preferred',
   ]);
   t.same(valuesOf(args, '-numa'), ['node,nodeid=0,memdev=mem0,cpus=0,cpus=1']);
 });

@@ -8,7 +8,8 @@ import { encodeCommand, QmpClient, QmpFramer } from '../../vm/qmp.js';
 t.test('framer splits CRLF-separated JSON across arbitrary chunk boundaries', async (t) => {
   const f = new QmpFramer();
   const wire =
-    '{"QMP": {"version": {}}}\r\n{"return": {}, "id": "rig-1"}\r\n{"event": "STOP", "timestamp": {"seconds": 1, "microseconds": 2}}\r\n';
+    '{"QMP": {"version": {}}}\r\n{"return": {}, "id": "rig-1"}\r\n{"event": "STOP", "timestamp": {"seconds": 1, ' +
+    '"microseconds": 2}}\r\n';
   const got = [];
   for (let i = 0; i < wire.length; i += 7) got.push(...f.push(wire.slice(i, i + 7)));
   t.equal(got.length, 3);
@@ -42,11 +43,13 @@ t.test('client negotiates, matches replies by id, maps errors, delivers events',
         else if (m.execute === 'human-monitor-command') {
           // An event arrives before the reply, in the same chunk.
           sock.write(
-            `{"event": "RESUME", "timestamp": {"seconds": 1, "microseconds": 0}}\r\n{"return": "node 0 cpus: 0\\r\\n", "id": "${m.id}"}\r\n`,
+            `{"event": "RESUME", "timestamp": {"seconds": 1, "microseconds": 0}}\r\n{"return": "node 0 cpus: ` +
+              `0\\r\\n", "id": "${m.id}"}\r\n`,
           );
         } else
           sock.write(
-            `{"error": {"class": "CommandNotFound", "desc": "The command ${m.execute} has not been found"}, "id": "${m.id}"}\r\n`,
+            `{"error": {"class": "CommandNotFound", "desc": "The command ${m.execute} has not been found"}, ` +
+              `"id": "${m.id}"}\r\n`,
           );
       }
     });

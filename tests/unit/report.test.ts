@@ -6,9 +6,8 @@ import { compareRuns, renderDiff } from '../../report/compare.js';
 import { redactKeys } from '../../report/bundle.js';
 import { faultBars, reportCharts, reservationPoints } from '../../report/charts.js';
 import { renderHtml, renderMarkdown } from '../../report/render.js';
-import type { RunResults } from '../../runner/scenario-runner.js';
+import type { RunResults, ScenarioResult } from '../../core/results.js';
 import { fakeRun } from '../helpers/runs.js';
-import type { ScenarioResult } from '../../scenarios/types.js';
 
 const scen = (
   id: string,
@@ -21,6 +20,7 @@ const scen = (
   status,
   ...(reason ? { reason } : {}),
   measurements,
+  signatures: [],
   evidence: [{ label: 'log', text: 'a < b & "c"\u0001' }],
   seconds: 2,
   boots: [],
@@ -51,7 +51,7 @@ t.test(
     t.match(x, /<skipped message="no iommu"\/>/);
     t.match(x, /<skipped message="known failure of the series: oops"\/>/);
     t.match(x, /<failure message="x &lt; 1">log:\na &lt; b &amp; &quot;c&quot;<\/failure>/);
-    t.notMatch(x, /\u0001/, 'control bytes dropped');
+    t.notOk(x.includes(String.fromCharCode(1)), 'control bytes dropped');
     t.equal(xmlEscape('<&>"'), '&lt;&amp;&gt;&quot;');
   },
 );
@@ -97,8 +97,37 @@ t.test('compare: status regressions, expectations that stopped holding, values b
   );
   t.equal(compareRuns(before, after, { tolerance: 0.1 }).moved.length, 0, 'within 10%: not moved');
   t.same(d.onlyIn, { a: ['gone'], b: ['new'] });
-  t.equal(d.regressions, 2);
+  t.same(
+    d.moved.map((m) => [m.measurement, m.regression]),
+    [
+      ['f', true],
+      ['s', false],
+    ],
+    'a held value that moved is a regression, a timing is not',
+  );
+  t.equal(d.regressions, 3, 'a: pass -> fail, f stopped holding, f moved');
   t.match(renderDiff(d, 0.01), /REGRESSED a: pass -> fail/);
+});
+
+t.test('compare: a known failure that no longer reproduces is its own change, never a regression', async (t) => {
+  const sig = (reproduced: boolean) => ({
+    id: 'kvm-dmem-4k',
+    title: 'KVM maps dmem at 4K',
+    measurements: ['k'],
+    reproduced,
+    detail: reproduced ? 'k = 4' : 'now: k = 40',
+  });
+  const before = run([{ ...scen('n', 'known-failure'), signatures: [sig(true)] }]);
+  const after = run([{ ...scen('n', 'pass'), signatures: [sig(false)] }]);
+  const d = compareRuns(before, after, { tolerance: 0.1 });
+  t.same(
+    d.fixed.map((f) => f.signature),
+    ['kvm-dmem-4k'],
+  );
+  t.equal(d.regressions, 0);
+  t.match(renderDiff(d, 0.1), /NO LONGER REPRODUCES n\/kvm-dmem-4k: KVM maps dmem at 4K \(now: k = 40\)/);
+  const worse = compareRuns(before, run([{ ...scen('n', 'fail'), signatures: [] }]), { tolerance: 0.1 });
+  t.equal(worse.regressions, 1, 'known failure -> fail is a regression');
 });
 
 t.test('keys are redacted from arguments and text', async (t) => {

@@ -1,4 +1,7 @@
-/** Boots are data and every scenario declares the ones it uses; the plan puts sharers side by side; the comparison table has a value or a reason in every cell. */
+/**
+ * Boots are data and every scenario declares the ones it uses; the plan puts sharers side by
+ * side; the comparison table has a value or a reason in every cell.
+ */
 import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,7 +9,8 @@ import { BOOTS } from '../../scenarios/boots.js';
 import { SCENARIOS, planOrder } from '../../scenarios/catalog.js';
 import { CELLS, COLUMNS, comparisonMarkdown, comparisonTable } from '../../report/comparison.js';
 import { checkDmemTokens } from '../../scenarios/dmem-param.js';
-import type { ScenarioDefinition, ScenarioResult } from '../../scenarios/types.js';
+import type { ScenarioResult } from '../../core/results.js';
+import type { ScenarioDefinition } from '../../scenarios/types.js';
 import { projectRoot } from '../../core/paths.js';
 
 t.test(
@@ -37,6 +41,7 @@ t.test('plan: a scenario that can reuse the running boot comes next, otherwise c
     proves: id,
     needs: [],
     boots: boots as never,
+    measurements: [],
     run: async () => undefined,
   });
   const order = planOrder([
@@ -82,6 +87,7 @@ t.test('comparison table: 7 columns, every cell a value, "skipped: reason" or "n
       measurements: {
         faults_2M: { value: 128, unit: 'faults for 256 MiB', expected: { op: 'eq', value: 128 }, ok: true },
       },
+      signatures: [],
       evidence: [],
       seconds: 1,
       boots: [],
@@ -92,6 +98,7 @@ t.test('comparison table: 7 columns, every cell a value, "skipped: reason" or "n
       status: 'skip',
       reason: 'no CONFIG_FS_DAX',
       measurements: {},
+      signatures: [],
       evidence: [],
       seconds: 0,
       boots: [],
@@ -103,8 +110,11 @@ t.test('comparison table: 7 columns, every cell a value, "skipped: reason" or "n
       reason: 'x',
       measurements: {
         kvm_largepages: { value: 4, unit: 'mappings', expected: { op: 'ge', value: 32 }, ok: false },
-        l2_memtotal_kb: { value: null, unit: 'kB', note: 'skipped: L2 did not start' },
+        l2_memtotal_kb: { value: null, unit: 'kB', skipped: 'L2 did not start' },
       },
+      signatures: [
+        { id: 'kvm-dmem-4k', title: 'KVM at 4K', measurements: ['kvm_largepages'], reproduced: true, detail: '4' },
+      ],
       evidence: [],
       seconds: 1,
       boots: [],

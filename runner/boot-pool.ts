@@ -1,0 +1,113 @@
+/**
+ * The boot pool of a run: at most one first-level guest at a time. A request equal to the one
+ * running is reused; another stops it first. Every boot is recorded (QEMU arguments with keys
+ * redacted, boot time, console saved into the bundle when it stops).
+ */
+import { RigError } from '../core/errors.js';
+import type { BootRecord } from '../core/results.js';
+import { redactKeys, saveConsole } from '../report/bundle.js';
+import { BOOTS, type BootName } from '../scenarios/boots.js';
+import { checkDmemTokens } from '../scenarios/dmem-param.js';
+import type { BootRequest } from '../scenarios/types.js';
+import type { AccelChoice } from '../vm/accel.js';
+import { qemuBinary, type Guest } from '../vm/guest.js';
+import { SCENARIO_FATAL } from '../vm/crash-patterns.js';
+import { bootL1, prepareL1, type L1Files } from './l1-guest.js';
+
+export interface PoolOptions {
+  profile: string;
+  accel: AccelChoice;
+  out?: string;
+}
+
+interface Live {
+  key: string;
+  guest: Guest;
+  record: BootRecord;
+}
+
+export class BootPool {
+  readonly records: BootRecord[] = [];
+  private readonly files = new Map<string, L1Files>();
+  private live: Live | undefined;
+
+  constructor(private readonly opts: PoolOptions) {}
+
+  /** The L1 boot files for a kernel of the catalog ('profile' or 'baseline'), prepared once. */
+  async filesFor(kernel: BootRequest['kernel']): Promise<L1Files> {
+    const name = kernel === 'baseline' ? 'baseline-debian' : this.opts.profile;
+    let f = this.files.get(name);
+    if (!f) {
+      f = await prepareL1({ profile: name });
+      this.files.set(name, f);
+    }
+    return f;
+  }
+
+  /** The files of the run's own profile, if any boot used them. */
+  profileFiles(): L1Files | undefined {
+    return this.files.get(this.opts.profile);
+  }
+
+  /** The guest running now, if any. */
+  current(): Guest | undefined {
+    return this.live?.guest;
+  }
+
+  /** Boot `name` for `scenario`, or reuse the running guest when its request is the same. */
+  async boot(scenario: string, name: BootName): Promise<{ guest: Guest; reused: boolean }> {
+    const req: BootRequest = BOOTS[name];
+    checkDmemTokens(req.append);
+    const key = JSON.stringify(req);
+    if (this.live?.key === key && !this.live.guest.failureReason()) return { guest: this.live.guest, reused: true };
+    await this.stop();
+    const guest = await bootL1(await this.filesFor(req.kernel), this.opts.accel, {
+      nodeMiB: req.nodeMiB,
+      role: req.role,
+      append: [...req.append, ...(req.unchecked ?? [])],
+      name: `${scenario}-${name}`,
+      fatalKinds: SCENARIO_FATAL,
+      ...optionalBootParts(req),
+    });
+    const record: BootRecord = {
+      scenario,
+      name,
+      guest: guest.opts.spec.name,
+      request: req,
+      qemu: { binary: qemuBinary(), args: redactKeys(guest.args) },
+      console: undefined,
+      bootSeconds: guest.timings.sshReadyAt ? (guest.timings.sshReadyAt - guest.timings.spawnedAt) / 1000 : null,
+    };
+    this.records.push(record);
+    this.live = { key, guest, record };
+    return { guest, reused: false };
+  }
+
+  /** Stop the running guest (if any) and save its console into the bundle. */
+  async stop(): Promise<void> {
+    const live = this.live;
+    this.live = undefined;
+    if (!live) return;
+    await live.guest.stop();
+    if (this.opts.out) live.record.console = saveConsole(this.opts.out, live.guest.runDir, live.guest.opts.spec.name);
+  }
+}
+
+/** The parts of a boot request that only some boots have, as bootL1 options. */
+function optionalBootParts(req: BootRequest): Parameters<typeof bootL1>[2] {
+  return {
+    ...(req.iommu ? { iommu: true } : {}),
+    ...(req.devices ? { devices: req.devices } : {}),
+    ...(req.machineOptions ? { machineOptions: req.machineOptions } : {}),
+    ...(req.consoleAllow ? { consoleAllow: req.consoleAllow.map((s) => new RegExp(s)) } : {}),
+    ...(req.dimms ? { dimms: req.dimms } : {}),
+    ...(req.hotplug ? { hotplug: req.hotplug } : {}),
+  };
+}
+
+/** A scenario asked for a boot it does not declare: the planning data would be wrong. */
+export function undeclaredBoot(scenario: string, name: string): RigError {
+  return new RigError('scenario-definition', `scenario ${scenario} boots "${name}" but does not list it in its boots`, {
+    fix: `add '${name}' to ${scenario}.boots`,
+  });
+}

@@ -1,0 +1,161 @@
+/**
+ * The known-failure signatures and the judge, on real evidence. tests/fixtures/reports/ holds one
+ * real console excerpt per file, headed by its expected TYPE and TITLE and the SIGNATURE it must
+ * match ("none" for near misses); this test walks the folder. Value signatures are checked with
+ * the values the series gave (4 large pages, "timeout") and with near misses, worse values and
+ * fixed ones.
+ */
+import t from 'tap';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../../core/paths.js';
+import { atLeast, eq, is, meets, type KernelReport, type Measurement } from '../../core/results.js';
+import { judge, reportMatches, type SeenReport } from '../../runner/judge.js';
+import { SIGNATURES, signaturesFor } from '../../scenarios/signatures.js';
+import { findReports } from '../../vm/crash-patterns.js';
+
+interface Fixture {
+  file: string;
+  title: string;
+  type: string;
+  signature: string;
+  report: KernelReport | undefined;
+}
+
+const dir = join(projectRoot(), 'tests', 'fixtures', 'reports');
+const fixtures: Fixture[] = readdirSync(dir)
+  .filter((f) => f.endsWith('.log'))
+  .map((file) => {
+    const [head, ...rest] = readFileSync(join(dir, file), 'utf8').split('\n\n');
+    const field = (k: string) => new RegExp(`^${k}: (.*)$`, 'm').exec(head!)?.[1] ?? '';
+    const r = findReports(rest.join('\n\n').split('\n'))[0];
+    const report = r && {
+      kind: r.kind,
+      title: r.title.replace(/^\[\s*\d+\.\d+\]\s*/, ''),
+      excerpt: r.excerpt.join('\n'),
+    };
+    return { file, title: field('TITLE'), type: field('TYPE'), signature: field('SIGNATURE'), report };
+  });
+
+t.test('every fixture parses to the report its header names', async (t) => {
+  t.ok(fixtures.length >= 6, `${fixtures.length} fixtures`);
+  for (const f of fixtures) {
+    if (f.type === 'none') t.equal(f.report, undefined, `${f.file}: no kernel report`);
+    else t.same([f.report?.kind, f.report?.title], [f.type, f.title], `${f.file}: ${f.type}`);
+  }
+});
+
+/** A failed measurement carrying a fixture's report, as a crashing step records it. */
+const crashed = (r: KernelReport): Measurement => ({
+  value: `${r.kind}: ${r.title}`,
+  unit: '',
+  expected: is(true),
+  ok: false,
+  reports: [r],
+});
+
+t.test('each report signature matches its own fixture and no other (near misses included)', async (t) => {
+  const withReports = SIGNATURES.filter((s) => s.report);
+  t.ok(withReports.length >= 2);
+  for (const sig of withReports) {
+    t.ok(
+      fixtures.some((f) => f.signature === sig.id),
+      `${sig.id} has a fixture`,
+    );
+    for (const f of fixtures.filter((x) => x.report)) {
+      const matches = reportMatches(f.report!, sig.report!);
+      t.equal(matches, f.signature === sig.id, `${sig.id} ${matches ? 'matches' : 'does not match'} ${f.file}`);
+    }
+  }
+});
+
+const fixture = (name: string) => fixtures.find((f) => f.file === name)!.report!;
+const m = (value: Measurement['value'], expected: Measurement['expected'], extra: Partial<Measurement> = {}) => ({
+  value,
+  unit: '',
+  expected: expected!,
+  ok: meets(value, expected!),
+  ...extra,
+});
+
+t.test('vfio-pin: the real oops is the known failure; the derived near miss is a fail', async (t) => {
+  const sigs = signaturesFor('vfio-pin');
+  const known = judge({ measurements: { map_dma: crashed(fixture('vfio-get-dmem-pfn-null.log')) } }, sigs);
+  t.equal(known.status, 'known-failure');
+  t.same(
+    known.signatures.map((c) => [c.id, c.reproduced]),
+    [['vfio-get-dmem-pfn-null', true]],
+  );
+  const other = judge({ measurements: { map_dma: crashed(fixture('near-miss-null-read-in-vfio.log')) } }, sigs);
+  t.equal(other.status, 'fail', 'another NULL dereference on the same path is not the known one');
+  t.match(other.reason, /vfio-get-dmem-pfn-null/);
+  const fixed = judge({ measurements: { map_dma: m(true, is(true)) } }, sigs);
+  t.equal(fixed.status, 'pass');
+  t.same(
+    fixed.signatures.map((c) => [c.id, c.reproduced]),
+    [['vfio-get-dmem-pfn-null', false]],
+    'a DMA that maps again: no longer reproduces',
+  );
+});
+
+t.test('nested-guest: 4 large pages is known; 0 or unreadable is worse; 32 no longer reproduces', async (t) => {
+  const sigs = signaturesFor('nested-guest');
+  const at = (v: number | null) => judge({ measurements: { kvm_largepages: m(v, atLeast(32)) } }, sigs);
+  t.equal(at(4).status, 'known-failure');
+  t.equal(at(0).status, 'fail', 'every large page gone is worse than known');
+  t.match(at(0).reason, /kvm_largepages = 0, where kvm-dmem-4k has 1\.\.8/);
+  t.equal(at(null).status, 'fail', 'a counter that could not be read is never the known failure');
+  t.equal(at(20).status, 'fail', 'more large pages but still short of 32: a different failure');
+  const fixed = at(32);
+  t.equal(fixed.status, 'pass');
+  t.equal(fixed.signatures[0]?.reproduced, false);
+});
+
+t.test('mce-dmemfs: a timeout is known, a missing event is not; the WARNING must be claimed', async (t) => {
+  const sigs = signaturesFor('mce-dmemfs');
+  const warning = fixture('mce-dmem-memtype-reserve-warning.log');
+  const base = {
+    sigbus_default_sysctl: m('timeout', is('sigbus')),
+    sigbus_early_kill: m('timeout', is('sigbus')),
+    kernel_warnings_after_mce: m(2, eq(0), { reports: [warning, warning] }),
+  };
+  const known = judge({ measurements: base }, sigs);
+  t.equal(known.status, 'known-failure');
+  t.same(known.signatures.map((c) => c.reproduced).sort(), [true, true]);
+  const noEvent = judge({ measurements: { ...base, sigbus_default_sysctl: m(null, is('sigbus')) } }, sigs);
+  t.equal(noEvent.status, 'fail', 'no final event at all (a hang, a crash) is not the known timeout');
+  const topology = fixture('near-miss-topology-warning.log');
+  const otherWarning = judge(
+    { measurements: { ...base, kernel_warnings_after_mce: m(1, eq(0), { reports: [topology] }) } },
+    sigs,
+  );
+  t.equal(otherWarning.status, 'fail', 'a WARNING of another kind is not the known one');
+  const seen: SeenReport[] = [{ ...topology, guest: 'l1', line: 7 }];
+  const unclaimed = judge({ measurements: base }, sigs, seen);
+  t.equal(unclaimed.status, 'fail');
+  t.match(unclaimed.reason, /kernel warning on l1: WARNING: CPU: 1 PID: 0 at arch\/x86\/kernel\/smpboot\.c:432/);
+  const claimed = judge({ measurements: base }, sigs, [{ ...warning, guest: 'l1', line: 3 }]);
+  t.equal(claimed.status, 'known-failure', 'a report a measurement claimed is judged through that measurement');
+  const fixed = judge(
+    {
+      measurements: {
+        sigbus_default_sysctl: m('sigbus', is('sigbus')),
+        sigbus_early_kill: m('sigbus', is('sigbus')),
+        kernel_warnings_after_mce: m(0, eq(0)),
+      },
+    },
+    sigs,
+  );
+  t.equal(fixed.status, 'pass');
+  t.same(
+    fixed.signatures.map((c) => c.reproduced),
+    [false, false],
+  );
+});
+
+t.test('a skipped measurement is never judged a pass or a fix', async (t) => {
+  const sigs = signaturesFor('nested-guest');
+  const v = judge({ measurements: { kvm_largepages: { value: null, unit: '', skipped: 'L2 under TCG' } } }, sigs);
+  t.equal(v.status, 'pass');
+  t.same(v.signatures, [], 'the signature was not checked, so it is not listed as fixed');
+});
