@@ -95,7 +95,10 @@ const check = (sig: Signature, reproduced: boolean, detail: string): SignatureCh
 });
 
 const valueText = (n: string, m: Measurement): string => {
-  const reports = (m.reports ?? []).map((r) => `${r.kind}: ${r.title}`).join('; ');
+  const reports = (m.reports ?? [])
+    .map((r) => `${r.kind}: ${r.title}`)
+    .filter((r) => r !== m.value)
+    .join('; ');
   return `${n} = ${String(m.value)}${reports ? ` (${reports})` : ''}`;
 };
 

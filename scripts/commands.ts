@@ -25,6 +25,8 @@ import { runSummary, toTap } from '../report/tap.js';
 import { SCENARIOS, selectScenarios } from '../scenarios/catalog.js';
 import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
 import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
+import { acceptBundle, githubAnnotations } from '../report/baseline.js';
+import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { rerender } from '../report/bundle.js';
 import { benchRun } from '../runner/bench-run.js';
 import { NOT_ENTRIES, freeMiB, listCache, pruneCache } from '../core/cache.js';
@@ -296,30 +298,26 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'report',
-    summary: "render a bundle's report again, validate it, or compare two bundles (what regressed?)",
-    usage: 'BUNDLE | --compare A B [--tolerance 0.1] [--json] | --validate BUNDLE',
+    summary: "render a bundle's report again, validate it, compare two bundles, or accept one as the base",
+    usage:
+      'BUNDLE | --compare A B [--tolerance 0.1] [--json] [--github] | --validate BUNDLE | --accept BUNDLE --into DIR',
     details:
-      'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario or an expectation ' +
-      'regressed.',
+      'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario, an expectation or a ' +
+      'held value regressed; a known failure that no longer reproduces is listed apart and does not fail. ' +
+      'A (the base) may be a directory made by --accept. --accept makes BUNDLE the accepted base in DIR.',
     options: {
-      compare: { type: 'boolean', help: 'compare bundle A (before) with bundle B (after)' },
+      compare: { type: 'boolean', help: 'compare bundle A (before, or an accepted base) with bundle B (after)' },
       tolerance: { type: 'string', help: 'relative change that counts as moved (default 0.1)' },
       validate: { type: 'boolean', help: 'check results.json against the schema' },
+      accept: { type: 'boolean', help: 'make BUNDLE the accepted base (with --into DIR)' },
+      into: { type: 'string', help: 'the accepted base directory' },
+      reason: { type: 'string', help: 'why the bundle is accepted (recorded in accepted.json)' },
+      github: { type: 'boolean', help: 'also print GitHub Actions annotations' },
       json: jsonOpt,
     },
     async run(v, pos) {
-      if (v.compare) {
-        if (pos.length !== 2)
-          throw new RigError('usage', 'report --compare needs two bundles: A (before) and B (after)', {
-            fix: 'dmemfs-rig report --compare out/run-1 out/run-2',
-          });
-        const tolerance = v.tolerance === undefined ? 0.1 : Number(v.tolerance);
-        if (!(tolerance >= 0))
-          throw new RigError('usage', `--tolerance ${String(v.tolerance)} is not a non-negative number`);
-        const d = compareRuns(loadBundle(pos[0]!), loadBundle(pos[1]!), { tolerance, names: [pos[0]!, pos[1]!] });
-        process.stdout.write(v.json ? `${JSON.stringify(d, null, 2)}\n` : renderDiff(d, tolerance));
-        return d.regressions ? 1 : 0;
-      }
+      if (v.compare) return compareCommand(v, pos);
+      if (v.accept) return acceptCommand(v, pos);
       if (pos.length !== 1)
         throw new RigError('usage', 'report needs one bundle directory', { fix: 'dmemfs-rig report out/run-...' });
       const run = loadBundle(pos[0]!);
@@ -331,6 +329,16 @@ export const COMMANDS: Command[] = [
       }
       rerender(pos[0]!);
       process.stdout.write(`${join(pos[0]!, 'report.html')}\n${join(pos[0]!, 'report.md')}\n`);
+      return 0;
+    },
+  },
+  {
+    name: 'known-failures',
+    summary: 'the known failures of the series: each signature and what its evidence must show (Markdown)',
+    usage: '',
+    options: {},
+    async run() {
+      process.stdout.write(`${knownFailuresMarkdown()}\n`);
       return 0;
     },
   },
@@ -572,3 +580,38 @@ export const COMMANDS: Command[] = [
     },
   },
 ];
+
+type Values = Record<string, unknown>;
+
+function compareCommand(v: Values, pos: string[]): number {
+  if (pos.length !== 2)
+    throw new RigError('usage', 'report --compare needs two bundles: A (before) and B (after)', {
+      fix: 'dmemfs-rig report --compare out/run-1 out/run-2',
+    });
+  const tolerance = v.tolerance === undefined ? 0.1 : Number(v.tolerance);
+  if (!(tolerance >= 0)) throw new RigError('usage', `--tolerance ${String(v.tolerance)} is not a non-negative number`);
+  const d = compareRuns(loadBundle(pos[0]!), loadBundle(pos[1]!), { tolerance, names: [pos[0]!, pos[1]!] });
+  process.stdout.write(v.json ? `${JSON.stringify(d, null, 2)}\n` : renderDiff(d, tolerance));
+  if (v.github)
+    process.stdout.write(
+      githubAnnotations(d)
+        .map((l) => `${l}\n`)
+        .join(''),
+    );
+  return d.regressions ? 1 : 0;
+}
+
+function acceptCommand(v: Values, pos: string[]): number {
+  if (pos.length !== 1 || typeof v.into !== 'string')
+    throw new RigError('usage', 'report --accept needs one bundle and --into DIR', {
+      fix: 'dmemfs-rig report --accept out/run-... --into base/',
+    });
+  const a = acceptBundle(pos[0]!, v.into, typeof v.reason === 'string' ? v.reason : 'accepted by hand');
+  const st = Object.values(a.statuses);
+  const n = (status: string) => st.filter((x) => x === status).length;
+  process.stdout.write(
+    `${v.into}: now the accepted base (${pos[0]}, ${st.length} scenarios: ` +
+      `${n('pass')} pass, ${n('known-failure')} known failure, ${n('fail')} fail; ${a.reason})\n`,
+  );
+  return 0;
+}

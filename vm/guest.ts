@@ -19,6 +19,9 @@ import { QmpClient } from './qmp.js';
 import { generateRunKey, publicKeyBlob, SshSession, type ExecOptions, type ExecResult, type KeyPair } from './ssh.js';
 import type { CrashReport, ReportKind } from './crash-patterns.js';
 
+/** How long after "sshd started" a login may take before the boot counts as stalled. */
+export const LOGIN_STALL_MS = 30_000;
+
 export function qemuBinary(): string {
   return process.env.DMEMFS_RIG_QEMU ?? 'qemu-system-x86_64';
 }
@@ -203,6 +206,22 @@ export class Guest {
     return (this.opts.bootTimeoutSec ?? 20) * this.opts.accel.timeoutScale * 1000;
   }
 
+  /**
+   * The guest said its SSH server started LOGIN_STALL_MS ago and no login has succeeded: a
+   * stalled boot (seen rarely under TCG), reported at once so the caller boots again instead of
+   * waiting for the whole boot timeout.
+   */
+  private loginStall(): RigError | undefined {
+    const up = this.console.lines.find((l) => /rig-init: sshd started/.test(l.raw));
+    if (!up || Date.now() - up.at < LOGIN_STALL_MS) return undefined;
+    return new RigError(
+      'ssh-login-failed',
+      `${this.opts.spec.name}: the guest started its SSH server ${Math.round((Date.now() - up.at) / 1000)} s ago ` +
+        'and no login succeeded',
+      { fix: 'a rare stall of the guest; booting again usually passes', evidence: this.console.tail(25) },
+    );
+  }
+
   private async waitReady(): Promise<void> {
     const deadline = Date.now() + this.bootTimeoutMs();
     const qmpP = QmpClient.connect(join(this.runDir, 'qmp.sock'), 15_000 * Math.min(this.opts.accel.timeoutScale, 3));
@@ -215,7 +234,12 @@ export class Guest {
     );
     try {
       this.ssh = await Promise.race([
-        SshSession.connect({ port, privateKey: this.key.privateKey, deadline, abort: () => this.failure }),
+        SshSession.connect({
+          port,
+          privateKey: this.key.privateKey,
+          deadline,
+          abort: () => this.failure ?? this.loginStall(),
+        }),
         this.failed(),
       ]);
     } catch (e) {

@@ -5,6 +5,7 @@
  * compares the two real bundles.
  */
 import t from 'tap';
+import type { RunDiff } from '../../report/compare.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -132,9 +133,24 @@ t.test('report --compare on the two real bundles', async (t) => {
   t.match(r.stdout, /# .* -> .*: 0 regression\(s\)/);
   t.match(r.stdout, /## scenario status\n\(none\)/);
   const j = await rig(['report', '--compare', a, b, '--json', '--tolerance', '0']);
-  const d = JSON.parse(j.stdout);
-  t.equal(d.regressions, 0);
-  t.ok(Array.isArray(d.moved), 'values that moved at all are listed with tolerance 0');
+  const d = JSON.parse(j.stdout) as RunDiff;
+  t.same(
+    [d.statusChanges.filter((c) => c.regression), d.expectationChanges.filter((c) => c.regression)],
+    [[], []],
+    'no scenario and no expectation regressed',
+  );
+  t.equal(
+    d.regressions,
+    d.moved.filter((m) => m.regression).length,
+    'with tolerance 0 every held value that moved at all counts (KASLR moves MemTotal)',
+  );
+  const base = join(root, 'accepted-base');
+  const acc = await rig(['report', '--accept', a, '--into', base, '--reason', 'test']);
+  t.equal(acc.code, 0);
+  t.match(acc.stdout, /now the accepted base/);
+  const vsBase = await rig(['report', '--compare', base, b, '--github']);
+  t.equal(vsBase.code, 0, 'the second run against the accepted first: no regression');
+  t.notMatch(vsBase.stdout, /::error/);
   const bad = await rig(['report', '--compare', a, join(root, 'nowhere')]);
   t.equal(bad.code, 1);
   t.match(bad.stderr, /bad-bundle]: cannot read .*nowhere/);

@@ -51,7 +51,15 @@ t.test(
           'runs-on': unknown;
           'timeout-minutes': number;
           env: Record<string, string>;
-          steps: Array<{ run?: string; uses?: string; with?: Record<string, string> }>;
+          steps: Array<{
+            name?: string;
+            id?: string;
+            if?: string;
+            run?: string;
+            uses?: string;
+            with?: Record<string, string>;
+            'continue-on-error'?: boolean;
+          }>;
         }
       >;
     };
@@ -75,10 +83,21 @@ t.test(
     t.match(cache?.with?.key, /hashFiles\('kernel\/\*\*', 'images\/\*\*'/, 'cache key follows the inputs');
     const upload = job.steps.find((s) => s.uses?.startsWith('actions/upload-artifact@'));
     t.equal(upload?.with?.path, 'out/', 'uploads the bundle');
-    t.ok(
-      job.steps.some((s) => /report --compare/.test(s.run ?? '')),
-      'compares with the previous night',
+    const compare = job.steps.find((s) => /report --compare base /.test(s.run ?? ''));
+    t.ok(compare, 'compares with the accepted base');
+    t.notOk(compare?.['continue-on-error'], 'a regression fails the night (no continue-on-error)');
+    t.match(compare?.run, /--github/, 'changes become annotations');
+    const accept = job.steps.find((s) => /report --accept .* --into base/.test(s.run ?? ''));
+    t.ok(accept, 'a step accepts the run as the base');
+    t.match(
+      accept?.if,
+      /steps\.compare\.outcome == 'success' \|\| inputs\.accept/,
+      'only a clean night, or on request',
     );
+    const save = job.steps.find((s) => s.uses?.startsWith('actions/cache/save@'));
+    t.equal(save?.with?.path, 'base', 'the saved cache is the accepted base');
+    t.equal(save?.if, accept?.if, 'a regressed night never saves its bundle as the base');
+    t.ok((wf.on.workflow_dispatch as { inputs: { accept: unknown } }).inputs.accept, 'accept: true by hand');
   },
 );
 

@@ -1,5 +1,9 @@
 /** Report pieces with fake runs: JUnit, the schema validator, compare, key redaction, charts. */
 import t from 'tap';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { acceptBundle, githubAnnotations } from '../../report/baseline.js';
 import { toJunit, xmlEscape } from '../../report/junit.js';
 import { RESULTS_SCHEMA, validate } from '../../report/schema.js';
 import { compareRuns, renderDiff } from '../../report/compare.js';
@@ -160,4 +164,25 @@ t.test('charts and report from measurements', async (t) => {
   t.match(html, /<svg id="chart-struct-page"/);
   t.notMatch(html, /<script/, 'a static page');
   t.match(renderMarkdown(run([reservation])), /\| measurement \| dmemfs 4K \|/);
+});
+
+t.test('accept: a bundle becomes the base whole; annotations say regressions and fixes apart', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rig-accept-'));
+  const bundle = join(dir, 'run-1');
+  mkdirSync(bundle);
+  const before = run([{ ...scen('n', 'known-failure'), signatures: [] }]);
+  writeFileSync(join(bundle, 'results.json'), JSON.stringify(before));
+  const a = acceptBundle(bundle, join(dir, 'base'), 'first night');
+  t.same(a.statuses, { n: 'known-failure' });
+  t.ok(existsSync(join(dir, 'base', 'results.json')) && existsSync(join(dir, 'base', 'accepted.json')));
+  t.same(readdirSync(dir).sort(), ['base', 'run-1'], 'no staging directory left');
+  writeFileSync(join(bundle, 'results.json'), '{ not json');
+  t.throws(
+    () => acceptBundle(bundle, join(dir, 'base'), 'x'),
+    { message: /cannot read/ },
+    'a broken bundle is refused',
+  );
+  t.ok(existsSync(join(dir, 'base', 'accepted.json')), 'and the base it would have replaced is intact');
+  const d = compareRuns(before, run([{ ...scen('n', 'fail'), signatures: [] }]), { tolerance: 0.1 });
+  t.same(githubAnnotations(d), ['::error title=regression::n: known-failure -> fail']);
 });

@@ -1,0 +1,40 @@
+/**
+ * The known failures of the series as Markdown, written from the signatures themselves (what
+ * each explains and what its evidence must show): `dmemfs-rig known-failures` prints it, and the
+ * README's section is this text (a unit test keeps the two equal).
+ */
+import { describeExpectation } from '../core/results.js';
+import { SIGNATURES } from '../scenarios/signatures.js';
+import type { Signature } from '../scenarios/types.js';
+
+/** What the evidence must show, in words. */
+function evidenceText(sig: Signature): string[] {
+  const out = Object.entries(sig.measurements).map(
+    ([n, e]) => `\`${n}\` ${e === 'any' || e === undefined ? 'failed' : describeExpectation(e)}`,
+  );
+  if (sig.report) {
+    const r = sig.report;
+    out.push(
+      `a kernel report of kind ${r.kinds.join(' or ')}` +
+        (r.title ? `, title matching \`${r.title.source}\`` : '') +
+        (r.excerpt ? `, excerpt matching \`${r.excerpt.source}\`` : ''),
+    );
+  }
+  if (sig.evidence) out.push(`evidence matching \`${sig.evidence.source}\``);
+  return out;
+}
+
+const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
+
+export function knownFailuresMarkdown(signatures: readonly Signature[] = SIGNATURES): string {
+  const lines = [
+    '| signature | scenario | what goes wrong | the evidence must show | why |',
+    '|---|---|---|---|---|',
+    ...signatures.map(
+      (s) =>
+        `| \`${s.id}\` | \`${s.scenario}\` | ${oneLine(s.title)} | ${evidenceText(s).join('; ').replace(/\|/g, '\\|')} ` +
+        `| ${oneLine(s.reason).replace(/\|/g, '\\|')} |`,
+    ),
+  ];
+  return lines.join('\n');
+}
