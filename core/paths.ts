@@ -1,3 +1,7 @@
+/**
+ * Where the rig keeps things: the project root, the shared inputs beside it, the cache (never
+ * inside the repository) and private per-guest run directories.
+ */
 import { mkdirSync, mkdtempSync, chmodSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';

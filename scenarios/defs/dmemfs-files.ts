@@ -67,6 +67,8 @@ async function mountSize(ctx: ScenarioContext<M>, g: Guest, ps: PageSize): Promi
   let m = await mountDmemfs(g, ps.name);
   if (ps.name !== '4K')
     ctx.measure(`remount_as_${ps.name}_in_same_boot`, m.ok, {
+      expect: is(true),
+      why: 'the pool forgets its page size once every file is gone and the mount is undone (a finding)',
       note: m.err || 'after unlinking every file and unmounting the previous size',
     });
   if (m.ok) return g;
@@ -115,6 +117,8 @@ async function permissions(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
   const mode = await g.exec(['stat', '-c', '%a', '/mnt/dmem'], { check: true });
   ctx.measure('root_dir_mode_after_mount', mode.stdout.trim(), {
     unit: 'octal',
+    expect: is('0'),
+    why: 'a finding: nobody but root can use a fresh mount until an admin runs chmod',
     note: 'dmemfs has no mode= option; the root inode is created as S_IFDIR only',
   });
   await g.exec(['chmod', '755', '/mnt/dmem'], { check: true });

@@ -35,10 +35,12 @@ export const l2Alternatives = defineScenario({
     const dev = await g.exec(['sh', '-c', 'test -c /dev/dax0.0 && echo present']);
     ctx.measure('devdax_device', /present/.test(dev.stdout), { expect: is(true) });
     // Subdivision: a namespace's dax region is static in 5.10 (only soft-reserved "hmem"
-    // regions are dynamic), so this is recorded rather than required.
+    // regions are dynamic): the refusal is the finding, held to its errno.
     const sub = await g.exec(['daxctl', 'create-device', '-r', '0', '-s', '256M']);
     ctx.evidence('daxctl create-device -r 0 -s 256M', `${sub.stdout}${sub.stderr}`);
     ctx.measure('daxctl_create_device_256M', sub.code === 0 ? 'created' : `refused (exit ${sub.code})`, {
+      expect: is('refused (exit 228)'),
+      why: "-ENOSPC: the namespace's dax0.0 spans its whole static region, so nothing is left to subdivide",
       note: `${sub.stdout}${sub.stderr}`.trim().replace(/\n/g, '; ').slice(0, 200),
     });
     const list = await g.exec(['daxctl', 'list', '-R', '-D']);

@@ -1,3 +1,4 @@
+/** Accelerator choice: KVM only with vmx/svm in the host CPU and a usable /dev/kvm, else TCG with scaled timeouts. */
 import t from 'tap';
 import { cpuVirtFlags, decideAccel, TCG_TIMEOUT_SCALE } from '../../vm/accel.js';
 

@@ -1,3 +1,4 @@
+/** The per-patch apply report: GNU patch output parsed into clean, offset, fuzz and failed hunks. */
 import t from 'tap';
 import { formatApplyReport, parsePatchOutput, worstStatus, type ApplyReport } from '../../kernel/apply.js';
 

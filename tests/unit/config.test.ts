@@ -1,3 +1,4 @@
+/** Config fragments: merged values checked, and an option that did not survive named with its unmet dependency. */
 import t from 'tap';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

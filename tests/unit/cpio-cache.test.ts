@@ -1,3 +1,4 @@
+/** The deterministic cpio writer and the content-addressed cache (atomic entries, locks). */
 import t from 'tap';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+/** Kernel report recognition against real console logs (tests/fixtures/consoles/). */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

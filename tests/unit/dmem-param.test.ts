@@ -1,3 +1,4 @@
+/** The rig's dmem= grammar: the forms the series accepts and the bad values it refuses. */
 import t from 'tap';
 import { checkDmemTokens, memparse, parseDmemParam } from '../../scenarios/dmem-param.js';
 

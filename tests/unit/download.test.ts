@@ -1,3 +1,4 @@
+/** Downloads verified by SHA256 while streaming; a mismatch keeps nothing. */
 import t from 'tap';
 import { createServer } from 'node:http';
 import { createHash } from 'node:crypto';

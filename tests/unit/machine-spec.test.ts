@@ -1,3 +1,4 @@
+/** Machine specs to QEMU argument arrays: NUMA, memory backends, forwards on 127.0.0.1, IOMMU. */
 import t from 'tap';
 import { appendLine, qemuArgs, totalMemMiB, type MachineSpec } from '../../vm/machine-spec.js';
 import { RigError } from '../../core/errors.js';

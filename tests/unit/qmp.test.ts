@@ -1,3 +1,4 @@
+/** The QMP client: greeting, commands, events, HMP passthrough, against a fake socket peer. */
 import t from 'tap';
 import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';

@@ -1,3 +1,4 @@
+/** Expectations, TAP of a run, the catalog and its signatures, apt parsers. */
 import t from 'tap';
 import {
   approx,

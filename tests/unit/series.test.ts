@@ -1,3 +1,4 @@
+/** Series parsing and verification by patch id: missing, altered, duplicate and extra patches. */
 import t from 'tap';
 import { identifySeries, parseSeries, seriesDefinition, seriesDistance, verifySeries } from '../../kernel/series.js';
 import { parseMbox, parseSubject } from '../../kernel/mbox.js';

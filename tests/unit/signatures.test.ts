@@ -13,6 +13,7 @@ import { atLeast, eq, is, meets, type KernelReport, type Measurement } from '../
 import { judge, reportMatches, type SeenReport } from '../../runner/judge.js';
 import { SIGNATURES, signaturesFor } from '../../scenarios/signatures.js';
 import { findReports } from '../../vm/crash-patterns.js';
+import { knownFailuresMarkdown } from '../../report/known-failures.js';
 
 interface Fixture {
   file: string;
@@ -158,4 +159,9 @@ t.test('a skipped measurement is never judged a pass or a fix', async (t) => {
   const v = judge({ measurements: { kvm_largepages: { value: null, unit: '', skipped: 'L2 under TCG' } } }, sigs);
   t.equal(v.status, 'pass');
   t.same(v.signatures, [], 'the signature was not checked, so it is not listed as fixed');
+});
+
+t.test("the README's known-failures section is the signatures' own text", async (t) => {
+  const readme = readFileSync(join(projectRoot(), 'README.md'), 'utf8');
+  t.ok(readme.includes(knownFailuresMarkdown()), 'README holds the output of `dmemfs-rig known-failures`');
 });

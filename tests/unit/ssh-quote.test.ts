@@ -1,3 +1,4 @@
+/** Argument arrays quoted for the guest shell: nothing in an argument is ever run. */
 import t from 'tap';
 import { publicKeyBlob, quoteArgv, shellQuote } from '../../vm/ssh.js';
 
