@@ -110,6 +110,16 @@ export function unclaimedReports(seen: readonly SeenReport[], measurements: Reco
   return seen.filter((r) => !claimed.has(`${r.title}\n${r.excerpt}`));
 }
 
+/** One line per distinct unclaimed report (sysrq t prints one Call Trace per task): "... (x24)". */
+function reportProblems(reports: SeenReport[]): string[] {
+  const counts = new Map<string, number>();
+  for (const r of reports) {
+    const k = `kernel ${r.kind} on ${r.guest}: ${r.title}`;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return [...counts].map(([k, n]) => (n > 1 ? `${k} (x${n})` : k));
+}
+
 /** The verdict of a scenario whose body ran to its end (a body that threw is a fail already). */
 export function judge(
   result: Pick<ScenarioResult, 'measurements'>,
@@ -123,8 +133,7 @@ export function judge(
     const worse = mismatches.get(n);
     problems.push(`${valueText(n, m)} (expected ${describeExpectation(m.expected!)})${worse ? `: ${worse}` : ''}`);
   }
-  for (const r of unclaimedReports(seen, result.measurements))
-    problems.push(`kernel ${r.kind} on ${r.guest}: ${r.title}`);
+  problems.push(...reportProblems(unclaimedReports(seen, result.measurements)));
   if (problems.length) return { status: 'fail', reason: `not met: ${problems.join('; ')}`, signatures: checks };
   const reproduced = checks.filter((c) => c.reproduced);
   if (reproduced.length)

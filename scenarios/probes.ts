@@ -1,5 +1,6 @@
 /** Small readers of guest state used by scenario bodies. */
 import { RigError } from '../core/errors.js';
+import { between, KB_PER_GIB, STRUCT_PAGE_KB_PER_GIB, type Expectation } from '../core/results.js';
 import type { Guest } from '../vm/guest.js';
 
 export async function memTotalKb(g: Guest): Promise<{ total: number; nodes: number[] }> {
@@ -80,3 +81,12 @@ export async function logMatches(g: Guest, re: RegExp): Promise<string[]> {
 }
 
 export { KB_PER_GIB, STRUCT_PAGE_KB_PER_GIB } from '../core/results.js';
+
+/** The kernel's own fixed reservations (image, page tables, early allocations): at most this (kB). */
+const FIXED_RESERVATIONS_MAX_KB = 128 * 1024;
+
+/** MemTotal of `gib` GiB of RAM: less its struct pages and at most the fixed reservations. */
+export function memTotalOf(gib: number): Expectation {
+  const top = gib * (KB_PER_GIB - STRUCT_PAGE_KB_PER_GIB);
+  return between(top - FIXED_RESERVATIONS_MAX_KB, top);
+}

@@ -9,22 +9,13 @@
  * KASLR_KB, and a per-GiB figure within KASLR_KB divided by the GiB reserved. A drop of the whole
  * reserved size (no struct pages saved) is 16 MiB per GiB off theory: it always fails.
  */
-import { between, eq, is, KB_PER_GIB, STRUCT_PAGE_KB_PER_GIB, within, type Expectation } from '../../core/results.js';
+import { eq, is, KB_PER_GIB, STRUCT_PAGE_KB_PER_GIB, within, type Expectation } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
-import { dmemRegions, dmemStats, logMatches, memTotalKb, type DmemRegion } from '../probes.js';
+import { dmemRegions, dmemStats, logMatches, memTotalKb, memTotalOf, type DmemRegion } from '../probes.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
 
 /** How far KASLR moves MemTotal between two boots of the same kernel (kB). */
 const KASLR_KB = 1536;
-/** The kernel's own fixed reservations (image, page tables, early allocations): at most this (kB). */
-const FIXED_RESERVATIONS_MAX_KB = 128 * 1024;
-
-/** MemTotal of `gib` GiB of RAM: less its struct pages and at most the fixed reservations. */
-export function memTotalOf(gib: number): Expectation {
-  const top = gib * (KB_PER_GIB - STRUCT_PAGE_KB_PER_GIB);
-  return between(top - FIXED_RESERVATIONS_MAX_KB, top);
-}
-
 /** What a reservation of `reservedKb` takes from MemTotal: the size less its struct pages. */
 const dropOf = (reservedKb: number): Expectation =>
   within(reservedKb * (1 - STRUCT_PAGE_KB_PER_GIB / KB_PER_GIB), KASLR_KB);

@@ -93,7 +93,31 @@ const defs = [
     await g.exec(['true'], { timeoutMs: 10_000 });
   }),
   { ...healthy, id: 'after-the-faults-2' },
+  traceMidScenario(),
 ];
+
+/**
+ * A kernel report that is not a crash (sysrq t prints every task's Call Trace) in the middle of
+ * a scenario: the scenario goes on measuring, and the judge fails it with the report's title.
+ */
+function traceMidScenario(): ScenarioDefinition {
+  return {
+    id: 'trace-mid-scenario',
+    title: 'fault: a kernel trace in the middle of a scenario',
+    proves: 'a report that is not a crash fails the scenario without hiding the measurements after it',
+    needs: [],
+    boots: ['plain'],
+    measurements: ['before', 'after'],
+    async run(ctx) {
+      const g = await ctx.boot('plain');
+      ctx.measure('before', true, { expect: is(true) });
+      await g.exec(['sh', '-c', 'echo 1 > /proc/sys/kernel/sysrq; echo t > /proc/sysrq-trigger'], { check: true });
+      await new Promise((r) => setTimeout(r, 3000)); // the report closes 1.5 s after its last line
+      const r = await g.exec(['uname', '-r'], { check: true });
+      ctx.measure('after', r.code === 0, { expect: is(true) });
+    },
+  };
+}
 
 const out = mkdtempSync(join(tmpdir(), 'rig-faults-'));
 const run = await runScenarios({ profile: 'rfc-v2-debian', accel, scenarios: defs, out });
@@ -116,6 +140,18 @@ await expectFault('qemu-killed', /QEMU exited unexpectedly|qemu-exit/, 10);
 await expectFault('kernel-panic', /panic|sysrq/i, 10);
 await expectFault('ssh-dropped', /ssh-dropped|SSH connection/, 10);
 await expectFault('guest-hang', /ssh-exec-timeout|did not finish/, 20);
+
+await fault(
+  t,
+  'fault',
+  'a kernel trace mid-scenario: measuring goes on, the verdict is a fail naming it',
+  async (st) => {
+    const s = byId.get('trace-mid-scenario')!;
+    st.equal(s.measurements.after?.ok, true, 'the measurement after the trace was taken');
+    st.equal(s.status, 'fail');
+    st.match(s.reason ?? '', /^not met: kernel call-trace on \S+-plain: Call Trace:( \(x\d+\))?$/);
+  },
+);
 
 await fault(t, 'fault', 'the scenarios after each fault still run', async (st) => {
   st.equal(byId.get('after-the-faults')?.status, 'pass');
