@@ -1,8 +1,13 @@
 /**
- * The kernel build: out of tree, -j = cores, through ccache, in a work directory that
- * survives interruption (make resumes; kbuild deletes half-written targets), and artifacts
- * published atomically into the cache under a key of (tree, config inputs, toolchain), with
- * a build manifest (versions, hashes, timings) beside them.
+ * The kernel build: out of tree, -j = cores, through ccache, and artifacts published atomically
+ * into the cache under a key of (tree, config inputs, toolchain), with a build manifest
+ * (versions, hashes, timings) beside them.
+ *
+ * Every build of a profile happens in the same two places, build-work/<profile>/src (the patched
+ * tree, synced in with rsync: unchanged files keep their time stamps) and build-work/<profile>/obj
+ * (make's objects, kept between builds). A tree with a few patches changed therefore recompiles
+ * only what those patches touch, plus the link; an interrupted build resumes where it stopped;
+ * and ccache, whose base directory covers build-work, sees the same relative paths every time.
  */
 import { trackGroup } from '../core/processes.js';
 import { spawn } from 'node:child_process';
@@ -159,14 +164,39 @@ async function publishArtifacts(staging: string, work: string, configPath: strin
   return artifacts;
 }
 
-/** Configure and make in `work`, then publish into `staging` with a manifest. */
-async function buildInto(staging: string, work: string, req: BuildRequest, key: string, env: NodeJS.ProcessEnv) {
-  const { profile, srcDir, toolchain: tc } = req;
+/** The two stable places of a profile's builds. */
+export function buildDirs(profile: string, root = cacheRoot()): { src: string; obj: string } {
+  const base = join(root, 'build-work', profile);
+  return { src: join(base, 'src'), obj: join(base, 'obj') };
+}
+
+/** Which build key the object directory last completed (written after a successful make). */
+const DONE_MARK = '.rig-built-key';
+
+/**
+ * Copy the patched tree into the profile's stable source directory: files whose content did not
+ * change are left alone (their time stamps too), changed ones are rewritten, removed ones go.
+ */
+export async function syncTree(from: string, to: string): Promise<void> {
+  mkdirSync(to, { recursive: true });
+  await run('rsync', ['-rlc', '--delete', '--exclude=/.git/', `${from}/`, `${to}/`], { what: 'rsync of the tree' });
+}
+
+/** Configure and make in the profile's stable directories, then publish into `staging`. */
+async function buildInto(staging: string, req: BuildRequest, key: string, env: NodeJS.ProcessEnv) {
+  const { profile, toolchain: tc } = req;
+  const { src: srcDir, obj: work } = buildDirs(profile.name);
   const jobs = availableParallelism();
   const already = countObjects(work);
-  if (already > 0) info(`kernel build: resuming an interrupted build in ${work}: ${already} objects already built`);
-  mkdirSync(work, { recursive: true });
+  const last = existsSync(join(work, DONE_MARK)) ? readFileSync(join(work, DONE_MARK), 'utf8').trim() : undefined;
+  if (already > 0 && !last)
+    info(`kernel build: resuming an interrupted build in ${work}: ${already} objects already built`);
+  else if (already > 0)
+    info(`kernel build: ${already} objects from the last build of ${profile.name}: make rebuilds what changed`);
   const t0 = Date.now();
+  await syncTree(req.srcDir, srcDir);
+  mkdirSync(work, { recursive: true });
+  rmSync(join(work, DONE_MARK), { force: true });
   const cfg = await configure(srcDir, work, profile.config.base, profile.config.fragments, makeArgs(tc, jobs));
   const t1 = Date.now();
   info(`kernel build: ${profile.name} ${req.kernelVersion}, ${jobs} jobs, ${tc.ccache ? 'ccache ' : ''}${tc.version}`);
@@ -193,25 +223,23 @@ async function buildInto(staging: string, work: string, req: BuildRequest, key: 
     builtAt: new Date().toISOString(),
   };
   writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  writeFileSync(join(work, DONE_MARK), key);
 }
 
 export async function buildKernel(req: BuildRequest): Promise<KernelBuild> {
   const key = buildKey(req.profile, req.treeId, req.toolchain);
-  const work = join(cacheRoot(), 'build-work', key);
   const env = {
     ...process.env,
     CCACHE_DIR: process.env.CCACHE_DIR ?? join(cacheRoot(), 'ccache'),
-    CCACHE_BASEDIR: req.srcDir,
+    CCACHE_BASEDIR: join(cacheRoot(), 'build-work'),
     CCACHE_MAXSIZE: process.env.CCACHE_MAXSIZE ?? '8G',
     LC_ALL: 'C',
   };
   if (isComplete('kernel', key)) return loadBuild(entryDir('kernel', key), true);
-  // The work directory belongs to one builder at a time; the artifact entry has its own lock.
-  const releaseWork = await lockKey('build-work', key);
+  // The profile's build directories belong to one builder at a time; the entry has its own lock.
+  const releaseWork = await lockKey('build-work', req.profile.name);
   try {
-    const entry = await cached('kernel', key, (staging) => buildInto(staging, work, req, key, env), { needMiB: 3500 });
-    // Published: the work directory's objects are no longer needed (ccache keeps the compiles).
-    rmSync(work, { recursive: true, force: true });
+    const entry = await cached('kernel', key, (staging) => buildInto(staging, req, key, env), { needMiB: 3500 });
     return loadBuild(entry.dir, entry.hit);
   } finally {
     releaseWork();

@@ -141,7 +141,7 @@ export interface ConfigResult {
 export async function configure(
   srcDir: string,
   buildDir: string,
-  base: 'defconfig' | 'tinyconfig',
+  base: 'defconfig' | 'tinyconfig' | 'allnoconfig',
   fragmentNames: string[],
   makeArgs: string[],
 ): Promise<ConfigResult> {

@@ -47,7 +47,7 @@ export interface KernelProfile {
   source: SourceSpec;
   series: SeriesSpec | null;
   /** Apply the series with git am --skip of the cover letter; 'git-am-then-patch' falls back to patch -F3. */
-  config: { base: 'defconfig' | 'tinyconfig'; fragments: string[] };
+  config: { base: 'defconfig' | 'tinyconfig' | 'allnoconfig'; fragments: string[] };
   toolchain: { cc: string };
   /** Objects a build of this profile compiles (for progress); refreshed from manifests. */
   expectedObjects?: number;

@@ -1,14 +1,18 @@
 /**
  * Build benchmark: the cached pipeline's time, the cold build (from the manifest of the
- * build in the cache, or a fresh one with --cold: empty cache, no ccache), and the objects a
- * plain `make defconfig` of the same tree compiles (with --defconfig; a real build).
+ * build in the cache, or a fresh one with --cold: empty cache, no ccache), the rebuild after
+ * one patch of the series changed (a one-line edit, as data), and the objects a plain
+ * `make defconfig` of the same tree compiles (with --defconfig; a real build).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { info } from '../core/log.js';
-import { detectToolchain, makeArgs, makeWithProgress } from '../kernel/build.js';
-import { runKernelPipeline } from '../kernel/pipeline.js';
+import { RigError } from '../core/errors.js';
+import { buildKernel, detectToolchain, makeArgs, makeWithProgress } from '../kernel/build.js';
+import { editSeries, type PatchEdit } from '../kernel/patch-edit.js';
+import { runKernelPipeline, runTreeStages } from '../kernel/pipeline.js';
+import { patchedTree } from '../kernel/tree.js';
 import { run } from '../core/exec.js';
 
 export interface BuildBench {
@@ -25,6 +29,51 @@ export interface BuildBench {
    * mm/gup.c calls pmd_special()/pud_special(), which only exist with THP.)
    */
   defconfig?: { buildSeconds: number; objects: number; tree: string };
+  /**
+   * The series with one patch changed (BENCH_EDIT), built after the profile's own build: the
+   * objects make recompiled and the time, tree stage included. From the cache on a later run
+   * (the figures of its first build).
+   */
+  onePatchRebuild: { edit: string; patch: number; treeSeconds: number; buildSeconds: number; objects: number };
+}
+
+/**
+ * The one-line change the benchmark makes: the reviewer's fix of the NULL pdnode in
+ * get_dmem_pfn() (35/37), which touches one function of mm/dmem.c.
+ */
+export const BENCH_EDIT: PatchEdit = {
+  name: 'get_dmem_pfn-pdnode',
+  patch: 35,
+  find: 'find_dmem_region(PFN_PHYS(pfn), NULL)',
+  replace: 'find_dmem_region(PFN_PHYS(pfn), &(struct dmem_node *){ NULL })',
+};
+
+/** Build the profile's series with `edit` applied, after the profile's own build. */
+export async function onePatchRebuild(profile: string, edit: PatchEdit): Promise<BuildBench['onePatchRebuild']> {
+  const stages = await runTreeStages({ profile });
+  if (!stages.series) throw new RigError('no-series', `profile ${profile} has no series to change`);
+  const t0 = Date.now();
+  const edited = await editSeries(stages.series.parsed, [edit]);
+  const tree = await patchedTree(stages.source, `${stages.profile.series!.name}+${edit.name}`, edited);
+  const treeSeconds = (Date.now() - t0) / 1000;
+  const build = await buildKernel({
+    profile: stages.profile,
+    srcDir: tree.dir,
+    treeId: tree.id,
+    headCommit: tree.headCommit,
+    kernelVersion: stages.source.kernelVersion,
+    source: stages.source.provenance,
+    series: { name: `${stages.profile.series!.name}+${edit.name}`, patchIds: edited.patches.map((p) => p.patchId) },
+    toolchain: await detectToolchain(stages.profile.toolchain.cc),
+  });
+  const m = build.manifest;
+  return {
+    edit: edit.name,
+    patch: edit.patch,
+    treeSeconds: Math.round(treeSeconds),
+    buildSeconds: m.seconds.config + m.seconds.build,
+    objects: m.objectsCompiled,
+  };
 }
 
 export async function benchBuild(opts: { profile: string; cold?: boolean; defconfig?: boolean }): Promise<BuildBench> {
@@ -62,6 +111,7 @@ export async function benchBuild(opts: { profile: string; cold?: boolean; defcon
     ccache: m.toolchain.ccache,
     coldRun: !first.build.hit,
   };
+  out.onePatchRebuild = await onePatchRebuild(opts.profile, BENCH_EDIT);
   if (opts.defconfig) {
     const work = mkdtempSync(join(tmpdir(), 'rig-defconfig-'));
     try {

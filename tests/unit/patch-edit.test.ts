@@ -1,0 +1,28 @@
+/** A change to one patch written as data: one added line found and replaced, patch ids recomputed. */
+import t from 'tap';
+import { editDiff, editSeries } from '../../kernel/patch-edit.js';
+import { parseSeries, readMbox } from '../../kernel/series.js';
+import { BENCH_EDIT } from '../../runner/bench-build.js';
+import { REBASED_MBOX } from '../helpers/fixtures.js';
+
+const series = await parseSeries(readMbox(REBASED_MBOX()));
+
+t.test("the bench's edit changes exactly one line of patch 35 and only its patch id", async (t) => {
+  const edited = await editSeries(series, [BENCH_EDIT]);
+  const changed = edited.patches.filter((p, i) => p.patchId !== series.patches[i]!.patchId).map((p) => p.number);
+  t.same(changed, [35]);
+  const before = series.patches.find((p) => p.number === 35)!.diff.split('\n');
+  const after = edited.patches.find((p) => p.number === 35)!.diff.split('\n');
+  const diffs = after.filter((l, i) => l !== before[i]);
+  t.same(diffs, ['+\tstruct dmem_region *dregion = find_dmem_region(PFN_PHYS(pfn), &(struct dmem_node *){ NULL });']);
+  t.equal(series.patches.find((p) => p.number === 35)!.diff.split('\n').length, after.length, 'same line count');
+});
+
+t.test('an edit that names no line, or several, is refused', async (t) => {
+  const p35 = series.patches.find((p) => p.number === 35)!;
+  t.throws(() => editDiff(p35, { ...BENCH_EDIT, find: 'no such text' }), {
+    message: /adds 0 lines containing "no such text", not one/,
+  });
+  t.throws(() => editDiff(p35, { ...BENCH_EDIT, find: 'dmempage' }), { message: /adds \d+ lines containing/ });
+  await t.rejects(editSeries(series, [{ ...BENCH_EDIT, patch: 99 }]), { message: /has no patch 99/ });
+});
