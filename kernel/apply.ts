@@ -177,9 +177,20 @@ function writePatchFiles(tmp: string, p: ParsedPatch) {
   writeFileSync(
     files.mail,
     `From rig Mon Sep 17 00:00:00 2001\nFrom: ${p.message.from ?? ''}\nDate: ` +
-      `${p.message.date ?? ''}\nSubject: [PATCH] ${p.title}\n\n${p.message.body}`,
+      `${p.message.date ?? ''}\nSubject: [PATCH] ${p.title}\n\n${mailBodyWithDiff(p)}`,
   );
   return files;
+}
+
+/**
+ * The mail body git am applies: the message as mailed, then `p.diff`. For a patch as mailed this
+ * is the body itself; for an edited one (kernel/patch-edit.ts) it carries the edited diff, so what
+ * goes into the tree is always what the patch id was computed from.
+ */
+export function mailBodyWithDiff(p: ParsedPatch): string {
+  const lines = p.message.body.split('\n');
+  const start = lines.findIndex((l) => l.startsWith('diff --git ') || l.startsWith('Index: '));
+  return start < 0 ? p.message.body : `${lines.slice(0, start).join('\n')}\n${p.diff}`;
 }
 
 /**

@@ -4,13 +4,15 @@
  * one patch of the series changed (a one-line edit, as data), and the objects a plain
  * `make defconfig` of the same tree compiles (with --defconfig; a real build).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { info } from '../core/log.js';
 import { RigError } from '../core/errors.js';
 import { buildKernel, detectToolchain, makeArgs, makeWithProgress } from '../kernel/build.js';
+import { diffFiles } from '../kernel/mbox.js';
 import { editSeries, type PatchEdit } from '../kernel/patch-edit.js';
+import type { ParsedPatch } from '../kernel/series.js';
 import { runKernelPipeline, runTreeStages } from '../kernel/pipeline.js';
 import { patchedTree } from '../kernel/tree.js';
 import { run } from '../core/exec.js';
@@ -48,6 +50,15 @@ export const BENCH_EDIT: PatchEdit = {
   replace: 'find_dmem_region(PFN_PHYS(pfn), &(struct dmem_node *){ NULL })',
 };
 
+/** The edited line is in the tree (a tree built from the original patch would measure nothing). */
+function assertEditLanded(dir: string, patch: ParsedPatch, edit: PatchEdit): void {
+  const files = diffFiles(patch.diff).map((f) => join(dir, f.file));
+  if (!files.some((f) => existsSync(f) && readFileSync(f, 'utf8').includes(edit.replace)))
+    throw new RigError('edit-lost', `edit "${edit.name}" is not in the patched tree ${dir}`, {
+      fix: 'the tree was built from the original patch: remove that tree entry from the cache and run again',
+    });
+}
+
 /** Build the profile's series with `edit` applied, after the profile's own build. */
 export async function onePatchRebuild(profile: string, edit: PatchEdit): Promise<BuildBench['onePatchRebuild']> {
   const stages = await runTreeStages({ profile });
@@ -56,6 +67,11 @@ export async function onePatchRebuild(profile: string, edit: PatchEdit): Promise
   const edited = await editSeries(stages.series.parsed, [edit]);
   const tree = await patchedTree(stages.source, `${stages.profile.series!.name}+${edit.name}`, edited);
   const treeSeconds = (Date.now() - t0) / 1000;
+  assertEditLanded(
+    tree.dir,
+    edited.patches.find((p) => p.number === edit.patch)!,
+    edit,
+  );
   const build = await buildKernel({
     profile: stages.profile,
     srcDir: tree.dir,

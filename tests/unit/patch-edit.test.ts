@@ -1,5 +1,6 @@
 /** A change to one patch written as data: one added line found and replaced, patch ids recomputed. */
 import t from 'tap';
+import { mailBodyWithDiff } from '../../kernel/apply.js';
 import { editDiff, editSeries } from '../../kernel/patch-edit.js';
 import { parseSeries, readMbox } from '../../kernel/series.js';
 import { BENCH_EDIT } from '../../runner/bench-build.js';
@@ -25,4 +26,13 @@ t.test('an edit that names no line, or several, is refused', async (t) => {
   });
   t.throws(() => editDiff(p35, { ...BENCH_EDIT, find: 'dmempage' }), { message: /adds \d+ lines containing/ });
   await t.rejects(editSeries(series, [{ ...BENCH_EDIT, patch: 99 }]), { message: /has no patch 99/ });
+});
+
+t.test('the mail git am applies carries the diff the patch id was computed from', async (t) => {
+  const same = series.patches.filter((p) => mailBodyWithDiff(p) === p.message.body).length;
+  t.equal(same, series.patches.length, 'every patch as mailed: the mail is the body itself');
+  const edited = (await editSeries(series, [BENCH_EDIT])).patches.find((p) => p.number === 35)!;
+  const mail = mailBodyWithDiff(edited);
+  t.ok(mail.includes(BENCH_EDIT.replace), 'the edited patch: its mail has the edited line');
+  t.notOk(mail.includes(`dregion = ${BENCH_EDIT.find}`), 'and not the original one');
 });
