@@ -17,6 +17,8 @@ import {
 } from './series.js';
 import { acquireSource, type KernelSource } from './source.js';
 import { patchedTree, type PatchedTree } from './tree.js';
+import { editedName } from './edits.js';
+import { editSeries, type PatchEdit } from './patch-edit.js';
 
 export interface PipelineOptions {
   profile: string;
@@ -24,6 +26,8 @@ export interface PipelineOptions {
   kernelSrc?: string;
   /** A local mbox instead of the profile's series location. */
   series?: string;
+  /** Changes to the verified series, as data (kernel/edits.ts): built as a series of their own. */
+  edits?: PatchEdit[];
   cc?: string;
 }
 
@@ -98,7 +102,9 @@ export async function verifiedSeries(profile: KernelProfile, override?: string):
 
 export interface PipelineResult {
   profile: KernelProfile;
-  series: VerifiedSeries | undefined;
+  /** The verified series as mailed; `parsed` is what was applied (the edits in it). */
+  series: (VerifiedSeries & { name: string }) | undefined;
+  edits: PatchEdit[];
   source: KernelSource;
   tree: PatchedTree;
   build: KernelBuild;
@@ -107,20 +113,31 @@ export interface PipelineResult {
 /** The stages up to the patched tree: series verified, source acquired, series applied. */
 export async function runTreeStages(opts: PipelineOptions): Promise<Omit<PipelineResult, 'build'>> {
   const profile = loadProfile(opts.profile);
-  const series = await verifiedSeries(profile, opts.series);
+  const verified = await verifiedSeries(profile, opts.series);
+  const edits = opts.edits ?? [];
+  if (edits.length && !verified)
+    throw new RigError('no-series', `profile ${profile.name} has no series to edit`, {
+      fix: 'use a profile with a series',
+    });
+  const series = verified && {
+    ...verified,
+    name: editedName(profile.series!.name, edits),
+    parsed: edits.length ? await editSeries(verified.parsed, edits) : verified.parsed,
+  };
+  if (edits.length) info(`series: with ${edits.map((e) => `${e.name} (patch ${e.patch})`).join(', ')}`);
   const source = await acquireSource(profile.source, opts.kernelSrc);
   info(`source: ${source.kernelVersion} at ${source.baseCommit.slice(0, 12)} (${source.provenance.source})`);
-  const tree = await patchedTree(source, profile.series?.name, series?.parsed);
+  const tree = await patchedTree(source, series?.name, series?.parsed);
   if (tree.report)
     info(
       `tree: ${tree.report.counts.clean} clean, ${tree.report.counts.offset} offset, ${tree.report.counts.fuzz} ` +
         `fuzz, ${tree.report.counts.failed} failed${tree.hit ? ' (cached)' : ''}`,
     );
-  return { profile, series, source, tree };
+  return { profile, series, edits, source, tree };
 }
 
 export async function runKernelPipeline(opts: PipelineOptions): Promise<PipelineResult> {
-  const { profile, series, source, tree } = await runTreeStages(opts);
+  const { profile, series, edits, source, tree } = await runTreeStages(opts);
   const toolchain = await detectToolchain(opts.cc ?? profile.toolchain.cc);
   if (!toolchain.ccache) warn('ccache is not in use: rebuilds will be slow');
   const build = await buildKernel({
@@ -130,12 +147,12 @@ export async function runKernelPipeline(opts: PipelineOptions): Promise<Pipeline
     headCommit: tree.headCommit,
     kernelVersion: source.kernelVersion,
     source: source.provenance,
-    series: series ? { name: profile.series!.name, patchIds: series.parsed.patches.map((p) => p.patchId) } : null,
+    series: series ? { name: series.name, patchIds: series.parsed.patches.map((p) => p.patchId) } : null,
     toolchain,
   });
   info(
     `kernel: ${build.manifest.release} ` +
       `${build.hit ? 'from cache' : `built in ${build.manifest.seconds.build.toFixed(0)} s`} (${build.dir})`,
   );
-  return { profile, series, source, tree, build };
+  return { profile, series, edits, source, tree, build };
 }

@@ -9,12 +9,12 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { info } from '../core/log.js';
 import { RigError } from '../core/errors.js';
-import { buildKernel, detectToolchain, makeArgs, makeWithProgress } from '../kernel/build.js';
+import { detectToolchain, makeArgs, makeWithProgress } from '../kernel/build.js';
 import { diffFiles } from '../kernel/mbox.js';
-import { editSeries, type PatchEdit } from '../kernel/patch-edit.js';
+import { EDITS } from '../kernel/edits.js';
+import type { PatchEdit } from '../kernel/patch-edit.js';
 import type { ParsedPatch } from '../kernel/series.js';
 import { runKernelPipeline, runTreeStages } from '../kernel/pipeline.js';
-import { patchedTree } from '../kernel/tree.js';
 import { run } from '../core/exec.js';
 
 export interface BuildBench {
@@ -39,16 +39,8 @@ export interface BuildBench {
   onePatchRebuild: { edit: string; patch: number; treeSeconds: number; buildSeconds: number; objects: number };
 }
 
-/**
- * The one-line change the benchmark makes: the reviewer's fix of the NULL pdnode in
- * get_dmem_pfn() (35/37), which touches one function of mm/dmem.c.
- */
-export const BENCH_EDIT: PatchEdit = {
-  name: 'get_dmem_pfn-pdnode',
-  patch: 35,
-  find: 'find_dmem_region(PFN_PHYS(pfn), NULL)',
-  replace: 'find_dmem_region(PFN_PHYS(pfn), &(struct dmem_node *){ NULL })',
-};
+/** The one-line change the benchmark makes: the reviewer's fix of the NULL pdnode (kernel/edits.ts). */
+export const BENCH_EDIT: PatchEdit = EDITS['get_dmem_pfn-pdnode'];
 
 /** The edited line is in the tree (a tree built from the original patch would measure nothing). */
 function assertEditLanded(dir: string, patch: ParsedPatch, edit: PatchEdit): void {
@@ -61,28 +53,16 @@ function assertEditLanded(dir: string, patch: ParsedPatch, edit: PatchEdit): voi
 
 /** Build the profile's series with `edit` applied, after the profile's own build. */
 export async function onePatchRebuild(profile: string, edit: PatchEdit): Promise<BuildBench['onePatchRebuild']> {
-  const stages = await runTreeStages({ profile });
-  if (!stages.series) throw new RigError('no-series', `profile ${profile} has no series to change`);
   const t0 = Date.now();
-  const edited = await editSeries(stages.series.parsed, [edit]);
-  const tree = await patchedTree(stages.source, `${stages.profile.series!.name}+${edit.name}`, edited);
+  const stages = await runTreeStages({ profile, edits: [edit] });
   const treeSeconds = (Date.now() - t0) / 1000;
   assertEditLanded(
-    tree.dir,
-    edited.patches.find((p) => p.number === edit.patch)!,
+    stages.tree.dir,
+    stages.series!.parsed.patches.find((p) => p.number === edit.patch)!,
     edit,
   );
-  const build = await buildKernel({
-    profile: stages.profile,
-    srcDir: tree.dir,
-    treeId: tree.id,
-    headCommit: tree.headCommit,
-    kernelVersion: stages.source.kernelVersion,
-    source: stages.source.provenance,
-    series: { name: `${stages.profile.series!.name}+${edit.name}`, patchIds: edited.patches.map((p) => p.patchId) },
-    toolchain: await detectToolchain(stages.profile.toolchain.cc),
-  });
-  const m = build.manifest;
+  const r = await runKernelPipeline({ profile, edits: [edit] });
+  const m = r.build.manifest;
   return {
     edit: edit.name,
     patch: edit.patch,

@@ -9,6 +9,7 @@ import { redactKeys, saveConsole } from '../report/bundle.js';
 import { BOOTS, type BootName } from '../scenarios/boots.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
 import type { BootRequest } from '../scenarios/types.js';
+import type { PatchEdit } from '../kernel/patch-edit.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { qemuBinary, type Guest } from '../vm/guest.js';
 import { SCENARIO_FATAL } from '../vm/crash-patterns.js';
@@ -16,6 +17,8 @@ import { bootL1, prepareL1, type L1Files } from './l1-guest.js';
 
 export interface PoolOptions {
   profile: string;
+  /** Changes to the profile's series (kernel/edits.ts) for the kernel under test. */
+  edits?: PatchEdit[];
   accel: AccelChoice;
   out?: string;
 }
@@ -38,7 +41,8 @@ export class BootPool {
     const name = kernel === 'baseline' ? 'baseline-debian' : this.opts.profile;
     let f = this.files.get(name);
     if (!f) {
-      f = await prepareL1({ profile: name });
+      const edits = kernel === 'profile' && this.opts.edits?.length ? { edits: this.opts.edits } : {};
+      f = await prepareL1({ profile: name, ...edits });
       this.files.set(name, f);
     }
     return f;

@@ -16,6 +16,7 @@ import type { ReportKind } from '../vm/crash-patterns.js';
 import { Guest } from '../vm/guest.js';
 import { prepareRigKernel } from './rig-kernel.js';
 import type { PipelineResult } from '../kernel/pipeline.js';
+import type { PatchEdit } from '../kernel/patch-edit.js';
 
 export interface L1Files {
   image: L1Image;
@@ -41,7 +42,7 @@ export async function prepareL1Image(): Promise<L1Image> {
 }
 
 /** Boot files for L1 with the given kernel: 'debian' (stock) or a kernel profile name. */
-export async function prepareL1(kernel: 'debian' | { profile: string }): Promise<L1Files> {
+export async function prepareL1(kernel: 'debian' | { profile: string; edits?: PatchEdit[] }): Promise<L1Files> {
   const image = await prepareL1Image();
   if (kernel === 'debian') {
     const stock = await debianStockKernel();
@@ -54,7 +55,7 @@ export async function prepareL1(kernel: 'debian' | { profile: string }): Promise
       modular: true,
     };
   }
-  const rig = await prepareRigKernel({ profile: kernel.profile });
+  const rig = await prepareRigKernel({ profile: kernel.profile, ...(kernel.edits ? { edits: kernel.edits } : {}) });
   return {
     image,
     kernel: rig.kernel,

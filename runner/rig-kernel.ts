@@ -28,6 +28,10 @@ export function artifactsOf(p: PipelineResult): KernelArtifacts {
       release: m.release,
       key: m.key,
       configSha256: m.configSha256,
+      ...(m.series ? { series: m.series.name } : {}),
+      ...(p.edits.length
+        ? { edits: p.edits.map((e) => `${e.name}: patch ${e.patch}, "${e.find}" -> "${e.replace}"`).join('; ') }
+        : {}),
     },
   };
 }

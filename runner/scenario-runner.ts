@@ -12,6 +12,7 @@ import { rigVersion, writeBundle, type BundleArtifacts } from '../report/bundle.
 import { planOrder } from '../scenarios/catalog.js';
 import { signaturesFor } from '../scenarios/signatures.js';
 import type { Capability, ScenarioDefinition } from '../scenarios/types.js';
+import type { PatchEdit } from '../kernel/patch-edit.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { qemuBinary } from '../vm/guest.js';
 import { BootPool } from './boot-pool.js';
@@ -21,6 +22,8 @@ import { newResult, scenarioRun, SkipSignal } from './scenario-context.js';
 
 export interface RunOptions {
   profile: string;
+  /** Changes to the profile's series, as data (kernel/edits.ts). */
+  edits?: PatchEdit[];
   accel: AccelChoice;
   scenarios: ScenarioDefinition[];
   out?: string;
@@ -87,7 +90,12 @@ async function runOne(def: ScenarioDefinition, pool: BootPool, accel: AccelChoic
 export async function runScenarios(opts: RunOptions): Promise<RunResults> {
   const started = Date.now();
   const profile = loadProfile(opts.profile);
-  const pool = new BootPool({ profile: opts.profile, accel: opts.accel, ...(opts.out ? { out: opts.out } : {}) });
+  const pool = new BootPool({
+    profile: opts.profile,
+    accel: opts.accel,
+    ...(opts.out ? { out: opts.out } : {}),
+    ...(opts.edits ? { edits: opts.edits } : {}),
+  });
   const results: ScenarioResult[] = [];
   const host = await hostCapabilities(opts.accel);
   try {

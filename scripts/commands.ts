@@ -26,6 +26,7 @@ import { SCENARIOS, selectScenarios } from '../scenarios/catalog.js';
 import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
 import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
 import { acceptBundle, githubAnnotations } from '../report/baseline.js';
+import { namedEdits } from '../kernel/edits.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { rerender } from '../report/bundle.js';
 import { benchRun } from '../runner/bench-run.js';
@@ -251,12 +252,14 @@ export const COMMANDS: Command[] = [
   {
     name: 'run',
     summary: 'the main job: kernel pipeline, L1 image, every scenario; results.json and TAP in --out',
-    usage: '[--profile P] [--scenario ID ...] [--accel kvm|tcg] [--out DIR] [--list]',
+    usage: '[--profile P] [--edit NAME ...] [--scenario ID ...] [--accel kvm|tcg] [--out DIR] [--list]',
     details:
       'Each scenario passes, fails, is skipped with its reason, or is a known failure of the series (with ' +
-      'evidence).\nExit 0 when no scenario failed.',
+      'evidence).\n--edit runs the series with a named change from kernel/edits.ts (a local fix, say); a ' +
+      'known failure it fixes is reported as "no longer reproduces".\nExit 0 when no scenario failed.',
     options: {
       profile: profileOpt,
+      edit: { type: 'string', multiple: true, help: 'a named change to the series (kernel/edits.ts; repeatable)' },
       scenario: { type: 'string', multiple: true, help: 'run only these scenarios (repeatable)' },
       accel: accelOpt,
       out: { type: 'string', help: 'result directory (default out/run-<time>)' },
@@ -278,6 +281,7 @@ export const COMMANDS: Command[] = [
         accel,
         scenarios: selectScenarios(v.scenario as string[] | undefined),
         out,
+        ...(v.edit ? { edits: namedEdits(v.edit as string[]) } : {}),
       });
       process.stdout.write(toTap(r));
       process.stdout.write(`\n${comparisonMarkdown(comparisonTable(r.scenarios))}\n\n`);

@@ -1,6 +1,7 @@
 /** A change to one patch written as data: one added line found and replaced, patch ids recomputed. */
 import t from 'tap';
 import { mailBodyWithDiff } from '../../kernel/apply.js';
+import { editedName, namedEdits } from '../../kernel/edits.js';
 import { editDiff, editSeries } from '../../kernel/patch-edit.js';
 import { parseSeries, readMbox } from '../../kernel/series.js';
 import { BENCH_EDIT } from '../../runner/bench-build.js';
@@ -35,4 +36,13 @@ t.test('the mail git am applies carries the diff the patch id was computed from'
   const mail = mailBodyWithDiff(edited);
   t.ok(mail.includes(BENCH_EDIT.replace), 'the edited patch: its mail has the edited line');
   t.notOk(mail.includes(`dregion = ${BENCH_EDIT.find}`), 'and not the original one');
+});
+
+t.test('named edits: known by name, an unknown one refused with the list', async (t) => {
+  t.same(
+    namedEdits(['get_dmem_pfn-pdnode']).map((e) => e.patch),
+    [35],
+  );
+  t.throws(() => namedEdits(['nope']), { message: /no edit named "nope"/ });
+  t.equal(editedName('rfc-v2', [BENCH_EDIT]), 'rfc-v2+get_dmem_pfn-pdnode');
 });
