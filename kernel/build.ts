@@ -197,7 +197,7 @@ async function buildInto(staging: string, req: BuildRequest, key: string, env: N
   await syncTree(req.srcDir, srcDir);
   mkdirSync(work, { recursive: true });
   rmSync(join(work, DONE_MARK), { force: true });
-  const cfg = await configure(srcDir, work, profile.config.base, profile.config.fragments, makeArgs(tc, jobs));
+  const cfg = await configure(srcDir, work, profile.config.base, profile.config.fragments, makeArgs(tc, jobs), env);
   const t1 = Date.now();
   info(`kernel build: ${profile.name} ${req.kernelVersion}, ${jobs} jobs, ${tc.ccache ? 'ccache ' : ''}${tc.version}`);
   const objects = await makeWithProgress(srcDir, work, makeArgs(tc, jobs), ['bzImage'], profile.expectedObjects, env);

@@ -144,16 +144,18 @@ export async function configure(
   base: 'defconfig' | 'tinyconfig' | 'allnoconfig',
   fragmentNames: string[],
   makeArgs: string[],
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<ConfigResult> {
   info(`config: ${base} + ${fragmentNames.join(' ')}`);
-  await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, base], { what: `make ${base}` });
+  await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, base], { what: `make ${base}`, env });
   const configPath = join(buildDir, '.config');
   const frags = fragmentNames.map((n) => fragmentPath(n));
   await run(join(srcDir, 'scripts', 'kconfig', 'merge_config.sh'), ['-m', '-O', buildDir, configPath, ...frags], {
     cwd: srcDir,
     what: 'merge_config.sh',
+    env,
   });
-  await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, 'olddefconfig'], { what: 'make olddefconfig' });
+  await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, 'olddefconfig'], { what: 'make olddefconfig', env });
   const text = readFileSync(configPath, 'utf8');
   const config = parseConfig(text);
   const fragments = fragmentNames.map((n) => ({ name: n, text: readFileSync(fragmentPath(n), 'utf8') }));
