@@ -5,6 +5,7 @@
  * It sits in core/ so that data flows one way: report/ reads these types and never imports
  * runner/ or scenarios/.
  */
+import type { SeriesProvenance } from './series-record.js';
 
 export const KB_PER_GIB = 1048576;
 
@@ -144,6 +145,8 @@ export interface RunResults {
   rig: { version: string; commit: string | undefined };
   profile: string;
   kernel: Record<string, unknown>;
+  /** The series applied: where it came from, pinned or not, and patch by patch against the nearest pinned one. */
+  series?: SeriesProvenance;
   images: Record<string, unknown>;
   accel: { accel: string; reason: string };
   qemu: { binary: string; version: string };

@@ -53,6 +53,8 @@ export interface BuildManifest {
   configBase: string;
   fragments: Record<string, string>;
   configSha256: string;
+  /** Requested options the tree does not define (a lenient build of a bisect prefix). */
+  configAbsent?: string[];
   toolchain: Toolchain;
   jobs: number;
   objectsCompiled: number;
@@ -144,6 +146,8 @@ export interface BuildRequest {
   source: Record<string, string>;
   series: { name: string; patchIds: string[] } | null;
   toolchain: Toolchain;
+  /** Options this tree does not define yet are recorded in the manifest, not an error (a bisect's prefixes). */
+  lenientConfig?: boolean;
 }
 
 /** Copy the boot artifacts into the staging entry, each with its hash; strip vmlinux. */
@@ -197,7 +201,15 @@ async function buildInto(staging: string, req: BuildRequest, key: string, env: N
   await syncTree(req.srcDir, srcDir);
   mkdirSync(work, { recursive: true });
   rmSync(join(work, DONE_MARK), { force: true });
-  const cfg = await configure(srcDir, work, profile.config.base, profile.config.fragments, makeArgs(tc, jobs), env);
+  const cfg = await configure(
+    srcDir,
+    work,
+    profile.config.base,
+    profile.config.fragments,
+    makeArgs(tc, jobs),
+    env,
+    req.lenientConfig,
+  );
   const t1 = Date.now();
   info(`kernel build: ${profile.name} ${req.kernelVersion}, ${jobs} jobs, ${tc.ccache ? 'ccache ' : ''}${tc.version}`);
   const objects = await makeWithProgress(srcDir, work, makeArgs(tc, jobs), ['bzImage'], profile.expectedObjects, env);
@@ -215,6 +227,7 @@ async function buildInto(staging: string, req: BuildRequest, key: string, env: N
     configBase: profile.config.base,
     fragments: Object.fromEntries(profile.config.fragments.map((f) => [f, sha256(readFileSync(fragmentPath(f)))])),
     configSha256: sha256(cfg.text),
+    ...(cfg.absent.length ? { configAbsent: cfg.absent } : {}),
     toolchain: tc,
     jobs,
     objectsCompiled: objects,
@@ -235,15 +248,29 @@ export async function buildKernel(req: BuildRequest): Promise<KernelBuild> {
     CCACHE_MAXSIZE: process.env.CCACHE_MAXSIZE ?? '8G',
     LC_ALL: 'C',
   };
-  if (isComplete('kernel', key)) return loadBuild(entryDir('kernel', key), true);
+  if (isComplete('kernel', key)) return strictHit(loadBuild(entryDir('kernel', key), true), req);
   // The profile's build directories belong to one builder at a time; the entry has its own lock.
   const releaseWork = await lockKey('build-work', req.profile.name);
   try {
     const entry = await cached('kernel', key, (staging) => buildInto(staging, req, key, env), { needMiB: 3500 });
-    return loadBuild(entry.dir, entry.hit);
+    return strictHit(loadBuild(entry.dir, entry.hit), req);
   } finally {
     releaseWork();
   }
+}
+
+/** A build made leniently (a bisect prefix) is not one a strict request may use when it lacks options. */
+function strictHit(b: KernelBuild, req: BuildRequest): KernelBuild {
+  const absent = b.manifest.configAbsent ?? [];
+  if (absent.length && !req.lenientConfig)
+    throw new RigError(
+      'config-dropped',
+      `${absent.length} config option(s) do not exist in this tree: ${absent.map((o) => `CONFIG_${o}`).join(', ')}`,
+      {
+        fix: 'the series (or its prefix) does not define them: use the whole series, or drop them from the fragments',
+      },
+    );
+  return b;
 }
 
 export function loadBuild(dir: string, hit: boolean): KernelBuild {

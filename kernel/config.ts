@@ -1,10 +1,11 @@
 /**
- * Kernel configuration: a base (defconfig or tinyconfig) merged with the profile's fragments
- * by the kernel's own scripts/kconfig/merge_config.sh, then olddefconfig. Afterwards every
+ * Kernel configuration: allnoconfig with the profile's fragments as KCONFIG_ALLCONFIG (nothing
+ * the fragments do not name), or a base (defconfig, tinyconfig) merged with them by the kernel's
+ * own scripts/kconfig/merge_config.sh, then olddefconfig. Afterwards every
  * option a fragment asked for must have the asked value; one that did not survive is an
  * error naming it and the dependency that is not met.
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../core/exec.js';
 import { RigError } from '../core/errors.js';
@@ -135,6 +136,8 @@ export interface ConfigResult {
   configPath: string;
   config: Map<string, ConfigValue>;
   text: string;
+  /** Requested options this tree does not define (yet): only with `lenient`. */
+  absent: string[];
 }
 
 /** defconfig + merge_config.sh + olddefconfig in an out-of-tree build dir; verified. */
@@ -145,36 +148,64 @@ export async function configure(
   fragmentNames: string[],
   makeArgs: string[],
   env: NodeJS.ProcessEnv = process.env,
+  lenient = false,
 ): Promise<ConfigResult> {
   info(`config: ${base} + ${fragmentNames.join(' ')}`);
-  await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, base], { what: `make ${base}`, env });
   const configPath = join(buildDir, '.config');
   const frags = fragmentNames.map((n) => fragmentPath(n));
-  await run(join(srcDir, 'scripts', 'kconfig', 'merge_config.sh'), ['-m', '-O', buildDir, configPath, ...frags], {
-    cwd: srcDir,
-    what: 'merge_config.sh',
-    env,
-  });
-  await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, 'olddefconfig'], { what: 'make olddefconfig', env });
+  if (base === 'allnoconfig') {
+    // Every option no fragment names stays off: allnoconfig with the fragments as KCONFIG_ALLCONFIG
+    // (what merge_config.sh -n does), so a default-y option the guests do not need costs nothing.
+    const all = join(buildDir, 'fragments.config');
+    mkdirSync(buildDir, { recursive: true });
+    writeFileSync(all, frags.map((f) => readFileSync(f, 'utf8')).join('\n'));
+    await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, `KCONFIG_ALLCONFIG=${all}`, 'allnoconfig'], {
+      what: 'make allnoconfig with the fragments',
+      env,
+    });
+  } else {
+    // On the other bases, options the fragments leave alone keep the base's values and their defaults.
+    await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, base], { what: `make ${base}`, env });
+    await run(join(srcDir, 'scripts', 'kconfig', 'merge_config.sh'), ['-m', '-O', buildDir, configPath, ...frags], {
+      cwd: srcDir,
+      what: 'merge_config.sh',
+      env,
+    });
+    await run('make', ['-C', srcDir, `O=${buildDir}`, ...makeArgs, 'olddefconfig'], {
+      what: 'make olddefconfig',
+      env,
+    });
+  }
   const text = readFileSync(configPath, 'utf8');
   const config = parseConfig(text);
   const fragments = fragmentNames.map((n) => ({ name: n, text: readFileSync(fragmentPath(n), 'utf8') }));
   const mismatches = checkFragments(config, fragments);
-  if (mismatches.length) {
-    const explained = explainMismatches(srcDir, mismatches, config);
+  const explained = mismatches.length ? explainMismatches(srcDir, mismatches, config) : [];
+  const absent = lenient ? absentInTree(srcDir, explained) : [];
+  const dropped = explained.filter((m) => !absent.includes(m));
+  if (dropped.length) {
     throw new RigError(
       'config-dropped',
-      `${mismatches.length} config option(s) did not survive merging: ` +
-        mismatches.map((m) => `CONFIG_${m.option}`).join(', '),
+      `${dropped.length} config option(s) did not survive merging: ` +
+        dropped.map((m) => `CONFIG_${m.option}`).join(', '),
       {
         fix: 'add the missing dependencies to a fragment in kernel/config/ (or drop the option from it)',
-        evidence: formatMismatches(explained),
+        evidence: formatMismatches(dropped),
       },
     );
   }
+  if (absent.length)
+    info(`config: requested but not in this tree yet: ${absent.map((m) => `CONFIG_${m.option}`).join(', ')}`);
   info(
     `config: all ${fragments.reduce((a, f) => a + parseConfig(f.text).size, 0)} requested options have their ` +
       `requested values`,
   );
-  return { configPath, config, text };
+  return { configPath, config, text, absent: absent.map((m) => m.option) };
+}
+
+/** The mismatches explained by the tree itself: the option, or an unmet dependency of it, is not in its Kconfig. */
+function absentInTree(srcDir: string, ms: ConfigMismatch[]): ConfigMismatch[] {
+  const unmet = [...new Set(ms.flatMap((m) => m.unmet))];
+  const defined = kconfigDepends(srcDir, unmet);
+  return ms.filter((m) => !m.defined || m.unmet.some((u) => !defined.has(u)));
 }

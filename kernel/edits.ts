@@ -19,6 +19,30 @@ export const EDITS = {
     find: 'find_dmem_region(PFN_PHYS(pfn), NULL)',
     replace: 'find_dmem_region(PFN_PHYS(pfn), &(struct dmem_node *){ NULL })',
   },
+  /**
+   * Mutant: 1G dpages are no longer mapped by a PUD. __dmemfs_huge_fault() (28/37) falls back
+   * for them too, so the PMD fault maps a 1G dpage 2M at a time (512 faults instead of 1).
+   */
+  'dmemfs-1g-maps-at-2m': {
+    name: 'dmemfs-1g-maps-at-2m',
+    patch: 28,
+    find: 'if (dmem_page_size(inode) < PUD_SIZE)',
+    replace: 'if (dmem_page_size(inode) <= PUD_SIZE)',
+  },
+  /** Mutant: truncation (05/37) gives 4K and 2M dpages back to the pool, but not 1G ones. */
+  'dmemfs-1g-leaks-on-truncate': {
+    name: 'dmemfs-1g-leaks-on-truncate',
+    patch: 5,
+    find: 'dmem_free_page(addr);',
+    replace: 'if (inode->i_sb->s_blocksize != PUD_SIZE) dmem_free_page(addr);',
+  },
+  /** Mutant: a BUG in the PUD fault (28/37) of a writable mapping: a new crash where 1G mappings pass. */
+  'dmemfs-1g-write-fault-bug': {
+    name: 'dmemfs-1g-write-fault-bug',
+    patch: 28,
+    find: 'ret = vmf_insert_pfn_pud(vmf, pfn, !!(vma->vm_flags & VM_WRITE));',
+    replace: 'BUG_ON(vma->vm_flags & VM_WRITE); ret = vmf_insert_pfn_pud(vmf, pfn, !!(vma->vm_flags & VM_WRITE));',
+  },
 } satisfies Record<string, PatchEdit>;
 
 export type EditName = keyof typeof EDITS;

@@ -2,12 +2,14 @@
  * The kernel pipeline: profile -> series (verified) -> source -> patched tree -> build.
  * Each stage is cached; a rerun after an interruption resumes at the first unfinished one.
  */
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { RigError } from '../core/errors.js';
 import { info, warn } from '../core/log.js';
 import { buildKernel, detectToolchain, type KernelBuild } from './build.js';
 import { expandPath, loadProfile, type KernelProfile } from './profile.js';
 import {
+  loadSeriesDefinitions,
   parseSeries,
   readMbox,
   seriesDefinition,
@@ -19,24 +21,41 @@ import { acquireSource, type KernelSource } from './source.js';
 import { patchedTree, type PatchedTree } from './tree.js';
 import { editedName } from './edits.js';
 import { editSeries, type PatchEdit } from './patch-edit.js';
+import { materializeSeries, type SeriesOrigin } from './series-input.js';
+import {
+  checkShape,
+  classifyAgainst,
+  countKinds,
+  nearestPinned,
+  pinnedMbox,
+  type SeriesProvenance,
+} from './provenance.js';
+import { provenanceLine } from '../core/series-record.js';
 
 export interface PipelineOptions {
   profile: string;
-  /** A local kernel tree or tarball instead of the profile's source. */
-  kernelSrc?: string;
-  /** A local mbox instead of the profile's series location. */
+  /** A local kernel tree or tarball instead of the profile's source (--base; --kernel-src). */
+  base?: string;
+  /** The series to apply instead of the profile's (--series): an mbox, a Message-Id, or PATH:BASE..HEAD. */
   series?: string;
-  /** Changes to the verified series, as data (kernel/edits.ts): built as a series of their own. */
+  /** Changes to the series, as data (kernel/edits.ts): built as a series of their own. */
   edits?: PatchEdit[];
+  /** Apply only patches 1..k (bisect). */
+  prefix?: number;
+  /** Options a fragment asks for that this tree's Kconfig does not define yet are recorded, not fatal (bisect). */
+  lenientConfig?: boolean;
   cc?: string;
 }
+
+/** What a run asks of its kernel beyond the profile: another base or series, edits, a prefix. */
+export type KernelInput = Omit<PipelineOptions, 'profile' | 'cc'>;
 
 export interface SeriesInput {
   path: string;
   origin: 'user' | 'archive' | 'profile';
 }
 
-/** Where the series mbox comes from: --series, else the archive (where reachable), else the profile's path. */
+/** Where the profile's series mbox comes from: the archive (where reachable), else the profile's path. */
 export async function locateSeries(profile: KernelProfile, override?: string): Promise<SeriesInput | undefined> {
   if (!profile.series) return undefined;
   if (override) return { path: override, origin: 'user' };
@@ -74,6 +93,7 @@ export interface VerifiedSeries {
   report: VerifyReport;
 }
 
+/** The profile's series from `override` or its own location, which must be the intact pinned series. */
 export async function verifiedSeries(profile: KernelProfile, override?: string): Promise<VerifiedSeries | undefined> {
   const input = await locateSeries(profile, override);
   if (!input || !profile.series) return undefined;
@@ -100,32 +120,115 @@ export async function verifiedSeries(profile: KernelProfile, override?: string):
   return { input, parsed, report };
 }
 
+/** The series a pipeline applies: as given, as applied (edits, prefix), and where it came from. */
+export interface ResolvedSeries {
+  /** The name of the series as applied, e.g. rfc-v2-on-debian-5.10.223+get_dmem_pfn-pdnode or unpinned-…@1..12. */
+  name: string;
+  parsed: ParsedSeries;
+  /** The series as given, before edits and prefix. */
+  given: ParsedSeries;
+  /** The check against the pinned definition, when the series is a pinned one. */
+  report: VerifyReport | undefined;
+  provenance: SeriesProvenance;
+}
+
+const digest = (parts: string[]) => createHash('sha256').update(parts.join('\n')).digest('hex');
+
+/** A series named with --series: pinned when it matches a definition exactly, else unpinned with provenance. */
+async function givenSeries(profile: KernelProfile, arg: string) {
+  const origin = await materializeSeries(arg);
+  const given = await parseSeries(readMbox(origin.path));
+  checkShape(given, `--series ${arg}`);
+  const defs = loadSeriesDefinitions().sort(
+    (a, b) => Number(b.name === profile.series?.name) - Number(a.name === profile.series?.name),
+  );
+  const exact = defs.map((d) => ({ d, r: verifySeries(given, d) })).find((x) => x.r.intact && x.r.complete);
+  const nearest = exact?.d ?? nearestPinned(given, defs);
+  const rows = nearest ? classifyAgainst(given, nearest, exact ? undefined : await pinnedMbox(nearest.name)) : [];
+  const name = exact?.d.name ?? `unpinned-${digest(given.patches.map((p) => p.patchId)).slice(0, 10)}`;
+  const provenance: SeriesProvenance = {
+    name,
+    pinned: Boolean(exact),
+    origin,
+    nearest: nearest?.name,
+    counts: countKinds(rows),
+    patches: rows.length
+      ? rows
+      : given.patches.map((p) => ({ number: p.number, title: p.title, kind: 'new', patchId: p.patchId })),
+  };
+  if (!rows.length) provenance.counts.new = given.patches.length;
+  info(`series: ${provenanceLine(provenance)} (${origin.kind}: ${origin.path})`);
+  return { given, report: exact?.r, provenance };
+}
+
+/** The profile's own series, which must be the intact pinned one (the tamper check). */
+async function profileSeries(profile: KernelProfile) {
+  const v = await verifiedSeries(profile);
+  if (!v) return undefined;
+  const def = seriesDefinition(profile.series!.name);
+  const rows = classifyAgainst(v.parsed, def);
+  const origin: SeriesOrigin = {
+    kind: 'profile',
+    path: v.input.path,
+    sha256: createHash('sha256').update(readFileSync(v.input.path)).digest('hex'),
+  };
+  const provenance: SeriesProvenance = {
+    name: def.name,
+    pinned: true,
+    origin,
+    nearest: def.name,
+    counts: countKinds(rows),
+    patches: rows,
+  };
+  return { given: v.parsed, report: v.report, provenance };
+}
+
+/** The series of a pipeline: the profile's, or the one given, with its edits and prefix applied. */
+export async function resolveSeries(
+  profile: KernelProfile,
+  opts: Pick<PipelineOptions, 'series' | 'edits' | 'prefix'>,
+): Promise<ResolvedSeries | undefined> {
+  const got = opts.series ? await givenSeries(profile, opts.series) : await profileSeries(profile);
+  const edits = opts.edits ?? [];
+  if (!got) {
+    if (edits.length || opts.prefix !== undefined)
+      throw new RigError('no-series', `profile ${profile.name} has no series to edit or cut`, {
+        fix: 'use a profile with a series, or pass --series',
+      });
+    return undefined;
+  }
+  let parsed = edits.length ? await editSeries(got.given, edits) : got.given;
+  let name = editedName(got.provenance.name, edits);
+  if (edits.length) info(`series: with ${edits.map((e) => `${e.name} (patch ${e.patch})`).join(', ')}`);
+  if (opts.prefix !== undefined) {
+    const n = parsed.patches.length;
+    if (!Number.isInteger(opts.prefix) || opts.prefix < 0 || opts.prefix > n)
+      throw new RigError('bad-prefix', `prefix ${opts.prefix} is not in 0..${n}`, { fix: `give k in 0..${n}` });
+    parsed = { ...parsed, patches: parsed.patches.filter((p) => p.number <= opts.prefix!) };
+    name = `${name}@1..${opts.prefix}`;
+  }
+  const provenance: SeriesProvenance = {
+    ...got.provenance,
+    ...(edits.length ? { edits: edits.map((e) => `${e.name}: patch ${e.patch}, "${e.find}" -> "${e.replace}"`) } : {}),
+    ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+  };
+  return { name, parsed, given: got.given, report: got.report, provenance };
+}
+
 export interface PipelineResult {
   profile: KernelProfile;
-  /** The verified series as mailed; `parsed` is what was applied (the edits in it). */
-  series: (VerifiedSeries & { name: string }) | undefined;
+  series: ResolvedSeries | undefined;
   edits: PatchEdit[];
   source: KernelSource;
   tree: PatchedTree;
   build: KernelBuild;
 }
 
-/** The stages up to the patched tree: series verified, source acquired, series applied. */
+/** The stages up to the patched tree: series resolved, source acquired, series applied. */
 export async function runTreeStages(opts: PipelineOptions): Promise<Omit<PipelineResult, 'build'>> {
   const profile = loadProfile(opts.profile);
-  const verified = await verifiedSeries(profile, opts.series);
-  const edits = opts.edits ?? [];
-  if (edits.length && !verified)
-    throw new RigError('no-series', `profile ${profile.name} has no series to edit`, {
-      fix: 'use a profile with a series',
-    });
-  const series = verified && {
-    ...verified,
-    name: editedName(profile.series!.name, edits),
-    parsed: edits.length ? await editSeries(verified.parsed, edits) : verified.parsed,
-  };
-  if (edits.length) info(`series: with ${edits.map((e) => `${e.name} (patch ${e.patch})`).join(', ')}`);
-  const source = await acquireSource(profile.source, opts.kernelSrc);
+  const series = await resolveSeries(profile, opts);
+  const source = await acquireSource(profile.source, opts.base);
   info(`source: ${source.kernelVersion} at ${source.baseCommit.slice(0, 12)} (${source.provenance.source})`);
   const tree = await patchedTree(source, series?.name, series?.parsed);
   if (tree.report)
@@ -133,7 +236,7 @@ export async function runTreeStages(opts: PipelineOptions): Promise<Omit<Pipelin
       `tree: ${tree.report.counts.clean} clean, ${tree.report.counts.offset} offset, ${tree.report.counts.fuzz} ` +
         `fuzz, ${tree.report.counts.failed} failed${tree.hit ? ' (cached)' : ''}`,
     );
-  return { profile, series, edits, source, tree };
+  return { profile, series, edits: opts.edits ?? [], source, tree };
 }
 
 export async function runKernelPipeline(opts: PipelineOptions): Promise<PipelineResult> {
@@ -149,6 +252,7 @@ export async function runKernelPipeline(opts: PipelineOptions): Promise<Pipeline
     source: source.provenance,
     series: series ? { name: series.name, patchIds: series.parsed.patches.map((p) => p.patchId) } : null,
     toolchain,
+    ...(opts.lenientConfig ? { lenientConfig: true } : {}),
   });
   info(
     `kernel: ${build.manifest.release} ` +

@@ -92,7 +92,7 @@ export async function parseSeries(mboxText: string): Promise<ParsedSeries> {
   const strays: MailMessage[] = [];
   let cover: MailMessage | undefined;
   for (const m of messages) {
-    const s = parseSubject(m.subject);
+    const s = /^\s*(?:re|fwd?|aw):/i.test(m.subject) ? undefined : parseSubject(m.subject);
     if (!s) {
       strays.push(m);
       continue;
@@ -238,6 +238,16 @@ function multisetMinus(a: string[], b: string[]): number {
   return n;
 }
 
+/** Changed lines only in `a` and only in `b` (multisets of the +/- lines, context ignored). */
+export function changedLineDistance(a: string, b: string): { onlyA: number; onlyB: number } {
+  const x = changedLines(a);
+  const y = changedLines(b);
+  return {
+    onlyA: multisetMinus(x.added, y.added) + multisetMinus(x.removed, y.removed),
+    onlyB: multisetMinus(y.added, x.added) + multisetMinus(y.removed, x.removed),
+  };
+}
+
 /** Patch-by-patch distance of a rebased series from the original. */
 export function seriesDistance(original: ParsedSeries, rebased: ParsedSeries): DistanceRow[] {
   const rows: DistanceRow[] = [];
@@ -257,10 +267,7 @@ export function seriesDistance(original: ParsedSeries, rebased: ParsedSeries): D
       });
       continue;
     }
-    const a = changedLines(o.diff);
-    const b = changedLines(r.diff);
-    const onlyO = multisetMinus(a.added, b.added) + multisetMinus(a.removed, b.removed);
-    const onlyR = multisetMinus(b.added, a.added) + multisetMinus(b.removed, a.removed);
+    const { onlyA: onlyO, onlyB: onlyR } = changedLineDistance(o.diff, r.diff);
     const files = [...new Set([...diffFiles(o.diff), ...diffFiles(r.diff)].map((f) => f.file))];
     const identical = o.patchId === r.patchId;
     const kind = identical ? 'identical' : onlyO === 0 && onlyR === 0 ? 'context-only' : 'content';

@@ -3,6 +3,7 @@
  * external resources) and as a Markdown summary. Both are built from results.json alone, so
  * `dmemfs-rig report BUNDLE` can render them again.
  */
+import { provenanceLine } from '../core/series-record.js';
 import {
   describeExpectation,
   fixedSignatures,
@@ -100,14 +101,33 @@ function comparisonHtml(run: RunResults): string[] {
   ];
 }
 
+/** The patches of an unpinned series that differ from the nearest pinned one, with both patch ids. */
+function changedRows(run: RunResults) {
+  return run.series && !run.series.pinned ? run.series.patches.filter((r) => r.kind !== 'identical') : [];
+}
+
+function seriesChangesMd(run: RunResults): string[] {
+  const rows = changedRows(run);
+  if (!rows.length) return [];
+  const id = (x: string | undefined) => (x ? x.slice(0, 12) : '-');
+  return [
+    `| # | patch | against ${run.series!.nearest ?? 'no pinned series'} | patch id | pinned patch id |`,
+    '|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.number} | ${r.title} | ${r.kind} | ${id(r.patchId)} | ${id(r.pinnedPatchId)} |`),
+    '',
+  ];
+}
+
 function patchesHtml(run: RunResults): string[] {
   const patches = patchesOf(run);
   if (!patches.length)
     return ['<h2>The series</h2>', '<p id="patches">No series in this profile (unpatched kernel).</p>'];
   const row = (p: PatchRow) =>
     `<tr>${[p.number, p.title, p.verdict, p.apply, p.method].map((x) => `<td>${h(x)}</td>`).join('')}</tr>`;
+  const origin = run.series ? [`<p id="series">Series ${h(provenanceLine(run.series))}.</p>`] : [];
   return [
     '<h2>The series</h2>',
+    ...origin,
     '<table id="patches"><tr><th>#</th><th>patch</th><th>patch id</th><th>applied</th><th>how</th></tr>',
     ...patches.map(row),
     '</table>',
@@ -209,6 +229,8 @@ export function renderMarkdown(run: RunResults): string {
     lines.push(
       '## The series',
       '',
+      ...(run.series ? [`Series ${provenanceLine(run.series)}.`, ''] : []),
+      ...seriesChangesMd(run),
       `${patches.length} patches; ${patches.length - notClean.length} verified and applied clean.`,
       '',
     );

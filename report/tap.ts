@@ -4,6 +4,7 @@
  * line of its own under its scenario (the series changed: update the signature or drop it);
  * a skipped measurement is listed with its reason.
  */
+import { provenanceLine } from '../core/series-record.js';
 import { describeExpectation, fixedSignatures, type RunResults, type ScenarioResult } from '../core/results.js';
 
 const directive = (s: ScenarioResult): string =>
@@ -31,6 +32,7 @@ function diagnostics(s: ScenarioResult): string[] {
 
 export function toTap(run: RunResults): string {
   const lines = ['TAP version 13', `# rig ${run.rig.version} ${run.rig.commit ?? ''}, profile ${run.profile}`];
+  if (run.series) lines.push(`# series: ${provenanceLine(run.series)}`);
   lines.push(`1..${run.scenarios.length}`);
   run.scenarios.forEach((s, i) => {
     const ok = s.status !== 'fail';

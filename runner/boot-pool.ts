@@ -9,7 +9,7 @@ import { redactKeys, saveConsole } from '../report/bundle.js';
 import { BOOTS, type BootName } from '../scenarios/boots.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
 import type { BootRequest } from '../scenarios/types.js';
-import type { PatchEdit } from '../kernel/patch-edit.js';
+import type { KernelInput } from '../kernel/pipeline.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { qemuBinary, type Guest } from '../vm/guest.js';
 import { SCENARIO_FATAL } from '../vm/crash-patterns.js';
@@ -17,8 +17,8 @@ import { bootL1, prepareL1, type L1Files } from './l1-guest.js';
 
 export interface PoolOptions {
   profile: string;
-  /** Changes to the profile's series (kernel/edits.ts) for the kernel under test. */
-  edits?: PatchEdit[];
+  /** The kernel under test beyond its profile: --series, --base, edits (kernel/edits.ts), a prefix. */
+  input?: KernelInput;
   accel: AccelChoice;
   out?: string;
 }
@@ -41,8 +41,7 @@ export class BootPool {
     const name = kernel === 'baseline' ? 'baseline-debian' : this.opts.profile;
     let f = this.files.get(name);
     if (!f) {
-      const edits = kernel === 'profile' && this.opts.edits?.length ? { edits: this.opts.edits } : {};
-      f = await prepareL1({ profile: name, ...edits });
+      f = await prepareL1({ profile: name, ...(kernel === 'profile' ? this.opts.input : {}) });
       this.files.set(name, f);
     }
     return f;

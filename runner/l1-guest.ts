@@ -15,8 +15,7 @@ import type { AccelChoice } from '../vm/accel.js';
 import type { ReportKind } from '../vm/crash-patterns.js';
 import { Guest } from '../vm/guest.js';
 import { prepareRigKernel } from './rig-kernel.js';
-import type { PipelineResult } from '../kernel/pipeline.js';
-import type { PatchEdit } from '../kernel/patch-edit.js';
+import type { PipelineOptions, PipelineResult } from '../kernel/pipeline.js';
 
 export interface L1Files {
   image: L1Image;
@@ -42,7 +41,7 @@ export async function prepareL1Image(): Promise<L1Image> {
 }
 
 /** Boot files for L1 with the given kernel: 'debian' (stock) or a kernel profile name. */
-export async function prepareL1(kernel: 'debian' | { profile: string; edits?: PatchEdit[] }): Promise<L1Files> {
+export async function prepareL1(kernel: 'debian' | PipelineOptions): Promise<L1Files> {
   const image = await prepareL1Image();
   if (kernel === 'debian') {
     const stock = await debianStockKernel();
@@ -55,7 +54,7 @@ export async function prepareL1(kernel: 'debian' | { profile: string; edits?: Pa
       modular: true,
     };
   }
-  const rig = await prepareRigKernel({ profile: kernel.profile, ...(kernel.edits ? { edits: kernel.edits } : {}) });
+  const rig = await prepareRigKernel(kernel);
   return {
     image,
     kernel: rig.kernel,

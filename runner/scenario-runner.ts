@@ -12,7 +12,7 @@ import { rigVersion, writeBundle, type BundleArtifacts } from '../report/bundle.
 import { planOrder } from '../scenarios/catalog.js';
 import { signaturesFor } from '../scenarios/signatures.js';
 import type { Capability, ScenarioDefinition } from '../scenarios/types.js';
-import type { PatchEdit } from '../kernel/patch-edit.js';
+import type { KernelInput } from '../kernel/pipeline.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { qemuBinary } from '../vm/guest.js';
 import { BootPool } from './boot-pool.js';
@@ -22,8 +22,8 @@ import { newResult, scenarioRun, SkipSignal } from './scenario-context.js';
 
 export interface RunOptions {
   profile: string;
-  /** Changes to the profile's series, as data (kernel/edits.ts). */
-  edits?: PatchEdit[];
+  /** The kernel under test beyond its profile: --series, --base, edits (kernel/edits.ts), a prefix. */
+  input?: KernelInput;
   accel: AccelChoice;
   scenarios: ScenarioDefinition[];
   out?: string;
@@ -94,7 +94,7 @@ export async function runScenarios(opts: RunOptions): Promise<RunResults> {
     profile: opts.profile,
     accel: opts.accel,
     ...(opts.out ? { out: opts.out } : {}),
-    ...(opts.edits ? { edits: opts.edits } : {}),
+    ...(opts.input ? { input: opts.input } : {}),
   });
   const results: ScenarioResult[] = [];
   const host = await hostCapabilities(opts.accel);
@@ -131,6 +131,7 @@ async function runResults(
     rig: rigVersion(),
     profile: opts.profile,
     kernel: f ? { ...f.kernel.provenance } : {},
+    ...(f?.pipeline?.series ? { series: f.pipeline.series.provenance } : {}),
     images: f
       ? {
           l1Image: f.image.key,
@@ -153,19 +154,27 @@ export function bundleArtifacts(files: L1Files | undefined): BundleArtifacts {
   const p = files?.pipeline;
   const applied = new Map((p?.tree.report?.patches ?? []).map((x) => [x.number, x]));
   return {
-    patches: (p?.series?.report.patches ?? []).map((v) => ({
+    patches: (p?.series?.provenance.patches ?? []).map((v) => ({
       number: v.number,
       title: v.title,
-      verdict: v.verdict,
+      verdict: v.kind === 'identical' ? 'ok' : v.kind,
       apply: applied.get(v.number)?.result ?? 'not applied',
       method: applied.get(v.number)?.method ?? '-',
     })),
-    json: {
-      ...(p?.tree.report ? { 'kernel/apply-report.json': p.tree.report } : {}),
-      ...(p?.series ? { 'kernel/series-verify.json': p.series.report } : {}),
-      ...(p ? { 'kernel/build-manifest.json': p.build.manifest } : {}),
-      ...(files ? { 'images/l1-manifest.json': files.image.manifest } : {}),
-    },
+    json: bundleJson(files),
     copies: p ? { 'kernel/config': p.build.config } : {},
+  };
+}
+
+/** The JSON files of the bundle's kernel/ and images/ directories. */
+function bundleJson(files: L1Files | undefined): Record<string, unknown> {
+  const p = files?.pipeline;
+  const s = p?.series;
+  return {
+    ...(p?.tree.report ? { 'kernel/apply-report.json': p.tree.report } : {}),
+    ...(s?.report ? { 'kernel/series-verify.json': s.report } : {}),
+    ...(s ? { 'kernel/series-provenance.json': s.provenance } : {}),
+    ...(p ? { 'kernel/build-manifest.json': p.build.manifest } : {}),
+    ...(files ? { 'images/l1-manifest.json': files.image.manifest } : {}),
   };
 }

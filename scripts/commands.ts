@@ -3,7 +3,7 @@ import { chooseAccel } from '../vm/accel.js';
 import { info } from '../core/log.js';
 import { setupHost, HOST_PACKAGES } from './setup-host.js';
 import { benchBootOnce, bootFirstGuest, prepareFirstGuest } from '../runner/first-guest.js';
-import { runKernelPipeline, runTreeStages, type PipelineOptions } from '../kernel/pipeline.js';
+import { runKernelPipeline, runTreeStages, type KernelInput, type PipelineOptions } from '../kernel/pipeline.js';
 import {
   identifySeries,
   parseSeries,
@@ -16,7 +16,7 @@ import { expandPath, listProfiles, loadProfile } from '../kernel/profile.js';
 import { acquireSource } from '../kernel/source.js';
 import { checkoutBase } from '../kernel/tree.js';
 import { applySeries, formatApplyReport } from '../kernel/apply.js';
-import { locateSeries } from '../kernel/pipeline.js';
+import { resolveSeries } from '../kernel/pipeline.js';
 import { benchBuild } from '../runner/bench-build.js';
 import { prepareL1Image } from '../runner/l1-guest.js';
 import { buildHelpers } from '../images/helpers.js';
@@ -29,6 +29,7 @@ import { acceptBundle, githubAnnotations } from '../report/baseline.js';
 import { namedEdits } from '../kernel/edits.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { rerender } from '../report/bundle.js';
+import { seriesCommands } from './series-commands.js';
 import { benchRun } from '../runner/bench-run.js';
 import { NOT_ENTRIES, freeMiB, listCache, pruneCache } from '../core/cache.js';
 import { cacheRoot } from '../core/paths.js';
@@ -58,11 +59,24 @@ const profileOpt: OptionSpec = {
   type: 'string',
   help: `kernel profile (${'one of kernel/profiles/*.json'}; default rfc-v2-debian)`,
 };
-const kernelSrcOpt: OptionSpec = {
+const kernelSrcOpt: OptionSpec = { type: 'string', help: 'the same as --base' };
+const baseOpt: OptionSpec = {
   type: 'string',
-  help: "a local kernel tree (git or plain) or tarball instead of the profile's source",
+  help: "the kernel source instead of the profile's: a local tree (git or plain) or a tarball",
 };
-const seriesOpt: OptionSpec = { type: 'string', help: "a local mbox of the series instead of the profile's" };
+const seriesOpt: OptionSpec = {
+  type: 'string',
+  help:
+    "the series instead of the profile's: an mbox, a Message-Id (fetched from the mail archive), or " +
+    'PATH:BASE..HEAD (the commits of a local git tree, one patch each)',
+};
+const editOpt: OptionSpec = {
+  type: 'string',
+  multiple: true,
+  help: 'a named change to the series (kernel/edits.ts; repeatable)',
+};
+/** The options of every command that consumes a kernel. */
+const kernelOpts = { profile: profileOpt, series: seriesOpt, base: baseOpt, 'kernel-src': kernelSrcOpt, edit: editOpt };
 const jsonOpt: OptionSpec = { type: 'boolean', help: 'print JSON on stdout' };
 
 const accelOpt: OptionSpec = { type: 'string', help: 'kvm | tcg | auto (default auto; also DMEMFS_RIG_ACCEL)' };
@@ -138,21 +152,21 @@ export const COMMANDS: Command[] = [
     name: 'series apply',
     summary:
       "apply a profile's series to its source and print the per-patch report (all patches, even after a failure)",
-    usage: '[--profile P] [--series mbox] [--kernel-src path] [--json]',
+    usage: '[--profile P] [--series mbox|Message-Id|PATH:BASE..HEAD] [--base path] [--edit NAME] [--json]',
     details:
       'Reports clean / offset / fuzz / failed per patch with files and hunks. Exit 0 only when every patch ' +
       'applies.\nThe tree is a scratch copy; the build pipeline keeps its own.',
-    options: { profile: profileOpt, series: seriesOpt, 'kernel-src': kernelSrcOpt, json: jsonOpt },
+    options: { ...kernelOpts, json: jsonOpt },
     async run(v) {
       const profile = loadProfile(String(v.profile ?? 'rfc-v2-debian'));
-      const input = await locateSeries(profile, v.series as string | undefined);
-      if (!input) throw new Error(`profile ${profile.name} has no series`);
-      const parsed = await parseSeries(readMbox(input.path));
-      const source = await acquireSource(profile.source, v['kernel-src'] as string | undefined);
+      const input = kernelInput(v);
+      const series = await resolveSeries(profile, input);
+      if (!series) throw new RigError('no-series', `profile ${profile.name} has no series`, { fix: 'pass --series' });
+      const source = await acquireSource(profile.source, input.base);
       const dir = join(mkdtempSync(join(tmpdir(), 'rig-series-apply-')), 'src');
       try {
         await checkoutBase(source, dir);
-        const r = await applySeries(dir, input.path, source.baseCommit, parsed.patches, { keepGoing: true });
+        const r = await applySeries(dir, series.name, source.baseCommit, series.parsed.patches, { keepGoing: true });
         process.stdout.write(v.json ? JSON.stringify(r, null, 2) + '\n' : formatApplyReport(r) + '\n');
         return r.ok ? 0 : 1;
       } finally {
@@ -164,11 +178,10 @@ export const COMMANDS: Command[] = [
     name: 'kernel build',
     summary:
       'run the kernel pipeline of a profile: series verified, source, patched tree, config verified, bzImage (cached)',
-    usage: '[--profile P] [--kernel-src path] [--series mbox] [--cc gcc-12] [--json]',
+    usage:
+      '[--profile P] [--series mbox|Message-Id|PATH:BASE..HEAD] [--base path] [--edit NAME] [--cc gcc-12] [--json]',
     options: {
-      profile: profileOpt,
-      'kernel-src': kernelSrcOpt,
-      series: seriesOpt,
+      ...kernelOpts,
       cc: { type: 'string', help: 'compiler (default from the profile: gcc)' },
       json: jsonOpt,
     },
@@ -194,8 +207,8 @@ export const COMMANDS: Command[] = [
   {
     name: 'kernel tree',
     summary: 'the pipeline up to the patched tree: series verified, source, series applied (cached); no build',
-    usage: '[--profile P] [--kernel-src path] [--series mbox] [--json]',
-    options: { profile: profileOpt, 'kernel-src': kernelSrcOpt, series: seriesOpt, json: jsonOpt },
+    usage: '[--profile P] [--series mbox|Message-Id|PATH:BASE..HEAD] [--base path] [--edit NAME] [--json]',
+    options: { ...kernelOpts, json: jsonOpt },
     async run(v) {
       const r = await runTreeStages(pipelineOptions(v));
       if (v.json)
@@ -252,14 +265,17 @@ export const COMMANDS: Command[] = [
   {
     name: 'run',
     summary: 'the main job: kernel pipeline, L1 image, every scenario; results.json and TAP in --out',
-    usage: '[--profile P] [--edit NAME ...] [--scenario ID ...] [--accel kvm|tcg] [--out DIR] [--list]',
+    usage:
+      '[--profile P] [--series mbox|Message-Id|PATH:BASE..HEAD] [--base path] [--edit NAME ...] [--scenario ID ...] ' +
+      '[--accel kvm|tcg] [--out DIR] [--list]',
     details:
       'Each scenario passes, fails, is skipped with its reason, or is a known failure of the series (with ' +
-      'evidence).\n--edit runs the series with a named change from kernel/edits.ts (a local fix, say); a ' +
-      'known failure it fixes is reported as "no longer reproduces".\nExit 0 when no scenario failed.',
+      "evidence).\n--series runs another revision of the series, or the profile's with local changes: it " +
+      'need not be pinned; its provenance against the nearest pinned series goes into the bundle.\n--edit runs ' +
+      'the series with a named change from kernel/edits.ts (a local fix, say); a known failure it fixes is ' +
+      'reported as "no longer reproduces".\nExit 0 when no scenario failed.',
     options: {
-      profile: profileOpt,
-      edit: { type: 'string', multiple: true, help: 'a named change to the series (kernel/edits.ts; repeatable)' },
+      ...kernelOpts,
       scenario: { type: 'string', multiple: true, help: 'run only these scenarios (repeatable)' },
       accel: accelOpt,
       out: { type: 'string', help: 'result directory (default out/run-<time>)' },
@@ -281,7 +297,7 @@ export const COMMANDS: Command[] = [
         accel,
         scenarios: selectScenarios(v.scenario as string[] | undefined),
         out,
-        ...(v.edit ? { edits: namedEdits(v.edit as string[]) } : {}),
+        input: kernelInput(v),
       });
       process.stdout.write(toTap(r));
       process.stdout.write(`\n${comparisonMarkdown(comparisonTable(r.scenarios))}\n\n`);
@@ -582,6 +598,7 @@ export const COMMANDS: Command[] = [
       return 0;
     },
   },
+  ...seriesCommands(kernelOpts, kernelInput),
 ];
 
 type Values = Record<string, unknown>;
@@ -619,12 +636,21 @@ function acceptCommand(v: Values, pos: string[]): number {
   return 0;
 }
 
+/** What a kernel-consuming command asks beyond its profile: --base (--kernel-src), --series, --edit. */
+export function kernelInput(v: Values): KernelInput {
+  const base = v.base ?? v['kernel-src'];
+  return {
+    ...(base ? { base: String(base) } : {}),
+    ...(v.series ? { series: String(v.series) } : {}),
+    ...(v.edit ? { edits: namedEdits(v.edit as string[]) } : {}),
+  };
+}
+
 /** The kernel pipeline's inputs from the options every kernel-consuming command shares. */
 function pipelineOptions(v: Values): PipelineOptions {
   return {
     profile: String(v.profile ?? 'rfc-v2-debian'),
-    ...(v['kernel-src'] ? { kernelSrc: String(v['kernel-src']) } : {}),
-    ...(v.series ? { series: String(v.series) } : {}),
+    ...kernelInput(v),
     ...(v.cc ? { cc: String(v.cc) } : {}),
   };
 }

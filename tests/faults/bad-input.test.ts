@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { projectRoot } from '../../core/paths.js';
+import { cacheRoot, projectRoot } from '../../core/paths.js';
 import { chooseAccel } from '../../vm/accel.js';
 import { fault } from '../helpers/faults.js';
 import { rigCli, type CliRun } from '../helpers/cli.js';
@@ -36,6 +36,12 @@ function oneClearError(st: Test, r: CliRun, kind: RegExp, message: RegExp): void
   st.notMatch(r.stderr, /^\s+at .*\.js:\d+/m, 'no stack trace');
 }
 
+/** The entries of the cache's tree, kernel and source stages, to show a refused input wrote none. */
+const entries = () =>
+  ['tree', 'kernel', 'source'].flatMap((d) =>
+    existsSync(join(cacheRoot(), d)) ? readdirSync(join(cacheRoot(), d)).map((n) => `${d}/${n}`) : [],
+  );
+
 await fault(t, 'bad-input', 'unknown profile', async (st) => {
   oneClearError(
     st,
@@ -53,30 +59,115 @@ await fault(t, 'bad-input', 'bad dmem= values are refused before anything boots'
   }
 });
 
-await fault(t, 'bad-input', 'damaged mbox: a patch altered', async (st) => {
+await fault(t, 'bad-input', "a profile's own pinned series altered in place (the tamper check)", async (st) => {
   const msgs = rawMessages(readFileSync(REBASED_MBOX(), 'utf8'));
   const i = msgs.findIndex((m) => /Subject: \[RFC V2 5\.10\.223 07\/37\]/.test(m));
   msgs[i] = msgs[i]!.replace(/^\+(\s*)(\S)/m, '+$1/* damaged */ $2');
   const path = join(tmp, 'damaged.mbox');
   writeFileSync(path, msgs.join('\n'));
+  const p = profile('tampered', (x) => {
+    x.series = { name: 'rfc-v2-on-debian-5.10.223', mbox: path };
+  });
   oneClearError(
     st,
-    await rigCli(['kernel', 'build', '--series', path]),
+    await rigCli(['kernel', 'build', '--profile', p]),
     /\[series-damaged\]/,
     /patch 7 \(dmem: trace core functions\) is altered/,
   );
 });
 
-await fault(t, 'bad-input', 'damaged mbox: a patch missing, file truncated', async (st) => {
+await fault(t, 'bad-input', 'an mbox cut short: patches missing', async (st) => {
+  const before = entries();
   const text = readFileSync(REBASED_MBOX(), 'utf8');
   const path = join(tmp, 'truncated.mbox');
   writeFileSync(path, text.slice(0, Math.floor(text.length / 2)));
   oneClearError(
     st,
     await rigCli(['kernel', 'build', '--series', path]),
-    /\[series-damaged\]/,
-    /patch \d+ \(.*\) is missing/,
+    /\[series-incomplete\]/,
+    /patches [\d, ]+ of 37 are missing/,
   );
+  st.same(entries(), before, 'no cache entry written');
+});
+
+await fault(t, 'bad-input', 'an mbox that mixes two versions of the series', async (st) => {
+  const before = entries();
+  const rebased = rawMessages(readFileSync(REBASED_MBOX(), 'utf8'));
+  const original = rawMessages(readFileSync(ORIGINAL_MBOX(), 'utf8'));
+  const first = original.find((m) => /Subject: \[RFC V2 01\/37\]/.test(m))!;
+  const mixed = [first, ...rebased.filter((m) => !/Subject: \[RFC V2 5\.10\.223 01\/37\]/.test(m))];
+  const path = join(tmp, 'mixed.mbox');
+  writeFileSync(path, mixed.join('\n'));
+  const r = await rigCli(['kernel', 'build', '--series', path]);
+  oneClearError(
+    st,
+    r,
+    /\[series-mixed\]/,
+    /mixes \[RFC V2 5\.10\.223\] and \[RFC V2\]|mixes \[RFC V2\] and \[RFC V2 5\.10\.223\]/,
+  );
+  st.match(r.stderr, /one version/, 'the fix says to keep one version');
+  st.same(entries(), before, 'no cache entry written');
+});
+
+await fault(t, 'bad-input', 'a Message-Id where the archive cannot be reached', async (st) => {
+  const before = entries();
+  const r = await rigCli(['kernel', 'tree', '--series', '<cover.1607332046.git.yuleixzhang@tencent.com>'], {
+    env: { DMEMFS_RIG_ARCHIVE_URL: 'http://127.0.0.1:9/{messageId}/t.mbox.gz' },
+  });
+  oneClearError(st, r, /\[network\]/, /cover\.1607332046\.git\.yuleixzhang@tencent\.com/);
+  st.match(r.stderr, /--series FILE/, 'the fix names the offline alternatives: an mbox file ...');
+  st.match(r.stderr, /PATH:BASE\.\.HEAD/, '... or a git range');
+  st.same(entries(), before, 'no cache entry written');
+});
+
+/** A small git tree of its own: a base commit, then `n` commits; returns its path. */
+function gitTree(name: string, n: number): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir);
+  const git = (...a: string[]) =>
+    execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a], { encoding: 'utf8' });
+  git('init', '-q', '-b', 'main');
+  writeFileSync(join(dir, 'README'), 'base\n');
+  git('add', '.');
+  git('commit', '-q', '-m', 'base');
+  git('tag', 'base');
+  for (let i = 1; i <= n; i++) {
+    writeFileSync(join(dir, `f${i}.c`), `int f${i};\n`);
+    git('add', '.');
+    git('commit', '-q', '-m', `add f${i}`);
+  }
+  return dir;
+}
+
+await fault(t, 'bad-input', 'a git range that is not linear (a merge in it)', async (st) => {
+  const before = entries();
+  const dir = gitTree('nonlinear', 1);
+  const git = (...a: string[]) =>
+    execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a], { encoding: 'utf8' });
+  git('checkout', '-q', '-b', 'side', 'base');
+  writeFileSync(join(dir, 'side.c'), 'int side;\n');
+  git('add', '.');
+  git('commit', '-q', '-m', 'side');
+  git('checkout', '-q', 'main');
+  git('merge', '-q', '--no-edit', 'side');
+  const r = await rigCli(['kernel', 'tree', '--series', `${dir}:base..main`]);
+  oneClearError(st, r, /\[nonlinear-range\]/, /not linear: it holds merge [0-9a-f]{12}/);
+  st.match(r.stderr, /rebase/, 'the fix says to rebase the range');
+  st.same(entries(), before, 'no cache entry written');
+});
+
+await fault(t, 'bad-input', 'a git range in a tree with uncommitted changes', async (st) => {
+  const before = entries();
+  const dir = gitTree('dirty', 2);
+  writeFileSync(join(dir, 'f1.c'), 'int f1 = 1;\n');
+  const r = await rigCli(['kernel', 'tree', '--series', `${dir}:base..HEAD`]);
+  oneClearError(st, r, /\[dirty-tree\]/, /uncommitted changes/);
+  st.equal(
+    execFileSync('git', ['-C', dir, 'status', '--porcelain'], { encoding: 'utf8' }).trim(),
+    'M f1.c',
+    'the tree is untouched',
+  );
+  st.same(entries(), before, 'no cache entry written');
 });
 
 await fault(t, 'bad-input', 'a series that no longer applies (the original mail on 5.10.223)', async (st) => {

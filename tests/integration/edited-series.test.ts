@@ -18,7 +18,7 @@ const run = await runScenarios({
   profile: 'rfc-v2-debian',
   accel: chooseAccel(),
   scenarios: selectScenarios(['vfio-pin']),
-  edits: namedEdits(['get_dmem_pfn-pdnode']),
+  input: { edits: namedEdits(['get_dmem_pfn-pdnode']) },
   out,
 });
 const s = run.scenarios[0]!;

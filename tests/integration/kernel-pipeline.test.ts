@@ -25,7 +25,7 @@ t.test('rfc-v2-debian: series applied, config verified, kernel built', async (t)
   const report = first.pipeline.tree.report!;
   t.equal(report.patches.length, 37, '37 patches in the apply report');
   t.equal(report.counts.clean, 37, 'all 37 apply cleanly (git am, no offset, no fuzz)');
-  t.equal(first.pipeline.series!.report.ok, true, 'series complete and intact by patch id');
+  t.equal(first.pipeline.series!.report?.ok, true, 'series complete and intact by patch id');
   t.match(m.release, /^5\.10\.223/);
   t.equal(m.series?.patchIds.length, 37);
   t.ok(m.artifacts.bzImage!.bytes > 1_000_000, `bzImage ${m.artifacts.bzImage!.bytes} bytes`);

@@ -1,0 +1,234 @@
+/**
+ * `bisect`: the first patch of a series at which a scenario's verdict (or one measurement's
+ * pass/fail) takes the value it has on the whole series. Each step builds the prefix 1..k
+ * (trees and builds cached by content, objects reused from the profile's build directory) and
+ * runs the scenario on it. A prefix that does not apply, build or boot is skipped, as `git bisect
+ * skip` does; a feature a prefix does not have yet is simply that prefix's verdict.
+ */
+import { join } from 'node:path';
+import { RigError, messageOf } from '../core/errors.js';
+import { info } from '../core/log.js';
+import type { Measurement, Value } from '../core/results.js';
+import { loadProfile } from '../kernel/profile.js';
+import { resolveSeries, type KernelInput } from '../kernel/pipeline.js';
+import { selectScenarios } from '../scenarios/catalog.js';
+import type { AccelChoice } from '../vm/accel.js';
+import { prepareRigKernel } from './rig-kernel.js';
+import { runScenarios } from './scenario-runner.js';
+
+export interface BisectStep {
+  k: number;
+  /** The last patch of the prefix (k = 0: the base, no patch). */
+  title: string;
+  applied: boolean;
+  built: boolean | null;
+  booted: boolean | null;
+  /** The scenario's status, or the measurement's pass / fail / recorded / absent / skipped. */
+  verdict: string;
+  value?: Value | null;
+  note?: string;
+  /** Could not be judged: did not apply, build or boot. */
+  skipped: boolean;
+  seconds: number;
+}
+
+export interface BisectResult {
+  scenario: string;
+  measurement: string | null;
+  series: string;
+  good: number;
+  bad: number;
+  /** The verdict on the prefix `bad` (the whole series unless --bad). */
+  target: string;
+  culprit: { number: number; title: string } | null;
+  /** When skipped prefixes hide the first patch: the patches it is among. */
+  candidates?: number[];
+  steps: BisectStep[];
+  seconds: number;
+}
+
+export interface BisectOptions {
+  profile: string;
+  scenario: string;
+  measurement?: string;
+  input: KernelInput;
+  good?: number;
+  bad?: number;
+  accel: AccelChoice;
+  out: string;
+}
+
+/** A measurement as a bisect verdict. */
+export function measurementVerdict(m: Measurement | undefined): { verdict: string; value?: Value | null } {
+  if (!m) return { verdict: 'absent' };
+  if (m.skipped) return { verdict: 'skipped', value: null };
+  if (m.ok === true) return { verdict: 'pass', value: m.value };
+  if (m.ok === false) return { verdict: 'fail', value: m.value };
+  return { verdict: `recorded ${JSON.stringify(m.value)}`, value: m.value };
+}
+
+/**
+ * Binary search for the first k in (good, bad] whose verdict is bad's, over an evaluation of
+ * prefixes. Skipped prefixes are stepped around; if they hide the answer, the candidates are given.
+ */
+export async function bisectSearch(
+  good: number,
+  bad: number,
+  evaluate: (k: number) => Promise<BisectStep>,
+): Promise<{ target: string; culprit: number | null; candidates?: number[]; steps: BisectStep[] }> {
+  const steps = new Map<number, BisectStep>();
+  const ev = async (k: number) => {
+    if (!steps.has(k)) steps.set(k, await evaluate(k));
+    return steps.get(k)!;
+  };
+  const end = await ev(bad);
+  if (end.skipped)
+    throw new RigError('bisect-unusable', `prefix ${bad} could not be judged: ${end.note ?? end.verdict}`, {
+      fix: 'the series as a whole must apply, build and boot; give --bad K for a prefix that does',
+    });
+  const start = await ev(good);
+  if (start.skipped)
+    throw new RigError('bisect-unusable', `prefix ${good} could not be judged: ${start.note ?? start.verdict}`, {
+      fix: 'give --good K for a prefix that applies, builds and boots',
+    });
+  if (start.verdict === end.verdict)
+    throw new RigError(
+      'bisect-nothing',
+      `prefix ${good} and prefix ${bad} agree (${end.verdict}): there is no patch at which the verdict changes`,
+      { fix: 'give --good K at a prefix whose verdict differs, or bisect another --measurement' },
+    );
+  let lo = good;
+  let hi = bad;
+  const skipped = new Set<number>();
+  while (hi - lo > 1) {
+    const mid = (lo + hi) / 2;
+    const next = Array.from({ length: hi - lo - 1 }, (_, i) => lo + 1 + i)
+      .filter((k) => !skipped.has(k))
+      .sort((a, b) => Math.abs(a - mid) - Math.abs(b - mid) || a - b)[0];
+    if (next === undefined) break;
+    const s = await ev(next);
+    if (s.skipped) skipped.add(next);
+    else if (s.verdict === end.verdict) hi = next;
+    else lo = next;
+  }
+  const all = [...steps.values()].sort((a, b) => a.k - b.k);
+  if (hi - lo === 1) return { target: end.verdict, culprit: hi, steps: all };
+  return {
+    target: end.verdict,
+    culprit: null,
+    candidates: Array.from({ length: hi - lo }, (_, i) => lo + 1 + i),
+    steps: all,
+  };
+}
+
+const STEP_SKIPS: Record<string, keyof Pick<BisectStep, 'applied' | 'built'>> = {
+  'patch-failed': 'applied',
+  'build-failed': 'built',
+  'config-dropped': 'built',
+};
+
+/** Build prefix k and run the scenario on it. */
+async function evaluatePrefix(opts: BisectOptions, k: number, title: string): Promise<BisectStep> {
+  const t0 = Date.now();
+  const input: KernelInput = { ...opts.input, prefix: k, lenientConfig: true };
+  const step: BisectStep = {
+    k,
+    title,
+    applied: true,
+    built: null,
+    booted: null,
+    verdict: '',
+    skipped: false,
+    seconds: 0,
+  };
+  info(`bisect: prefix ${k} (${title})`);
+  try {
+    await prepareRigKernel({ profile: opts.profile, ...input });
+    step.built = true;
+  } catch (e) {
+    const kind = (e as { kind?: string }).kind ?? '';
+    const what = STEP_SKIPS[kind];
+    if (!what) throw e;
+    if (what === 'applied') step.applied = false;
+    step.built = false;
+    return {
+      ...step,
+      verdict: `not ${what}`,
+      note: messageOf(e).split('\n')[0],
+      skipped: true,
+      seconds: (Date.now() - t0) / 1000,
+    };
+  }
+  const def = selectScenarios([opts.scenario])[0]!;
+  const run = await runScenarios({
+    profile: opts.profile,
+    accel: opts.accel,
+    scenarios: [def],
+    input,
+    out: join(opts.out, `k${k}`),
+  });
+  const s = run.scenarios[0]!;
+  step.booted = run.boots.some((b) => b.bootSeconds !== null);
+  const seconds = (Date.now() - t0) / 1000;
+  if (!step.booted && run.boots.length)
+    return { ...step, verdict: 'not booted', note: s.reason, skipped: true, seconds };
+  const v = opts.measurement ? measurementVerdict(s.measurements[opts.measurement]) : { verdict: s.status };
+  return { ...step, ...v, ...(s.reason ? { note: s.reason } : {}), seconds };
+}
+
+export async function bisect(opts: BisectOptions): Promise<BisectResult> {
+  const t0 = Date.now();
+  const def = selectScenarios([opts.scenario])[0]!;
+  if (opts.measurement && !(def.measurements as readonly string[]).includes(opts.measurement))
+    throw new RigError('unknown-measurement', `scenario ${def.id} has no measurement "${opts.measurement}"`, {
+      fix: `its measurements: ${def.measurements.join(', ')}`,
+    });
+  const series = await resolveSeries(loadProfile(opts.profile), opts.input);
+  if (!series)
+    throw new RigError('no-series', `profile ${opts.profile} has no series to bisect`, { fix: 'pass --series' });
+  const n = series.parsed.patches.length;
+  const good = opts.good ?? 0;
+  const bad = opts.bad ?? n;
+  if (!(Number.isInteger(good) && Number.isInteger(bad) && good >= 0 && bad <= n && good < bad))
+    throw new RigError('bad-range', `--good ${good} --bad ${bad}: need 0 <= good < bad <= ${n}`, {
+      fix: `give prefixes of the series: 0 (the base) .. ${n}`,
+    });
+  const title = (k: number) =>
+    k === 0 ? '(the base, no patch)' : series.parsed.patches.find((p) => p.number === k)!.title;
+  const r = await bisectSearch(good, bad, (k) => evaluatePrefix(opts, k, title(k)));
+  return {
+    scenario: def.id,
+    measurement: opts.measurement ?? null,
+    series: series.name,
+    good,
+    bad,
+    target: r.target,
+    culprit: r.culprit === null ? null : { number: r.culprit, title: title(r.culprit) },
+    ...(r.candidates ? { candidates: r.candidates } : {}),
+    steps: r.steps,
+    seconds: (Date.now() - t0) / 1000,
+  };
+}
+
+/** The table `bisect` prints. */
+export function bisectTable(r: BisectResult): string {
+  const yn = (b: boolean | null) => (b === null ? '-' : b ? 'yes' : 'no');
+  const lines = [
+    `bisect ${r.scenario}${r.measurement ? ` / ${r.measurement}` : ''} over ${r.series} (prefixes ${r.good}..${r.bad})`,
+    '',
+    '|  k | applied | built | booted | verdict | value | last patch |',
+    '|---:|---|---|---|---|---|---|',
+    ...r.steps.map(
+      (s) =>
+        `| ${String(s.k).padStart(2)} | ${yn(s.applied)} | ${yn(s.built)} | ${yn(s.booted)} | ${s.verdict} | ` +
+        `${s.value === undefined ? '-' : JSON.stringify(s.value)} | ${s.title} |`,
+    ),
+    '',
+    r.culprit
+      ? `first patch with the verdict "${r.target}": ${r.culprit.number}/${r.bad} ${r.culprit.title}`
+      : `the first patch with the verdict "${r.target}" is one of ${r.candidates?.join(', ')} ` +
+        '(the prefixes between could not be judged)',
+    `time: ${r.seconds.toFixed(0)} s for ${r.steps.length} prefixes`,
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,151 @@
+/** The commands for a changing series: pin a revision, bisect a verdict, run the mutants. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RigError } from '../core/errors.js';
+import { info } from '../core/log.js';
+import { materializeSeries } from '../kernel/series-input.js';
+import { pinSeries, writeProfile } from '../kernel/series-pin.js';
+import { bisect, bisectTable } from '../runner/bisect.js';
+import { mutantsTable, runMutants } from '../runner/mutants.js';
+import { MUTANTS } from '../scenarios/mutants.js';
+import { chooseAccel } from '../vm/accel.js';
+import type { Command, OptionSpec } from './commands.js';
+
+type Values = Record<string, unknown>;
+
+const stamp = () => new Date().toISOString().replace(/[:.]/g, '-');
+
+/** A whole number option, or an error naming it. */
+function intOpt(v: Values, name: string): number | undefined {
+  if (v[name] === undefined) return undefined;
+  const n = Number(v[name]);
+  if (!Number.isInteger(n) || n < 0)
+    throw new RigError('usage', `--${name} ${String(v[name])} is not a patch count`, { fix: `--${name} K, K in 0..N` });
+  return n;
+}
+
+const accel: OptionSpec = { type: 'string', help: 'kvm | tcg | auto (default auto; also DMEMFS_RIG_ACCEL)' };
+const json: OptionSpec = { type: 'boolean', help: 'print JSON on stdout' };
+
+function pinCommand(): Command {
+  return {
+    name: 'series pin',
+    summary: 'pin a series (mbox, Message-Id or git range) under kernel/series/, and optionally make a profile of it',
+    usage: '<mbox|Message-Id|PATH:BASE..HEAD> --name N [--profile NEW [--from P]]',
+    details:
+      'Writes kernel/series/N.json with the patch id of every patch. With --profile, also writes ' +
+      'kernel/profiles/NEW.json: the profile --from (default rfc-v2-debian) with this series.',
+    options: {
+      name: { type: 'string', help: 'the name of the pinned series' },
+      profile: { type: 'string', help: 'also write a profile of this name that uses the series' },
+      from: { type: 'string', help: 'the profile to copy (default rfc-v2-debian)' },
+    },
+    async run(v, pos) {
+      if (!pos[0] || typeof v.name !== 'string')
+        throw new RigError('usage', 'series pin needs a series and --name', {
+          fix: 'dmemfs-rig series pin ./v3.mbox --name rfc-v3',
+        });
+      const origin = await materializeSeries(pos[0]);
+      const { path, def } = await pinSeries(origin.path, v.name);
+      process.stdout.write(`${path}: ${def.total} patches of [${def.subjectPrefix}] pinned as ${def.name}\n`);
+      if (typeof v.profile === 'string') {
+        const p = writeProfile(v.profile, String(v.from ?? 'rfc-v2-debian'), def.name, origin.path);
+        process.stdout.write(`${p}: run it with dmemfs-rig run --profile ${v.profile}\n`);
+      }
+      return 0;
+    },
+  };
+}
+
+function bisectCommand(kernelOpts: Record<string, OptionSpec>, kernelInput: (v: Values) => object): Command {
+  return {
+    name: 'bisect',
+    summary: 'the first patch at which a scenario (or one measurement) gets the verdict it has on the whole series',
+    usage: '--scenario ID [--measurement NAME] [--profile P] [--series …] [--edit NAME] [--good K] [--bad K] [--json]',
+    details:
+      'Builds and runs the prefixes 1..k of the series (binary search; k = 0 is the base without patches). ' +
+      'A prefix that does not apply, build or boot is skipped. Trees and builds are cached by content, so a ' +
+      'second bisect of the same series reuses them.\nExit 0 when a first patch was found.',
+    options: {
+      ...kernelOpts,
+      scenario: { type: 'string', help: 'the scenario to run on each prefix' },
+      measurement: { type: 'string', help: "bisect this measurement's pass/fail instead of the scenario's verdict" },
+      good: { type: 'string', help: 'a prefix whose verdict differs (default 0, the base)' },
+      bad: { type: 'string', help: 'the prefix whose verdict is sought (default the whole series)' },
+      accel,
+      out: { type: 'string', help: 'where the runs of each prefix go (default out/bisect-<time>)' },
+      json,
+    },
+    async run(v) {
+      if (typeof v.scenario !== 'string')
+        throw new RigError('usage', 'bisect needs --scenario', { fix: 'dmemfs-rig bisect --scenario dmemfs-files' });
+      const a = chooseAccel(v.accel as string | undefined);
+      info(`accelerator: ${a.accel} (${a.reason})`);
+      const good = intOpt(v, 'good');
+      const bad = intOpt(v, 'bad');
+      const out = String(v.out ?? join('out', `bisect-${stamp()}`));
+      const r = await bisect({
+        profile: String(v.profile ?? 'rfc-v2-debian'),
+        scenario: v.scenario,
+        ...(typeof v.measurement === 'string' ? { measurement: v.measurement } : {}),
+        input: kernelInput(v),
+        ...(good !== undefined ? { good } : {}),
+        ...(bad !== undefined ? { bad } : {}),
+        accel: a,
+        out,
+      });
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, 'bisect.json'), JSON.stringify(r, null, 2) + '\n');
+      process.stdout.write(v.json ? JSON.stringify(r, null, 2) + '\n' : bisectTable(r) + '\n');
+      return r.culprit ? 0 : 1;
+    },
+  };
+}
+
+function mutantsCommand(kernelOpts: Record<string, OptionSpec>): Command {
+  return {
+    name: 'mutants',
+    summary: 'the fidelity self-test: the series with deliberate changes, each of which must change its named check',
+    usage: '[--only EDIT ...] [--scenario ID ...] [--profile P] [--json]',
+    details:
+      'Runs the scenarios on the series as it is, then once per mutant (scenarios/mutants.ts). A mutant is ' +
+      'caught when its named measurement changes as it says and no other verdict does.\nExit 0 when every ' +
+      'mutant is caught cleanly.',
+    options: {
+      profile: kernelOpts.profile!,
+      only: { type: 'string', multiple: true, help: 'run only these mutants (their edit names)' },
+      scenario: { type: 'string', multiple: true, help: 'the scenarios of every run (default all)' },
+      accel,
+      out: { type: 'string', help: 'result directory (default out/mutants-<time>)' },
+      json,
+    },
+    async run(v) {
+      const only = v.only as string[] | undefined;
+      const unknown = (only ?? []).filter((n) => !MUTANTS.some((m) => m.edit === n));
+      if (unknown.length)
+        throw new RigError('unknown-mutant', `no mutant ${unknown.join(', ')}`, {
+          fix: `known: ${MUTANTS.map((m) => m.edit).join(', ')}`,
+        });
+      const a = chooseAccel(v.accel as string | undefined);
+      info(`accelerator: ${a.accel} (${a.reason})`);
+      const out = String(v.out ?? join('out', `mutants-${stamp()}`));
+      const r = await runMutants({
+        profile: String(v.profile ?? 'rfc-v2-debian'),
+        accel: a,
+        mutants: only ? MUTANTS.filter((m) => only.includes(m.edit)) : MUTANTS,
+        ...(v.scenario ? { scenarios: v.scenario as string[] } : {}),
+        out,
+      });
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, 'mutants.json'), JSON.stringify(r, null, 2) + '\n');
+      process.stdout.write(
+        v.json ? JSON.stringify(r, null, 2) + '\n' : `${mutantsTable(r.outcomes)}\n\ntime: ${r.seconds.toFixed(0)} s\n`,
+      );
+      return r.outcomes.every((o) => o.ok) ? 0 : 1;
+    },
+  };
+}
+
+export function seriesCommands(kernelOpts: Record<string, OptionSpec>, kernelInput: (v: Values) => object): Command[] {
+  return [pinCommand(), bisectCommand(kernelOpts, kernelInput), mutantsCommand(kernelOpts)];
+}
