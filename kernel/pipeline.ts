@@ -205,7 +205,7 @@ export async function resolveSeries(
     if (!Number.isInteger(opts.prefix) || opts.prefix < 0 || opts.prefix > n)
       throw new RigError('bad-prefix', `prefix ${opts.prefix} is not in 0..${n}`, { fix: `give k in 0..${n}` });
     parsed = { ...parsed, patches: parsed.patches.filter((p) => p.number <= opts.prefix!) };
-    name = `${name}@1..${opts.prefix}`;
+    name = opts.prefix === 0 ? `${name}@base` : `${name}@1..${opts.prefix}`;
   }
   const provenance: SeriesProvenance = {
     ...got.provenance,

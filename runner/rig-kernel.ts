@@ -28,10 +28,9 @@ export function artifactsOf(p: PipelineResult): KernelArtifacts {
       release: m.release,
       key: m.key,
       configSha256: m.configSha256,
-      ...(m.series ? { series: m.series.name } : {}),
-      ...(p.edits.length
-        ? { edits: p.edits.map((e) => `${e.name}: patch ${e.patch}, "${e.find}" -> "${e.replace}"`).join('; ') }
-        : {}),
+      // The series as this run named it (a cached build keeps the name it was first built under).
+      ...(p.series ? { series: p.series.name } : {}),
+      ...(p.series?.provenance.edits ? { edits: p.series.provenance.edits.join('; ') } : {}),
     },
   };
 }

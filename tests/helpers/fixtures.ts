@@ -23,3 +23,21 @@ export function writeTemp(name: string, text: string): string {
 export function readFixture(path: string): string {
   return readFileSync(path, 'utf8');
 }
+
+/**
+ * The mbox `text` with one patch changed as data (kernel/edits.ts): in the message of patch
+ * `e.patch`, the one added line containing `e.find` gets `e.replace`. What a reviewer's local fix
+ * of one line looks like when it is mailed as a series of its own.
+ */
+export function editedMbox(text: string, e: { patch: number; find: string; replace: string }): string {
+  const msgs = rawMessages(text);
+  const subject = new RegExp(`^Subject: \\[[^\\]]*?\\b0*${e.patch}/\\d+\\]`, 'm');
+  const i = msgs.findIndex((m) => subject.test(m.replace(/\n[ \t]+/g, ' ')));
+  if (i < 0) throw new Error(`no patch ${e.patch} in the mbox`);
+  const lines = msgs[i]!.split('\n');
+  const hits = lines.flatMap((l, j) => (l.startsWith('+') && !l.startsWith('+++') && l.includes(e.find) ? [j] : []));
+  if (hits.length !== 1) throw new Error(`patch ${e.patch} adds ${hits.length} lines with ${e.find}`);
+  lines[hits[0]!] = lines[hits[0]!]!.replace(e.find, e.replace);
+  msgs[i] = lines.join('\n');
+  return msgs.join('\n');
+}

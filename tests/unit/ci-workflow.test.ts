@@ -59,6 +59,7 @@ t.test(
             uses?: string;
             with?: Record<string, string>;
             'continue-on-error'?: boolean;
+            env?: Record<string, string>;
           }>;
         }
       >;
@@ -98,6 +99,14 @@ t.test(
     t.equal(save?.with?.path, 'base', 'the saved cache is the accepted base');
     t.equal(save?.if, accept?.if, 'a regressed night never saves its bundle as the base');
     t.ok((wf.on.workflow_dispatch as { inputs: { accept: unknown } }).inputs.accept, 'accept: true by hand');
+    const bisect = job.steps.find((s) => /rig -- bisect --scenario "\$s"/.test(s.run ?? ''));
+    t.match(bisect?.if, /steps\.compare\.outcome == 'failure'/, 'a regressed night bisects what regressed');
+    t.ok(
+      job.steps.some((s) => /rig -- mutants/.test(s.run ?? '')),
+      'the mutants run every night',
+    );
+    const series = job.steps.find((s) => /run --series "\$SERIES"/.test(s.run ?? ''));
+    t.equal(series?.env?.SERIES, '${{ inputs.series }}', 'a revision by hand, passed through the environment');
   },
 );
 
