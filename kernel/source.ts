@@ -182,8 +182,35 @@ async function tarballSource(spec: Extract<SourceSpec, { kind: 'tarball' }>): Pr
   return finish(entry.dir, { source: 'tarball', url: spec.url, sha256: spec.sha256 });
 }
 
-/** A local tree (git or not) or a tarball given by the user. */
-async function localSource(path: string): Promise<KernelSource> {
+/** PATH:REF names a commit of a local git tree (`--base ~/src/linux:v5.10-rc3`); a plain path is itself. */
+export function splitRef(path: string, exists = existsSync): { path: string; ref?: string } {
+  const m = /^(.+):([^:/][^:]*)$/.exec(path);
+  if (!exists(path) && m && exists(m[1]!)) return { path: m[1]!, ref: m[2]! };
+  return { path };
+}
+
+/** A commit of a local git tree, cloned (the user's tree is only read). */
+async function localCommit(abs: string, ref: string): Promise<KernelSource> {
+  const r = await tryRun('git', ['-C', abs, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`]);
+  if (!r.ok)
+    throw new RigError('missing-source', `${ref} is not a commit in ${abs}`, {
+      fix: 'pass --base PATH:REF with a branch, tag or commit of that tree',
+    });
+  const commit = r.stdout.trim();
+  const provenance = { source: 'local-git', path: abs, ref, commit };
+  const entry = await cached('source', hashParts(['git', commit]), async (staging) => {
+    const repo = join(staging, 'repo');
+    await run('git', ['clone', '-q', '--no-hardlinks', '--no-checkout', abs, repo]);
+    await run('git', ['-C', repo, 'checkout', '-q', commit]);
+    writeFileSync(join(staging, 'source.json'), JSON.stringify(provenance, null, 2));
+  });
+  return finish(entry.dir, provenance);
+}
+
+/** A local tree (git or not) or a tarball given by the user; PATH:REF for a commit of a git tree. */
+async function localSource(given: string): Promise<KernelSource> {
+  const { path, ref } = splitRef(given);
+  if (ref) return localCommit(resolve(path), ref);
   const abs = resolve(path);
   if (!existsSync(abs))
     throw new RigError('missing-source', `kernel source ${abs} does not exist`, {

@@ -105,8 +105,14 @@ t.test('a local tree, plain or git; a git tree with uncommitted changes is refus
   git(g, 'commit', '-q', '-m', 'base');
   const s = await acquireSource({ kind: 'local', path: g });
   t.match(s.provenance, { source: 'local-git', commit: git(g, 'rev-parse', 'HEAD') });
-  writeFileSync(join(g, 'Makefile'), 'VERSION = 6\n');
+  const first = git(g, 'rev-parse', 'HEAD');
+  writeFileSync(join(g, 'Makefile'), 'VERSION = 6\nPATCHLEVEL = 0\n');
   await t.rejects(acquireSource({ kind: 'local', path: g }), { kind: 'dirty-source', message: /uncommitted/ });
+  git(g, 'commit', '-q', '-am', 'next');
+  const old = await acquireSource({ kind: 'local', path: `${g}:HEAD~1` });
+  t.match(old.provenance, { source: 'local-git', ref: 'HEAD~1', commit: first }, 'PATH:REF: a commit of the tree');
+  t.equal(old.kernelVersion, '5.10.0-rc3', 'the tree as it was at that commit');
+  t.equal(git(g, 'rev-parse', 'HEAD~1'), first, "the user's tree is not moved");
 });
 
 t.test("the Debian source package: the rig's own profile, its SHA256 pinned", async (t) => {
