@@ -11,6 +11,7 @@ import { cacheRoot, projectRoot } from '../../core/paths.js';
 import { chooseAccel } from '../../vm/accel.js';
 import { fault } from '../helpers/faults.js';
 import { rigCli, type CliRun } from '../helpers/cli.js';
+import { git, gitTree } from '../helpers/git-tree.js';
 import { ORIGINAL_MBOX, REBASED_MBOX, rawMessages } from '../helpers/fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rig-bad-input-'));
@@ -120,36 +121,15 @@ await fault(t, 'bad-input', 'a Message-Id where the archive cannot be reached', 
   st.same(entries(), before, 'no cache entry written');
 });
 
-/** A small git tree of its own: a base commit, then `n` commits; returns its path. */
-function gitTree(name: string, n: number): string {
-  const dir = join(tmp, name);
-  mkdirSync(dir);
-  const git = (...a: string[]) =>
-    execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a], { encoding: 'utf8' });
-  git('init', '-q', '-b', 'main');
-  writeFileSync(join(dir, 'README'), 'base\n');
-  git('add', '.');
-  git('commit', '-q', '-m', 'base');
-  git('tag', 'base');
-  for (let i = 1; i <= n; i++) {
-    writeFileSync(join(dir, `f${i}.c`), `int f${i};\n`);
-    git('add', '.');
-    git('commit', '-q', '-m', `add f${i}`);
-  }
-  return dir;
-}
-
 await fault(t, 'bad-input', 'a git range that is not linear (a merge in it)', async (st) => {
   const before = entries();
-  const dir = gitTree('nonlinear', 1);
-  const git = (...a: string[]) =>
-    execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a], { encoding: 'utf8' });
-  git('checkout', '-q', '-b', 'side', 'base');
+  const dir = gitTree(['f1'], join(tmp, 'nonlinear'));
+  git(dir, 'checkout', '-q', '-b', 'side', 'base');
   writeFileSync(join(dir, 'side.c'), 'int side;\n');
-  git('add', '.');
-  git('commit', '-q', '-m', 'side');
-  git('checkout', '-q', 'main');
-  git('merge', '-q', '--no-edit', 'side');
+  git(dir, 'add', '.');
+  git(dir, 'commit', '-q', '-m', 'side');
+  git(dir, 'checkout', '-q', 'main');
+  git(dir, 'merge', '-q', '--no-edit', 'side');
   const r = await rigCli(['kernel', 'tree', '--series', `${dir}:base..main`]);
   oneClearError(st, r, /\[nonlinear-range\]/, /not linear: it holds merge [0-9a-f]{12}/);
   st.match(r.stderr, /rebase/, 'the fix says to rebase the range');
@@ -158,15 +138,11 @@ await fault(t, 'bad-input', 'a git range that is not linear (a merge in it)', as
 
 await fault(t, 'bad-input', 'a git range in a tree with uncommitted changes', async (st) => {
   const before = entries();
-  const dir = gitTree('dirty', 2);
+  const dir = gitTree(['f1', 'f2'], join(tmp, 'dirty'));
   writeFileSync(join(dir, 'f1.c'), 'int f1 = 1;\n');
   const r = await rigCli(['kernel', 'tree', '--series', `${dir}:base..HEAD`]);
   oneClearError(st, r, /\[dirty-tree\]/, /uncommitted changes/);
-  st.equal(
-    execFileSync('git', ['-C', dir, 'status', '--porcelain'], { encoding: 'utf8' }).trim(),
-    'M f1.c',
-    'the tree is untouched',
-  );
+  st.equal(git(dir, 'status', '--porcelain'), 'M f1.c', 'the tree is untouched');
   st.same(entries(), before, 'no cache entry written');
 });
 

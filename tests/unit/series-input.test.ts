@@ -1,9 +1,7 @@
 /** Series arguments: which kind each is, and a range of a real (small) git tree turned into an mbox. */
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { git, gitTree } from '../helpers/git-tree.js';
 import { archiveUrl, materializeSeries, parseSeriesArg } from '../../kernel/series-input.js';
 import { parseSeries, readMbox } from '../../kernel/series.js';
 
@@ -54,19 +52,8 @@ t.test('Message-Ids, bare, in angle brackets, or as an archive link', async (t) 
 });
 
 t.test('a range becomes one patch per commit, and the tree is not touched', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'rig-range-'));
-  const git = (...a: string[]) =>
-    execFileSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...a], { encoding: 'utf8' });
-  git('init', '-q', '-b', 'main');
-  writeFileSync(join(dir, 'a.c'), 'int a;\n');
-  git('add', '.');
-  git('commit', '-q', '-m', 'base');
-  for (const n of ['one', 'two', 'three']) {
-    writeFileSync(join(dir, `${n}.c`), `int ${n};\n`);
-    git('add', '.');
-    git('commit', '-q', '-m', `add ${n}`);
-  }
-  const head = git('rev-parse', 'HEAD').trim();
+  const dir = gitTree(['one', 'two', 'three']);
+  const head = git(dir, 'rev-parse', 'HEAD');
   const o = await materializeSeries(`${dir}:HEAD~3..HEAD`);
   t.equal(o.kind, 'git-range');
   t.equal(o.commits, 3);
@@ -85,8 +72,8 @@ t.test('a range becomes one patch per commit, and the tree is not touched', asyn
     parsed.patches.every((p) => /^[0-9a-f]{40}$/.test(p.patchId)),
     'each patch has a patch id',
   );
-  t.equal(git('rev-parse', 'HEAD').trim(), head, 'HEAD unchanged');
-  t.equal(git('status', '--porcelain').trim(), '', 'working tree unchanged');
+  t.equal(git(dir, 'rev-parse', 'HEAD'), head, 'HEAD unchanged');
+  t.equal(git(dir, 'status', '--porcelain'), '', 'working tree unchanged');
   t.match(readFileSync(o.path, 'utf8'), /Subject: \[PATCH 1\/3\] add one/);
 });
 
