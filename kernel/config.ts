@@ -196,15 +196,17 @@ export async function configure(
   }
   if (absent.length)
     info(`config: requested but not in this tree yet: ${absent.map((m) => `CONFIG_${m.option}`).join(', ')}`);
+  const asked = fragments.reduce((a, f) => a + parseConfig(f.text).size, 0);
   info(
-    `config: all ${fragments.reduce((a, f) => a + parseConfig(f.text).size, 0)} requested options have their ` +
-      `requested values`,
+    absent.length
+      ? `config: the other ${asked - absent.length} requested options have their requested values`
+      : `config: all ${asked} requested options have their requested values`,
   );
   return { configPath, config, text, absent: absent.map((m) => m.option) };
 }
 
 /** The mismatches explained by the tree itself: the option, or an unmet dependency of it, is not in its Kconfig. */
-function absentInTree(srcDir: string, ms: ConfigMismatch[]): ConfigMismatch[] {
+export function absentInTree(srcDir: string, ms: ConfigMismatch[]): ConfigMismatch[] {
   const unmet = [...new Set(ms.flatMap((m) => m.unmet))];
   const defined = kconfigDepends(srcDir, unmet);
   return ms.filter((m) => !m.defined || m.unmet.some((u) => !defined.has(u)));

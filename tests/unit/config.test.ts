@@ -3,7 +3,14 @@ import t from 'tap';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { checkFragments, explainMismatches, formatMismatches, parseConfig, symbolsOf } from '../../kernel/config.js';
+import {
+  absentInTree,
+  checkFragments,
+  explainMismatches,
+  formatMismatches,
+  parseConfig,
+  symbolsOf,
+} from '../../kernel/config.js';
 
 t.test('parse .config and fragments', async (t) => {
   const c = parseConfig('CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="str"\nCONFIG_D=0x10\n# comment\n');
@@ -62,4 +69,25 @@ t.test('an option that did not survive is named with its unmet dependency', asyn
     /CONFIG_DMEM_FS: dmem\.config asks y, got n \(depends on DMEM && TRANSPARENT_HUGEPAGE; not met: CONFIG_TRANSPARENT_HUGEPAGE\)/,
   );
   t.match(text, /CONFIG_NOT_IN_THIS_TREE: guest\.config asks y, got n \(no such option in this tree's Kconfig\)/);
+});
+
+t.test('a prefix of the series: options its tree does not define yet are told apart from dropped ones', async (t) => {
+  // The tree of a prefix: DMEM_FS exists (01/37) but DMEM, which it depends on, does not yet (02/37).
+  const src = mkdtempSync(join(tmpdir(), 'rig-kconfig-prefix-'));
+  writeFileSync(
+    join(src, 'Kconfig'),
+    'config DMEM_FS\n\ttristate "dmemfs"\n\tdepends on DMEM\n\nconfig NUMA\n\tbool "NUMA"\n\tdepends on SMP\n\n' +
+      'config SMP\n\tbool "SMP"\n',
+  );
+  const final = parseConfig('# CONFIG_DMEM_FS is not set\n# CONFIG_NUMA is not set\n# CONFIG_SMP is not set\n');
+  const ms = explainMismatches(
+    src,
+    checkFragments(final, [{ name: 'f', text: 'CONFIG_DMEM=y\nCONFIG_DMEM_FS=y\nCONFIG_NUMA=y\n' }]),
+    final,
+  );
+  t.same(
+    absentInTree(src, ms).map((m) => m.option),
+    ['DMEM', 'DMEM_FS'],
+    'DMEM is not defined; DMEM_FS depends on it; NUMA is dropped for a reason this tree has (SMP off)',
+  );
 });
