@@ -36,6 +36,8 @@ export interface BisectResult {
   scenario: string;
   measurement: string | null;
   series: string;
+  /** Patches in the whole series. */
+  patches: number;
   good: number;
   bad: number;
   /** The verdict on the prefix `bad` (the whole series unless --bad). */
@@ -200,6 +202,7 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
     scenario: def.id,
     measurement: opts.measurement ?? null,
     series: series.name,
+    patches: n,
     good,
     bad,
     target: r.target,
@@ -225,7 +228,7 @@ export function bisectTable(r: BisectResult): string {
     ),
     '',
     r.culprit
-      ? `first patch with the verdict "${r.target}": ${r.culprit.number}/${r.bad} ${r.culprit.title}`
+      ? `first patch with the verdict "${r.target}": ${r.culprit.number}/${r.patches} ${r.culprit.title}`
       : `the first patch with the verdict "${r.target}" is one of ${r.candidates?.join(', ')} ` +
         '(the prefixes between could not be judged)',
     `time: ${r.seconds.toFixed(0)} s for ${r.steps.length} prefixes`,
