@@ -44,8 +44,16 @@ export interface SeriesProvenance {
 
 /** One line: "36 identical, 1 content-changed (35) against rfc-v2-on-debian-5.10.223". */
 export function provenanceLine(
-  p: Pick<SeriesProvenance, 'nearest' | 'counts' | 'patches' | 'pinned' | 'name'>,
+  p: Pick<SeriesProvenance, 'nearest' | 'counts' | 'patches' | 'pinned' | 'name' | 'edits' | 'prefix'>,
 ): string {
+  const applied = [
+    ...(p.prefix !== undefined ? [p.prefix ? `only patches 1..${p.prefix} applied` : 'no patch applied'] : []),
+    ...(p.edits?.length ? [`edited: ${p.edits.map((e) => e.split(':')[0]).join(', ')}`] : []),
+  ];
+  return applied.length ? `${origin(p)} (${applied.join('; ')})` : origin(p);
+}
+
+function origin(p: Pick<SeriesProvenance, 'nearest' | 'counts' | 'patches' | 'pinned' | 'name'>): string {
   if (p.pinned) return `${p.name}: pinned, every patch id matches`;
   if (!p.nearest) return `${p.name}: unpinned; no pinned series shares a patch with it`;
   const parts = (Object.keys(p.counts) as PatchKind[])

@@ -103,6 +103,38 @@ export const RESULTS_SCHEMA: Schema = {
         'provenance and hashes of the kernel under test: build key, config sha256, release; patches: per-patch ' +
         'verify and apply results',
     },
+    series: {
+      type: 'object',
+      description:
+        'the series applied: where it came from, whether it is a pinned one, and patch by patch against the ' +
+        'nearest pinned series (identical, context-only, content-changed, new, missing; both patch ids)',
+      required: ['name', 'pinned', 'origin', 'counts', 'patches'],
+      properties: {
+        name: str,
+        pinned: { type: 'boolean' },
+        origin: {
+          type: 'object',
+          required: ['kind', 'path', 'sha256'],
+          properties: { kind: { enum: ['profile', 'mbox', 'message-id', 'git-range'] }, path: str, sha256: str },
+        },
+        nearest: { type: ['string', 'null'] },
+        counts: { type: 'object' },
+        patches: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['number', 'title', 'kind'],
+            properties: {
+              number: { type: 'integer' },
+              title: str,
+              kind: { enum: ['identical', 'context-only', 'content-changed', 'new', 'missing'] },
+              patchId: str,
+              pinnedPatchId: str,
+            },
+          },
+        },
+      },
+    },
     images: {
       type: 'object',
       description: 'L1 image key (sha256 of its inputs), package count, helpers key, L2 payload hashes',

@@ -90,3 +90,16 @@ t.test('the shape a series must have', async (t) => {
   t.throws(() => checkShape(gap, 'g'), { kind: 'series-incomplete', message: /patches 21 of 37 are missing/ });
   t.throws(() => checkShape({ ...rebased, patches: [] }, 'e'), { kind: 'bad-mbox', message: /no numbered patches/ });
 });
+
+t.test('the line names a prefix and edits on top of the series', async (t) => {
+  const rows = classifyAgainst(rebased, onDebian);
+  const base = { name: onDebian.name, pinned: true, nearest: onDebian.name, counts: countKinds(rows), patches: rows };
+  t.equal(
+    provenanceLine({ ...base, prefix: 28 }),
+    'rfc-v2-on-debian-5.10.223: pinned, every patch id matches (only patches 1..28 applied)',
+  );
+  t.equal(
+    provenanceLine({ ...base, prefix: 0, edits: ['get_dmem_pfn-pdnode: patch 35, "a" -> "b"'] }),
+    'rfc-v2-on-debian-5.10.223: pinned, every patch id matches (no patch applied; edited: get_dmem_pfn-pdnode)',
+  );
+});
