@@ -29,8 +29,12 @@ function checkName(what: string, name: string, path: string): void {
 }
 
 /** The pinned definition of the series in `mboxPath`, written as kernel/series/<name>.json. */
-export async function pinSeries(mboxPath: string, name: string): Promise<{ path: string; def: SeriesDefinition }> {
-  const path = join(projectRoot(), 'kernel', 'series', `${name}.json`);
+export async function pinSeries(
+  mboxPath: string,
+  name: string,
+  dir = join(projectRoot(), 'kernel', 'series'),
+): Promise<{ path: string; def: SeriesDefinition }> {
+  const path = join(dir, `${name}.json`);
   checkName('series', name, path);
   const parsed = await parseSeries(readMbox(mboxPath));
   checkShape(parsed, mboxPath);
