@@ -218,7 +218,6 @@ export async function resolveSeries(
 export interface PipelineResult {
   profile: KernelProfile;
   series: ResolvedSeries | undefined;
-  edits: PatchEdit[];
   source: KernelSource;
   tree: PatchedTree;
   build: KernelBuild;
@@ -236,11 +235,11 @@ export async function runTreeStages(opts: PipelineOptions): Promise<Omit<Pipelin
       `tree: ${tree.report.counts.clean} clean, ${tree.report.counts.offset} offset, ${tree.report.counts.fuzz} ` +
         `fuzz, ${tree.report.counts.failed} failed${tree.hit ? ' (cached)' : ''}`,
     );
-  return { profile, series, edits: opts.edits ?? [], source, tree };
+  return { profile, series, source, tree };
 }
 
 export async function runKernelPipeline(opts: PipelineOptions): Promise<PipelineResult> {
-  const { profile, series, edits, source, tree } = await runTreeStages(opts);
+  const { profile, series, source, tree } = await runTreeStages(opts);
   const toolchain = await detectToolchain(opts.cc ?? profile.toolchain.cc);
   if (!toolchain.ccache) warn('ccache is not in use: rebuilds will be slow');
   const build = await buildKernel({
@@ -258,5 +257,5 @@ export async function runKernelPipeline(opts: PipelineOptions): Promise<Pipeline
     `kernel: ${build.manifest.release} ` +
       `${build.hit ? 'from cache' : `built in ${build.manifest.seconds.build.toFixed(0)} s`} (${build.dir})`,
   );
-  return { profile, series, edits, source, tree, build };
+  return { profile, series, source, tree, build };
 }

@@ -174,6 +174,8 @@ async function evaluatePrefix(opts: BisectOptions, k: number, title: string): Pr
   const seconds = (Date.now() - t0) / 1000;
   if (!step.booted && run.boots.length)
     return { ...step, verdict: 'not booted', note: s.reason, skipped: true, seconds };
+  // A scenario this host cannot run (no IOMMU, say) says nothing about the prefix: skipped, with the reason.
+  if (s.status === 'skip') return { ...step, verdict: 'scenario skipped', note: s.reason, skipped: true, seconds };
   const v = opts.measurement ? measurementVerdict(s.measurements[opts.measurement]) : { verdict: s.status };
   return { ...step, ...v, ...(s.reason ? { note: s.reason } : {}), seconds };
 }

@@ -25,6 +25,8 @@ export interface MutantOutcome {
   /** Verdicts that changed and should not have: "scenario: pass -> fail" or "scenario/measurement: ok -> not ok". */
   collateral: string[];
   ok: boolean;
+  /** Why the mutant could not be judged here: its scenario was skipped (on the reference or the mutant). */
+  skipped?: string;
   proves: string;
 }
 
@@ -65,7 +67,9 @@ function collateralOf(m: Mutant, reference: RunResults, mutated: RunResults): st
 export function judgeMutant(m: Mutant, reference: RunResults, mutated: RunResults): MutantOutcome {
   const refS = reference.scenarios.find((s) => s.id === m.scenario);
   const mutS = mutated.scenarios.find((s) => s.id === m.scenario);
-  const caught = caughtBy(m, refS, mutS);
+  const why = [refS, mutS].map((s) => (!s ? 'not run' : s.status === 'skip' ? (s.reason ?? 'skipped') : undefined));
+  const skipped = why.find(Boolean) && `${m.scenario} was skipped: ${why.find(Boolean)}`;
+  const caught = !skipped && caughtBy(m, refS, mutS);
   const collateral = collateralOf(m, reference, mutated);
   const describe = (s: ScenarioResult | undefined) => {
     const check = checkOf(s?.measurements[m.measurement]);
@@ -81,6 +85,7 @@ export function judgeMutant(m: Mutant, reference: RunResults, mutated: RunResult
     caught,
     collateral,
     ok: caught && collateral.length === 0,
+    ...(skipped ? { skipped } : {}),
     proves: m.proves,
   };
 }
@@ -121,7 +126,7 @@ export function mutantsTable(outcomes: MutantOutcome[]): string {
     ...outcomes.map(
       (o) =>
         `| ${o.edit} | ${o.scenario}/${o.measurement} (${o.effect}) | ${o.reference} | ${o.mutated} | ` +
-        `${o.caught ? 'yes' : 'NO'} | ${o.collateral.join('; ') || 'none'} |`,
+        `${o.skipped ? `skipped: ${o.skipped}` : o.caught ? 'yes' : 'NO'} | ${o.collateral.join('; ') || 'none'} |`,
     ),
   ].join('\n');
 }

@@ -3,7 +3,7 @@ import { chooseAccel } from '../vm/accel.js';
 import { info } from '../core/log.js';
 import { setupHost, HOST_PACKAGES } from './setup-host.js';
 import { benchBootOnce, bootFirstGuest, prepareFirstGuest } from '../runner/first-guest.js';
-import { runKernelPipeline, runTreeStages, type KernelInput, type PipelineOptions } from '../kernel/pipeline.js';
+import { runKernelPipeline, runTreeStages, type PipelineOptions } from '../kernel/pipeline.js';
 import {
   identifySeries,
   parseSeries,
@@ -26,10 +26,21 @@ import { SCENARIOS, selectScenarios } from '../scenarios/catalog.js';
 import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
 import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
 import { acceptBundle, githubAnnotations } from '../report/baseline.js';
-import { namedEdits } from '../kernel/edits.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { rerender } from '../report/bundle.js';
 import { seriesCommands } from './series-commands.js';
+import {
+  accelOpt,
+  jsonOpt,
+  kernelInput,
+  kernelOpts,
+  profileOpt,
+  type Command,
+  type OptionSpec,
+  type Values,
+} from './options.js';
+
+export type { Command, OptionSpec };
 import { benchRun } from '../runner/bench-run.js';
 import { NOT_ENTRIES, freeMiB, listCache, pruneCache } from '../core/cache.js';
 import { cacheRoot } from '../core/paths.js';
@@ -38,48 +49,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { tmpdir } from 'node:os';
-
-export interface OptionSpec {
-  type: 'string' | 'boolean';
-  short?: string;
-  multiple?: boolean;
-  help: string;
-}
-
-export interface Command {
-  name: string;
-  summary: string;
-  usage: string;
-  details?: string;
-  options?: Record<string, OptionSpec>;
-  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
-}
-
-const profileOpt: OptionSpec = {
-  type: 'string',
-  help: `kernel profile (${'one of kernel/profiles/*.json'}; default rfc-v2-debian)`,
-};
-const kernelSrcOpt: OptionSpec = { type: 'string', help: 'the same as --base' };
-const baseOpt: OptionSpec = {
-  type: 'string',
-  help: "the kernel source instead of the profile's: a local tree (git or plain) or a tarball",
-};
-const seriesOpt: OptionSpec = {
-  type: 'string',
-  help:
-    "the series instead of the profile's: an mbox, a Message-Id (fetched from the mail archive), or " +
-    'PATH:BASE..HEAD (the commits of a local git tree, one patch each)',
-};
-const editOpt: OptionSpec = {
-  type: 'string',
-  multiple: true,
-  help: 'a named change to the series (kernel/edits.ts; repeatable)',
-};
-/** The options of every command that consumes a kernel. */
-const kernelOpts = { profile: profileOpt, series: seriesOpt, base: baseOpt, 'kernel-src': kernelSrcOpt, edit: editOpt };
-const jsonOpt: OptionSpec = { type: 'boolean', help: 'print JSON on stdout' };
-
-const accelOpt: OptionSpec = { type: 'string', help: 'kvm | tcg | auto (default auto; also DMEMFS_RIG_ACCEL)' };
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -598,10 +567,8 @@ export const COMMANDS: Command[] = [
       return 0;
     },
   },
-  ...seriesCommands(kernelOpts, kernelInput),
+  ...seriesCommands(),
 ];
-
-type Values = Record<string, unknown>;
 
 function compareCommand(v: Values, pos: string[]): number {
   if (pos.length !== 2)
@@ -634,16 +601,6 @@ function acceptCommand(v: Values, pos: string[]): number {
       `${n('pass')} pass, ${n('known-failure')} known failure, ${n('fail')} fail; ${a.reason})\n`,
   );
   return 0;
-}
-
-/** What a kernel-consuming command asks beyond its profile: --base (--kernel-src), --series, --edit. */
-export function kernelInput(v: Values): KernelInput {
-  const base = v.base ?? v['kernel-src'];
-  return {
-    ...(base ? { base: String(base) } : {}),
-    ...(v.series ? { series: String(v.series) } : {}),
-    ...(v.edit ? { edits: namedEdits(v.edit as string[]) } : {}),
-  };
 }
 
 /** The kernel pipeline's inputs from the options every kernel-consuming command shares. */

@@ -1,0 +1,63 @@
+/** The command-line vocabulary every command shares: option specs, and the kernel a command consumes. */
+import { namedEdits } from '../kernel/edits.js';
+import type { KernelInput } from '../kernel/pipeline.js';
+
+export type Values = Record<string, unknown>;
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  help: string;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  details?: string;
+  options?: Record<string, OptionSpec>;
+  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+}
+
+export const profileOpt: OptionSpec = {
+  type: 'string',
+  help: `kernel profile (${'one of kernel/profiles/*.json'}; default rfc-v2-debian)`,
+};
+const kernelSrcOpt: OptionSpec = { type: 'string', help: 'the same as --base' };
+const baseOpt: OptionSpec = {
+  type: 'string',
+  help: "the kernel source instead of the profile's: a local tree (git or plain), a tarball, or PATH:REF (a commit of a local git tree)",
+};
+const seriesOpt: OptionSpec = {
+  type: 'string',
+  help:
+    "the series instead of the profile's: an mbox, a Message-Id (fetched from the mail archive), or " +
+    'PATH:BASE..HEAD (the commits of a local git tree, one patch each)',
+};
+const editOpt: OptionSpec = {
+  type: 'string',
+  multiple: true,
+  help: 'a named change to the series (kernel/edits.ts; repeatable)',
+};
+/** The options of every command that consumes a kernel. */
+export const kernelOpts = {
+  profile: profileOpt,
+  series: seriesOpt,
+  base: baseOpt,
+  'kernel-src': kernelSrcOpt,
+  edit: editOpt,
+};
+export const jsonOpt: OptionSpec = { type: 'boolean', help: 'print JSON on stdout' };
+
+export const accelOpt: OptionSpec = { type: 'string', help: 'kvm | tcg | auto (default auto; also DMEMFS_RIG_ACCEL)' };
+
+/** What a kernel-consuming command asks beyond its profile: --base (--kernel-src), --series, --edit. */
+export function kernelInput(v: Values): KernelInput {
+  const base = v.base ?? v['kernel-src'];
+  return {
+    ...(base ? { base: String(base) } : {}),
+    ...(v.series ? { series: String(v.series) } : {}),
+    ...(v.edit ? { edits: namedEdits(v.edit as string[]) } : {}),
+  };
+}
