@@ -27,7 +27,9 @@ export const profileOpt: OptionSpec = {
 const kernelSrcOpt: OptionSpec = { type: 'string', help: 'the same as --base' };
 const baseOpt: OptionSpec = {
   type: 'string',
-  help: "the kernel source instead of the profile's: a local tree (git or plain), a tarball, or PATH:REF (a commit of a local git tree)",
+  help:
+    "the kernel source instead of the profile's: a local tree (git or plain), a tarball, or PATH:REF " +
+    '(a commit of a local git tree)',
 };
 const seriesOpt: OptionSpec = {
   type: 'string',
