@@ -137,6 +137,8 @@ export interface BootRecord {
   /** Console log inside the bundle (relative), written when the guest stops. */
   console: string | undefined;
   bootSeconds: number | null;
+  /** Boots of this guest that stalled and were booted again (reason; the stalled console's path). */
+  restarts?: string[];
 }
 
 /** A whole run: what results.json holds. */

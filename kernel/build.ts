@@ -15,7 +15,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { cached, entryDir, fileSha256, hashParts, isComplete, lockKey, sha256 } from '../core/cache.js';
-import { run } from '../core/exec.js';
+import { run, tryRun } from '../core/exec.js';
 import { RigError } from '../core/errors.js';
 import { info, Progress } from '../core/log.js';
 import { cacheRoot } from '../core/paths.js';
@@ -60,8 +60,18 @@ export interface BuildManifest {
   objectsCompiled: number;
   seconds: { config: number; build: number };
   artifacts: Record<string, { path: string; sha256: string; bytes: number }>;
+  /** The series' own test modules found in the tree (SERIES_TEST_MODULES): built, or why not. */
+  testModules?: Record<string, { ko?: string; error?: string }>;
   builtAt: string;
 }
+
+/**
+ * Test modules a series may carry out of the kernel's build graph, built against the kernel
+ * when its tree has them (patch 34/37 of the DMEMFS series adds tools/testing/dmem).
+ */
+export const SERIES_TEST_MODULES: ReadonlyArray<{ name: string; dir: string }> = [
+  { name: 'dmem-test', dir: 'tools/testing/dmem' },
+];
 
 export interface KernelBuild {
   dir: string;
@@ -134,7 +144,8 @@ export function makeWithProgress(
 
 export function buildKey(profile: KernelProfile, treeId: string, tc: Toolchain): string {
   const frags = profile.config.fragments.map((f) => `${f}:${sha256(readFileSync(fragmentPath(f)))}`);
-  return hashParts(['kernel-build-v1', treeId, profile.config.base, ...frags, tc.cc, tc.version]);
+  // v2: an entry also holds the series' test modules, and the kernel's Module.symvers.
+  return hashParts(['kernel-build-v2', treeId, profile.config.base, ...frags, tc.cc, tc.version]);
 }
 
 export interface BuildRequest {
@@ -213,6 +224,7 @@ async function buildInto(staging: string, req: BuildRequest, key: string, env: N
   const t1 = Date.now();
   info(`kernel build: ${profile.name} ${req.kernelVersion}, ${jobs} jobs, ${tc.ccache ? 'ccache ' : ''}${tc.version}`);
   const objects = await makeWithProgress(srcDir, work, makeArgs(tc, jobs), ['bzImage'], profile.expectedObjects, env);
+  const testModules = await buildTestModules(srcDir, work, staging, makeArgs(tc, jobs), env);
   const t2 = Date.now();
   const release = (await run('make', ['-s', '-C', srcDir, `O=${work}`, 'kernelrelease'], { env })).stdout.trim();
   const manifest: BuildManifest = {
@@ -233,10 +245,55 @@ async function buildInto(staging: string, req: BuildRequest, key: string, env: N
     objectsCompiled: objects,
     seconds: { config: (t1 - t0) / 1000, build: (t2 - t1) / 1000 },
     artifacts: await publishArtifacts(staging, work, cfg.configPath),
+    ...(Object.keys(testModules).length ? { testModules } : {}),
     builtAt: new Date().toISOString(),
   };
   writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
   writeFileSync(join(work, DONE_MARK), key);
+}
+
+/**
+ * Build the series' test modules the tree has (after the kernel: `make modules` writes the
+ * Module.symvers they link against) into staging/modules/. A module that does not build is
+ * recorded with its errors, not a failed kernel build: it is a finding about the series.
+ */
+async function buildTestModules(
+  srcDir: string,
+  work: string,
+  staging: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<NonNullable<BuildManifest['testModules']>> {
+  const present = SERIES_TEST_MODULES.filter((m) => existsSync(join(srcDir, m.dir, 'Kbuild')));
+  if (!present.length || !/^CONFIG_MODULES=y$/m.test(readFileSync(join(work, '.config'), 'utf8'))) return {};
+  await run('make', ['-C', srcDir, `O=${work}`, ...args, 'modules'], { env, what: 'make modules' });
+  const out: NonNullable<BuildManifest['testModules']> = {};
+  mkdirSync(join(staging, 'modules'), { recursive: true });
+  for (const m of present) {
+    // Built in a copy: the patched tree stays as it was applied.
+    const dir = join(work, 'rig-test-modules', m.name);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    await run('cp', ['-r', `${join(srcDir, m.dir)}/.`, dir]);
+    const r = await tryRun('make', ['-C', srcDir, `O=${work}`, ...args, `M=${dir}`, 'modules'], { env });
+    const ko = join(dir, `${m.name}.ko`);
+    if (r.ok && existsSync(ko)) {
+      copyFileSync(ko, join(staging, 'modules', `${m.name}.ko`));
+      out[m.name] = { ko: `modules/${m.name}.ko` };
+      info(`kernel build: the series' test module ${m.name}.ko built`);
+    } else {
+      const lines = `${r.stdout}\n${r.stderr}`.split('\n');
+      out[m.name] = {
+        error:
+          lines
+            .filter((l) => /error|warning/i.test(l))
+            .slice(-20)
+            .join('\n') || 'no .ko',
+      };
+      info(`kernel build: the series' test module ${m.name} did not build`);
+    }
+  }
+  return out;
 }
 
 export async function buildKernel(req: BuildRequest): Promise<KernelBuild> {

@@ -53,6 +53,33 @@ export interface KernelProfile {
   expectedObjects?: number;
   /** Named sets of extra kernel command-line parameters used by scenarios. */
   bootParams: Record<string, string[]>;
+  /**
+   * Guest timeouts are multiplied by this on top of the accelerator's scale (a debug kernel
+   * boots and runs slower). Absent: 1.
+   */
+  timeoutScale?: number;
+}
+
+/** The fragment the debug variant adds: KASAN, lockdep, DEBUG_VM and the rest. */
+export const DEBUG_FRAGMENT = 'debug-checks.config';
+
+/**
+ * Timeout scale of the debug variant, measured: under TCG the debug kernel booted to SSH in
+ * about 3x the time of the plain one (see the README's debug-variant figures).
+ */
+export const DEBUG_TIMEOUT_SCALE = 3;
+
+/** The debug variant of a profile: NAME-debug, its fragments plus DEBUG_FRAGMENT, slower timeouts. */
+export function debugVariant(p: KernelProfile): KernelProfile {
+  const { expectedObjects, ...rest } = p;
+  void expectedObjects; // the plain build's count says nothing of the debug build's
+  return {
+    ...rest,
+    name: `${p.name}-debug`,
+    description: `${p.description} Debug variant: KASAN, lockdep, DEBUG_VM, DEBUG_LIST, sleeping-in-atomic checks.`,
+    config: { ...p.config, fragments: [...p.config.fragments.filter((f) => f !== DEBUG_FRAGMENT), DEBUG_FRAGMENT] },
+    timeoutScale: (p.timeoutScale ?? 1) * DEBUG_TIMEOUT_SCALE,
+  };
 }
 
 export function profilesDir(): string {
@@ -72,19 +99,27 @@ export function expandPath(p: string): string {
   return isAbsolute(e) ? e : resolve(projectRoot(), e);
 }
 
+function profileFix(): string {
+  const names = listProfiles().join(', ');
+  return `use one of: ${names} (NAME-debug for the debug variant of any), or a profile file (*.json)`;
+}
+
 export function loadProfile(nameOrPath: string): KernelProfile {
+  // NAME-debug without a file of its own: the debug variant of NAME.
+  const variant = /^(.+)-debug$/.exec(nameOrPath);
+  if (variant && !existsSync(join(profilesDir(), `${nameOrPath}.json`))) return debugVariant(loadProfile(variant[1]!));
   // A path to a profile file of one's own (./my-profile.json), or a name under kernel/profiles.
   const isPath = nameOrPath.endsWith('.json') && (nameOrPath.includes('/') || existsSync(nameOrPath));
   const name = isPath ? basename(nameOrPath, '.json') : nameOrPath;
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {
     throw new RigError('unknown-profile', `profile name ${JSON.stringify(name)} is not valid`, {
-      fix: `use one of: ${listProfiles().join(', ')}, or a path to a profile file (*.json)`,
+      fix: profileFix(),
     });
   }
   const path = isPath ? resolve(nameOrPath) : join(profilesDir(), `${name}.json`);
   if (!existsSync(path))
     throw new RigError('unknown-profile', isPath ? `no profile file at ${path}` : `unknown profile "${name}"`, {
-      fix: `use one of: ${listProfiles().join(', ')}, or a path to a profile file (*.json)`,
+      fix: profileFix(),
     });
   let p: KernelProfile;
   try {

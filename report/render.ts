@@ -142,7 +142,8 @@ function bootsHtml(run: RunResults): string[] {
     ...run.boots.map(
       (b) =>
         `<tr><td>${h(b.guest)}</td><td>${h(b.scenario)}</td>` +
-        `<td>${b.bootSeconds?.toFixed(1) ?? '-'}</td><td>${link(b.console)}</td></tr>`,
+        `<td>${b.bootSeconds?.toFixed(1) ?? '-'}</td><td>${link(b.console)}</td></tr>` +
+        (b.restarts ?? []).map((r) => `<tr><td></td><td colspan="3">booted again after: ${h(r)}</td></tr>`).join(''),
     ),
     '</table>',
   ];

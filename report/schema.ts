@@ -169,6 +169,11 @@ export const RESULTS_SCHEMA: Schema = {
           },
           console: { type: ['string', 'null'], description: 'console log in the bundle, relative path' },
           bootSeconds: { type: ['number', 'null'] },
+          restarts: {
+            type: 'array',
+            items: str,
+            description: 'boots that stalled and were booted again: the reason and the stalled console',
+          },
         },
       },
     },

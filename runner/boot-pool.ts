@@ -3,6 +3,7 @@
  * running is reused; another stops it first. Every boot is recorded (QEMU arguments with keys
  * redacted, boot time, console saved into the bundle when it stops).
  */
+import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import type { BootRecord } from '../core/results.js';
 import { redactKeys, saveConsole } from '../report/bundle.js';
@@ -47,6 +48,14 @@ export class BootPool {
     return f;
   }
 
+  /** A test module the series carries, as its kernel build made it (undefined: none in the series). */
+  async testModule(name: string): Promise<{ path?: string; error?: string } | undefined> {
+    const build = (await this.filesFor('profile')).pipeline?.build;
+    const m = build?.manifest.testModules?.[name];
+    if (!build || !m) return undefined;
+    return { ...(m.ko ? { path: join(build.dir, m.ko) } : {}), ...(m.error ? { error: m.error } : {}) };
+  }
+
   /** The files of the run's own profile, if any boot used them. */
   profileFiles(): L1Files | undefined {
     return this.files.get(this.opts.profile);
@@ -80,6 +89,7 @@ export class BootPool {
       qemu: { binary: qemuBinary(), args: redactKeys(guest.args) },
       console: undefined,
       bootSeconds: guest.timings.sshReadyAt ? (guest.timings.sshReadyAt - guest.timings.spawnedAt) / 1000 : null,
+      ...(guest.restarts.length ? { restarts: [...guest.restarts] } : {}),
     };
     this.records.push(record);
     this.live = { key, guest, record };

@@ -27,7 +27,13 @@ export async function prepareFirstGuest(): Promise<FirstGuestFiles> {
 export async function bootFirstGuest(
   files: FirstGuestFiles,
   accel: AccelChoice,
-  opts: { nodeMiB?: number; onSpawn?: (pid: number) => void; name?: string; append?: string[] } = {},
+  opts: {
+    nodeMiB?: number;
+    onSpawn?: (pid: number) => void;
+    name?: string;
+    append?: string[];
+    bootQuietMs?: number;
+  } = {},
 ): Promise<Guest> {
   const spec = twoNodeGuest(
     { kernel: files.bootImage.path, initrd: files.initramfs.path },
@@ -37,7 +43,13 @@ export async function bootFirstGuest(
       ...(opts.append ? { append: opts.append } : {}),
     },
   );
-  return Guest.start({ spec, accel, bootTimeoutSec: 20, ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}) });
+  return Guest.start({
+    spec,
+    accel,
+    bootTimeoutSec: 20,
+    ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
+    ...(opts.bootQuietMs ? { bootQuietMs: opts.bootQuietMs } : {}),
+  });
 }
 
 /** Boot-to-SSH benchmark figures of one boot. */

@@ -94,6 +94,7 @@ export function scenarioRun(def: ScenarioDefinition, pool: BootPool, accel: 'kvm
       throw new SkipSignal(reason);
     },
     json: helperJson,
+    testModule: (name) => pool.testModule(name),
   };
   const reports = () =>
     [...marks].flatMap(([g, from]) =>

@@ -13,7 +13,7 @@ import { planOrder } from '../scenarios/catalog.js';
 import { signaturesFor } from '../scenarios/signatures.js';
 import type { Capability, ScenarioDefinition } from '../scenarios/types.js';
 import type { KernelInput } from '../kernel/pipeline.js';
-import type { AccelChoice } from '../vm/accel.js';
+import { withKernelSlowdown, type AccelChoice } from '../vm/accel.js';
 import { qemuBinary } from '../vm/guest.js';
 import { BootPool } from './boot-pool.js';
 import { judge } from './judge.js';
@@ -87,9 +87,10 @@ async function runOne(def: ScenarioDefinition, pool: BootPool, accel: AccelChoic
   return result;
 }
 
-export async function runScenarios(opts: RunOptions): Promise<RunResults> {
+export async function runScenarios(given: RunOptions): Promise<RunResults> {
   const started = Date.now();
-  const profile = loadProfile(opts.profile);
+  const profile = loadProfile(given.profile);
+  const opts = { ...given, accel: withKernelSlowdown(given.accel, profile.timeoutScale, `profile ${profile.name}`) };
   const pool = new BootPool({
     profile: opts.profile,
     accel: opts.accel,

@@ -8,6 +8,7 @@ import { RigError } from '../core/errors.js';
 import { BOOTS } from './boots.js';
 import { alternatives, alternativesDevdax } from './defs/alternatives.js';
 import { dmemfsFiles } from './defs/dmemfs-files.js';
+import { dmemTestModule } from './defs/dmem-test-module.js';
 import { dmemfsNuma } from './defs/dmemfs-numa.js';
 import { hotUnplug } from './defs/hot-unplug-offline.js';
 import { hotUnplugDimm } from './defs/hot-unplug-dimm.js';
@@ -38,6 +39,7 @@ const CATALOG = [
   l2Alternatives,
   vfioPin,
   mce,
+  dmemTestModule,
 ] as const;
 
 export const SCENARIOS: ScenarioDefinition[] = [...CATALOG];

@@ -9,7 +9,7 @@ import { approx, atLeast, eq, is, type Measurement } from '../core/results.js';
 import { qemuArgs, type MemoryBackend } from '../vm/machine-spec.js';
 import type { Guest } from '../vm/guest.js';
 import { l2Machine } from './machines.js';
-import { waitForLine } from './steps.js';
+import { watchLog } from './steps.js';
 import type { ScenarioContext } from './types.js';
 
 export interface L2Report {
@@ -22,6 +22,8 @@ export interface L2Report {
   seconds: number;
   console: string;
   argv: string[];
+  /** The console went silent for this many seconds before L2 finished; QEMU was stopped. */
+  stalledS?: number;
 }
 
 /** Whether L1 can run KVM guests (its CPU has vmx/svm and /dev/kvm exists). */
@@ -49,12 +51,27 @@ export interface L2RunOptions<T> {
   timeoutMs: number;
   holdS?: number;
   during?: (l1: Guest) => Promise<T>;
+  /** Console silence that counts as a stall (default L2_QUIET_MS for the accelerator). */
+  quietMs?: number;
 }
 
-/** QEMU in the background with its console in a log file; `during` runs while L2 holds its memory. */
-async function runL2Holding<T>(l1: Guest, argv: string[], opts: L2RunOptions<T>, during: (l1: Guest) => Promise<T>) {
+/**
+ * How long an L2's console may stay silent before it counts as stalled. Its kernel is quiet:
+ * the first line is its init's, 12-26 s in with KVM in L1 (nested SVM on TCG), about 100 s
+ * under TCG in L1.
+ * Seen about once in ten CI runs under nested SVM on TCG: an L2 that stopped printing and
+ * never finished, which cost the whole timeout and failed the scenario.
+ */
+export const L2_QUIET_MS = { kvm: 90_000, tcg: 400_000 } as const;
+
+/**
+ * QEMU in the background with its console in a log file that is polled; `during` runs while
+ * L2 holds its memory. A console silent for L2_QUIET_MS stops QEMU and the report says so.
+ */
+async function runL2InBackground<T>(l1: Guest, argv: string[], opts: L2RunOptions<T>) {
   const started = Date.now();
   const log = '/run/rig-l2.log';
+  const quietMs = opts.quietMs ?? L2_QUIET_MS[opts.accel];
   await l1.exec(
     [
       'sh',
@@ -65,12 +82,25 @@ async function runL2Holding<T>(l1: Guest, argv: string[], opts: L2RunOptions<T>,
     ],
     { check: true },
   );
-  const holding = await waitForLine(l1, log, /rig-l2: holding|rig-l2-exit:/, opts.timeoutMs);
-  const seen = holding && /holding/.test(holding) ? await during(l1) : undefined;
-  const exit = await waitForLine(l1, log, /rig-l2-exit:/, Math.max(opts.timeoutMs - (Date.now() - started), 30_000));
-  const out = (await l1.exec(['cat', log])).stdout;
-  if (!exit) await l1.exec(['pkill', '-f', 'l2-qmp.sock']);
-  return { out, code: exit ? Number(/rig-l2-exit: (\d+)/.exec(exit)?.[1]) : null, during: seen };
+  const left = () => Math.max(opts.timeoutMs - (Date.now() - started), 30_000);
+  let seen: T | undefined;
+  let w = await watchLog(l1, log, opts.during ? /rig-l2: holding|rig-l2-exit:/ : /rig-l2-exit:/, {
+    timeoutMs: left(),
+    quietMs,
+  });
+  if (opts.during && w.line && /holding/.test(w.line)) {
+    seen = await opts.during(l1);
+    w = await watchLog(l1, log, /rig-l2-exit:/, { timeoutMs: left(), quietMs });
+  }
+  const exit = w.line && /rig-l2-exit: (\d+)/.exec(w.line);
+  const out = exit ? (await l1.exec(['cat', log])).stdout : w.text;
+  if (!exit) await l1.exec(['pkill', '-KILL', '-f', 'l2-qmp.sock']);
+  return {
+    out,
+    code: exit ? Number(exit[1]) : null,
+    during: seen,
+    ...(w.quietMs !== undefined ? { stalledS: Math.round(w.quietMs / 1000) } : {}),
+  };
 }
 
 /** The L2 report lines its init printed on its console. */
@@ -88,22 +118,16 @@ function parseL2Console(out: string) {
 }
 
 /**
- * Run an L2 guest inside L1 to completion and parse its report from its console. With
- * `during`, L2 holds its touched memory for `holdS` seconds and `during` runs in that window
- * (for example to read KVM's large-page counters in L1); QEMU then runs in the background
- * with its console in a log file that is polled.
+ * Run an L2 guest inside L1 to completion and parse its report from its console (QEMU runs in
+ * the background with its console in a log file that is polled). With `during`, L2 holds its
+ * touched memory for `holdS` seconds and `during` runs in that window (for example to read
+ * KVM's large-page counters in L1).
  */
 export async function runL2<T = undefined>(l1: Guest, opts: L2RunOptions<T>): Promise<L2Report & { during?: T }> {
   const spec = l2Machine({ ...opts, ...(opts.during ? { holdS: opts.holdS ?? 20 } : {}) });
   const argv = ['qemu-system-x86_64', ...qemuArgs(spec, { accel: opts.accel, qmpSocket: '/run/l2-qmp.sock' })];
   const started = Date.now();
-  const { out, code, during } = opts.during
-    ? await runL2Holding(l1, argv, opts, opts.during)
-    : await l1.exec(argv, { timeoutMs: opts.timeoutMs }).then((r) => ({
-        out: r.stdout + r.stderr,
-        code: r.code,
-        during: undefined,
-      }));
+  const { out, code, during, stalledS } = await runL2InBackground(l1, argv, opts);
   const parsed = parseL2Console(out);
   const report: L2Report & { during?: T } = {
     ok: code === 0 && parsed.done,
@@ -112,9 +136,10 @@ export async function runL2<T = undefined>(l1: Guest, opts: L2RunOptions<T>): Pr
     seconds: (Date.now() - started) / 1000,
     console: out.slice(-6000),
     argv,
+    ...(stalledS !== undefined ? { stalledS } : {}),
     ...(during === undefined ? {} : { during }),
   };
-  if (!report.done && code !== 0) {
+  if (!report.done && code !== 0 && stalledS === undefined) {
     throw new RigError('l2-failed', `the L2 guest's QEMU exited with ${code} before its report`, {
       evidence: out.slice(-3000),
     });
@@ -146,6 +171,41 @@ export async function kvmLargePages(
 export function resetBeforeItsKernel(r: Pick<L2Report, 'done' | 'console' | 'seconds'>): boolean {
   const printed = r.console.split('\n').some((l) => l.trim() && !/^rig-l2-exit: /.test(l.trim()));
   return !r.done && !printed && /rig-l2-exit: 0/.test(r.console);
+}
+
+/**
+ * Why an L2 run is worth one more attempt, or undefined: it reset before its kernel printed,
+ * or its console went silent before its report. An L2 that reported (done) is judged as it is.
+ */
+export function l2RetryReason(r: Pick<L2Report, 'done' | 'console' | 'seconds' | 'stalledS'>): string | undefined {
+  if (r.done) return undefined;
+  if (resetBeforeItsKernel(r)) return 'the first L2 reset before its kernel printed anything';
+  if (r.stalledS !== undefined) return `the first L2's console was silent for ${r.stalledS} s before its report`;
+  return undefined;
+}
+
+/**
+ * runL2, once more if the first attempt is worth retrying (l2RetryReason). A second stall is a
+ * failure with both consoles as evidence.
+ */
+export async function runL2Retrying<T>(
+  l1: Guest,
+  opts: L2RunOptions<T>,
+): Promise<{ report: L2Report & { during?: T }; attempts: 1 | 2; retried?: { why: string; console: string } }> {
+  const first = await runL2(l1, opts);
+  const why = l2RetryReason(first);
+  if (!why) return { report: first, attempts: 1 };
+  warn(`${why} (${first.seconds.toFixed(0)} s); running it once more`);
+  const second = await runL2(l1, opts);
+  if (second.stalledS !== undefined && !second.done) throw l2Stalled(second, first, why);
+  return { report: second, attempts: 2, retried: { why, console: first.console } };
+}
+
+function l2Stalled(r: L2Report, first: L2Report, why: string): RigError {
+  return new RigError('l2-stalled', `the L2 guest's console was silent for ${r.stalledS} s before its report; ${why}`, {
+    fix: 'see both L2 consoles below; a kernel that hangs the same way twice is a finding',
+    evidence: `first attempt:\n${first.console.slice(-2000)}\n--- second attempt ---\n${r.console.slice(-3000)}`,
+  });
 }
 
 /** What measureL2 records, each name after the L2's prefix. */
@@ -191,29 +251,22 @@ export async function measureL2<P extends string>(
   const kvm = await l1KvmUsable(g);
   ctx.measure(`${p}l2_accel`, kvm.ok ? 'kvm' : 'tcg', { note: kvm.why });
   const touchMiB = l2.touchMiB ?? 64;
-  const once = () =>
-    runL2(g, {
-      memMiB: l2.memMiB,
-      backend: l2.backend,
-      ...(l2.hostNodes ? { hostNodes: l2.hostNodes, policy: 'bind' as const } : {}),
-      touchMiB,
-      accel: kvm.ok ? 'kvm' : 'tcg',
-      timeoutMs: (kvm.ok ? 240 : 900) * 1000,
-      ...(kvm.ok ? { holdS: 15, during: kvmLargePages } : {}),
-    });
-  let r = await once();
-  let attempts = 1;
-  if (resetBeforeItsKernel(r)) {
-    // Seen once in about seven full runs: under nested SVM on TCG, an L2 reset before its kernel
-    // printed a line (QEMU -no-reboot exits 0). Its memory was never touched; boot it once more.
-    warn(`${p}L2 reset before its kernel printed anything (${r.seconds.toFixed(0)} s); running it once more`);
-    ctx.evidence(`${p}L2 console, first attempt (reset before the kernel printed)`, r.console);
-    r = await once();
-    attempts = 2;
-  }
-  ctx.measure(`${p}l2_attempts`, attempts, {
-    note: attempts > 1 ? 'the first L2 reset before its kernel printed anything' : 'first attempt',
+  const {
+    report: r,
+    attempts,
+    retried,
+  } = await runL2Retrying(g, {
+    memMiB: l2.memMiB,
+    backend: l2.backend,
+    ...(l2.hostNodes ? { hostNodes: l2.hostNodes, policy: 'bind' as const } : {}),
+    touchMiB,
+    accel: kvm.ok ? 'kvm' : 'tcg',
+    timeoutMs: (kvm.ok ? 240 : 900) * 1000,
+    ...(kvm.ok ? { holdS: 15, during: kvmLargePages } : {}),
   });
+  if (retried)
+    ctx.evidence(`${p}L2 console, first attempt (${retried.why.replace(/^the first L2/, 'it')})`, retried.console);
+  ctx.measure(`${p}l2_attempts`, attempts, { note: retried?.why ?? 'first attempt' });
   ctx.evidence(`${p}L2 console`, r.console);
   ctx.evidence(`${p}L2 QEMU arguments (in L1)`, JSON.stringify(r.argv));
   ctx.measure(`${p}l2_seconds`, Math.round(r.seconds), { unit: 's' });

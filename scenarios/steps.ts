@@ -51,18 +51,39 @@ export function accessOutcome(r: MapResult): string {
 
 /** Poll a file in the guest until a line matches (background helpers write JSON lines there). */
 export async function waitForLine(g: Guest, path: string, re: RegExp, timeoutMs: number): Promise<string | undefined> {
-  const end = Date.now() + timeoutMs;
+  return (await watchLog(g, path, re, { timeoutMs })).line;
+}
+
+/**
+ * Poll a file in the guest until a line matches; with `quietMs`, stop early when the file has
+ * not grown for that long (a writer that stalled), and say for how long.
+ */
+export async function watchLog(
+  g: Guest,
+  path: string,
+  re: RegExp,
+  opts: { timeoutMs: number; quietMs?: number },
+): Promise<{ line?: string; quietMs?: number; text: string }> {
+  const end = Date.now() + opts.timeoutMs;
+  let text = '';
+  let grewAt = Date.now();
   while (Date.now() < end) {
     // Reading is idempotent: a dropped connection is re-established and the read repeated.
     const r = await g.exec(['cat', path]).catch((e: unknown) => {
-      if (e instanceof RigError && e.kind === 'ssh-dropped') return { stdout: '', stderr: '', code: null };
+      if (e instanceof RigError && e.kind === 'ssh-dropped') return undefined;
       throw e;
     });
-    const line = r.stdout.split('\n').find((l) => re.test(l));
-    if (line) return line;
+    if (r) {
+      if (r.stdout.length !== text.length) grewAt = Date.now();
+      text = r.stdout;
+      const line = text.split('\n').find((l) => re.test(l));
+      if (line) return { line, text };
+    }
+    if (opts.quietMs !== undefined && Date.now() - grewAt >= opts.quietMs)
+      return { quietMs: Date.now() - grewAt, text };
     await new Promise((res) => setTimeout(res, 500));
   }
-  return undefined;
+  return { text };
 }
 
 /** What measureColumns records for each column, as `${col}_${name}`. */

@@ -64,6 +64,11 @@ export interface ScenarioContext<M extends string = string> {
     argv: string[],
   ) => Promise<T & { _code: number | null; _stderr: string }>;
   accel: 'kvm' | 'tcg';
+  /**
+   * A test module the series carries, built with the run's kernel (kernel/build.ts
+   * SERIES_TEST_MODULES): its host path, or the build's errors; undefined when the series has none.
+   */
+  testModule: (name: string) => Promise<{ path?: string; error?: string } | undefined>;
 }
 
 export interface ScenarioDefinition<M extends string = string, I extends string = string> {

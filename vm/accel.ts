@@ -21,6 +21,12 @@ export interface AccelChoice {
 /** TCG is roughly this much slower than KVM for the rig's workloads. */
 export const TCG_TIMEOUT_SCALE = 6;
 
+/** The same choice with its timeouts stretched for a slower kernel (a debug build); said in the reason. */
+export function withKernelSlowdown(a: AccelChoice, factor: number | undefined, why: string): AccelChoice {
+  if (!factor || factor === 1) return a;
+  return { ...a, timeoutScale: a.timeoutScale * factor, reason: `${a.reason}; timeouts x${factor} (${why})` };
+}
+
 export function cpuVirtFlags(cpuinfo: string): string[] {
   const flags = new Set<string>();
   for (const line of cpuinfo.split('\n')) {

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { chooseAccel } from '../../vm/accel.js';
 import { runScenarios } from '../../runner/scenario-runner.js';
 import { bootL1, prepareL1 } from '../../runner/l1-guest.js';
+import { bootFirstGuest, prepareFirstGuest } from '../../runner/first-guest.js';
 import { BOOTS } from '../../scenarios/boots.js';
 import type { ScenarioDefinition } from '../../scenarios/types.js';
 import { is } from '../../core/results.js';
@@ -197,3 +198,40 @@ await fault(t, 'fault', 'QEMU killed mid-boot: the boot fails at once with the c
   st.ok(await gone(Number(qemuPids(name)[0] ?? 0) || 0x7fffffff, 1000));
   st.same(qemuPids(name), []);
 });
+
+await fault(
+  t,
+  'fault',
+  'a boot that stalls (QEMU frozen mid-boot): found by console silence, booted once more, said',
+  async (st) => {
+    const files = await prepareFirstGuest();
+    const frozen: number[] = [];
+    const started = Date.now();
+    // The first QEMU is frozen (SIGSTOP) two seconds in, as the rare TCG stall freezes a boot.
+    const g = await bootFirstGuest(files, accel, {
+      name: `stall-${process.pid}`,
+      bootQuietMs: 5000,
+      onSpawn: (pid) => {
+        if (frozen.length === 0) {
+          frozen.push(pid);
+          setTimeout(() => process.kill(pid, 'SIGSTOP'), 2000);
+        }
+      },
+    });
+    try {
+      const r = await g.exec(['uname', '-r'], { check: true });
+      st.ok(r.stdout.trim(), 'the second boot answers');
+      st.equal(g.restarts.length, 1, 'one restart, recorded');
+      st.match(g.restarts[0], /^boot-stalled: \S+: the console has been silent for \d+ s before the SSH server/);
+      st.match(g.restarts[0], /console: \S+\/console\.log\)$/, 'names the stalled console');
+      st.ok(g.pid !== frozen[0], 'a new QEMU');
+      st.ok(
+        Date.now() - started < (5 + 2 + 3 + 2 * 20 * scale) * 1000,
+        `within the quiet time, the kill and one boot (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+      );
+    } finally {
+      await g.stop();
+    }
+    st.ok(await gone(frozen[0]!, 5000), 'the frozen QEMU is gone');
+  },
+);

@@ -1,6 +1,6 @@
 /** Accelerator choice: KVM only with vmx/svm in the host CPU and a usable /dev/kvm, else TCG with scaled timeouts. */
 import t from 'tap';
-import { cpuVirtFlags, decideAccel, TCG_TIMEOUT_SCALE } from '../../vm/accel.js';
+import { cpuVirtFlags, decideAccel, TCG_TIMEOUT_SCALE, withKernelSlowdown } from '../../vm/accel.js';
 
 const kvmOk = { ok: true, why: '/dev/kvm opens read-write' };
 const kvmNo = { ok: false, why: '/dev/kvm: ENOENT' };
@@ -28,4 +28,16 @@ t.test('overrides', async (t) => {
   );
   t.throws(() => decideAccel({ cpuFlags: [], kvmDevice: kvmOk, requested: 'hvf' }), /unknown accelerator/);
   t.equal(decideAccel({ cpuFlags: [], kvmDevice: kvmNo, requested: 'auto' }).accel, 'tcg');
+});
+
+t.test('a slower kernel stretches the timeouts of either accelerator, and says so', async (t) => {
+  const kvm = decideAccel({ cpuFlags: ['svm'], kvmDevice: kvmOk });
+  const tcg = decideAccel({ cpuFlags: [], kvmDevice: kvmOk });
+  const k = withKernelSlowdown(kvm, 3, 'profile x-debug');
+  t.equal(k.accel, 'kvm', 'the accelerator is unchanged');
+  t.equal(k.timeoutScale, 3);
+  t.match(k.reason, /; timeouts x3 \(profile x-debug\)$/);
+  t.equal(withKernelSlowdown(tcg, 3, 'd').timeoutScale, TCG_TIMEOUT_SCALE * 3);
+  t.equal(withKernelSlowdown(tcg, undefined, 'd'), tcg, 'no factor: the same choice');
+  t.equal(withKernelSlowdown(tcg, 1, 'd'), tcg);
 });
