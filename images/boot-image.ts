@@ -21,9 +21,18 @@ const PAYLOADS: Array<{ name: string; magic: Buffer; tool: string; args: string[
   { name: 'gzip', magic: Buffer.from([0x1f, 0x8b, 0x08]), tool: 'gzip', args: ['-dc'] },
 ];
 
-/** True if the kernel config says the kernel has a PVH entry point. */
+/**
+ * True if the kernel config says the kernel has a PVH entry point that works. Not with KASAN:
+ * seen here, a KASAN kernel started through PVH resets at once without a line on the console
+ * (its early C code runs before the shadow memory exists); its bzImage boots.
+ */
 export function configHasPvh(configText: string): boolean {
-  return /^CONFIG_PVH=y$/m.test(configText);
+  return /^CONFIG_PVH=y$/m.test(configText) && !/^CONFIG_KASAN=y$/m.test(configText);
+}
+
+/** Whether to boot this vmlinux through PVH: allowed (DMEMFS_RIG_PVH), its config says so, its ELF has the note. */
+export function pvhBootable(configText: string, vmlinux: string): boolean {
+  return process.env.DMEMFS_RIG_PVH !== '0' && configHasPvh(configText) && elfHasPvhNote(vmlinux);
 }
 
 function isElf(path: string): boolean {

@@ -10,7 +10,7 @@ import { RigError } from '../core/errors.js';
 import { projectRoot } from '../core/paths.js';
 import { info } from '../core/log.js';
 
-export const HELPERS = ['map-and-touch', 'pfn', 'vfio-dma', 'mce-victim'] as const;
+export const HELPERS = ['map-and-touch', 'pfn', 'vfio-dma', 'mce-victim', 'pool-edge'] as const;
 export type HelperName = (typeof HELPERS)[number];
 
 export interface BuiltHelpers {

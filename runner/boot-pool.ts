@@ -71,7 +71,10 @@ export class BootPool {
     const req: BootRequest = BOOTS[name];
     checkDmemTokens(req.append);
     const key = JSON.stringify(req);
-    if (this.live?.key === key && !this.live.guest.failureReason()) return { guest: this.live.guest, reused: true };
+    const live = this.live?.guest;
+    // Reused only while it runs: a scenario may have stopped it (a task stuck in its kernel).
+    if (this.live?.key === key && live && !live.failureReason() && live.exitCode === undefined)
+      return { guest: live, reused: true };
     await this.stop();
     const guest = await bootL1(await this.filesFor(req.kernel), this.opts.accel, {
       nodeMiB: req.nodeMiB,

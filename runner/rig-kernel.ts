@@ -2,7 +2,8 @@
  * Guests running the kernel the pipeline built: the kernel artifacts of a profile turned
  * into boot files (PVH vmlinux when possible, the rig's initramfs without modules).
  */
-import { elfHasPvhNote } from '../images/boot-image.js';
+import { readFileSync } from 'node:fs';
+import { pvhBootable } from '../images/boot-image.js';
 import type { KernelArtifacts } from '../images/debian-kernel.js';
 import { FIRST_GUEST } from '../images/definitions.js';
 import { buildInitramfs, type BuiltImage } from '../images/initramfs.js';
@@ -39,7 +40,7 @@ export async function prepareRigKernel(opts: PipelineOptions): Promise<RigKernel
   const pipeline = await runKernelPipeline(opts);
   const kernel = artifactsOf(pipeline);
   const initramfs = await buildInitramfs(FIRST_GUEST, kernel);
-  const pvh = elfHasPvhNote(pipeline.build.vmlinux);
+  const pvh = pvhBootable(readFileSync(pipeline.build.config, 'utf8'), pipeline.build.vmlinux);
   return {
     pipeline,
     kernel,

@@ -72,6 +72,8 @@ export const BOOTS = {
     role: 'mce',
   },
   'mem-4G': twoNodes(['mem=4G']),
+  // Small pools for the pool's edges: dmem 128 MiB per node (4K and 2M), hugetlbfs 64 x 2M and 2 x 1G.
+  'pool-edges': twoNodes(['dmem=128M', 'hugepagesz=1G', 'hugepages=2', 'hugepagesz=2M', 'hugepages=64']),
   alternatives,
   'dimm-hotplug': dimm,
   // dmem= aimed at the DIMM's range (q35 places device memory at the first 1 GiB boundary

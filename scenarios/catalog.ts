@@ -9,6 +9,7 @@ import { BOOTS } from './boots.js';
 import { alternatives, alternativesDevdax } from './defs/alternatives.js';
 import { dmemfsFiles } from './defs/dmemfs-files.js';
 import { dmemTestModule } from './defs/dmem-test-module.js';
+import { poolBoundaries } from './defs/pool-boundaries.js';
 import { dmemfsNuma } from './defs/dmemfs-numa.js';
 import { hotUnplug } from './defs/hot-unplug-offline.js';
 import { hotUnplugDimm } from './defs/hot-unplug-dimm.js';
@@ -40,6 +41,7 @@ const CATALOG = [
   vfioPin,
   mce,
   dmemTestModule,
+  poolBoundaries,
 ] as const;
 
 export const SCENARIOS: ScenarioDefinition[] = [...CATALOG];

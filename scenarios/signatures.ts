@@ -8,6 +8,7 @@
 import { between, is } from '../core/results.js';
 import { mce } from './defs/mce-dmemfs.js';
 import { nestedGuest } from './defs/nested-guest.js';
+import { poolBoundaries } from './defs/pool-boundaries.js';
 import { vfioPin } from './defs/vfio-pin.js';
 import { signatureOf, type Signature } from './types.js';
 
@@ -63,6 +64,77 @@ export const SIGNATURES: readonly Signature[] = [
     // Read while L2 held 64 MiB touched: 32 would be one per 2 MiB page. 4 were seen at every run;
     // none (the counter unreadable, or every large page gone) is worse, and so is a null.
     measurements: { kvm_largepages: between(1, 8) },
+  }),
+  signatureOf(poolBoundaries, {
+    id: 'dmemfs-4k-fault-error-spins',
+    title: 'a 4K dmemfs fault that cannot be served spins in the page-fault handler for ever (no SIGBUS)',
+    reason: `__dmemfs_fault() (05/37, renamed in 24/37) returns PTR_ERR(entry) as its vm_fault_t when
+      radix_get_create_entry() fails: -EINVAL when the pool has no free dpage, the size check's error
+      past EOF. 0xffffffea has VM_FAULT_RETRY among its bits, so the x86 fault handler retries the
+      fault for ever; the task stays runnable (state R) and killable. The 2M and 1G paths (24/37,
+      28/37) turn the same error into VM_FAULT_SIGBUS, and get SIGBUS in the same cases.`,
+    measurements: {
+      no_pool_fill_dmemfs_4K: is('stuck: R'),
+      oversize_fill_dmemfs_4K: is('stuck: R'),
+      oversize_pages_touched_dmemfs_4K: 'any',
+      exhausted_fill_dmemfs_4K: is('stuck: R'),
+      exhausted_pages_touched_dmemfs_4K: 'any',
+      shrink_after_shrink_dmemfs_4K: is('stuck: R'),
+      shrink_after_grow_dmemfs_4K: is('stuck: R'),
+    },
+    // The task-dump entry of the helper: runnable, inside a user page fault.
+    evidence: /task:pool-edge\s+state:R[\s\S]*exc_page_fault/,
+  }),
+  signatureOf(poolBoundaries, {
+    id: 'dmemfs-racing-faults-double-allocate',
+    title: 'threads faulting the same dmemfs page at once each take a dpage: the file holds more dpages than pages',
+    reason: `radix_get_create_entry() (05/37) looks the page up under RCU, allocates a dpage outside
+      any lock, and stores it with xa_store(), which replaces an entry another thread stored
+      meanwhile and counts nrexceptional once more: every loser's dpage stays taken (leaked).`,
+    measurements: {
+      threads_pages_used_dmemfs_4K: between(257, 256 * 8),
+      threads_pages_used_dmemfs_2M: between(65, 128),
+      threads_pages_used_dmemfs_1G: between(2, 2),
+    },
+  }),
+  signatureOf(poolBoundaries, {
+    id: 'dmemfs-unlink-bug-after-racing-faults',
+    title: 'unlinking a dmemfs file that racing faults filled hits BUG_ON(nrexceptional) in clear_inode()',
+    reason: `the replaced entries of dmemfs-racing-faults-double-allocate were counted in
+      mapping->nrexceptional and are never removed: on the last unlink, evict() -> clear_inode()
+      finds nrexceptional != 0 (fs/inode.c) and the kernel BUGs in the unlinking process.`,
+    measurements: {
+      threads_unlink_dmemfs_4K: 'any',
+      threads_unlink_dmemfs_2M: 'any',
+      threads_unlink_dmemfs_1G: 'any',
+    },
+    report: {
+      kinds: ['bug'],
+      title: /^kernel BUG at \S*fs\/inode\.c:\d+!/,
+      excerpt: /RIP: \S+:clear_inode\+[\s\S]*evict\+[\s\S]*do_unlinkat/,
+    },
+  }),
+  signatureOf(poolBoundaries, {
+    id: 'dmemfs-racing-huge-faults-warn',
+    title: 'racing 2M/1G dmemfs faults WARN in vmf_insert_pfn_pmd/pud_prot: the entry maps another dpage',
+    reason: `the loser of a racing huge fault (dmemfs-racing-faults-double-allocate) inserts its own
+      dpage where the winner's is mapped already: insert_pfn_pmd()/insert_pfn_pud() (mm/huge_memory.c)
+      WARN_ON_ONCE that the pfns differ.`,
+    measurements: { threads_kernel_reports_dmemfs_2M: between(1, 1), threads_kernel_reports_dmemfs_1G: between(1, 1) },
+    report: {
+      kinds: ['warning'],
+      title: /mm\/huge_memory\.c:\d+ vmf_insert_pfn_pu?md_prot/,
+      excerpt: /dmemfs_huge_fault/,
+    },
+  }),
+  signatureOf(poolBoundaries, {
+    id: 'dmemfs-new-file-reads-old-data',
+    title: 'a dmemfs page freed by truncate comes back with its old data: dpages are never zeroed',
+    reason: `neither mm/dmem.c nor fs/dmemfs/inode.c clears a dpage it hands out: after truncating a
+      mapped file to 0 and growing it back, the next fault takes the dpage just freed (the
+      allocator is first-fit) and the old bytes read back. The same holds for any new file, of any
+      owner: data crosses files and users.`,
+    measurements: { shrink_after_grow_dmemfs_2M: is('stale'), shrink_after_grow_dmemfs_1G: is('stale') },
   }),
 ];
 

@@ -4,7 +4,7 @@
  */
 import { RigError } from '../core/errors.js';
 import type { Guest } from '../vm/guest.js';
-import { eq, is, within } from '../core/results.js';
+import { eq, is, within, type KernelReport } from '../core/results.js';
 import { logMatches } from './probes.js';
 import type { ScenarioContext } from './types.js';
 
@@ -206,4 +206,83 @@ export async function victimPaddr(
     await new Promise((r) => setTimeout(r, 300));
   }
   return { paddr: undefined, source: 'none' };
+}
+
+/** What a bounded helper run came to: its JSON, or the state of a process that stopped moving. */
+export type BoundedRun =
+  | { finished: true; json: Record<string, unknown> | undefined; output: string }
+  | { finished: false; seconds: number; state: string; stack: string; tasks: string };
+
+/**
+ * Run a helper in the guest in the background. Its output (JSON on stdout, progress lines on
+ * stderr) goes to a file; a helper whose output has not grown for `quietS` seconds, or that runs
+ * past `maxS` (both times the guest's timeout scale), is a finding: its state, wchan and kernel
+ * stack are read, and its entry of the kernel's task dump (sysrq t, kept off the console so no
+ * report is raised), before it is killed.
+ */
+export async function boundedHelper(
+  g: Guest,
+  argv: string[],
+  bound: { quietS: number; maxS: number },
+): Promise<BoundedRun> {
+  const out = '/run/rig-bounded.out';
+  const started = await g.exec(['sh', '-c', 'out=$1; shift; "$@" > "$out" 2>&1 & echo $!', 'bounded', out, ...argv], {
+    check: true,
+  });
+  const pid = started.stdout.trim();
+  const scale = g.opts.accel.timeoutScale;
+  const t0 = Date.now();
+  let size = -1;
+  let grewAt = t0;
+  for (;;) {
+    const r = await g.exec(['sh', '-c', 'kill -0 "$1" 2>/dev/null && echo alive; stat -c %s "$2"', 'poll', pid, out]);
+    if (!/alive/.test(r.stdout)) break;
+    const now = Date.now();
+    const n = Number(r.stdout.split('\n')[1] ?? 0);
+    if (n !== size) [size, grewAt] = [n, now];
+    if (now - grewAt > bound.quietS * scale * 1000 || now - t0 > bound.maxS * scale * 1000)
+      return { finished: false, seconds: Math.round((now - t0) / 1000), ...(await stuckTask(g, pid)) };
+    await new Promise((res) => setTimeout(res, 300));
+  }
+  const text = (await g.exec(['cat', out])).stdout;
+  const line = text
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .at(-1);
+  return { finished: true, json: line ? (JSON.parse(line) as Record<string, unknown>) : undefined, output: text };
+}
+
+/** A stuck task's state, wchan, kernel stack and task-dump entry; then it is killed. */
+async function stuckTask(g: Guest, pid: string): Promise<{ state: string; stack: string; tasks: string }> {
+  const state = await g.exec([
+    'sh',
+    '-c',
+    'grep ^State: "/proc/$1/status"; echo "wchan $(cat "/proc/$1/wchan")"',
+    's',
+    pid,
+  ]);
+  const stack = await g.exec(['cat', `/proc/${pid}/stack`]);
+  const dump = await g.exec([
+    'sh',
+    '-c',
+    'echo 1 > /proc/sys/kernel/sysrq; dmesg -C; dmesg -n 1; echo t > /proc/sysrq-trigger; dmesg -n 7; dmesg',
+  ]);
+  await g.exec(['kill', '-9', pid]);
+  // The task's own entry: from its "task:NAME ... pid:PID" line to the next task.
+  const lines = dump.stdout.split('\n');
+  const from = lines.findIndex((l) => new RegExp(`task:\\S+.* pid:\\s*${pid} `).test(l));
+  const to = from < 0 ? -1 : lines.findIndex((l, i) => i > from && / task:\S+/.test(l));
+  return {
+    state: state.stdout.trim().replace(/\s+/g, ' '),
+    stack: stack.stdout.trim(),
+    tasks: from < 0 ? '(not in the task dump)' : lines.slice(from, to < 0 ? undefined : to).join('\n'),
+  };
+}
+
+/** The kernel report behind a guest crash error, as the console watcher recorded it. */
+export function crashReport(e: unknown, g: Guest): KernelReport | undefined {
+  if (!(e instanceof RigError && e.kind.startsWith('kernel-'))) return undefined;
+  const r = g.console.firstCrash();
+  return r ? { kind: r.kind, title: r.title, excerpt: r.excerpt.join('\n') } : undefined;
 }

@@ -8,9 +8,8 @@
 import { eq, is } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
 import { dmemStats } from '../probes.js';
-import { mountDmemfs } from '../steps.js';
+import { crashReport, mountDmemfs } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
-import { crashReport } from './vfio-pin.js';
 
 const MEASUREMENTS = [
   'module_built',

@@ -3,11 +3,10 @@
  * through the same device is the control; a crash while mapping is recorded with its kernel
  * report, for the known-failure signatures to judge.
  */
-import { RigError } from '../../core/errors.js';
-import { eq, is, type KernelReport } from '../../core/results.js';
+import { eq, is } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
 import { dmemStats } from '../probes.js';
-import { mountDmemfs, waitForLine } from '../steps.js';
+import { crashReport, mountDmemfs, waitForLine } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
 
 const MEASUREMENTS = [
@@ -104,13 +103,6 @@ async function dmaOnDmemfs(ctx: ScenarioContext<M>, g: Guest, bdf: string): Prom
     ctx.measure('map_dma', `${report.kind}: ${report.title}`, { expect: is(true), reports: [report] });
     return undefined;
   }
-}
-
-/** The kernel report behind a guest crash error, as the console watcher recorded it. */
-export function crashReport(e: unknown, g: Guest): KernelReport | undefined {
-  if (!(e instanceof RigError && e.kind.startsWith('kernel-'))) return undefined;
-  const r = g.console.firstCrash();
-  return r ? { kind: r.kind, title: r.title, excerpt: r.excerpt.join('\n') } : undefined;
 }
 
 /** An unlinked file keeps its dpage while VFIO holds the pin; unmapping frees it. */

@@ -97,6 +97,23 @@ async function checkHelpers(t: Test, g: Guest): Promise<void> {
     'map-and-touch on hugetlbfs: 2 MiB pages in smaps',
   );
   t.equal(huge.obj.minor_faults, 4, '8 MiB of 2 MiB pages: 4 faults');
+  // pool-edge: its three cases, on tmpfs and on a hugetlbfs pool smaller than the file.
+  const edge = async (...a: string[]) => json(['pool-edge', '--case', ...a]);
+  const sg = await edge('shrink-grow', '--file', '/dev/shm/rig-e', '--page', '4K', '--pages', '4');
+  t.same(
+    [sg.code, sg.obj.outcome, sg.obj.after_shrink, sg.obj.after_grow],
+    [0, 'ok', 'sigbus', 'zero'],
+    'pool-edge shrink-grow on tmpfs: SIGBUS past EOF, zeros after growing',
+  );
+  const th = await edge('threads', '--file', '/dev/shm/rig-t', '--page', '4K', '--pages', '256', '--threads', '8');
+  t.same([th.code, th.obj.outcome, th.obj.threads, th.obj.verified], [0, 'ok', 8, true], 'pool-edge: 8 threads');
+  const over = await edge('fill', '--file', '/dev/hugepages/rig-o', '--page', '2M', '--pages', '16');
+  t.same(
+    [over.code, over.obj.outcome],
+    [1, 'mmap:ENOMEM'],
+    'pool-edge: hugetlbfs refuses at mmap a file larger than its pool (8 pages, 4 in use)',
+  );
+  t.equal((await edge('fill', '--bogus')).code, 2, 'pool-edge: unknown option, exit 2');
   const pfn = await json(['pfn', '--file', '/dev/shm/rig-a', '--size', '16K']);
   t.equal(pfn.obj.present, 4, 'pfn: 4 pages translated');
   t.match(String(pfn.obj.min_paddr), /^0x[0-9a-f]+$/);

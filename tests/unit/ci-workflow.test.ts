@@ -107,6 +107,14 @@ t.test(
     );
     const series = job.steps.find((s) => /run --series "\$SERIES"/.test(s.run ?? ''));
     t.equal(series?.env?.SERIES, '${{ inputs.series }}', 'a revision by hand, passed through the environment');
+    const debug = job.steps.find((s) => /--profile rfc-v2-debian-debug/.test(s.run ?? ''));
+    t.ok(debug, 'the debug variant runs every night');
+    t.equal(debug?.if, 'always()', 'also after a regressed main run');
+    t.match(
+      debug?.run,
+      /--out "out\/debug-/,
+      'its bundle is uploaded, apart from out/run-* that the compare step reads',
+    );
   },
 );
 

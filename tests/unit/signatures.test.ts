@@ -154,6 +154,70 @@ t.test('mce-dmemfs: a timeout is known, a missing event is not; the WARNING must
   );
 });
 
+t.test('pool-boundaries: the stuck 4K fault, the racing-fault leak and its BUG, stale data', async (t) => {
+  const sigs = signaturesFor('pool-boundaries');
+  const stuck = readFileSync(join(projectRoot(), 'tests', 'fixtures', 'evidence', 'dmemfs-4k-stuck.txt'), 'utf8');
+  const bug = fixture('dmemfs-unlink-clear-inode-bug.log');
+  const warn = fixture('dmemfs-racing-pmd-warning.log');
+  // The values of the real run (tests/fixtures/evidence: its no-pool 4K evidence).
+  const real = {
+    no_pool_fill_dmemfs_4K: m('stuck: R', is('sigbus'), { evidence: stuck }),
+    oversize_fill_dmemfs_4K: m('stuck: R', is('sigbus'), { evidence: stuck }),
+    oversize_pages_touched_dmemfs_4K: m(null, eq(65536), { evidence: stuck }),
+    threads_pages_used_dmemfs_4K: m(263, eq(256)),
+    threads_unlink_dmemfs_4K: crashed(bug),
+    threads_pages_used_dmemfs_2M: m(65, eq(64)),
+    threads_kernel_reports_dmemfs_2M: m(1, eq(0), { reports: [warn] }),
+    threads_unlink_dmemfs_2M: crashed(bug),
+    shrink_after_grow_dmemfs_2M: m('stale', is('zero')),
+    shrink_after_grow_dmemfs_1G: m('stale', is('zero')),
+  };
+  const known = judge({ measurements: real }, sigs);
+  t.equal(known.status, 'known-failure', known.reason ?? '');
+  t.same(known.signatures.filter((c) => c.reproduced).length, 5, 'all five signatures reproduce');
+  const other = (patch: Record<string, Measurement>) => judge({ measurements: { ...real, ...patch } }, sigs);
+  t.equal(
+    other({ no_pool_fill_dmemfs_4K: m('stuck: D', is('sigbus'), { evidence: stuck }) }).status,
+    'fail',
+    'a task stuck in D state is another failure than the spinning fault',
+  );
+  t.equal(
+    other({ no_pool_fill_dmemfs_4K: m('stuck: R', is('sigbus'), { evidence: 'task:pool-edge state:R' }) }).status,
+    'fail',
+    'stuck without the page fault in its task dump is not the known one',
+  );
+  t.equal(other({ threads_pages_used_dmemfs_4K: m(250, eq(256)) }).status, 'fail', 'fewer pages than the file');
+  const iput = fixture('near-miss-iput-bug-on-unlink.log');
+  t.equal(other({ threads_unlink_dmemfs_4K: crashed(iput) }).status, 'fail', 'another BUG on unlink');
+  const devdax = fixture('near-miss-devdax-pmd-warning.log');
+  t.equal(
+    other({ threads_kernel_reports_dmemfs_2M: m(1, eq(0), { reports: [devdax] }) }).status,
+    'fail',
+    "the same WARNING from device-dax's fault is not dmemfs's",
+  );
+  t.equal(other({ shrink_after_grow_dmemfs_2M: m('sigbus', is('zero')) }).status, 'fail', 'SIGBUS is not stale data');
+  const fixedSpin = judge(
+    {
+      measurements: {
+        no_pool_fill_dmemfs_4K: m('sigbus', is('sigbus')),
+        oversize_fill_dmemfs_4K: m('sigbus', is('sigbus')),
+        oversize_pages_touched_dmemfs_4K: m(65536, eq(65536)),
+        exhausted_fill_dmemfs_4K: m('sigbus', is('sigbus')),
+        exhausted_pages_touched_dmemfs_4K: m(2, eq(2)),
+        shrink_after_shrink_dmemfs_4K: m('sigbus', is('sigbus')),
+        shrink_after_grow_dmemfs_4K: m('zero', is('zero')),
+      },
+    },
+    sigs,
+  );
+  t.equal(fixedSpin.status, 'pass');
+  t.same(
+    fixedSpin.signatures.map((c) => [c.id, c.reproduced]),
+    [['dmemfs-4k-fault-error-spins', false]],
+    'a 4K fault that gets SIGBUS: no longer reproduces',
+  );
+});
+
 t.test('a skipped measurement is never judged a pass or a fix', async (t) => {
   const sigs = signaturesFor('nested-guest');
   const v = judge({ measurements: { kvm_largepages: { value: null, unit: '', skipped: 'L2 under TCG' } } }, sigs);

@@ -1,0 +1,385 @@
+/**
+ * pool-boundaries: what a process gets at the edges of the dmem pool, at 4K, 2M and 1G, beside
+ * hugetlbfs at 2M and 1G in the same situations, measured the same way (the pool-edge helper):
+ * no pool at all, a file larger than the pool, the pool taken by another file while a process
+ * faults, truncating down and up under a mapping, many threads faulting one file, a second
+ * mount while one is busy, and bad mount options. Every helper run is bounded in time; one that
+ * gets stuck is recorded with its state and kernel stack, and its guest is stopped (the next
+ * case boots afresh).
+ */
+import { eq, is, type Value } from '../../core/results.js';
+import type { Guest } from '../../vm/guest.js';
+import { dmemStats } from '../probes.js';
+import { boundedHelper, crashReport } from '../steps.js';
+import { defineScenario, family, type ScenarioContext } from '../types.js';
+
+const COLUMNS = [
+  { col: 'dmemfs_4K', fs: 'dmemfs', page: 4096, size: '4K', boot: 'pool-edges' },
+  { col: 'dmemfs_2M', fs: 'dmemfs', page: 2 ** 21, size: '2M', boot: 'pool-edges' },
+  { col: 'dmemfs_1G', fs: 'dmemfs', page: 2 ** 30, size: '1G', boot: 'dmem-1G-aligned' },
+  { col: 'hugetlbfs_2M', fs: 'hugetlbfs', page: 2 ** 21, size: '2M', boot: 'pool-edges' },
+  { col: 'hugetlbfs_1G', fs: 'hugetlbfs', page: 2 ** 30, size: '1G', boot: 'pool-edges' },
+] as const;
+type Column = (typeof COLUMNS)[number];
+
+const CASES = [
+  'no_pool_mount',
+  'no_pool_fill',
+  'pool_pages',
+  'oversize_fill',
+  'oversize_pages_touched',
+  'exhausted_fill',
+  'exhausted_pages_touched',
+  'shrink_after_shrink',
+  'shrink_after_grow',
+  'threads_fill',
+  'threads_pages_used',
+  'threads_kernel_reports',
+  'threads_unlink',
+  'second_mount_same_size',
+  'second_mount_other_size',
+  'bad_option_pagesize_3M',
+  'bad_option_pagesize_abc',
+  'bad_option_unknown',
+  'pool_free_at_end',
+] as const;
+const MEASUREMENTS = family(
+  CASES,
+  COLUMNS.map((c) => c.col),
+);
+type M = (typeof MEASUREMENTS)[number];
+
+/**
+ * A helper run is stuck when its output (progress at least every half second) has not grown
+ * for QUIET_S, or when it runs past MAX_S (seconds under KVM, times the guest's timeout scale).
+ */
+const BOUND = { quietS: 5, maxS: 120 };
+/** The victim's pages when another file holds all but two of the pool. */
+const VICTIM_PAGES = 4;
+const THREADS = 8;
+/** Pages the threads fault together: enough that racing faults on one page are certain to occur. */
+const THREAD_PAGES = 256;
+
+type ColumnName = Column['col'];
+
+/**
+ * The scenario over some columns: every case with a pool for `columns`, the no-pool case for
+ * `noPool`. The catalog's has them all; `npm test` runs a representative part (its test file says
+ * which), the whole runs in `npm start` and the nightly.
+ */
+export function poolBoundariesOver(
+  columns: readonly ColumnName[] = COLUMNS.map((c) => c.col),
+  noPoolColumns: readonly ColumnName[] = columns,
+) {
+  return defineScenario({
+    id: 'pool-boundaries',
+    title: 'the edges of the pool at 4K, 2M and 1G, beside hugetlbfs: no pool, too big, exhausted, shrunk, shared',
+    proves: `what a process gets when there is no dmem= at all, when its file is larger than the pool,
+      when another file holds the pool while it faults, when its file is truncated down and up under
+      its mapping, when eight threads fault one file, when a second mount comes while one is busy,
+      and with bad mount options, at each dmemfs page size and for hugetlbfs at 2M and 1G, measured
+      the same way; a helper stuck past its bound is recorded with its state and kernel stack.`,
+    needs: ['patched-kernel'],
+    boots: ['plain', 'pool-edges', 'dmem-1G-aligned'],
+    measurements: MEASUREMENTS,
+    async run(ctx) {
+      for (const c of COLUMNS.filter((x) => noPoolColumns.includes(x.col))) await noPool(ctx, c);
+      for (const c of COLUMNS.filter((x) => columns.includes(x.col))) await withPool(ctx, c);
+    },
+  });
+}
+
+export const poolBoundaries = poolBoundariesOver();
+
+const mnt = (c: Column, n = '') => `/mnt/edge-${c.col}${n}`;
+
+/** mount with `opts`; "mounted", or what mount said (its message, else its exit code). */
+async function mount(g: Guest, c: Column, dir: string, opts: string): Promise<string> {
+  const r = await g.exec(['sh', '-c', 'mkdir -p "$2" && mount -t "$1" -o "$3" none "$2"', 'mount', c.fs, dir, opts]);
+  return r.code === 0 ? 'mounted' : `refused: ${r.stderr.trim().replace(/^mount: (\S+: )?/, '') || `exit ${r.code}`}`;
+}
+
+async function umount(g: Guest, dir: string): Promise<void> {
+  await g.exec(['sh', '-c', 'rm -f "$1"/* 2>/dev/null; umount "$1"', 'umount', dir]);
+}
+
+/**
+ * A column's guest with its file system mounted. A helper that gets stuck stops the guest (a
+ * task stuck in its kernel leaves nothing to trust); the next case boots it afresh and mounts.
+ */
+class Session {
+  private g: Guest | undefined;
+  /** Fresh boots after a stuck helper or a crash. */
+  rebooted = 0;
+  constructor(
+    private readonly ctx: ScenarioContext<M>,
+    readonly c: Column,
+    private readonly boot: 'plain' | 'pool-edges' | 'dmem-1G-aligned',
+  ) {}
+
+  /** The running guest, booted (and mounted) again if a stuck helper stopped the last one. */
+  async guest(): Promise<Guest> {
+    if (this.alive()) return this.g!;
+    if (this.g) this.rebooted++;
+    this.g = await this.ctx.boot(this.boot);
+    const m = await mount(this.g, this.c, mnt(this.c), `pagesize=${this.c.size}`);
+    if (m !== 'mounted') throw new Error(`${this.c.col}: the mount failed on a fresh boot: ${m}`);
+    return this.g;
+  }
+
+  /** Whether the guest still runs (a stuck helper or a kernel crash ends it). */
+  alive(): boolean {
+    return Boolean(this.g && this.g.exitCode === undefined && !this.g.failureReason());
+  }
+
+  /** The guest as it is, for the first mount (which the caller measures). */
+  async bare(): Promise<Guest> {
+    this.g ??= await this.ctx.boot(this.boot);
+    return this.g;
+  }
+
+  /**
+   * pool-edge, bounded: its outcome, or "stuck: <state letter>" with the state, stack and task
+   * dump as the measurement's evidence (and the guest stopped).
+   */
+  async edge(label: string, args: string[]): Promise<Edge> {
+    const g = await this.guest();
+    const r = await boundedHelper(g, ['pool-edge', ...args], BOUND);
+    if (!r.finished) {
+      const evidence =
+        `${label}: stuck after ${r.seconds} s\n${r.state}\n/proc/PID/stack:\n` +
+        `${r.stack || '(empty: the task is running)'}\ntask dump:\n${r.tasks}`;
+      this.ctx.evidence(`${label}: stuck`, evidence);
+      await g.stop();
+      return { outcome: `stuck: ${/State:\s+(\S)/.exec(r.state)?.[1] ?? '?'}`, opts: { evidence } };
+    }
+    this.ctx.evidence(label, r.output.trim());
+    return { outcome: String(r.json?.outcome ?? 'no output'), opts: {}, ...(r.json ? { json: r.json } : {}) };
+  }
+
+  /** A command on the running guest; nothing when a stuck helper stopped it (a fresh boot has no files). */
+  async exec(argv: string[]): Promise<void> {
+    if (this.alive()) await this.g!.exec(argv);
+  }
+}
+
+/** A helper's outcome; `opts` carries the evidence of a stuck one onto the measurements it decides. */
+interface Edge {
+  outcome: string;
+  json?: Record<string, unknown>;
+  opts: { evidence?: string };
+}
+
+/** The pool's free pages: dmem's free dpages at the mounted size, or the hstate's free huge pages. */
+async function freePages(g: Guest, c: Column): Promise<number | null> {
+  if (c.fs === 'dmemfs') return (await dmemStats(g)).free_dpages;
+  const r = await g.exec(['cat', `/sys/kernel/mm/hugepages/hugepages-${c.page / 1024}kB/free_hugepages`]);
+  return r.code === 0 ? Number(r.stdout.trim()) : null;
+}
+
+function fillArgs(c: Column, what: string, file: string, pages: number, extra: string[] = []): string[] {
+  return ['--case', what, '--file', file, '--page', String(c.page), '--pages', String(pages), ...extra];
+}
+
+/** What a fill past the pool gets, for each kind of file system. */
+function expectFill(c: Column) {
+  return c.fs === 'dmemfs'
+    ? { expect: is('sigbus'), why: 'no reservation at mmap: the fault that finds no free dpage gets SIGBUS' }
+    : { expect: is('mmap:ENOMEM'), why: 'hugetlbfs reserves the whole shared mapping at mmap and refuses it' };
+}
+
+/** No pool: dmemfs on a kernel booted without dmem=, hugetlbfs with no huge pages reserved. */
+async function noPool(ctx: ScenarioContext<M>, c: Column): Promise<void> {
+  const s = new Session(ctx, c, 'plain');
+  const m = await mount(await s.bare(), c, mnt(c), `pagesize=${c.size}`);
+  ctx.measure(`no_pool_mount_${c.col}`, m, {
+    expect: is('mounted'),
+    why:
+      c.fs === 'dmemfs'
+        ? 'dmemfs registers whether or not dmem= reserved anything; the pool is asked at fault time'
+        : 'hugetlbfs mounts with an empty pool',
+    note: c.fs === 'dmemfs' ? 'no dmem= on the command line' : 'no huge pages reserved',
+  });
+  if (m !== 'mounted') return;
+  const r = await s.edge(`no pool, ${c.col}`, fillArgs(c, 'fill', `${mnt(c)}/f`, 1));
+  ctx.measure(`no_pool_fill_${c.col}`, r.outcome, { ...expectFill(c), ...r.opts });
+  await s.exec(['umount', mnt(c)]);
+}
+
+/** Every case that needs a pool, on one column's mount. */
+async function withPool(ctx: ScenarioContext<M>, c: Column): Promise<void> {
+  const s = new Session(ctx, c, c.boot);
+  const m = await mount(await s.bare(), c, mnt(c), `pagesize=${c.size}`);
+  if (m !== 'mounted') {
+    ctx.measure(`pool_pages_${c.col}`, m, { expect: is('a pool'), note: 'the mount failed' });
+    return;
+  }
+  const pool = await freePages(await s.guest(), c);
+  ctx.measure(`pool_pages_${c.col}`, pool, { unit: 'pages', note: 'free at the start' });
+  if (pool === null || pool < 2) return;
+  for (const step of [oversize, exhausted, shrinkGrow, threads, secondMount, badOptions]) await step(ctx, s, pool);
+  // The pool after every case, counted on a fresh mount of the same size.
+  if (s.rebooted || !s.alive()) {
+    await s.exec(['umount', mnt(c)]); // the next column mounts another size: the pool must be free
+    return void ctx.skipMeasure(
+      `pool_free_at_end_${c.col}`,
+      'a stuck helper or a crash ended a guest of this column: a fresh boot has a new pool',
+      { unit: 'pages' },
+    );
+  }
+  const g = await s.guest();
+  await umount(g, mnt(c));
+  const again = await mount(g, c, mnt(c), `pagesize=${c.size}`);
+  ctx.measure(`pool_free_at_end_${c.col}`, again === 'mounted' ? await freePages(g, c) : null, {
+    unit: 'pages',
+    expect: eq(pool),
+    why: 'every file is gone: every page is back in the pool',
+  });
+  await umount(g, mnt(c));
+}
+
+type Step = (ctx: ScenarioContext<M>, s: Session, pool: number) => Promise<void>;
+
+/** A file one page larger than the pool, filled in order. */
+const oversize: Step = async (ctx, s, pool) => {
+  const { c } = s;
+  const r = await s.edge(`oversize ${c.col}`, fillArgs(c, 'fill', `${mnt(c)}/big`, pool + 1));
+  ctx.measure(`oversize_fill_${c.col}`, r.outcome, { ...expectFill(c), ...r.opts });
+  if (c.fs === 'dmemfs')
+    ctx.measure(`oversize_pages_touched_${c.col}`, (r.json?.pages_touched as Value) ?? null, {
+      unit: 'pages',
+      expect: eq(pool),
+      why: 'every page of the pool, and the SIGBUS on the first page past it',
+      ...r.opts,
+    });
+  await s.exec(['rm', '-f', `${mnt(c)}/big`]);
+};
+
+/** Another file holds all but two pages of the pool while a process faults four. */
+const exhausted: Step = async (ctx, s, pool) => {
+  const { c } = s;
+  if (pool > 2) {
+    const ballast = await s.edge(`ballast ${c.col}`, fillArgs(c, 'fill', `${mnt(c)}/ballast`, pool - 2));
+    if (ballast.outcome !== 'ok') {
+      ctx.measure(`exhausted_fill_${c.col}`, `ballast: ${ballast.outcome}`, { expect: is('ok') });
+      await s.exec(['rm', '-f', `${mnt(c)}/ballast`]);
+      return;
+    }
+  }
+  const r = await s.edge(`exhausted ${c.col}`, fillArgs(c, 'fill', `${mnt(c)}/victim`, VICTIM_PAGES));
+  ctx.measure(`exhausted_fill_${c.col}`, r.outcome, { ...expectFill(c), ...r.opts });
+  if (c.fs === 'dmemfs')
+    ctx.measure(`exhausted_pages_touched_${c.col}`, (r.json?.pages_touched as Value) ?? null, {
+      unit: 'pages',
+      expect: eq(2),
+      why: 'the two pages the other file left',
+      ...r.opts,
+    });
+  await s.exec(['rm', '-f', `${mnt(c)}/ballast`, `${mnt(c)}/victim`]);
+};
+
+/** Truncate to 0 under the mapping, read; truncate back, read. */
+const shrinkGrow: Step = async (ctx, s) => {
+  const { c } = s;
+  const r = await s.edge(`shrink-grow ${c.col}`, fillArgs(c, 'shrink-grow', `${mnt(c)}/sg`, 1));
+  ctx.measure(`shrink_after_shrink_${c.col}`, (r.json?.after_shrink as Value) ?? r.outcome, {
+    expect: is('sigbus'),
+    why: 'a page past EOF of a shared file mapping raises SIGBUS',
+    ...r.opts,
+  });
+  ctx.measure(`shrink_after_grow_${c.col}`, (r.json?.after_grow as Value) ?? r.outcome, {
+    expect: is('zero'),
+    why: 'the truncated page was freed: growing the file back gives a new zeroed page, never the old data',
+    ...r.opts,
+  });
+  await s.exec(['rm', '-f', `${mnt(c)}/sg`]);
+};
+
+/**
+ * Eight threads fault the same file at once; it takes one page of the pool per page of the file,
+ * and unlinking it gives them back.
+ */
+const threads: Step = async (ctx, s, pool) => {
+  const { c } = s;
+  const pages = Math.min(THREAD_PAGES, Math.floor(pool / 2));
+  const g0 = await s.guest();
+  const before = await freePages(g0, c);
+  const mark = g0.console.reports.length;
+  const r = await s.edge(
+    `threads ${c.col}`,
+    fillArgs(c, 'threads', `${mnt(c)}/th`, pages, ['--threads', String(THREADS)]),
+  );
+  ctx.measure(`threads_fill_${c.col}`, r.outcome === 'ok' && r.json?.verified === true ? 'ok, verified' : r.outcome, {
+    expect: is('ok, verified'),
+  });
+  const after = r.outcome.startsWith('stuck') ? null : await freePages(await s.guest(), c);
+  ctx.measure(`threads_pages_used_${c.col}`, before === null || after === null ? null : before - after, {
+    unit: 'pages',
+    expect: eq(pages),
+    why: `${THREADS} threads racing on each page fault must allocate it once`,
+  });
+  if (!s.alive()) return;
+  const g = await s.guest();
+  // A report is complete 1.5 s after its last line (console-watch): let it settle.
+  await new Promise((res) => setTimeout(res, 2000));
+  const reports = g.console.reports
+    .slice(mark)
+    .map((x) => ({ kind: x.kind, title: x.title, excerpt: x.excerpt.join('\n') }));
+  ctx.measure(`threads_kernel_reports_${c.col}`, reports.length, {
+    unit: 'reports',
+    expect: eq(0),
+    why: 'racing faults are the normal case for a shared mapping',
+    reports,
+  });
+  try {
+    const rm = await g.exec(['rm', '-f', `${mnt(c)}/th`]);
+    ctx.measure(`threads_unlink_${c.col}`, rm.code === 0 ? 'unlinked' : rm.stderr.trim(), { expect: is('unlinked') });
+  } catch (e) {
+    const report = crashReport(e, g);
+    if (!report) throw e;
+    ctx.measure(`threads_unlink_${c.col}`, `${report.kind}: ${report.title}`, {
+      expect: is('unlinked'),
+      reports: [report],
+    });
+  }
+};
+
+/** A second mount of the same file system while a file of the first is in use. */
+const secondMount: Step = async (ctx, s) => {
+  const { c } = s;
+  await s.edge(`held file ${c.col}`, fillArgs(c, 'fill', `${mnt(c)}/held`, 1));
+  const g = await s.guest();
+  const same = await mount(g, c, mnt(c, '-2'), `pagesize=${c.size}`);
+  ctx.measure(`second_mount_same_size_${c.col}`, same, {
+    expect: is('mounted'),
+    why: 'mounts of one file system type share its pool',
+  });
+  if (same === 'mounted') await umount(g, mnt(c, '-2'));
+  // dmemfs: another dpage size; hugetlbfs: the other huge page size (both have a pool).
+  const other = c.fs === 'hugetlbfs' ? (c.size === '2M' ? '1G' : '2M') : c.size === '2M' ? '4K' : '2M';
+  const diff = await mount(g, c, mnt(c, '-3'), `pagesize=${other}`);
+  ctx.measure(`second_mount_other_size_${c.col}`, diff.startsWith('refused') ? 'refused' : diff, {
+    ...(c.fs === 'dmemfs'
+      ? { expect: is('refused'), why: 'the dmem pool has one page size at a time: it is busy at the first one' }
+      : { expect: is('mounted'), why: 'each huge page size has its own pool' }),
+    note: `pagesize=${other} while a ${c.size} file exists: ${diff}`,
+  });
+  if (diff === 'mounted') await umount(g, mnt(c, '-3'));
+  await g.exec(['rm', '-f', `${mnt(c)}/held`]);
+};
+
+/** Bad mount options, each on its own mount point. */
+const badOptions: Step = async (ctx, s) => {
+  const { c } = s;
+  const g = await s.guest();
+  const cases = [
+    ['bad_option_pagesize_3M', 'pagesize=3M'],
+    ['bad_option_pagesize_abc', 'pagesize=abc'],
+    ['bad_option_unknown', 'nosuchoption=1'],
+  ] as const;
+  for (const [name, opt] of cases) {
+    const r = await mount(g, c, mnt(c, '-bad'), opt);
+    ctx.measure(`${name}_${c.col}`, r.startsWith('refused') ? 'refused' : r, { expect: is('refused'), note: r });
+    if (r === 'mounted') await umount(g, mnt(c, '-bad'));
+  }
+};
