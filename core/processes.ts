@@ -11,6 +11,16 @@ const live = new Set<ChildProcess>();
 const groups = new Set<ChildProcess>();
 let installed = false;
 let exiting = false;
+let graceful: (() => Promise<void>) | undefined;
+
+/**
+ * What to do on SIGINT/SIGTERM/SIGHUP before everything is killed: at most 5 s of clean stopping
+ * (a shell's guest is stopped through QMP and its key removed). Undefined: kill at once.
+ */
+export function onInterrupt(stop: (() => Promise<void>) | undefined): void {
+  install();
+  graceful = stop;
+}
 
 function killAll(signal: NodeJS.Signals = 'SIGKILL'): void {
   for (const p of groups) {
@@ -38,8 +48,18 @@ function install(): void {
       if (exiting) return;
       exiting = true;
       process.stderr.write(`[rig] ${sig}: stopping ${live.size} guest(s)\n`);
-      killAll('SIGKILL');
-      process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 129);
+      const code = sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 129;
+      const hard = () => {
+        killAll('SIGKILL');
+        process.exit(code);
+      };
+      if (!graceful) return hard();
+      // A command that can stop its guests cleanly (QMP quit, keys removed) gets 5 s to do it.
+      const t = setTimeout(hard, 5000);
+      graceful().finally(() => {
+        clearTimeout(t);
+        hard();
+      });
     });
   }
 }

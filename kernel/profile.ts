@@ -58,6 +58,8 @@ export interface KernelProfile {
    * boots and runs slower). Absent: 1.
    */
   timeoutScale?: number;
+  /** 'debug': the debug variant (debugVariant); scenarios/waivers.ts says which expectations it cannot hold. */
+  variant?: 'debug';
 }
 
 /** The fragment the debug variant adds: KASAN, lockdep, DEBUG_VM and the rest. */
@@ -79,6 +81,7 @@ export function debugVariant(p: KernelProfile): KernelProfile {
     description: `${p.description} Debug variant: KASAN, lockdep, DEBUG_VM, DEBUG_LIST, sleeping-in-atomic checks.`,
     config: { ...p.config, fragments: [...p.config.fragments.filter((f) => f !== DEBUG_FRAGMENT), DEBUG_FRAGMENT] },
     timeoutScale: (p.timeoutScale ?? 1) * DEBUG_TIMEOUT_SCALE,
+    variant: 'debug',
   };
 }
 

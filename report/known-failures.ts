@@ -17,7 +17,8 @@ function evidenceText(sig: Signature): string[] {
     out.push(
       `a kernel report of kind ${r.kinds.join(' or ')}` +
         (r.title ? `, title matching \`${r.title.source}\`` : '') +
-        (r.excerpt ? `, excerpt matching \`${r.excerpt.source}\`` : ''),
+        (r.excerpt ? `, excerpt matching \`${r.excerpt.source}\`` : '') +
+        (sig.seen ? ' on the console while the scenario ran' : ''),
     );
   }
   if (sig.evidence) out.push(`evidence matching \`${sig.evidence.source}\``);
@@ -32,7 +33,7 @@ export function knownFailuresMarkdown(signatures: readonly Signature[] = SIGNATU
     '|---|---|---|---|---|',
     ...signatures.map(
       (s) =>
-        `| \`${s.id}\` | \`${s.scenario}\` | ${oneLine(s.title)} | ${evidenceText(s).join('; ').replace(/\|/g, '\\|')} ` +
+        `| \`${s.id}\` | ${s.scenario === '*' ? 'any' : `\`${s.scenario}\``} | ${oneLine(s.title)} | ${evidenceText(s).join('; ').replace(/\|/g, '\\|')} ` +
         `| ${oneLine(s.reason).replace(/\|/g, '\\|')} |`,
     ),
   ];

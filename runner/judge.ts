@@ -133,7 +133,14 @@ export function judge(
     const worse = mismatches.get(n);
     problems.push(`${valueText(n, m)} (expected ${describeExpectation(m.expected!)})${worse ? `: ${worse}` : ''}`);
   }
-  problems.push(...reportProblems(unclaimedReports(seen, result.measurements)));
+  let unclaimed = unclaimedReports(seen, result.measurements);
+  for (const sig of signatures.filter((s) => s.seen && s.report)) {
+    const mine = unclaimed.filter((r) => reportMatches(r, sig.report!));
+    if (!mine.length) continue;
+    unclaimed = unclaimed.filter((r) => !mine.includes(r));
+    checks.push(check(sig, true, `${mine.length} report(s) on ${mine[0]!.guest}: ${mine[0]!.title}`));
+  }
+  problems.push(...reportProblems(unclaimed));
   if (problems.length) return { status: 'fail', reason: `not met: ${problems.join('; ')}`, signatures: checks };
   const reproduced = checks.filter((c) => c.reproduced);
   if (reproduced.length)

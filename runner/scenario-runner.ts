@@ -18,7 +18,8 @@ import { qemuBinary } from '../vm/guest.js';
 import { BootPool } from './boot-pool.js';
 import { judge } from './judge.js';
 import type { L1Files } from './l1-guest.js';
-import { newResult, scenarioRun, SkipSignal } from './scenario-context.js';
+import { newResult, scenarioRun, SkipSignal, type Waiver } from './scenario-context.js';
+import { waiverFor } from '../scenarios/waivers.js';
 
 export interface RunOptions {
   profile: string;
@@ -63,8 +64,13 @@ async function missingNeed(def: ScenarioDefinition, hasSeries: boolean, host: Ho
 }
 
 /** Run one scenario's body through the pool and judge it. */
-async function runOne(def: ScenarioDefinition, pool: BootPool, accel: AccelChoice): Promise<ScenarioResult> {
-  const run = scenarioRun(def, pool, accel.accel);
+async function runOne(
+  def: ScenarioDefinition,
+  pool: BootPool,
+  accel: AccelChoice,
+  waiver: Waiver | undefined,
+): Promise<ScenarioResult> {
+  const run = scenarioRun(def, pool, accel.accel, waiver);
   const { result } = run;
   try {
     await def.run(run.ctx);
@@ -105,7 +111,7 @@ export async function runScenarios(given: RunOptions): Promise<RunResults> {
       const missing = await missingNeed(def, Boolean(profile.series), host, pool);
       const result = missing
         ? { ...newResult(def), status: 'skip' as const, reason: missing }
-        : (info(`scenario ${def.id}: ${def.title}`), await runOne(def, pool, opts.accel));
+        : (info(`scenario ${def.id}: ${def.title}`), await runOne(def, pool, opts.accel, waiverFor(profile.variant)));
       result.seconds = (Date.now() - t0) / 1000;
       const why = result.reason ? ` (${result.reason})` : '';
       info(`scenario ${def.id}: ${result.status.toUpperCase()}${why} in ${result.seconds.toFixed(0)} s`);

@@ -136,9 +136,57 @@ export const SIGNATURES: readonly Signature[] = [
       owner: data crosses files and users.`,
     measurements: { shrink_after_grow_dmemfs_2M: is('stale'), shrink_after_grow_dmemfs_1G: is('stale') },
   }),
+  // What the debug variant (KASAN, lockdep, DEBUG_ATOMIC_SLEEP) reports on any use of dmemfs.
+  {
+    id: 'dmemfs-inode-alloc-sleeps-under-spinlock',
+    scenario: '*',
+    seen: true,
+    title: 'dmemfs allocates with GFP_NOIO under a spinlock for every inode (sleeping in atomic context)',
+    reason: `dmemfs_create_dmemfs_inode() (32/37), called from dmemfs_alloc_inode() for the root at
+      mount and for every file created, takes the spinlock dmemfs_inode_lock and then kmalloc()s
+      with GFP_NOIO, which may sleep in reclaim. Only the debug variant sees it
+      (DEBUG_ATOMIC_SLEEP); a plain kernel would sleep there under memory pressure.`,
+    measurements: {},
+    report: {
+      kinds: ['sanitizer'],
+      title: /^BUG: sleeping function called from invalid context at \S*mm\/slab\.h:\d+/,
+      excerpt: /dmemfs_inode_lock[\s\S]*dmemfs_alloc_inode/,
+    },
+  },
+  {
+    id: 'dmemfs-fault-sleeps-under-rcu',
+    scenario: '*',
+    seen: true,
+    title: 'a dmemfs fault allocates page tables inside an RCU read-side section (lockdep: suspicious RCU usage)',
+    reason: `radix_get_create_entry() (05/37) returns a found entry with rcu_read_lock() still held
+      (radix_put_entry() drops it after the insert), so vmf_insert_pfn*() allocates page tables,
+      which may sleep, inside the RCU read-side section: "Illegal context switch in RCU read-side
+      critical section".`,
+    measurements: {},
+    report: {
+      kinds: ['warning'],
+      title: /^WARNING: suspicious RCU usage/,
+      excerpt: /Illegal context switch in RCU read-side critical section[\s\S]*radix_get_create_entry/,
+    },
+  },
+  {
+    id: 'dmemfs-4k-fault-retry-relocks-mmap',
+    scenario: '*',
+    seen: true,
+    title: 'the 4K fault that cannot be served takes mmap_lock again while holding it (lockdep: recursive locking)',
+    reason: `the -EINVAL that __dmemfs_fault() returns as a vm_fault_t (dmemfs-4k-fault-error-spins)
+      carries VM_FAULT_RETRY without the fault having dropped mmap_lock, so do_user_addr_fault()
+      takes it again: a recursive down_read that deadlocks as soon as a writer waits in between.`,
+    measurements: {},
+    report: {
+      kinds: ['warning'],
+      title: /^WARNING: possible recursive locking detected/,
+      excerpt: /mmap_lock[\s\S]*do_user_addr_fault[\s\S]*DEADLOCK/,
+    },
+  },
 ];
 
-/** The signatures of one scenario. */
+/** The signatures of one scenario (its own, and those of every scenario). */
 export function signaturesFor(scenario: string): Signature[] {
-  return SIGNATURES.filter((s) => s.scenario === scenario);
+  return SIGNATURES.filter((s) => s.scenario === scenario || s.scenario === '*');
 }

@@ -129,6 +129,12 @@ export interface Signature<M extends string = string> {
   report?: { kinds: readonly string[]; title?: RegExp; excerpt?: RegExp };
   /** A pattern over the evidence attached to the measurement (dmesg lines, a helper's JSON). */
   evidence?: RegExp;
+  /**
+   * Claims the console reports matching `report` that appeared while the scenario ran, with no
+   * measurement taking them: what a debug kernel reports on any use of dmemfs (a mount, a file
+   * created). `scenario` may then be '*', every scenario.
+   */
+  seen?: true;
 }
 
 /** Declares a signature of `scenario`, with measurement names checked against it. */

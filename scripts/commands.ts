@@ -29,6 +29,7 @@ import { acceptBundle, githubAnnotations } from '../report/baseline.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { rerender } from '../report/bundle.js';
 import { seriesCommands } from './series-commands.js';
+import { shellCommand } from './shell-command.js';
 import {
   accelOpt,
   jsonOpt,
@@ -504,11 +505,13 @@ export const COMMANDS: Command[] = [
   {
     name: 'bench run',
     summary: 'main-job time: the whole run warm (on the cache as it is) and, with --cold, from an empty cache',
-    usage: '[--runs N] [--cold] [--scenario ID ...] [--json]',
+    usage: '[--profile P] [--runs N] [--cold] [--scenario ID ...] [--json]',
     details:
       'Each run is `dmemfs-rig run` as a child process, timed from outside. --cold also downloads, builds and ' +
-      'boots everything in an empty temporary cache (about 25 min here).',
+      'boots everything in an empty temporary cache (about 25 min here). A run whose scenarios failed is timed ' +
+      'all the same, and counted in runsWithFailures.',
     options: {
+      profile: profileOpt,
       runs: { type: 'string', help: 'warm runs (default 1); the median is reported' },
       cold: { type: 'boolean', help: 'also one run from an empty cache' },
       scenario: { type: 'string', multiple: true, help: 'time only these scenarios' },
@@ -516,6 +519,7 @@ export const COMMANDS: Command[] = [
     },
     async run(v) {
       const r = await benchRun({
+        ...(v.profile ? { profile: String(v.profile) } : {}),
         runs: Math.max(1, Number(v.runs ?? 1)),
         cold: Boolean(v.cold),
         ...(v.scenario ? { scenarios: v.scenario as string[] } : {}),
@@ -523,7 +527,7 @@ export const COMMANDS: Command[] = [
       if (v.json) process.stdout.write(`${JSON.stringify(r)}\n`);
       else
         process.stdout.write(
-          `main job (${r.scenarios === 'all' ? 'all scenarios' : r.scenarios.join(', ')}): warm ` +
+          `main job, ${r.profile} (${r.scenarios === 'all' ? 'all scenarios' : r.scenarios.join(', ')}): warm ` +
             `${r.warm.medianSeconds.toFixed(0)} s (median of ${r.warm.runs})` +
             `${r.cold ? `, cold ${r.cold.seconds.toFixed(0)} s` : ''}\n`,
         );
@@ -568,6 +572,7 @@ export const COMMANDS: Command[] = [
     },
   },
   ...seriesCommands(),
+  shellCommand(),
 ];
 
 function compareCommand(v: Values, pos: string[]): number {

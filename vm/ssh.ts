@@ -181,6 +181,53 @@ export class SshSession {
     });
   }
 
+  /**
+   * The user's terminal on the guest: a login shell with a PTY (argv empty), or one command whose
+   * output streams as it comes (argv given; a PTY only when stdin is a terminal). Resolves with
+   * the exit status; a dropped connection rejects.
+   */
+  attach(
+    argv: readonly string[],
+    io: { stdin: NodeJS.ReadStream; stdout: NodeJS.WriteStream; stderr: NodeJS.WriteStream },
+  ): Promise<number> {
+    const tty = Boolean(io.stdin.isTTY);
+    const pty = {
+      term: process.env.TERM ?? 'xterm-256color',
+      rows: io.stdout.rows ?? 24,
+      cols: io.stdout.columns ?? 80,
+    };
+    return new Promise((resolve, reject) => {
+      if (this.dropped) return reject(new RigError('ssh-dropped', `SSH connection is gone: ${this.dropped.message}`));
+      const onClose = () => reject(new RigError('ssh-dropped', 'SSH connection dropped'));
+      this.client.once('close', onClose);
+      const started = (err: Error | undefined, ch: ClientChannel) => {
+        if (err) return reject(new RigError('ssh-exec', `could not open a session: ${err.message}`));
+        let code = 255;
+        const resize = () => ch.setWindow(io.stdout.rows ?? 24, io.stdout.columns ?? 80, 0, 0);
+        if (tty) {
+          io.stdin.setRawMode(true);
+          io.stdout.on('resize', resize);
+        }
+        io.stdin.pipe(ch);
+        ch.pipe(io.stdout, { end: false });
+        ch.stderr.pipe(io.stderr, { end: false });
+        ch.on('exit', (c: number | null, signal?: string) => (code = c ?? (signal ? 128 + 9 : 255)));
+        ch.on('close', () => {
+          io.stdin.unpipe(ch);
+          io.stdin.pause();
+          if (tty) {
+            io.stdin.setRawMode(false);
+            io.stdout.off('resize', resize);
+          }
+          this.client.off('close', onClose);
+          resolve(code);
+        });
+      };
+      if (argv.length === 0) this.client.shell(pty, started);
+      else this.client.exec(quoteArgv(argv), tty ? { pty } : {}, started);
+    });
+  }
+
   close(): void {
     this.client.end();
   }

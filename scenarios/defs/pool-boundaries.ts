@@ -13,12 +13,45 @@ import { dmemStats } from '../probes.js';
 import { boundedHelper, crashReport } from '../steps.js';
 import { defineScenario, family, type ScenarioContext } from '../types.js';
 
+/** The columns, each with the pool its boot gives it (pages free before any case). */
 const COLUMNS = [
-  { col: 'dmemfs_4K', fs: 'dmemfs', page: 4096, size: '4K', boot: 'pool-edges' },
-  { col: 'dmemfs_2M', fs: 'dmemfs', page: 2 ** 21, size: '2M', boot: 'pool-edges' },
-  { col: 'dmemfs_1G', fs: 'dmemfs', page: 2 ** 30, size: '1G', boot: 'dmem-1G-aligned' },
-  { col: 'hugetlbfs_2M', fs: 'hugetlbfs', page: 2 ** 21, size: '2M', boot: 'pool-edges' },
-  { col: 'hugetlbfs_1G', fs: 'hugetlbfs', page: 2 ** 30, size: '1G', boot: 'pool-edges' },
+  {
+    col: 'dmemfs_4K',
+    fs: 'dmemfs',
+    page: 4096,
+    size: '4K',
+    boot: 'pool-edges',
+    pool: 65536,
+    of: 'dmem=128M on 2 nodes',
+  },
+  {
+    col: 'dmemfs_2M',
+    fs: 'dmemfs',
+    page: 2 ** 21,
+    size: '2M',
+    boot: 'pool-edges',
+    pool: 128,
+    of: 'dmem=128M on 2 nodes',
+  },
+  {
+    col: 'dmemfs_1G',
+    fs: 'dmemfs',
+    page: 2 ** 30,
+    size: '1G',
+    boot: 'dmem-1G-aligned',
+    pool: 2,
+    of: 'dmem=1G:1G on 2 nodes',
+  },
+  { col: 'hugetlbfs_2M', fs: 'hugetlbfs', page: 2 ** 21, size: '2M', boot: 'pool-edges', pool: 64, of: 'hugepages=64' },
+  {
+    col: 'hugetlbfs_1G',
+    fs: 'hugetlbfs',
+    page: 2 ** 30,
+    size: '1G',
+    boot: 'pool-edges',
+    pool: 2,
+    of: 'hugepages=2 of 1G',
+  },
 ] as const;
 type Column = (typeof COLUMNS)[number];
 
@@ -57,7 +90,7 @@ const BOUND = { quietS: 5, maxS: 120 };
 /** The victim's pages when another file holds all but two of the pool. */
 const VICTIM_PAGES = 4;
 const THREADS = 8;
-/** Pages the threads fault together: enough that racing faults on one page are certain to occur. */
+/** Pages the threads fault together: at 4K, racing first faults on one page occurred in every run seen. */
 const THREAD_PAGES = 256;
 
 type ColumnName = Column['col'];
@@ -215,7 +248,7 @@ async function withPool(ctx: ScenarioContext<M>, c: Column): Promise<void> {
     return;
   }
   const pool = await freePages(await s.guest(), c);
-  ctx.measure(`pool_pages_${c.col}`, pool, { unit: 'pages', note: 'free at the start' });
+  ctx.measure(`pool_pages_${c.col}`, pool, { unit: 'pages', expect: eq(c.pool), why: `${c.of}, free at the start` });
   if (pool === null || pool < 2) return;
   for (const step of [oversize, exhausted, shrinkGrow, threads, secondMount, badOptions]) await step(ctx, s, pool);
   // The pool after every case, counted on a fresh mount of the same size.

@@ -218,6 +218,33 @@ t.test('pool-boundaries: the stuck 4K fault, the racing-fault leak and its BUG, 
   );
 });
 
+t.test('debug-kernel reports on any use of dmemfs are claimed where seen; any other report still fails', async (t) => {
+  const on = (r: KernelReport): SeenReport => ({ ...r, guest: 'l1', line: 1 });
+  const sleeping = fixture('debug-dmemfs-alloc-inode-sleeping.log');
+  const rcu = fixture('debug-dmemfs-fault-suspicious-rcu.log');
+  const relock = fixture('debug-dmemfs-fault-recursive-mmap-lock.log');
+  const passing = { measurements: { mount_4K: m(true, is(true)) } };
+  for (const scenario of ['dmemfs-files', 'pool-boundaries', 'vfio-pin']) {
+    const v = judge(passing, signaturesFor(scenario), [on(sleeping), on(sleeping), on(rcu), on(relock)]);
+    t.equal(v.status, 'known-failure', `${scenario}: the three debug findings are known`);
+    t.same(
+      v.signatures.map((c) => c.id),
+      [
+        'dmemfs-inode-alloc-sleeps-under-spinlock',
+        'dmemfs-fault-sleeps-under-rcu',
+        'dmemfs-4k-fault-retry-relocks-mmap',
+      ],
+    );
+  }
+  const other = judge(passing, signaturesFor('dmemfs-files'), [
+    on(sleeping),
+    on(fixture('near-miss-topology-warning.log')),
+  ]);
+  t.equal(other.status, 'fail', 'a WARNING no signature names still fails the scenario');
+  t.match(other.reason, /smpboot\.c/);
+  t.equal(judge(passing, signaturesFor('dmemfs-files')).status, 'pass', 'not seen: not listed, nothing to claim');
+});
+
 t.test('a skipped measurement is never judged a pass or a fix', async (t) => {
   const sigs = signaturesFor('nested-guest');
   const v = judge({ measurements: { kvm_largepages: { value: null, unit: '', skipped: 'L2 under TCG' } } }, sigs);
