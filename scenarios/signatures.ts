@@ -150,7 +150,24 @@ export const SIGNATURES: readonly Signature[] = [
     report: {
       kinds: ['sanitizer'],
       title: /^BUG: sleeping function called from invalid context at \S*mm\/slab\.h:\d+/,
-      excerpt: /dmemfs_inode_lock[\s\S]*dmemfs_alloc_inode/,
+      // The allocation under the lock (the held-locks list is gone once lockdep has reported once).
+      excerpt: /kmem_cache_alloc\w*\+[\s\S]*dmemfs_alloc_inode\+/,
+    },
+  },
+  {
+    id: 'dmemfs-i-pages-lock-irq-unsafe',
+    scenario: '*',
+    seen: true,
+    title: 'dmemfs takes the i_pages lock with interrupts on, which the page cache takes from interrupts (lockdep)',
+    reason: `radix_get_create_entry() (05/37) stores its entries with xa_store(&mapping->i_pages, ...),
+      a plain spin_lock of the address space's i_pages lock; the page cache takes that lock class in
+      hard interrupt context (end_page_writeback), so every user must disable interrupts
+      (xa_lock_irq). Lockdep: "inconsistent {IN-HARDIRQ-W} -> {HARDIRQ-ON-W} usage".`,
+    measurements: {},
+    report: {
+      kinds: ['warning'],
+      title: /^WARNING: inconsistent lock state/,
+      excerpt: /IN-HARDIRQ-W[\s\S]*xa_lock[\s\S]*xa_store\+[\s\S]*radix_get_create_entry\+/,
     },
   },
   {

@@ -17,7 +17,14 @@ const KASAN_SHADOW =
   'KASAN keeps an eighth of the RAM it maps as its shadow, allocated per node at boot: MemTotal, and how a ' +
   "reservation moves it per node, are not the plain kernel's (the plain profile holds them)";
 
+const DEBUG_UNMOVABLE =
+  'on the debug kernel the block next to a dmem region would not go offline (EIO): its own allocations ' +
+  '(KASAN quarantine and shadow, lockdep and stack-depot records) are unmovable and may sit in any block; ' +
+  'the plain profile holds this';
+
 export const DEBUG_WAIVERS: readonly WaiverRule[] = [
+  { scenario: 'hot-unplug-offline', measurement: /^offline_block_next_to_dmem$/, why: DEBUG_UNMOVABLE },
+  { scenario: 'mem-devmem', measurement: /^memtotal_kb$/, why: KASAN_SHADOW },
   {
     scenario: 'reservation',
     measurement: /^(memtotal_plain_kb|node[01]_memtotal_drop_kb|memmap_memtotal_drop_kb)$/,

@@ -110,6 +110,7 @@ t.test(
     const debug = job.steps.find((s) => /--profile rfc-v2-debian-debug/.test(s.run ?? ''));
     t.ok(debug, 'the debug variant runs every night');
     t.equal(debug?.if, 'always()', 'also after a regressed main run');
+    t.equal(debug?.['continue-on-error'], true, 'reported, not failing the night, until it has a base of its own');
     t.match(
       debug?.run,
       /--out "out\/debug-/,
