@@ -44,7 +44,8 @@ export class ConsoleWatcher extends EventEmitter {
   private settleTimer: NodeJS.Timeout | undefined;
   private readonly fatal: ReadonlySet<ReportKind>;
   private readonly allow: RegExp[];
-  private readonly settleMs: number;
+  /** A report is complete this long after its last line. */
+  readonly settleMs: number;
   private ended = false;
 
   constructor(private readonly opts: ConsoleWatchOptions = {}) {

@@ -10,7 +10,7 @@ import { RigError } from '../core/errors.js';
 import { requireTool } from '../core/exec.js';
 import { info, logLevel, verbose, warn } from '../core/log.js';
 import { makePrivateRunDir } from '../core/paths.js';
-import type { AccelChoice } from './accel.js';
+import { TCG_TIMEOUT_SCALE, type AccelChoice } from './accel.js';
 import { ConsoleWatcher, crashError } from './console-watch.js';
 import { qemuArgs, totalMemMiB, type MachineSpec } from './machine-spec.js';
 import { freeLoopbackPort, isHostFwdBindError } from './ports.js';
@@ -99,6 +99,9 @@ export class Guest {
     this.timings = { spawnedAt: 0 };
     this.console = new ConsoleWatcher({
       logPath: join(runDir, 'console.log'),
+      // 1.5 s between the lines of one report, stretched for a slower kernel (a debug build under
+      // TCG paused 2-3 s inside a report and split it: its Call Trace became a report of its own).
+      settleMs: 1500 * Math.max(1, opts.accel.timeoutScale / TCG_TIMEOUT_SCALE),
       allow: [...(opts.consoleAllow ?? [])],
       ...(opts.fatalKinds ? { fatal: opts.fatalKinds } : {}),
       ...(logLevel() === 'verbose' ? { mirror: process.stderr } : {}),

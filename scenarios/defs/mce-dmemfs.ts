@@ -89,7 +89,7 @@ async function mceVictim(
     }
   }
   // A report is complete 1.5 s after its last line (console-watch): let it settle.
-  await new Promise((r) => setTimeout(r, 2000));
+  await new Promise((r) => setTimeout(r, g.console.settleMs + 500));
   const reports = g.console.reports
     .slice(mark)
     .map((r) => ({ kind: r.kind, title: r.title, excerpt: r.excerpt.join('\n') }));

@@ -339,7 +339,7 @@ const threads: Step = async (ctx, s, pool) => {
   // The file exists before the reports are counted: creating it is not what this case measures.
   await g0.exec(['truncate', '-s', '0', `${mnt(c)}/th`], { check: true });
   const before = await freePages(g0, c);
-  await new Promise((res) => setTimeout(res, 2000)); // a report of the creation closes first
+  await new Promise((res) => setTimeout(res, g0.console.settleMs + 500)); // a report of the creation closes first
   const mark = g0.console.reports.length;
   const r = await s.edge(
     `threads ${c.col}`,
@@ -357,7 +357,7 @@ const threads: Step = async (ctx, s, pool) => {
   if (!s.alive()) return;
   const g = await s.guest();
   // A report is complete 1.5 s after its last line (console-watch): let it settle.
-  await new Promise((res) => setTimeout(res, 2000));
+  await new Promise((res) => setTimeout(res, g.console.settleMs + 500));
   const reports = g.console.reports
     .slice(mark)
     .map((x) => ({ kind: x.kind, title: x.title, excerpt: x.excerpt.join('\n') }));
