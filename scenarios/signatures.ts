@@ -174,16 +174,19 @@ export const SIGNATURES: readonly Signature[] = [
     id: 'dmemfs-fault-sleeps-under-rcu',
     scenario: '*',
     seen: true,
-    title: 'a dmemfs fault allocates page tables inside an RCU read-side section (lockdep: suspicious RCU usage)',
+    title: 'a dmemfs fault allocates page tables inside an RCU read-side section (may sleep there)',
     reason: `radix_get_create_entry() (05/37) returns a found entry with rcu_read_lock() still held
       (radix_put_entry() drops it after the insert), so vmf_insert_pfn*() allocates page tables,
-      which may sleep, inside the RCU read-side section: "Illegal context switch in RCU read-side
-      critical section".`,
+      which may sleep, inside the RCU read-side section. Lockdep says "Illegal context switch in
+      RCU read-side critical section"; once lockdep has turned itself off, DEBUG_ATOMIC_SLEEP
+      says "sleeping function called from invalid context" in the page allocator.`,
     measurements: {},
     report: {
-      kinds: ['warning'],
-      title: /^WARNING: suspicious RCU usage/,
-      excerpt: /Illegal context switch in RCU read-side critical section[\s\S]*radix_get_create_entry/,
+      kinds: ['warning', 'sanitizer'],
+      title:
+        /^(WARNING: suspicious RCU usage|BUG: sleeping function called from invalid context at \S*mm\/page_alloc\.c:\d+)/,
+      excerpt:
+        /Illegal context switch in RCU read-side critical section[\s\S]*radix_get_create_entry|pte_alloc_one\+[\s\S]*vmf_insert_pfn\w*\+[\s\S]*(__dmemfs_fault|dmemfs_huge_fault)\+/,
     },
   },
   {

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import {
+  CONTINUATIONS,
   DEFAULT_FATAL,
   isEndMarker,
   matchTrigger,
@@ -93,8 +94,14 @@ export class ConsoleWatcher extends EventEmitter {
         this.closeReport();
         return;
       }
-      this.armSettle();
-      return;
+      // Another report's header (a lockdep WARNING right after a sleeping-in-atomic BUG, say)
+      // closes the open one there and opens its own: as findReports does offline.
+      const next = matchTrigger(raw);
+      if (!(next && !CONTINUATIONS.has(next.kind) && line.index - this.open.start > 2)) {
+        this.armSettle();
+        return;
+      }
+      this.closeReport(line.index);
     }
     const t = matchTrigger(raw);
     if (t) {
@@ -108,14 +115,15 @@ export class ConsoleWatcher extends EventEmitter {
     this.settleTimer = setTimeout(() => this.closeReport(), this.settleMs);
   }
 
-  private closeReport(): void {
+  /** Close the open report; its excerpt ends before line `end` (another report's start) or at the last line. */
+  private closeReport(end?: number): void {
     if (this.settleTimer) clearTimeout(this.settleTimer);
     this.settleTimer = undefined;
     const o = this.open;
     if (!o) return;
     this.open = undefined;
     const excerpt = this.lines
-      .slice(Math.max(0, o.start - 5))
+      .slice(Math.max(0, o.start - 5), end)
       .map((l) => l.raw)
       .slice(0, 90);
     const fatal = this.fatal.has(o.kind) && !this.allow.some((re) => re.test(o.title));

@@ -96,7 +96,8 @@ export interface CrashReport {
   lineIndex: number;
 }
 
-const CONTINUATIONS: ReadonlySet<ReportKind> = new Set(['call-trace', 'panic', 'oops']);
+/** Triggers that belong to the report already open: its Call Trace, the Oops after a BUG header, the panic after it. */
+export const CONTINUATIONS: ReadonlySet<ReportKind> = new Set(['call-trace', 'panic', 'oops']);
 
 /**
  * Offline parsing: find every report in a whole console log. A report runs from its trigger
@@ -120,7 +121,8 @@ export function findReports(rawLines: string[], context = 5, maxLines = 80): Cra
       }
       const next = matchTrigger(lines[j]!);
       // A Call Trace, the Oops line after a BUG or GPF header, and the panic that follows an
-      // Oops belong to the report already open (as in the live watcher, which reads to the end).
+      // Oops belong to the report already open; any other trigger starts a report of its own
+      // (as in the live watcher).
       if (next && !CONTINUATIONS.has(next.kind) && j - i > 2) break;
       j++;
     }

@@ -88,3 +88,37 @@ t.test('live watcher: panic without end marker is announced after the settle tim
   t.equal(line.ts, 2.007608, 'printk timestamp is parsed');
   w.end();
 });
+
+t.test('live watcher: a report that follows another at once is its own, as offline', async (t) => {
+  // Seen on the debug kernel: a lockdep WARNING 1.3 s after a sleeping-in-atomic BUG, inside
+  // its settle time; read as one, its Call Trace became a bare report after the 80-line cap.
+  const body = (f: string) =>
+    readFileSync(join(projectRoot(), 'tests', 'fixtures', 'reports', f), 'utf8')
+      .split('\n\n')
+      .slice(1)
+      .join('\n\n');
+  const text = `${body('debug-dmemfs-alloc-inode-sleeping.log')}\n${body('debug-dmemfs-xa-store-irq-unsafe.log')}\n`;
+  const w = new ConsoleWatcher({ settleMs: 60_000 });
+  w.feed(text);
+  w.end();
+  const live = w.reports.map((r) => [r.kind, r.title]);
+  t.same(live, [
+    ['sanitizer', 'BUG: sleeping function called from invalid context at ../src/mm/slab.h:513'],
+    ['warning', 'WARNING: inconsistent lock state'],
+  ]);
+  t.same(
+    findReports(text.split('\n')).map((r) => [r.kind, r.title]),
+    live,
+    'the offline parser agrees',
+  );
+  t.notMatch(
+    w.reports[0]!.excerpt.join('\n'),
+    /inconsistent lock state/,
+    "the first excerpt ends before the second's header",
+  );
+  t.match(
+    w.reports[1]!.excerpt.join('\n'),
+    /xa_store\+[\s\S]*radix_get_create_entry\+/,
+    'the second has its own trace',
+  );
+});
