@@ -68,9 +68,11 @@ export async function watchLog(
   let text = '';
   let grewAt = Date.now();
   while (Date.now() < end) {
-    // Reading is idempotent: a dropped connection is re-established and the read repeated.
+    // Reading is idempotent: a dropped connection is re-established and the read repeated, and a
+    // session the guest's SSH server would not start (seen once in CI: "Unable to exec", while L1
+    // was busy running an L2) is tried again at the next poll.
     const r = await g.exec(['cat', path]).catch((e: unknown) => {
-      if (e instanceof RigError && e.kind === 'ssh-dropped') return undefined;
+      if (e instanceof RigError && (e.kind === 'ssh-dropped' || e.kind === 'ssh-exec')) return undefined;
       throw e;
     });
     if (r) {
