@@ -4,9 +4,9 @@
  * modules. Used until the rig's own kernel pipeline has built the kernel under test, and
  * as the kernel of small L2 guests.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cached } from '../core/cache.js';
+import { cached, listCache } from '../core/cache.js';
 import { PrivateApt, debianDistro } from '../core/apt.js';
 import { run } from '../core/exec.js';
 import { RigError } from '../core/errors.js';
@@ -24,7 +24,46 @@ export interface KernelArtifacts {
   provenance: Record<string, string>;
 }
 
+/**
+ * With DMEMFS_RIG_OFFLINE=1 (no Debian archive reachable: an air-gapped runner, or the rig
+ * running inside its own L1), the most recently used complete entry of the cache stands in
+ * for the archive's newest kernel, and the run says which.
+ */
+function offlineStockKernel(): { dir: string; package: string; version: string; sha256: string } {
+  const entries = listCache()
+    .filter((e) => e.kind === 'debian-kernel' && e.complete)
+    .sort((a, b) => (b.lastUsed?.getTime() ?? 0) - (a.lastUsed?.getTime() ?? 0));
+  const e = entries[0];
+  if (!e)
+    throw new RigError('offline', 'DMEMFS_RIG_OFFLINE=1 and the cache holds no Debian kernel', {
+      fix: 'run once where the Debian archive is reachable (any `dmemfs-rig boot`), or unset DMEMFS_RIG_OFFLINE',
+    });
+  const m = JSON.parse(readFileSync(join(e.dir, 'manifest.json'), 'utf8')) as {
+    package: string;
+    version: string;
+    sha256: string;
+  };
+  info(`offline: Debian's kernel from the cache (${m.package} ${m.version})`);
+  return { dir: e.dir, ...m };
+}
+
+function stockArtifacts(dir: string, pkg: { name: string; version: string; sha256: string }): KernelArtifacts {
+  const release = readdirSync(join(dir, 'root', 'lib', 'modules'))[0]!;
+  const modulesDir = join(dir, 'root', 'lib', 'modules', release);
+  return {
+    image: join(dir, 'vmlinuz'),
+    release,
+    modulesDir: existsSync(modulesDir) ? modulesDir : undefined,
+    config: join(dir, 'config'),
+    provenance: { source: 'debian-package', package: pkg.name, version: pkg.version, sha256: pkg.sha256 },
+  };
+}
+
 export async function debianStockKernel(metapackage = 'linux-image-amd64'): Promise<KernelArtifacts> {
+  if (process.env.DMEMFS_RIG_OFFLINE === '1') {
+    const o = offlineStockKernel();
+    return stockArtifacts(o.dir, { name: o.package, version: o.version, sha256: o.sha256 });
+  }
   const apt = new PrivateApt(debianDistro('bookworm'));
   await apt.update();
   const pkgName = await apt.resolveDepends(metapackage);
@@ -52,13 +91,5 @@ export async function debianStockKernel(metapackage = 'linux-image-amd64'): Prom
     },
     { meta: { package: pkg.name, version: pkg.version } },
   );
-  const release = readdirSync(join(entry.dir, 'root', 'lib', 'modules'))[0]!;
-  const modulesDir = join(entry.dir, 'root', 'lib', 'modules', release);
-  return {
-    image: join(entry.dir, 'vmlinuz'),
-    release,
-    modulesDir: existsSync(modulesDir) ? modulesDir : undefined,
-    config: join(entry.dir, 'config'),
-    provenance: { source: 'debian-package', package: pkg.name, version: pkg.version, sha256: pkg.sha256 },
-  };
+  return stockArtifacts(entry.dir, pkg);
 }

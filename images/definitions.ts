@@ -76,6 +76,8 @@ export const L1_IMAGE: RootfsDefinition = {
     'iproute2',
     'numactl',
     'procps',
+    // The rig itself runs inside L1 too (its KVM path, on nested SVM): Debian's Node.js.
+    'nodejs',
   ],
   freeMiB: 256,
 };

@@ -66,11 +66,33 @@ export function moduleLoadOrder(
   return order;
 }
 
-/** Shared libraries of a dynamically linked host binary (from ldd). */
-export async function sharedLibraries(binary: string): Promise<string[]> {
-  const { stdout } = await run('ldd', [binary]).catch(() => ({ stdout: '' }));
+/** The x86-64 dynamic loader: `--list` is what ldd runs (ldd itself is a bash script, not everywhere). */
+export const DYNAMIC_LOADER = '/lib64/ld-linux-x86-64.so.2';
+
+/** True if a 64-bit ELF file names a program interpreter (PT_INTERP): it is dynamically linked. */
+export function hasInterpreter(path: string): boolean {
+  const b = readFileSync(path);
+  if (b.length < 64 || b.toString('latin1', 0, 4) !== '\x7fELF' || b[4] !== 2) return false;
+  const phoff = Number(b.readBigUInt64LE(32));
+  const phentsize = b.readUInt16LE(54);
+  const phnum = b.readUInt16LE(56);
+  for (let i = 0; i < phnum; i++) {
+    const at = phoff + i * phentsize;
+    if (at + 4 <= b.length && b.readUInt32LE(at) === 3) return true;
+  }
+  return false;
+}
+
+/** Shared libraries of a dynamically linked host binary (from the loader's --list; none for a static one). */
+export async function sharedLibraries(binary: string, loader = DYNAMIC_LOADER): Promise<string[]> {
+  if (!existsSync(loader))
+    throw new RigError('missing-tool', `${loader} is missing: cannot list the libraries of ${binary}`, {
+      fix: 'run the rig on an x86-64 glibc system (Debian)',
+    });
+  if (!hasInterpreter(binary)) return []; // static: the loader would crash on it
+  const r = await run(loader, ['--list', binary]);
   const libs: string[] = [];
-  for (const line of stdout.split('\n')) {
+  for (const line of r.stdout.split('\n')) {
     const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
     if (m) libs.push(m[1]!);
   }

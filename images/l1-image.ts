@@ -79,7 +79,7 @@ function unpackDeb(deb: string, root: string): Promise<void> {
 
 export function l1ImageKey(def: RootfsDefinition, closure: ClosureEntry[], parts: Array<string | Buffer>): string {
   return hashParts([
-    'l1-image-v2',
+    'l1-image-v3',
     def.name,
     ...closure.map((e) => `${e.name}=${e.version}:${e.sha256}`).sort(),
     ...parts,
@@ -121,6 +121,20 @@ function writeAccounts(root: string): void {
   mkdirSync(join(root, 'root/.ssh'), { recursive: true, mode: 0o700 });
   chmodSync(join(root, 'root'), 0o700);
   mkdirSync(join(root, 'etc/dropbear'), { recursive: true, mode: 0o700 });
+}
+
+/**
+ * dpkg's status file for the unpacked closure, so that dpkg-query inside L1 answers as on a
+ * Debian host (the rig, run inside L1, records its packages' versions that way).
+ */
+export function dpkgStatus(closure: Array<{ name: string; version: string }>): string {
+  return closure
+    .map(
+      (e) =>
+        `Package: ${e.name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${e.version}\n` +
+        'Maintainer: unknown\nDescription: unpacked from the Debian archive by dmemfs-rig (no maintainer scripts)\n',
+    )
+    .join('\n');
 }
 
 /** Busybox fills the gaps: a link in /usr/bin only where no package provides the tool. */
@@ -172,6 +186,8 @@ export async function buildL1Image(def: RootfsDefinition, helpers: BuiltHelpers,
       // The rig's parts: init, accounts, SSH host key, busybox applets, helpers, the L2 guest.
       writeFileSync(join(root, 'usr/sbin/rig-init'), init, { mode: 0o755 });
       writeAccounts(root);
+      mkdirSync(join(root, 'var/lib/dpkg'), { recursive: true });
+      writeFileSync(join(root, 'var/lib/dpkg/status'), dpkgStatus(closure));
       const hostKey = join(root, 'etc/dropbear/dropbear_ed25519_host_key');
       await run('dropbearkey', ['-t', 'ed25519', '-f', hostKey], { what: 'dropbearkey' });
       await linkBusyboxApplets(root);

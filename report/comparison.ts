@@ -11,21 +11,24 @@ export const COLUMNS = [
   'dmemfs 4K',
   'dmemfs 2M',
   'dmemfs 1G',
-  'device-dax',
+  'device-dax (memmap=)',
+  'device-dax (soft-reserved, per VM)',
   'hugetlbfs 2M',
   'hugetlbfs 1G',
   'anonymous',
+  'mem= + /dev/mem',
 ] as const;
 export type Column = (typeof COLUMNS)[number];
 
 /** What a cell may show besides the value. */
 interface CellOptions<N extends string> {
-  derive?: (v: number) => number;
   unit?: string;
   /** Show whether the expectation held ("yes (value)") rather than the bare value. */
   asCheck?: boolean;
   /** A second measurement of the same scenario, shown after a slash. */
   also?: N;
+  /** The whole cell text from the value, for a row whose numbers need words. */
+  format?: (v: number) => string;
 }
 
 /** Where a cell's value comes from: a scenario's measurement (names checked by the compiler), or n/a. */
@@ -42,8 +45,27 @@ const m = <I extends ScenarioId>(
   extra: CellOptions<MeasurementName<I>> = {},
 ): Source => ({ scenario, measurement, ...extra });
 const na = (why: string): Source => ({ na: why });
-const NOT_FILES = na('no file to unlink');
-const ONLY_2M = (why: string) => na(why);
+const NO_FILES = na('no file to unlink');
+const DEVICE = na('a device: no files, no allocator; its size is fixed when it is created');
+const NO_ALLOCATOR = na('no files, no allocator: the caller picks physical offsets itself');
+const PAGE_INDEPENDENT = (at: string) => na(`checked at ${at}: the check does not depend on the page size`);
+/** dmemfs L2 guests run on 2M pages (nested-guest): KVM's large-page question is asked there. */
+const L2_AT_2M = na(
+  'asked at 2M (nested-guest): a 4K file cannot be mapped large, a 1G pool needs its own 1 GiB-aligned L2 host',
+);
+/** VFIO on dmemfs: the first pin oopses in get_dmem_pfn(), whatever the page size. */
+const VFIO_AT_2M = na('measured at 2M: the first pin oopses the kernel in get_dmem_pfn(), whatever the page size');
+const NO_L2_OFFSET = na(
+  "QEMU 7.2 (Debian 12) maps a memory-backend-file from offset 0 only, and /dev/mem from 0 is L1's own RAM",
+);
+const ALLOCATOR_MEMMAP = na(
+  'page-allocator RAM: its struct pages are part of the boot-time memory map of all RAM (16384 kB/GiB by ' +
+    'construction); nothing sets them apart to measure',
+);
+/** dmemfs: the struct pages it does not build, from how much less than the reserved size MemTotal fell. */
+const DMEM_STRUCT_PAGES = m('reservation', 'struct_page_saved_kb_per_gib', {
+  format: (saved) => `none (MemTotal fell ${saved} kB/GiB less than the size reserved: the struct pages not built)`,
+});
 
 export const CELLS: RowDef[] = [
   {
@@ -52,10 +74,12 @@ export const CELLS: RowDef[] = [
       'dmemfs 4K': m('dmemfs-files', 'faults_4K'),
       'dmemfs 2M': m('dmemfs-files', 'faults_2M'),
       'dmemfs 1G': m('dmemfs-files', 'faults_1G'),
-      'device-dax': m('alternatives-devdax', 'devdax_faults'),
+      'device-dax (memmap=)': m('alternatives-devdax', 'devdax_faults'),
+      'device-dax (soft-reserved, per VM)': m('soft-reserved-devdax', 'hmem_faults'),
       'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_faults'),
       'hugetlbfs 1G': m('alternatives', 'hugetlbfs_1G_faults'),
       anonymous: m('alternatives', 'anonymous_faults'),
+      'mem= + /dev/mem': m('mem-devmem', 'devmem_faults_64mib', { unit: 'faults (for 64 MiB: mapped at mmap time)' }),
     },
   },
   {
@@ -64,10 +88,12 @@ export const CELLS: RowDef[] = [
       'dmemfs 4K': m('dmemfs-files', 'smaps_kernel_page_kb_4K'),
       'dmemfs 2M': m('dmemfs-files', 'smaps_kernel_page_kb_2M'),
       'dmemfs 1G': m('dmemfs-files', 'smaps_kernel_page_kb_1G'),
-      'device-dax': m('alternatives-devdax', 'devdax_kernel_page_kb'),
+      'device-dax (memmap=)': m('alternatives-devdax', 'devdax_kernel_page_kb'),
+      'device-dax (soft-reserved, per VM)': m('soft-reserved-devdax', 'hmem_kernel_page_kb'),
       'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_kernel_page_kb'),
       'hugetlbfs 1G': m('alternatives', 'hugetlbfs_1G_kernel_page_kb'),
       anonymous: m('alternatives', 'anonymous_kernel_page_kb'),
+      'mem= + /dev/mem': m('mem-devmem', 'devmem_kernel_page_kb'),
     },
   },
   {
@@ -76,22 +102,32 @@ export const CELLS: RowDef[] = [
       'dmemfs 4K': m('dmemfs-files', 'data_verified_4K'),
       'dmemfs 2M': m('dmemfs-files', 'data_verified_2M'),
       'dmemfs 1G': m('dmemfs-files', 'data_verified_1G'),
-      'device-dax': m('alternatives-devdax', 'devdax_verified'),
+      'device-dax (memmap=)': m('alternatives-devdax', 'devdax_verified'),
+      'device-dax (soft-reserved, per VM)': m('soft-reserved-devdax', 'hmem_verified'),
       'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_verified'),
       'hugetlbfs 1G': m('alternatives', 'hugetlbfs_1G_verified'),
       anonymous: m('alternatives', 'anonymous_verified'),
+      'mem= + /dev/mem': m('mem-devmem', 'root_data_verified'),
     },
   },
   {
-    row: 'struct page cost of the memory (kB per GiB)',
+    row: 'RAM the kernel spends on struct pages for this memory (kB per GiB; 64 B per 4 KiB page is 16384)',
     cells: {
-      'dmemfs 4K': m('reservation', 'struct_page_saved_kb_per_gib', { derive: (v) => 16384 - v, unit: 'kB/GiB' }),
-      'dmemfs 2M': m('reservation', 'struct_page_saved_kb_per_gib', { derive: (v) => 16384 - v, unit: 'kB/GiB' }),
-      'dmemfs 1G': m('reservation', 'struct_page_saved_kb_per_gib', { derive: (v) => 16384 - v, unit: 'kB/GiB' }),
-      'device-dax': m('reservation', 'devdax_memfree_drop_kb_per_gib'),
-      'hugetlbfs 2M': na('page-allocator memory: every page has its struct page (64 B per 4 KiB)'),
-      'hugetlbfs 1G': na('page-allocator memory: every page has its struct page (64 B per 4 KiB)'),
-      anonymous: na('page-allocator memory: every page has its struct page (64 B per 4 KiB)'),
+      'dmemfs 4K': DMEM_STRUCT_PAGES,
+      'dmemfs 2M': DMEM_STRUCT_PAGES,
+      'dmemfs 1G': DMEM_STRUCT_PAGES,
+      'device-dax (memmap=)': m('reservation', 'devdax_memfree_drop_kb_per_gib', {
+        format: (v) => `${v} kB/GiB (MemFree drop when the namespace is made with --map=mem)`,
+      }),
+      'device-dax (soft-reserved, per VM)': m('soft-reserved-devdax', 'hmem_struct_page_kb_per_gib', {
+        format: (v) => `${v} kB/GiB (MemFree drop when the two devices are created)`,
+      }),
+      'hugetlbfs 2M': ALLOCATOR_MEMMAP,
+      'hugetlbfs 1G': ALLOCATOR_MEMMAP,
+      anonymous: ALLOCATOR_MEMMAP,
+      'mem= + /dev/mem': m('mem-devmem', 'memtotal_kb', {
+        format: (v) => `none (the kernel never sees RAM above mem=: MemTotal ${v} kB, the 2 GiB kept)`,
+      }),
     },
   },
   {
@@ -100,74 +136,92 @@ export const CELLS: RowDef[] = [
       'dmemfs 4K': m('dmemfs-files', 'free_dpages_restored_4K', { asCheck: true }),
       'dmemfs 2M': m('dmemfs-files', 'free_dpages_restored_2M', { asCheck: true }),
       'dmemfs 1G': m('dmemfs-files', 'free_dpages_restored_1G', { asCheck: true }),
-      'device-dax': na('a device: no files, no allocator'),
+      'device-dax (memmap=)': DEVICE,
+      'device-dax (soft-reserved, per VM)': DEVICE,
       'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_free_restored', { asCheck: true }),
       'hugetlbfs 1G': m('alternatives', 'hugetlbfs_1G_free_restored', { asCheck: true }),
-      anonymous: NOT_FILES,
+      anonymous: NO_FILES,
+      'mem= + /dev/mem': NO_ALLOCATOR,
     },
   },
   {
     row: 'unprivileged user: mode 0600 / mode 0666',
     cells: {
       'dmemfs 4K': m('dmemfs-files', 'unprivileged_mode_0600', { also: 'unprivileged_mode_0666' }),
-      'dmemfs 2M': na('checked at 4K: the permission check does not depend on the page size'),
-      'dmemfs 1G': na('checked at 4K: the permission check does not depend on the page size'),
-      'device-dax': m('alternatives-devdax', 'devdax_unprivileged_mode_0600', {
+      'dmemfs 2M': PAGE_INDEPENDENT('4K'),
+      'dmemfs 1G': PAGE_INDEPENDENT('4K'),
+      'device-dax (memmap=)': m('alternatives-devdax', 'devdax_unprivileged_mode_0600', {
         also: 'devdax_unprivileged_mode_0666',
+      }),
+      'device-dax (soft-reserved, per VM)': m('soft-reserved-devdax', 'hmem_unprivileged_mode_0600', {
+        also: 'hmem_unprivileged_mode_0666',
       }),
       'hugetlbfs 2M': m('alternatives', 'hugetlbfs_2M_unprivileged_mode_0600', {
         also: 'hugetlbfs_2M_unprivileged_mode_0666',
       }),
-      'hugetlbfs 1G': na('checked at 2M: the permission check does not depend on the page size'),
-      anonymous: NOT_FILES,
+      'hugetlbfs 1G': PAGE_INDEPENDENT('2M'),
+      anonymous: na('private to the process: no file, no mode'),
+      'mem= + /dev/mem': m('mem-devmem', 'unprivileged_devmem', { also: 'unprivileged_devmem_even_mode_666' }),
     },
   },
   {
     row: 'L2 guest (256 MiB) MemTotal (kB)',
     cells: {
-      'dmemfs 4K': ONLY_2M('L2 runs on 2M pages'),
+      'dmemfs 4K': L2_AT_2M,
       'dmemfs 2M': m('nested-guest', 'l2_memtotal_kb'),
-      'dmemfs 1G': ONLY_2M('L2 runs on 2M pages'),
-      'device-dax': m('l2-alternatives', 'devdax_l2_memtotal_kb'),
+      'dmemfs 1G': L2_AT_2M,
+      'device-dax (memmap=)': m('l2-alternatives', 'devdax_l2_memtotal_kb'),
+      'device-dax (soft-reserved, per VM)': m('soft-reserved-devdax', 'vm1_l2_memtotal_kb', {
+        also: 'vm2_l2_memtotal_kb',
+      }),
       'hugetlbfs 2M': m('l2-alternatives', 'hugetlbfs_2M_l2_memtotal_kb'),
-      'hugetlbfs 1G': ONLY_2M('L2 runs on 2M pages'),
-      anonymous: na('not measured'),
+      'hugetlbfs 1G': L2_AT_2M,
+      anonymous: m('l2-alternatives', 'anonymous_l2_memtotal_kb'),
+      'mem= + /dev/mem': NO_L2_OFFSET,
     },
   },
   {
     row: 'KVM large pages mapping the L2 guest',
     cells: {
-      'dmemfs 4K': ONLY_2M('L2 runs on 2M pages'),
+      'dmemfs 4K': L2_AT_2M,
       'dmemfs 2M': m('nested-guest', 'kvm_largepages'),
-      'dmemfs 1G': ONLY_2M('L2 runs on 2M pages'),
-      'device-dax': m('l2-alternatives', 'devdax_kvm_largepages'),
+      'dmemfs 1G': L2_AT_2M,
+      'device-dax (memmap=)': m('l2-alternatives', 'devdax_kvm_largepages'),
+      'device-dax (soft-reserved, per VM)': m('soft-reserved-devdax', 'vm1_kvm_largepages', {
+        also: 'vm2_kvm_largepages',
+      }),
       'hugetlbfs 2M': m('l2-alternatives', 'hugetlbfs_2M_kvm_largepages'),
-      'hugetlbfs 1G': ONLY_2M('L2 runs on 2M pages'),
-      anonymous: na('not measured'),
+      'hugetlbfs 1G': L2_AT_2M,
+      anonymous: m('l2-alternatives', 'anonymous_kvm_largepages'),
+      'mem= + /dev/mem': NO_L2_OFFSET,
     },
   },
   {
     row: 'VFIO DMA round trip',
     cells: {
-      'dmemfs 4K': ONLY_2M('measured at 2M'),
+      'dmemfs 4K': VFIO_AT_2M,
       'dmemfs 2M': m('vfio-pin', 'map_dma'),
-      'dmemfs 1G': ONLY_2M('measured at 2M'),
-      'device-dax': na('not measured'),
+      'dmemfs 1G': VFIO_AT_2M,
+      'device-dax (memmap=)': m('vfio-pin', 'control_devdax_dma_verified'),
+      'device-dax (soft-reserved, per VM)': m('soft-reserved-devdax', 'hmem_vfio_dma_verified'),
       'hugetlbfs 2M': m('vfio-pin', 'control_hugetlbfs_dma_verified'),
-      'hugetlbfs 1G': na('not measured'),
-      anonymous: na('not measured'),
+      'hugetlbfs 1G': m('vfio-pin', 'control_hugetlbfs_1G_dma_verified'),
+      anonymous: m('vfio-pin', 'control_anonymous_dma_verified'),
+      'mem= + /dev/mem': m('mem-devmem', 'devmem_vfio_dma_verified'),
     },
   },
   {
-    row: 'injected MCE: the process gets SIGBUS',
+    row: 'injected MCE: what the process reading the page gets',
     cells: {
       'dmemfs 4K': m('mce-dmemfs', 'sigbus_default_sysctl'),
-      'dmemfs 2M': na('measured at 4K'),
-      'dmemfs 1G': na('measured at 4K'),
-      'device-dax': m('mce-dmemfs', 'control_devdax_sigbus'),
+      'dmemfs 2M': m('mce-dmemfs', 'sigbus_2M'),
+      'dmemfs 1G': m('mce-dmemfs', 'sigbus_1G'),
+      'device-dax (memmap=)': m('mce-dmemfs', 'control_devdax_sigbus'),
+      'device-dax (soft-reserved, per VM)': m('soft-reserved-devdax', 'hmem_mce_signal'),
       'hugetlbfs 2M': m('mce-dmemfs', 'control_hugetlbfs_sigbus'),
-      'hugetlbfs 1G': na('not measured'),
-      anonymous: na('not measured'),
+      'hugetlbfs 1G': m('mce-dmemfs', 'control_hugetlbfs_1G_sigbus'),
+      anonymous: m('mce-dmemfs', 'control_anonymous_sigbus'),
+      'mem= + /dev/mem': m('mce-dmemfs', 'control_devmem_signal'),
     },
   },
 ];
@@ -207,7 +261,8 @@ function missingCell(s: ScenarioResult | undefined, scenario: string, measuremen
 /** The value of a cell as text: derived, with its unit, a second value, or as a check. */
 function valueText(src: Exclude<Source, { na: string }>, s: ScenarioResult, meas: Measurement) {
   const raw = meas.value;
-  const value = src.derive && typeof raw === 'number' ? src.derive(raw) : raw;
+  if (src.format && typeof raw === 'number') return { value: raw, text: src.format(raw) };
+  const value = raw;
   const unit = src.unit ?? (meas.unit && !/^of |^faults for/.test(meas.unit) ? meas.unit : '');
   let text = `${short(value)}${unit ? ` ${unit}` : ''}`;
   if (src.also) {

@@ -13,6 +13,7 @@ import {
 } from '../core/results.js';
 import { reportCharts, reservationPoints, faultBars } from './charts.js';
 import { comparisonMarkdown, comparisonTable } from './comparison.js';
+import { QUESTIONS, reviewersMarkdown, valuesOf } from './reviewers.js';
 
 export interface PatchRow {
   number: number;
@@ -42,11 +43,22 @@ const CSS = [
   'code{background:#f6f6f6}details{margin:4px 0}',
 ].join('\n');
 
+/** Where the run's time went: building or fetching the kernel and images, then the scenarios. */
+export function timeSplit(run: Pick<RunResults, 'seconds' | 'prepareSeconds' | 'scenarios'>): string {
+  if (run.prepareSeconds === undefined) return '';
+  const scen = run.scenarios.reduce((a, s) => a + s.seconds, 0);
+  return (
+    `Kernel and images (build, or the cache): ${run.prepareSeconds.toFixed(0)} s; the scenarios: ` +
+    `${scen.toFixed(0)} s (their times below do not include it). `
+  );
+}
+
 /** One sentence: the counts, the accelerator, QEMU and the kernel. */
 function summaryText(run: RunResults): string {
   return (
     `${count(run, 'pass')} pass, ${count(run, 'fail')} fail, ${count(run, 'skip')} skipped, ` +
     `${count(run, 'known-failure')} known failures of the series, in ${run.seconds.toFixed(0)} s. ` +
+    timeSplit(run) +
     `Accelerator ${run.accel.accel} (${run.accel.reason}); ${run.qemu.version}; ` +
     `kernel ${String(run.kernel.release ?? '?')} (build ${String(run.kernel.key ?? '?').slice(0, 16)}); ` +
     `started ${run.startedAt}.`
@@ -98,6 +110,14 @@ function comparisonHtml(run: RunResults): string[] {
       (r) => `<tr><th>${h(r.row)}</th>${r.cells.map((c) => `<td class="c-${c.kind}">${h(c.text)}</td>`).join('')}</tr>`,
     ),
     '</table>',
+    "<h2>The reviewers' questions</h2>",
+    '<ul id="reviewers">',
+    ...QUESTIONS.map((q) => {
+      const v = valuesOf(run.scenarios);
+      const refs = q.answeredBy.map((r) => `<code>${h(r.scenario)}</code> ${h(r.measurement)}`).join(', ');
+      return `<li><b>${h(q.question)}</b> ${h(q.answer(v))} <small>(${refs})</small></li>`;
+    }),
+    '</ul>',
   ];
 }
 
@@ -212,6 +232,10 @@ export function renderMarkdown(run: RunResults): string {
     '## Comparison',
     '',
     comparisonMarkdown(comparisonTable(run.scenarios)),
+    '',
+    "## The reviewers' questions",
+    '',
+    reviewersMarkdown(run.scenarios),
     '',
     '## Chart data (the charts are in report.html)',
     '',

@@ -42,11 +42,16 @@ export class BootPool {
     const name = kernel === 'baseline' ? 'baseline-debian' : this.opts.profile;
     let f = this.files.get(name);
     if (!f) {
+      const t0 = Date.now();
       f = await prepareL1({ profile: name, ...(kernel === 'profile' ? this.opts.input : {}) });
+      this.prepareMs += Date.now() - t0;
       this.files.set(name, f);
     }
     return f;
   }
+
+  /** Time spent building or fetching kernels and images (cache hits included), in ms. */
+  prepareMs = 0;
 
   /** A test module the series carries, as its kernel build made it (undefined: none in the series). */
   async testModule(name: string): Promise<{ path?: string; error?: string } | undefined> {
@@ -118,6 +123,7 @@ function optionalBootParts(req: BootRequest): Parameters<typeof bootL1>[2] {
     ...(req.consoleAllow ? { consoleAllow: req.consoleAllow.map((s) => new RegExp(s)) } : {}),
     ...(req.dimms ? { dimms: req.dimms } : {}),
     ...(req.hotplug ? { hotplug: req.hotplug } : {}),
+    ...(req.firmware ? { firmware: req.firmware } : {}),
   };
 }
 

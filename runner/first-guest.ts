@@ -8,7 +8,7 @@ import { fastBootImage } from '../images/boot-image.js';
 import { buildInitramfs, type BuiltImage } from '../images/initramfs.js';
 import { twoNodeGuest } from '../scenarios/machines.js';
 import type { AccelChoice } from '../vm/accel.js';
-import { Guest } from '../vm/guest.js';
+import { Guest, type GuestOptions } from '../vm/guest.js';
 
 export interface FirstGuestFiles {
   kernel: KernelArtifacts;
@@ -30,14 +30,18 @@ export async function bootFirstGuest(
   opts: {
     nodeMiB?: number;
     onSpawn?: (pid: number) => void;
+    onQmp?: GuestOptions['onQmp'];
     name?: string;
     append?: string[];
     bootQuietMs?: number;
+    firmware?: 'bios' | 'efi';
   } = {},
 ): Promise<Guest> {
+  const efi = opts.firmware === 'efi';
   const spec = twoNodeGuest(
-    { kernel: files.bootImage.path, initrd: files.initramfs.path },
+    { kernel: efi ? files.kernel.image : files.bootImage.path, initrd: files.initramfs.path },
     {
+      ...(efi ? { firmware: 'efi' as const } : {}),
       nodeMiB: opts.nodeMiB ?? 512,
       ...(opts.name ? { name: opts.name } : {}),
       ...(opts.append ? { append: opts.append } : {}),
@@ -48,6 +52,7 @@ export async function bootFirstGuest(
     accel,
     bootTimeoutSec: 20,
     ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
+    ...(opts.onQmp ? { onQmp: opts.onQmp } : {}),
     ...(opts.bootQuietMs ? { bootQuietMs: opts.bootQuietMs } : {}),
   });
 }
@@ -62,8 +67,12 @@ export interface BootBench {
   phases: Record<string, number | undefined>;
 }
 
-export async function benchBootOnce(files: FirstGuestFiles, accel: AccelChoice): Promise<BootBench> {
-  const g = await bootFirstGuest(files, accel, { name: 'bench-boot' });
+export async function benchBootOnce(
+  files: FirstGuestFiles,
+  accel: AccelChoice,
+  firmware: 'bios' | 'efi' = 'bios',
+): Promise<BootBench> {
+  const g = await bootFirstGuest(files, accel, { name: `bench-boot-${firmware}`, firmware });
   try {
     const bootToSshSeconds = (g.timings.sshReadyAt! - g.timings.spawnedAt) / 1000;
     const kernelInitSeconds = (await g.kernelInitSeconds()) ?? NaN;
@@ -73,6 +82,7 @@ export async function benchBootOnce(files: FirstGuestFiles, accel: AccelChoice):
     };
     const phases = {
       firstConsoleLine: g.console.lines[0] ? (g.console.lines[0].at - g.timings.spawnedAt) / 1000 : undefined,
+      kernelFirstLine: at(/^\[\s*0\.000000\]/),
       initStarted: at(/Run \S+ as init process/),
       sshdStarted: at(/rig-init: sshd started/),
       sshBanner: g.ssh ? (g.ssh.stats.bannerAt - g.timings.spawnedAt) / 1000 : undefined,

@@ -10,7 +10,7 @@ import { L1_BOOT, L1_IMAGE, L2_GUEST } from '../images/definitions.js';
 import { buildHelpers } from '../images/helpers.js';
 import { buildInitramfs } from '../images/initramfs.js';
 import { buildL1Image, type L1Image } from '../images/l1-image.js';
-import { l1Machine, type HostRole } from '../scenarios/machines.js';
+import { l1Machine, type HostRole, type L1Options } from '../scenarios/machines.js';
 import type { AccelChoice } from '../vm/accel.js';
 import type { ReportKind } from '../vm/crash-patterns.js';
 import { Guest } from '../vm/guest.js';
@@ -77,6 +77,8 @@ export interface L1BootOptions {
   machineOptions?: Record<string, string>;
   dimms?: Array<{ id: string; sizeMiB: number; node: number }>;
   hotplug?: { slots: number; maxMiB: number };
+  extraDrives?: L1Options['extraDrives'];
+  firmware?: L1Options['firmware'];
   /** Report kinds that stop the guest (default: every kind; the scenario pool stops only on crashes). */
   fatalKinds?: ReadonlySet<ReportKind>;
 }
@@ -88,7 +90,8 @@ export async function bootL1(files: L1Files, accel: AccelChoice, opts: L1BootOpt
   const append = [...(accel.accel === 'tcg' ? ['watchdog_thresh=60'] : []), ...(opts.append ?? [])];
   const spec = l1Machine(
     {
-      kernel: files.bootImage.path,
+      // UEFI starts the bzImage through its EFI stub; SeaBIOS the PVH vmlinux where there is one.
+      kernel: opts.firmware === 'efi' ? files.kernel.image : files.bootImage.path,
       ...(files.initrd ? { initrd: files.initrd } : {}),
       image: files.image.path,
       modular: files.modular,

@@ -88,6 +88,7 @@ export function scenarioRun(
   pool: BootPool,
   accel: 'kvm' | 'tcg',
   waiver?: Waiver,
+  unmet: ScenarioContext['unmet'] = async () => undefined,
 ): ScenarioRun {
   const result = newResult(def);
   // Each guest this scenario used, with the number of console reports it had before.
@@ -111,6 +112,7 @@ export function scenarioRun(
     },
     json: helperJson,
     testModule: (name) => pool.testModule(name),
+    unmet,
   };
   const reports = () =>
     [...marks].flatMap(([g, from]) =>

@@ -2,7 +2,8 @@
  * Runs scenarios: checks what each needs, hands its body a context over the boot pool, asks the
  * judge for its verdict, and produces the run's results (results.json and the bundle).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { OVMF_IMAGE } from '../vm/machine-spec.js';
 import { tryRun } from '../core/exec.js';
 import { messageOf } from '../core/errors.js';
 import { info } from '../core/log.js';
@@ -60,6 +61,18 @@ async function missingNeed(def: ScenarioDefinition, hasSeries: boolean, host: Ho
         'DAX capable")'
       );
   }
+  if (needs.has('soft-reserved')) {
+    if (!existsSync(OVMF_IMAGE)) return `no UEFI firmware for the EFI boot (${OVMF_IMAGE}): run \`npm run setup\``;
+    const cfg = (await pool.filesFor('profile')).kernel.config;
+    const text = cfg ? readFileSync(cfg, 'utf8') : '';
+    const missing = [
+      'CONFIG_EFI_STUB',
+      'CONFIG_EFI_FAKE_MEMMAP',
+      'CONFIG_EFI_SOFT_RESERVE',
+      'CONFIG_DEV_DAX_HMEM',
+    ].filter((o) => !new RegExp(`^${o}=y$`, 'm').test(text));
+    if (missing.length) return `the kernel under test is built without ${missing.join(', ')}: no soft-reserved memory`;
+  }
   return undefined;
 }
 
@@ -69,8 +82,9 @@ async function runOne(
   pool: BootPool,
   accel: AccelChoice,
   waiver: Waiver | undefined,
+  unmet: (need: Capability) => Promise<string | undefined>,
 ): Promise<ScenarioResult> {
-  const run = scenarioRun(def, pool, accel.accel, waiver);
+  const run = scenarioRun(def, pool, accel.accel, waiver, unmet);
   const { result } = run;
   try {
     await def.run(run.ctx);
@@ -108,11 +122,16 @@ export async function runScenarios(given: RunOptions): Promise<RunResults> {
   try {
     for (const def of planOrder(opts.scenarios)) {
       const t0 = Date.now();
+      const prepared = pool.prepareMs;
       const missing = await missingNeed(def, Boolean(profile.series), host, pool);
       const result = missing
         ? { ...newResult(def), status: 'skip' as const, reason: missing }
-        : (info(`scenario ${def.id}: ${def.title}`), await runOne(def, pool, opts.accel, waiverFor(profile.variant)));
-      result.seconds = (Date.now() - t0) / 1000;
+        : (info(`scenario ${def.id}: ${def.title}`),
+          await runOne(def, pool, opts.accel, waiverFor(profile.variant), (need) =>
+            missingNeed({ ...def, needs: [need] }, Boolean(profile.series), host, pool),
+          ));
+      // The kernel and image preparation a scenario's first boot waited for is counted apart.
+      result.seconds = (Date.now() - t0 - (pool.prepareMs - prepared)) / 1000;
       const why = result.reason ? ` (${result.reason})` : '';
       info(`scenario ${def.id}: ${result.status.toUpperCase()}${why} in ${result.seconds.toFixed(0)} s`);
       results.push(result);
@@ -151,6 +170,7 @@ async function runResults(
     qemu: { binary: qemuBinary(), version: version ?? 'unknown' },
     startedAt: new Date(started).toISOString(),
     seconds: (Date.now() - started) / 1000,
+    prepareSeconds: pool.prepareMs / 1000,
     boots: pool.records,
     scenarios,
   };

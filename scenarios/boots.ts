@@ -64,17 +64,33 @@ export const BOOTS = {
   // The dmem pool takes its page size at the first mount: one fresh boot per further size.
   'dmem-1G-aligned-2M': { ...aligned, tag: '2M' },
   'dmem-1G-aligned-1G': { ...aligned, tag: '1G' },
-  'iommu-edu': { ...aligned, iommu: true, devices: ['edu'] },
+  // With a device-dax range (memmap=1G!7G, as mce-intel) and a 1G huge page for the VFIO controls.
+  'iommu-edu': {
+    ...aligned,
+    append: [...aligned.append, 'memmap=1G!7G', 'hugepagesz=1G', 'hugepages=1'],
+    iommu: true,
+    devices: ['edu'],
+  },
   // memmap=1G!7G: a device-dax range on node 1 for the MCE comparison (dmem keeps [6G,7G) or [8G,9G)).
   'mce-intel': {
     ...aligned,
-    append: [...aligned.append, 'memmap=1G!7G'],
+    append: [...aligned.append, 'memmap=1G!7G', 'hugepagesz=1G', 'hugepages=1'],
     role: 'mce',
   },
-  'mem-4G': twoNodes(['mem=4G']),
+  // Fresh pools for the MCE at 2M and 1G (the pool takes its page size at the first mount).
+  'mce-intel-2M': { ...aligned, append: [...aligned.append, 'memmap=1G!7G'], role: 'mce', tag: '2M' },
+  'mce-intel-1G': { ...aligned, append: [...aligned.append, 'memmap=1G!7G'], role: 'mce', tag: '1G' },
+  // The IOMMU and edu for VFIO: the mem= column measured like the others.
+  'mem-4G': twoNodes(['mem=4G'], { iommu: true, devices: ['edu'] }),
+  // The same with an Intel-vendor CPU, for an MCE in /dev/mem memory (mce-dmemfs).
+  'mce-intel-mem-4G': twoNodes(['mem=4G'], { role: 'mce' }),
   // Small pools for the pool's edges: dmem 128 MiB per node (4K and 2M), hugetlbfs 64 x 2M and 2 x 1G.
   'pool-edges': twoNodes(['dmem=128M', 'hugepagesz=1G', 'hugepages=2', 'hugepagesz=2M', 'hugepages=64']),
   alternatives,
+  // UEFI (OVMF) with 1 GiB at 4G marked specific-purpose (EFI_MEMORY_SP): Soft Reserved, a dax_hmem
+  // region; the IOMMU and edu for VFIO. The MCE needs an Intel vendor (no nested SVM): its own boot.
+  'efi-soft-reserved': twoNodes(['efi_fake_mem=1G@4G:0x40000'], { firmware: 'efi', iommu: true, devices: ['edu'] }),
+  'efi-soft-reserved-mce': twoNodes(['efi_fake_mem=1G@4G:0x40000'], { firmware: 'efi', role: 'mce' }),
   'dimm-hotplug': dimm,
   // dmem= aimed at the DIMM's range (q35 places device memory at the first 1 GiB boundary
   // above RAM: 4G + 5G = 9G here; the scenario checks that against QMP before trusting it).

@@ -20,6 +20,7 @@ import { nestedGuest } from './defs/nested-guest.js';
 import { badValues } from './defs/reservation-bad-values.js';
 import { reservation } from './defs/reservation.js';
 import { vfioPin } from './defs/vfio-pin.js';
+import { softReservedDevdax } from './defs/soft-reserved-devdax.js';
 import type { MeasurementOf, ScenarioDefinition } from './types.js';
 
 export { BAD_DMEM_VALUES } from './boots.js';
@@ -38,6 +39,7 @@ const CATALOG = [
   alternatives,
   alternativesDevdax,
   l2Alternatives,
+  softReservedDevdax,
   vfioPin,
   mce,
   dmemTestModule,

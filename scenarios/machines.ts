@@ -14,11 +14,12 @@ export interface BootFiles {
 /** The foundation's first guest: two emulated NUMA nodes of `nodeMiB` each, one vCPU per node. */
 export function twoNodeGuest(
   files: BootFiles,
-  opts: { nodeMiB?: number; name?: string; append?: string[] } = {},
+  opts: { nodeMiB?: number; name?: string; append?: string[]; firmware?: MachineSpec['firmware'] } = {},
 ): MachineSpec {
   const nodeMiB = opts.nodeMiB ?? 512;
   return {
     name: opts.name ?? 'first-guest',
+    ...(opts.firmware ? { firmware: opts.firmware } : {}),
     machine: { type: 'q35' },
     cpu: { model: 'max' },
     smp: { cpus: 2, sockets: 2 },
@@ -59,6 +60,9 @@ export interface L1Options {
   /** Cold-plugged pc-dimms (memory-backend-ram each), removable through QMP device_del. */
   dimms?: Array<{ id: string; sizeMiB: number; node: number }>;
   hotplug?: { slots: number; maxMiB: number };
+  /** Disks after the L1 image (/dev/vdb, ...). */
+  extraDrives?: NonNullable<MachineSpec['drives']>;
+  firmware?: MachineSpec['firmware'];
 }
 
 /** L1's kernel command line: console, crash behaviour, root, IOMMU, then the boot's own tokens. */
@@ -102,10 +106,11 @@ export function l1Machine(files: BootFiles & { image: string; modular: boolean }
     ...(files.initrd ? { initrd: files.initrd } : {}),
     append: l1Append(files.modular, opts),
     forwards: [],
-    drives: [{ path: files.image, snapshot: true }],
+    drives: [{ path: files.image, snapshot: true }, ...(opts.extraDrives ?? [])],
     ...(opts.iommu ? { iommu: true } : {}),
     ...l1Devices(opts),
     ...(opts.hotplug ? { hotplug: opts.hotplug } : {}),
+    ...(opts.firmware ? { firmware: opts.firmware } : {}),
   };
 }
 

@@ -288,3 +288,84 @@ export function crashReport(e: unknown, g: Guest): KernelReport | undefined {
   const r = g.console.firstCrash();
   return r ? { kind: r.kind, title: r.title, excerpt: r.excerpt.join('\n') } : undefined;
 }
+
+/** QEMU's edu device (1234:11e8) bound to vfio-pci: its PCI address, whether the bind took, the evidence. */
+export async function bindEduToVfio(g: Guest): Promise<{ bdf?: string; bound: boolean; evidence: string }> {
+  const find = await g.exec([
+    'sh',
+    '-c',
+    'for d in /sys/bus/pci/devices/*; do ' +
+      'if [ "$(cat $d/vendor)" = 0x1234 ] && [ "$(cat $d/device)" = 0x11e8 ]; then basename $d; fi; done',
+  ]);
+  const bdf = find.stdout.trim().split('\n')[0] ?? '';
+  if (!/^[0-9a-f]{4}:/.test(bdf)) return { bound: false, evidence: find.stdout + find.stderr };
+  const bind = await g.exec([
+    'sh',
+    '-c',
+    'echo vfio-pci > "/sys/bus/pci/devices/$1/driver_override" && echo "$1" > /sys/bus/pci/drivers_probe && ' +
+      'basename "$(readlink "/sys/bus/pci/devices/$1/driver")" && ' +
+      'basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"',
+    'bind',
+    bdf,
+  ]);
+  return { bdf, bound: /^vfio-pci$/m.test(bind.stdout), evidence: bind.stdout + bind.stderr };
+}
+
+/** MISSION.md: a recoverable injected MCE needs an Intel-vendor CPU and the broadcast HMP command. */
+export const MCE_HMP = (paddr: string) => `mce -b 0 9 0xbd000000000000c0 0x5 ${paddr} 0x86`;
+
+export interface Injection {
+  ready: VictimEvent | undefined;
+  final: VictimEvent | undefined;
+  paddrSource: string;
+  /** Kernel reports that appeared between the victim's start and its last word. */
+  reports: KernelReport[];
+}
+
+export interface VictimOptions {
+  accept?: (pa: number) => boolean;
+  timeoutS?: number;
+  extra?: string[];
+}
+
+/** Start mce-victim on `file` (spinning on vCPU 1), inject at its page, return its events and reports. */
+export async function mceVictim(
+  ctx: Pick<ScenarioContext, 'evidence'>,
+  g: Guest,
+  file: string,
+  size: string,
+  tag: string,
+  opts: VictimOptions = {},
+): Promise<Injection> {
+  const mark = g.console.reports.length;
+  const timeoutS = opts.timeoutS ?? 60;
+  const log = `/tmp/victim-${tag}.json`;
+  const argv = ['taskset', '-c', '1', 'mce-victim', '--spin', ...(file ? ['--file', file] : []), '--size', size];
+  await g.exec(
+    ['sh', '-c', 'log=$1; shift; "$@" > "$log" 2>&1 &', 'victim', log, ...argv, '--timeout', String(timeoutS)].concat(
+      opts.extra ?? ['--create'],
+    ),
+    { check: true },
+  );
+  const readyLine = await waitForLine(g, log, /"event":"ready"/, 60_000);
+  const ready = readyLine ? (JSON.parse(readyLine) as VictimEvent) : undefined;
+  let final: VictimEvent | undefined;
+  let paddrSource = 'none';
+  if (ready) {
+    const found = await victimPaddr(g, ready, opts.accept ?? (() => true));
+    paddrSource = found.source;
+    if (found.paddr) {
+      ready.paddr = found.paddr;
+      const out = await g.qmp!.hmp(MCE_HMP(found.paddr));
+      ctx.evidence(`HMP ${MCE_HMP(found.paddr)} (${tag})`, out || '(no output)');
+      const finalLine = await waitForLine(g, log, /"event":"(sigbus|timeout)"/, (timeoutS + 30) * 1000);
+      final = finalLine ? (JSON.parse(finalLine) as VictimEvent) : undefined;
+    }
+  }
+  // A report is complete 1.5 s after its last line (console-watch): let it settle.
+  await new Promise((r) => setTimeout(r, g.console.settleMs + 500));
+  const reports = g.console.reports
+    .slice(mark)
+    .map((r) => ({ kind: r.kind, title: r.title, excerpt: r.excerpt.join('\n') }));
+  return { ready, final, paddrSource, reports };
+}

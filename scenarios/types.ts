@@ -10,7 +10,7 @@ import type { HostRole } from './machines.js';
 import type { BootName } from './boots.js';
 
 /** What a scenario needs from the machine; missing ones make it a skip with the reason. */
-export type Capability = 'patched-kernel' | 'mce-cpu' | 'iommu' | 'fs-dax';
+export type Capability = 'patched-kernel' | 'mce-cpu' | 'iommu' | 'fs-dax' | 'soft-reserved';
 
 /** A first-level boot, as data. Scenarios that ask for the same request share one boot. */
 export interface BootRequest {
@@ -32,6 +32,8 @@ export interface BootRequest {
   hotplug?: { slots: number; maxMiB: number };
   /** Makes an otherwise equal request a separate boot (a fresh kernel for the same spec). */
   tag?: string;
+  /** UEFI (OVMF) instead of SeaBIOS: the kernel gets an EFI memory map (efi_fake_mem=). */
+  firmware?: 'efi';
 }
 
 /** How a value is recorded: its unit, what it is held to and why, a note, its evidence. */
@@ -69,6 +71,8 @@ export interface ScenarioContext<M extends string = string> {
    * SERIES_TEST_MODULES): its host path, or the build's errors; undefined when the series has none.
    */
   testModule: (name: string) => Promise<{ path?: string; error?: string } | undefined>;
+  /** Why this run cannot offer a capability (for a part of a scenario that needs more than the rest), or undefined. */
+  unmet: (need: Capability) => Promise<string | undefined>;
 }
 
 export interface ScenarioDefinition<M extends string = string, I extends string = string> {

@@ -537,7 +537,7 @@ export const COMMANDS: Command[] = [
   {
     name: 'bench boot',
     summary: "time QEMU start -> first SSH command, and the kernel's own time to init",
-    usage: '[--accel X] [--runs N] [--json]',
+    usage: '[--accel X] [--runs N] [--firmware bios|efi] [--json]',
     details:
       'bootToSshSeconds: host clock from QEMU spawn to the first successful SSH command.\nkernelInitSeconds: ' +
       'printk timestamp of "Run /init as init process".\n' +
@@ -545,6 +545,10 @@ export const COMMANDS: Command[] = [
     options: {
       accel: accelOpt,
       runs: { type: 'string', help: 'number of boots (default 3); medians are reported' },
+      firmware: {
+        type: 'string',
+        help: 'bios (SeaBIOS, the PVH vmlinux; default) or efi (OVMF, the bzImage through its EFI stub)',
+      },
       json: { type: 'boolean', help: 'one JSON object on stdout' },
     },
     async run(v) {
@@ -552,10 +556,14 @@ export const COMMANDS: Command[] = [
       info(`accelerator: ${accel.accel} (${accel.reason})`);
       const files = await prepareFirstGuest();
       const runs = Math.max(1, Number(v.runs ?? 3));
+      const firmware = (v.firmware as string | undefined) ?? 'bios';
+      if (firmware !== 'bios' && firmware !== 'efi')
+        throw new RigError('usage', `--firmware ${firmware}: use bios or efi`);
       const each = [];
-      for (let i = 0; i < runs; i++) each.push(await benchBootOnce(files, accel));
+      for (let i = 0; i < runs; i++) each.push(await benchBootOnce(files, accel, firmware));
       const result = {
         accel: accel.accel,
+        firmware,
         runs,
         bootToSshSeconds: median(each.map((e) => e.bootToSshSeconds)),
         kernelInitSeconds: median(each.map((e) => e.kernelInitSeconds)),
@@ -565,7 +573,8 @@ export const COMMANDS: Command[] = [
       if (v.json) process.stdout.write(JSON.stringify(result) + '\n');
       else
         process.stdout.write(
-          `accel ${result.accel}, ${runs} boots (medians): bootToSsh ${result.bootToSshSeconds.toFixed(2)}s, ` +
+          `accel ${result.accel}, ${firmware}, ${runs} boots (medians): ` +
+            `bootToSsh ${result.bootToSshSeconds.toFixed(2)}s, ` +
             `kernelInit ${result.kernelInitSeconds.toFixed(2)}s, ratio ${result.ratio.toFixed(2)}\n`,
         );
       return 0;

@@ -11,6 +11,7 @@ import { info } from '../core/log.js';
 export const HOST_PACKAGES: Record<string, string> = {
   'qemu-system-x86': 'boots every guest',
   'qemu-utils': 'disk images for guests',
+  ovmf: 'UEFI firmware for the EFI boot path (soft-reserved memory through efi_fake_mem=)',
   'busybox-static': 'userland of the small guests',
   'dropbear-bin': 'SSH server inside the small guests',
   cpio: 'inspecting initramfs archives',

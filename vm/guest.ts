@@ -4,7 +4,7 @@
  * is doing at that moment (boot wait or a command), with the console excerpt as evidence.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { requireTool } from '../core/exec.js';
@@ -12,7 +12,8 @@ import { info, logLevel, verbose, warn } from '../core/log.js';
 import { makePrivateRunDir } from '../core/paths.js';
 import { TCG_TIMEOUT_SCALE, type AccelChoice } from './accel.js';
 import { ConsoleWatcher, crashError } from './console-watch.js';
-import { qemuArgs, totalMemMiB, type MachineSpec } from './machine-spec.js';
+import { NESTED_KVM_ARTIFACTS } from './crash-patterns.js';
+import { OVMF_IMAGE, qemuArgs, totalMemMiB, type MachineSpec } from './machine-spec.js';
 import { freeLoopbackPort, isHostFwdBindError } from './ports.js';
 import { deathSignalPrefix, track } from '../core/processes.js';
 import { QmpClient } from './qmp.js';
@@ -29,6 +30,9 @@ export const LOGIN_STALL_MS = 30_000;
  * after its quota line for two minutes) would otherwise cost the whole boot timeout and fail.
  */
 export const BOOT_QUIET_MS = 45_000;
+
+/** Boot failures that get one more boot (Guest.start). */
+export const RETRIED_BOOT_FAILURES: ReadonlySet<string> = new Set(['ssh-login-failed', 'boot-stalled', 'boot-reset']);
 
 /** Whether a guest that has not reached its SSH server has been silent for BOOT_QUIET_MS. */
 export function bootQuiet(
@@ -59,6 +63,8 @@ export interface GuestOptions {
   fatalKinds?: ReadonlySet<ReportKind>;
   /** Called when QEMU has been spawned (pid known). */
   onSpawn?: (pid: number) => void;
+  /** Called once QMP is connected, before SSH (fault tests reset the guest through it). */
+  onQmp?: (qmp: QmpClient) => void;
   /** Console silence before SSH that counts as a stalled boot (default BOOT_QUIET_MS). */
   bootQuietMs?: number;
 }
@@ -102,7 +108,7 @@ export class Guest {
       // 1.5 s between the lines of one report, stretched for a slower kernel (a debug build under
       // TCG paused 2-3 s inside a report and split it: its Call Trace became a report of its own).
       settleMs: 1500 * Math.max(1, opts.accel.timeoutScale / TCG_TIMEOUT_SCALE),
-      allow: [...(opts.consoleAllow ?? [])],
+      allow: [...(opts.consoleAllow ?? []), ...(opts.accel.nested ? NESTED_KVM_ARTIFACTS.map((a) => a.title) : [])],
       ...(opts.fatalKinds ? { fatal: opts.fatalKinds } : {}),
       ...(logLevel() === 'verbose' ? { mirror: process.stderr } : {}),
     });
@@ -129,9 +135,10 @@ export class Guest {
           info(`${opts.spec.name}: forwarded port was taken, retrying with another`);
           continue;
         }
-        // A boot that stalled (silent console, or SSH up and no login): one more boot, said aloud.
-        // A kernel that hangs every time fails on the second boot with the same evidence.
-        if (attempt < 2 && e instanceof RigError && (e.kind === 'ssh-login-failed' || e.kind === 'boot-stalled')) {
+        // A boot that stalled (silent console, or SSH up and no login) or reset without a kernel
+        // report: one more boot, said aloud. A kernel that does it every time fails on the second
+        // boot with the same evidence.
+        if (attempt < 2 && e instanceof RigError && RETRIED_BOOT_FAILURES.has(e.kind)) {
           warn(`${e.message}; booting once more (evidence of the first boot: ${g.runDir}/console.log)`);
           restarts.push(`${e.kind}: ${e.message} (console: ${g.runDir}/console.log)`);
           continue;
@@ -144,6 +151,10 @@ export class Guest {
   private static async spawnOnce(opts: GuestOptions): Promise<Guest> {
     checkHostMemory(opts.spec);
     requireTool(qemuBinary(), 'qemu-system-x86');
+    if (opts.spec.firmware === 'efi' && !existsSync(OVMF_IMAGE))
+      throw new RigError('missing-tool', `${opts.spec.name} boots through UEFI, but ${OVMF_IMAGE} is missing`, {
+        fix: "run `npm run setup` (it installs Debian's ovmf)",
+      });
     const runDir = makePrivateRunDir(opts.spec.name);
     const key = generateRunKey(runDir, `dmemfs-rig-${opts.spec.name}`);
     const spec: MachineSpec = { ...opts.spec, append: [...opts.spec.append], forwards: [...opts.spec.forwards] };
@@ -188,16 +199,23 @@ export class Guest {
       this.resolveExited();
       if (!this.stopping) {
         const crash = this.console.firstCrash();
+        // QEMU runs with -no-reboot: exit 0 before SSH and without a kernel report is a reset
+        // during the boot (seen under nested SVM on TCG: the inner guest reset half way).
+        const reset = !crash && code === 0 && !signal && !this.timings.sshReadyAt;
         this.fail(
           crash
             ? crashError(crash)
-            : new RigError(
-                'qemu-exit',
-                `QEMU exited unexpectedly (code ${code}${signal ? `, signal ${signal}` : ''})`,
-                {
-                  evidence: [this.stderr.trim(), this.console.tail(20)].filter(Boolean).join('\n--- console ---\n'),
-                },
-              ),
+            : reset
+              ? new RigError('boot-reset', 'the guest reset during its boot, without a kernel report', {
+                  evidence: this.console.tail(20),
+                })
+              : new RigError(
+                  'qemu-exit',
+                  `QEMU exited unexpectedly (code ${code}${signal ? `, signal ${signal}` : ''})`,
+                  {
+                    evidence: [this.stderr.trim(), this.console.tail(20)].filter(Boolean).join('\n--- console ---\n'),
+                  },
+                ),
         );
       }
     });
@@ -267,6 +285,7 @@ export class Guest {
     const deadline = Date.now() + this.bootTimeoutMs();
     const qmpP = QmpClient.connect(join(this.runDir, 'qmp.sock'), 15_000 * Math.min(this.opts.accel.timeoutScale, 3));
     this.qmp = await Promise.race([qmpP, this.failed()]);
+    this.opts.onQmp?.(this.qmp);
     if (this.opts.ssh === false) return;
     const port = this.opts.spec.forwards.find((f) => f.guestPort === 22)!.hostPort;
     info(

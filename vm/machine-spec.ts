@@ -68,7 +68,16 @@ export interface MachineSpec {
   drives?: Array<{ path: string; format?: 'raw' | 'qcow2'; snapshot?: boolean; readonly?: boolean }>;
   /** Maximum memory for hotplug: slots and maxmem. */
   hotplug?: { slots: number; maxMiB: number };
+  /**
+   * The firmware: SeaBIOS (default; the kernel through PVH or its 16-bit entry) or UEFI
+   * (Debian's OVMF; the bzImage through its EFI stub, which gives the kernel an EFI memory map:
+   * efi_fake_mem= and soft-reserved memory need one).
+   */
+  firmware?: 'bios' | 'efi';
 }
+
+/** Debian's OVMF (package ovmf): code and variables in one image, variables not kept. */
+export const OVMF_IMAGE = '/usr/share/ovmf/OVMF.fd';
 
 /** Where the runtime pieces live: decided by the runner, not by the scenario. */
 export interface RuntimeWiring {
@@ -239,6 +248,7 @@ export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
   return [
     ...machineArgs(spec, wiring),
     ...memoryArgs(spec),
+    ...(spec.firmware === 'efi' ? ['-bios', OVMF_IMAGE] : []),
     ...['-kernel', spec.kernel],
     ...(spec.initrd ? ['-initrd', spec.initrd] : []),
     ...['-append', appendLine(spec.append)],

@@ -81,13 +81,14 @@ static int dma(uint64_t src, uint64_t dst, uint64_t cnt, uint64_t cmd)
 
 static void usage(void)
 {
-	printf("usage: vfio-dma --device BDF --file PATH [--size N] [--iova N] [--hold S]\n"
+	printf("usage: vfio-dma --device BDF --file PATH [--size N] [--dma-size N] [--iova N] [--hold S]\n"
 	       "The PCI device (QEMU edu, 1234:11e8) must be bound to vfio-pci. Maps --size bytes of\n"
 	       "PATH (default 8K; at least 2 pages) at --iova (default 0x100000, below edu's 28-bit DMA\n"
 	       "mask) with VFIO_IOMMU_MAP_DMA, DMAs 2 KiB of page 0 into the device and back into page 1,\n"
 	       "checks\n"
 	       "the bytes, and unmaps. --hold S keeps the DMA mapping (the pin) for S seconds before\n"
-	       "unmapping, printing a {\"event\":\"pinned\"} line first.\n"
+	       "unmapping, printing a {\"event\":\"pinned\"} line first. --dma-size N gives VFIO only the\n"
+	       "first N bytes of the mapping (a 1 GiB huge page is larger than edu's DMA window).\n"
 	       "options:\n" RIG_MAP_USAGE
 	       "  --device BDF     e.g. 0000:00:03.0 (its iommu_group decides /dev/vfio/N)\n"
 	       "  --help           this text\n");
@@ -99,12 +100,17 @@ int main(int argc, char **argv)
 	const char *bdf = NULL;
 	uint64_t iova = 0x100000;
 	int hold = 0;
+	uint64_t dma_size = 0;
 	steps[steps_len++] = '[';
 	for (int i = 1; i < argc; i++) {
 		if (rig_common_arg(TOOL, &o, argc, argv, &i, usage) || rig_int_arg(TOOL, argc, argv, &i, "--hold", &hold))
 			continue;
 		if (!strcmp(argv[i], "--device") && i + 1 < argc) {
 			bdf = argv[++i];
+			continue;
+		}
+		if (!strcmp(argv[i], "--dma-size") && i + 1 < argc) {
+			dma_size = rig_parse_size(argv[++i]);
 			continue;
 		}
 		if (!strcmp(argv[i], "--iova") && i + 1 < argc) {
@@ -119,7 +125,11 @@ int main(int argc, char **argv)
 		o.size = 8192;
 	if (o.size < 8192)
 		rig_fail(TOOL, "usage", EINVAL, "--size must be at least two 4K pages");
-	if (iova + o.size > (1ULL << 28))
+	if (!dma_size)
+		dma_size = o.size;
+	if (dma_size < 8192 || dma_size > o.size)
+		rig_fail(TOOL, "usage", EINVAL, "--dma-size must be two 4K pages or more, and at most --size");
+	if (iova + dma_size > (1ULL << 28))
 		rig_fail(TOOL, "usage", EINVAL, "iova 0x%" PRIx64 " + size exceeds edu's 28-bit DMA mask", iova);
 
 	char link[512], target[512];
@@ -169,9 +179,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < DMA_LEN; i++)
 		buf[i] = (unsigned char)(i * 31 + 7);
 	struct vfio_iommu_type1_dma_map map = { .argsz = sizeof(map), .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-						.vaddr = (uintptr_t)buf, .iova = iova, .size = o.size };
+						.vaddr = (uintptr_t)buf, .iova = iova, .size = dma_size };
 	char mapdetail[128];
-	snprintf(mapdetail, sizeof(mapdetail), "iova 0x%" PRIx64 " size %" PRIu64, iova, o.size);
+	snprintf(mapdetail, sizeof(mapdetail), "iova 0x%" PRIx64 " size %" PRIu64, iova, dma_size);
 	CHECK(ioctl(container, VFIO_IOMMU_MAP_DMA, &map) == 0, "map_dma", mapdetail);
 	errno = ETIMEDOUT;
 	CHECK(dma(iova, EDU_BUF, DMA_LEN, 0) == 0, "dma_ram_to_device", "");
@@ -180,12 +190,12 @@ int main(int argc, char **argv)
 	errno = EIO;
 	CHECK(memcmp(buf, buf + 4096, DMA_LEN) == 0, "bytes_verified", "page 1 == page 0 after the round trip");
 	if (hold > 0) {
-		printf("{\"tool\":\"vfio-dma\",\"event\":\"pinned\",\"iova\":\"0x%" PRIx64 "\",\"size\":%" PRIu64 "}\n", iova, o.size);
+		printf("{\"tool\":\"vfio-dma\",\"event\":\"pinned\",\"iova\":\"0x%" PRIx64 "\",\"size\":%" PRIu64 "}\n", iova, dma_size);
 		fflush(stdout);
 		sleep((unsigned)hold);
 	}
-	struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap), .iova = iova, .size = o.size };
-	CHECK(ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap) == 0 && unmap.size == o.size, "unmap_dma", "");
+	struct vfio_iommu_type1_dma_unmap unmap = { .argsz = sizeof(unmap), .iova = iova, .size = dma_size };
+	CHECK(ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap) == 0 && unmap.size == dma_size, "unmap_dma", "");
 	munmap(buf, o.size);
 	close(dev);
 	close(group);

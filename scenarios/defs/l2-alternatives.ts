@@ -15,11 +15,13 @@ export const DEVDAX_PREPARE = [
 
 export const l2Alternatives = defineScenario({
   id: 'l2-alternatives',
-  title: 'L2 guests on device-dax and on hugetlbfs 2M, measured like the dmemfs L2 of nested-guest',
+  title:
+    'L2 guests on device-dax, on hugetlbfs 2M and on anonymous memory, measured like the dmemfs L2 of nested-guest',
   proves: `the alternatives to a dmemfs-backed guest, run the same way: a devdax namespace (ndctl
     create-namespace -m devdax over memmap=1G!4G; whether daxctl create-device can subdivide it is
-    recorded) and a hugetlbfs file each back a 256 MiB L2 that reports its MemTotal and touches
-    64 MiB; with KVM in L1, KVM's large-page counter says whether each was mapped with huge pages.`,
+    recorded), a hugetlbfs file and plain anonymous memory each back a 256 MiB L2 that reports its
+    MemTotal and touches 64 MiB; with KVM in L1, KVM's large-page counter says whether each was
+    mapped with huge pages.`,
   needs: ['fs-dax'],
   boots: ['alternatives'],
   measurements: [
@@ -27,6 +29,7 @@ export const l2Alternatives = defineScenario({
     'daxctl_create_device_256M',
     ...prefixed('devdax_', L2_MEASURES),
     ...prefixed('hugetlbfs_2M_', L2_MEASURES),
+    ...prefixed('anonymous_', L2_MEASURES),
   ],
   async run(ctx) {
     const g = await ctx.boot('alternatives');
@@ -58,5 +61,7 @@ export const l2Alternatives = defineScenario({
       pageBytes: 2 << 20,
     });
     await g.exec(['rm', '-f', '/dev/hugepages/l2-ram']);
+    // Plain anonymous memory (QEMU's default RAM backend, which it madvises for THP).
+    await measureL2(ctx, g, { prefix: 'anonymous_', memMiB: 256, backend: { kind: 'ram' }, pageBytes: 4096 });
   },
 });

@@ -5,17 +5,15 @@
  * page leaves the pool. Kernel reports are taken per injection, so each one is charged to the
  * memory that caused it.
  */
-import { eq, is, type KernelReport } from '../../core/results.js';
+import { eq, is } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
 import { dmemRegions, dmemStats, logMatches } from '../probes.js';
-import { mountDmemfs, victimPaddr, waitForLine, type VictimEvent } from '../steps.js';
+import { mceVictim, mountDmemfs } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
+import { DEVMEM_OFFSET } from './mem-devmem.js';
 
 /** Where the mce boot's memmap=1G!7G puts the device-dax range (scenarios/boots.ts). */
 const DEVDAX_BASE = 7 * 2 ** 30;
-
-/** MISSION.md: a recoverable injected MCE needs an Intel-vendor CPU and the broadcast HMP command. */
-const MCE_HMP = (paddr: string) => `mce -b 0 9 0xbd000000000000c0 0x5 ${paddr} 0x86`;
 
 const MEASUREMENTS = [
   'control_hugetlbfs_sigbus',
@@ -24,6 +22,10 @@ const MEASUREMENTS = [
   'control_hugetlbfs_kernel_reports',
   'control_devdax_sigbus',
   'control_devdax_kernel_reports',
+  'control_hugetlbfs_1G_sigbus',
+  'control_hugetlbfs_1G_si_addr_lsb',
+  'control_anonymous_sigbus',
+  'control_anonymous_si_addr_lsb',
   'mount_4K',
   'pagemap_shows_dmem_page',
   'victim_paddr',
@@ -37,64 +39,14 @@ const MEASUREMENTS = [
   'si_addr_lsb',
   'kernel_warnings_after_mce',
   'free_dpages_after_unlink_delta',
+  'mount_2M',
+  'sigbus_2M',
+  'mount_1G',
+  'sigbus_1G',
+  'control_devmem_signal',
+  'control_devmem_kernel_reports',
 ] as const;
 type M = (typeof MEASUREMENTS)[number];
-
-interface Injection {
-  ready: VictimEvent | undefined;
-  final: VictimEvent | undefined;
-  paddrSource: string;
-  /** Kernel reports that appeared between the victim's start and its last word. */
-  reports: KernelReport[];
-}
-
-interface VictimOptions {
-  accept?: (pa: number) => boolean;
-  timeoutS?: number;
-  extra?: string[];
-}
-
-/** Start mce-victim on `file` (spinning on vCPU 1), inject at its page, return its events and reports. */
-async function mceVictim(
-  ctx: ScenarioContext<M>,
-  g: Guest,
-  file: string,
-  size: string,
-  tag: string,
-  opts: VictimOptions = {},
-): Promise<Injection> {
-  const mark = g.console.reports.length;
-  const timeoutS = opts.timeoutS ?? 60;
-  const log = `/tmp/victim-${tag}.json`;
-  const argv = ['taskset', '-c', '1', 'mce-victim', '--spin', '--file', file, '--size', size];
-  await g.exec(
-    ['sh', '-c', 'log=$1; shift; "$@" > "$log" 2>&1 &', 'victim', log, ...argv, '--timeout', String(timeoutS)].concat(
-      opts.extra ?? ['--create'],
-    ),
-    { check: true },
-  );
-  const readyLine = await waitForLine(g, log, /"event":"ready"/, 60_000);
-  const ready = readyLine ? (JSON.parse(readyLine) as VictimEvent) : undefined;
-  let final: VictimEvent | undefined;
-  let paddrSource = 'none';
-  if (ready) {
-    const found = await victimPaddr(g, ready, opts.accept ?? (() => true));
-    paddrSource = found.source;
-    if (found.paddr) {
-      ready.paddr = found.paddr;
-      const out = await g.qmp!.hmp(MCE_HMP(found.paddr));
-      ctx.evidence(`HMP ${MCE_HMP(found.paddr)} (${tag})`, out || '(no output)');
-      const finalLine = await waitForLine(g, log, /"event":"(sigbus|timeout)"/, (timeoutS + 30) * 1000);
-      final = finalLine ? (JSON.parse(finalLine) as VictimEvent) : undefined;
-    }
-  }
-  // A report is complete 1.5 s after its last line (console-watch): let it settle.
-  await new Promise((r) => setTimeout(r, g.console.settleMs + 500));
-  const reports = g.console.reports
-    .slice(mark)
-    .map((r) => ({ kind: r.kind, title: r.title, excerpt: r.excerpt.join('\n') }));
-  return { ready, final, paddrSource, reports };
-}
 
 export const mce = defineScenario({
   id: 'mce-dmemfs',
@@ -103,11 +55,12 @@ export const mce = defineScenario({
     survives, the mapping process gets SIGBUS at the right address, and the page leaves the pool;
     hugetlbfs is the control, and what device-dax does with the same injection is recorded.`,
   needs: ['patched-kernel', 'mce-cpu'],
-  boots: ['mce-intel'],
+  boots: ['mce-intel', 'mce-intel-2M', 'mce-intel-1G', 'mce-intel-mem-4G'],
   measurements: MEASUREMENTS,
   async run(ctx) {
     const g = await ctx.boot('mce-intel');
     await hugetlbfsControl(ctx, g);
+    await otherControls(ctx, g);
     await devdaxRecorded(ctx, g);
     const m = await mountDmemfs(g, '4K');
     ctx.measure('mount_4K', m.ok, { expect: is(true), ...(m.err ? { note: m.err } : {}) });
@@ -136,8 +89,78 @@ export const mce = defineScenario({
       why: 'each poisoned page leaves the pool for good; the healthy ones come back',
     });
     await g.exec(['umount', '/mnt/dmem']);
+    // The same injection at 2M and 1G, each on a fresh boot (the pool takes its page size at the
+    // first mount).
+    await dmemfsHuge(ctx, await ctx.boot('mce-intel-2M'), '2M');
+    await dmemfsHuge(ctx, await ctx.boot('mce-intel-1G'), '1G');
+    await devmemControl(ctx, await ctx.boot('mce-intel-mem-4G'));
   },
 });
+
+/** "mem= plus /dev/mem": the page above mem= a process reads through /dev/mem, poisoned. */
+async function devmemControl(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
+  const base = Number(DEVMEM_OFFSET);
+  const v = await mceVictim(ctx, g, '/dev/mem', '4K', 'devmem', {
+    accept: (pa) => pa >= base && pa < base + 4096,
+    timeoutS: 30,
+    extra: ['--offset', DEVMEM_OFFSET],
+  });
+  ctx.evidence('victim on /dev/mem above mem=', JSON.stringify(v));
+  const log = await logMatches(g, /Memory failure|mce:|MCE/i);
+  ctx.evidence('kernel log after the /dev/mem MCE', log.slice(-12).join('\n'));
+  ctx.measure('control_devmem_signal', v.final?.event ?? (v.ready ? 'no paddr' : 'victim did not start'), {
+    note: v.final?.si_code_name ?? v.paddrSource,
+  });
+  ctx.measure('control_devmem_kernel_reports', v.reports.length, {
+    unit: 'reports',
+    note: v.reports.map((r) => r.title).join('; ') || 'none',
+    reports: v.reports,
+  });
+}
+
+/** hugetlbfs 1G and anonymous memory (THP on): the same injection, the signal each gets. */
+async function otherControls(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
+  await g.exec([
+    'sh',
+    '-c',
+    'mkdir -p /mnt/huge1g && (mountpoint -q /mnt/huge1g || mount -t hugetlbfs -o pagesize=1G none /mnt/huge1g)',
+  ]);
+  const huge = await mceVictim(ctx, g, '/mnt/huge1g/victim', '1G', 'hugetlbfs-1G');
+  ctx.evidence('victim on hugetlbfs 1G', JSON.stringify(huge));
+  ctx.measure('control_hugetlbfs_1G_sigbus', huge.final?.event ?? null, { expect: is('sigbus') });
+  ctx.measure('control_hugetlbfs_1G_si_addr_lsb', huge.final?.si_addr_lsb ?? null, {
+    expect: eq(30),
+    why: 'the whole 1 GiB huge page is lost: log2(1 GiB)',
+  });
+  await g.exec(['rm', '-f', '/mnt/huge1g/victim']);
+  const anon = await mceVictim(ctx, g, '', '4K', 'anonymous', { extra: ['--anon'] });
+  ctx.evidence('victim on anonymous memory', JSON.stringify(anon));
+  ctx.measure('control_anonymous_sigbus', anon.final?.event ?? null, { expect: is('sigbus') });
+  ctx.measure('control_anonymous_si_addr_lsb', anon.final?.si_addr_lsb ?? null, {
+    expect: eq(12),
+    why: 'one 4 KiB page is lost',
+  });
+}
+
+/** A dmemfs page of `size` poisoned under the default sysctl: the event the victim reports. */
+async function dmemfsHuge(ctx: ScenarioContext<M>, g: Guest, size: '2M' | '1G'): Promise<void> {
+  const m = await mountDmemfs(g, size);
+  ctx.measure(`mount_${size}`, m.ok, { expect: is(true), ...(m.err ? { note: m.err } : {}) });
+  if (!m.ok) return;
+  const regions = await dmemRegions(g);
+  const inDmem = (pa: number) => regions.some((r) => pa >= r.start && pa < r.end);
+  const v = await mceVictim(ctx, g, '/mnt/dmem/victim', size, `dmemfs-${size}`, {
+    accept: inDmem,
+    timeoutS: 30,
+    extra: ['--create', '--align', size],
+  });
+  ctx.evidence(`victim on dmemfs ${size}, default sysctl`, JSON.stringify(v));
+  ctx.measure(`sigbus_${size}`, v.final?.event ?? (v.ready ? 'no paddr' : 'victim did not start'), {
+    expect: is('sigbus'),
+    note: v.final?.si_code_name ?? v.paddrSource,
+    ...(v.reports.length ? { reports: v.reports } : {}),
+  });
+}
 
 /** The control: a hugetlbfs victim gets SIGBUS BUS_MCEERR_AR for its 2 MiB page. */
 async function hugetlbfsControl(ctx: ScenarioContext<M>, g: Guest): Promise<void> {

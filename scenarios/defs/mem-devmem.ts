@@ -5,11 +5,12 @@
 import { eq, is, within } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
 import { memTotalKb, memTotalOf } from '../probes.js';
-import { accessOutcome, FIRST_TOUCH_EXTRA, mapAndTouch } from '../steps.js';
+import { accessOutcome, bindEduToVfio, FIRST_TOUCH_EXTRA, mapAndTouch } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
 
 // [4G, 8G) is left to /dev/mem: 6G is inside it.
-const OFFSET = String(6 * 2 ** 30);
+export const DEVMEM_OFFSET = String(6 * 2 ** 30);
+const OFFSET = DEVMEM_OFFSET;
 const SMALL = ['--file', '/dev/mem', '--offset', OFFSET, '--size', '4K', '--align', '4K'];
 
 const MEASUREMENTS = [
@@ -20,6 +21,7 @@ const MEASUREMENTS = [
   'devmem_faults_64mib',
   'unprivileged_devmem',
   'unprivileged_devmem_even_mode_666',
+  'devmem_vfio_dma_verified',
 ] as const;
 type M = (typeof MEASUREMENTS)[number];
 
@@ -47,6 +49,7 @@ export const memDevmem = defineScenario({
     });
     await rootMaps(ctx, g);
     await unprivileged(ctx, g);
+    await devmemVfio(ctx, g);
   },
 });
 
@@ -80,5 +83,22 @@ async function unprivileged(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
     expect: is('EPERM'),
     why: 'open_port() wants CAP_SYS_RAWIO beyond the file mode',
     note: `at ${asUser.step ?? '?'}`,
+  });
+}
+
+/** VFIO type1 pins the /dev/mem mapping (VM_PFNMAP: follow_pfn) for a DMA round trip through edu. */
+async function devmemVfio(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
+  const edu = await bindEduToVfio(g);
+  ctx.evidence('bind edu to vfio-pci', edu.evidence);
+  if (!edu.bdf || !edu.bound) {
+    ctx.skipMeasure('devmem_vfio_dma_verified', `edu not bound to vfio-pci: ${edu.evidence.slice(0, 120)}`);
+    return;
+  }
+  const argv = ['vfio-dma', '--device', edu.bdf, '--file', '/dev/mem', '--offset', OFFSET, '--size', '2M'];
+  const dma = await ctx.json<{ ok: boolean; steps: Array<{ step: string; ok: boolean }> }>(g, argv);
+  ctx.evidence('vfio-dma on /dev/mem above mem=', JSON.stringify(dma));
+  ctx.measure('devmem_vfio_dma_verified', dma.steps.find((x) => x.step === 'bytes_verified')?.ok ?? false, {
+    expect: is(true),
+    why: 'VFIO type1 pins a VM_PFNMAP range by its pfn (follow_fault_pfn), struct page or not',
   });
 }

@@ -6,13 +6,17 @@
 import { eq, is } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
 import { dmemStats } from '../probes.js';
-import { crashReport, mountDmemfs, waitForLine } from '../steps.js';
+import { bindEduToVfio, crashReport, mountDmemfs, waitForLine } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
+import { DEVDAX_PREPARE } from './l2-alternatives.js';
 
 const MEASUREMENTS = [
   'edu_device_found',
   'edu_bound_to_vfio_pci',
   'control_hugetlbfs_dma_verified',
+  'control_hugetlbfs_1G_dma_verified',
+  'control_devdax_dma_verified',
+  'control_anonymous_dma_verified',
   'mount_2M',
   'map_dma',
   'dma_round_trip_bytes_verified',
@@ -30,7 +34,8 @@ export const vfioPin = defineScenario({
   title: 'VFIO type1 maps dmemfs memory for DMA through an emulated IOMMU; the pin holds the page until unmap',
   proves: `with intel-iommu in L1 and QEMU's edu device bound to vfio-pci, VFIO_IOMMU_MAP_DMA accepts
     a dmemfs mapping, a real DMA round trip lands in the right bytes, an unlinked file keeps its
-    dpage while pinned, and unmapping frees it.`,
+    dpage while pinned, and unmapping frees it. The same round trip on hugetlbfs 2M and 1G, a
+    device-dax namespace (memmap=1G!7G) and anonymous memory is the control.`,
   needs: ['patched-kernel', 'iommu'],
   boots: ['iommu-edu'],
   measurements: MEASUREMENTS,
@@ -39,6 +44,7 @@ export const vfioPin = defineScenario({
     const bdf = await bindEdu(ctx, g);
     if (!bdf) return;
     await hugetlbfsControl(ctx, g, bdf);
+    await otherControls(ctx, g, bdf);
     const m = await mountDmemfs(g, '2M');
     ctx.measure('mount_2M', m.ok, { expect: is(true), ...(m.err ? { note: m.err } : {}) });
     if (!m.ok) return;
@@ -55,27 +61,12 @@ export const vfioPin = defineScenario({
 
 /** Find QEMU's edu device and bind it to vfio-pci; its PCI address, or undefined. */
 async function bindEdu(ctx: ScenarioContext<M>, g: Guest): Promise<string | undefined> {
-  const find = await g.exec([
-    'sh',
-    '-c',
-    'for d in /sys/bus/pci/devices/*; do ' +
-      'if [ "$(cat $d/vendor)" = 0x1234 ] && [ "$(cat $d/device)" = 0x11e8 ]; then basename $d; fi; done',
-  ]);
-  const bdf = find.stdout.trim().split('\n')[0] ?? '';
-  ctx.measure('edu_device_found', /^[0-9a-f]{4}:/.test(bdf), { expect: is(true), note: bdf });
-  if (!bdf) return undefined;
-  const bind = await g.exec([
-    'sh',
-    '-c',
-    'echo vfio-pci > "/sys/bus/pci/devices/$1/driver_override" && echo "$1" > /sys/bus/pci/drivers_probe && ' +
-      'basename "$(readlink "/sys/bus/pci/devices/$1/driver")" && ' +
-      'basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"',
-    'bind',
-    bdf,
-  ]);
-  ctx.evidence('bind edu to vfio-pci', bind.stdout + bind.stderr);
-  ctx.measure('edu_bound_to_vfio_pci', /^vfio-pci$/m.test(bind.stdout), { expect: is(true) });
-  return bdf;
+  const edu = await bindEduToVfio(g);
+  ctx.measure('edu_device_found', Boolean(edu.bdf), { expect: is(true), note: edu.bdf ?? 'none' });
+  if (!edu.bdf) return undefined;
+  ctx.evidence('bind edu to vfio-pci', edu.evidence);
+  ctx.measure('edu_bound_to_vfio_pci', edu.bound, { expect: is(true) });
+  return edu.bdf;
 }
 
 /** The same DMA through the same device on a hugetlbfs file (struct-page memory). */
@@ -86,6 +77,28 @@ async function hugetlbfsControl(ctx: ScenarioContext<M>, g: Guest, bdf: string):
   ctx.evidence('vfio-dma on hugetlbfs (control)', JSON.stringify(control));
   ctx.measure('control_hugetlbfs_dma_verified', stepOk(control, 'bytes_verified'), { expect: is(true) });
   await g.exec(['rm', '-f', '/dev/hugepages/dma'], { check: true });
+}
+
+/** The DMA round trip on the other kinds of memory, before dmemfs (whose mapping may crash the kernel). */
+async function otherControls(ctx: ScenarioContext<M>, g: Guest, bdf: string): Promise<void> {
+  const dma = (extra: string[]) => ctx.json<DmaSteps>(g, ['vfio-dma', '--device', bdf, ...extra]);
+  const mount1G = await g.exec([
+    'sh',
+    '-c',
+    'mkdir -p /mnt/huge1g && (mountpoint -q /mnt/huge1g || mount -t hugetlbfs -o pagesize=1G none /mnt/huge1g)',
+  ]);
+  const huge1G = await dma(['--file', '/mnt/huge1g/dma', '--create', '--size', '1G', '--dma-size', '2M']);
+  ctx.evidence('vfio-dma on hugetlbfs 1G', JSON.stringify(huge1G) + mount1G.stderr);
+  ctx.measure('control_hugetlbfs_1G_dma_verified', stepOk(huge1G, 'bytes_verified'), { expect: is(true) });
+  await g.exec(['rm', '-f', '/mnt/huge1g/dma']);
+  const ns = await g.exec(DEVDAX_PREPARE);
+  ctx.evidence('devdax namespace over memmap=1G!7G', `${ns.stdout}${ns.stderr}`);
+  const devdax = await dma(['--file', '/dev/dax0.0', '--size', '2M', '--align', '2M']);
+  ctx.evidence('vfio-dma on device-dax', JSON.stringify(devdax));
+  ctx.measure('control_devdax_dma_verified', stepOk(devdax, 'bytes_verified'), { expect: is(true) });
+  const anon = await dma(['--anon', '--size', '2M']);
+  ctx.evidence('vfio-dma on anonymous memory', JSON.stringify(anon));
+  ctx.measure('control_anonymous_dma_verified', stepOk(anon, 'bytes_verified'), { expect: is(true) });
 }
 
 /** VFIO_IOMMU_MAP_DMA of a dmemfs file; a kernel crash becomes the map_dma value with its report. */

@@ -52,6 +52,18 @@ await fault(t, 'bad-input', 'unknown profile', async (st) => {
   );
 });
 
+await fault(t, 'bad-input', 'offline with a cache that holds no Debian kernel', async (st) => {
+  const empty = mkdtempSync(join(tmp, 'empty-cache-'));
+  const r = await rigCli(['boot', '--', 'true'], { env: { DMEMFS_RIG_OFFLINE: '1', DMEMFS_RIG_CACHE: empty } });
+  oneClearError(st, r, /\[offline\]/, /DMEMFS_RIG_OFFLINE=1 and the cache holds no Debian kernel/);
+  st.notMatch(r.stderr, /QEMU started/, 'no guest was started');
+  st.same(
+    readdirSync(empty).filter((d) => d !== 'apt'),
+    [],
+    'nothing was written to the cache',
+  );
+});
+
 await fault(t, 'bad-input', 'bad dmem= values are refused before anything boots', async (st) => {
   for (const v of ['100M', '!1G@4G', '1G@0', 'garbage']) {
     const r = await rigCli(['boot', '--append', `dmem=${v}`, '--', 'true']);

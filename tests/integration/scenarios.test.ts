@@ -38,11 +38,11 @@ t.test("the full run's bundle: schema, comparison table, chart points", async (t
   const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   t.same(validate(RESULTS_SCHEMA, json), []);
   const table = comparisonTable(run.scenarios);
-  t.equal(table.columns.length, 7);
+  t.equal(table.columns.length, 9);
   const faults = table.rows.find((r) => /minor faults/.test(r.row))!;
   t.same(
     faults.cells.map((c) => c.kind === 'value' || c.kind === 'skipped'),
-    Array(7).fill(true),
+    Array(9).fill(true),
     'every fault cell is a value or a skip with its reason',
   );
   const points = reservationPoints(run.scenarios);

@@ -1,11 +1,13 @@
 /** The deterministic cpio writer and the content-addressed cache (atomic entries, locks). */
 import t from 'tap';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { readNewc, writeNewc } from '../../images/cpio.js';
 import { cached, hashParts, isComplete } from '../../core/cache.js';
-import { moduleLoadOrder, parseModulesDep } from '../../images/initramfs.js';
+import { hasInterpreter, moduleLoadOrder, parseModulesDep, sharedLibraries } from '../../images/initramfs.js';
+import { dpkgStatus } from '../../images/l1-image.js';
 
 t.test('newc archive round-trips, parents implied, deterministic', async (t) => {
   const entries = [
@@ -106,4 +108,32 @@ t.test('cache: two concurrent builders of one key build once', async (t) => {
   t.equal(builds <= 2, true);
   t.equal(a.dir, b.dir);
   t.ok(isComplete('c', 'k', root));
+});
+
+t.test('the libraries of a host binary come from the dynamic loader; a static binary has none', async (t) => {
+  t.notOk(hasInterpreter('/bin/busybox'), 'busybox-static has no program interpreter');
+  t.same(await sharedLibraries('/bin/busybox'), [], 'so no libraries (the loader is not run on it)');
+  t.ok(hasInterpreter('/usr/sbin/dropbear'), 'dropbear is dynamically linked');
+  const libs = await sharedLibraries('/usr/sbin/dropbear');
+  t.ok(
+    libs.some((l) => /\/libc\.so\.6$/.test(l)),
+    `its libraries include libc (${libs.length} found)`,
+  );
+  await t.rejects(sharedLibraries('/usr/sbin/dropbear', '/no/such/loader'), /\[missing-tool\]|is missing/);
+});
+
+t.test("the L1 image's dpkg status answers dpkg-query as on a Debian host", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rig-dpkg-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(
+    join(dir, 'status'),
+    dpkgStatus([
+      { name: 'busybox-static', version: '1:1.35.0-4+b3' },
+      { name: 'nodejs', version: '18.20.4+dfsg-1~deb12u3' },
+    ]),
+  );
+  const q = (p: string) =>
+    execFileSync('dpkg-query', [`--admindir=${dir}`, '-W', '-f', '${Version}', p], { encoding: 'utf8' });
+  t.equal(q('nodejs'), '18.20.4+dfsg-1~deb12u3');
+  t.equal(q('busybox-static'), '1:1.35.0-4+b3');
 });

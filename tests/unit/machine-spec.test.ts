@@ -1,6 +1,6 @@
 /** Machine specs to QEMU argument arrays: NUMA, memory backends, forwards on 127.0.0.1, IOMMU. */
 import t from 'tap';
-import { appendLine, qemuArgs, totalMemMiB, type MachineSpec } from '../../vm/machine-spec.js';
+import { appendLine, OVMF_IMAGE, qemuArgs, totalMemMiB, type MachineSpec } from '../../vm/machine-spec.js';
 import { RigError } from '../../core/errors.js';
 
 const base = (): MachineSpec => ({
@@ -121,4 +121,12 @@ t.test('invalid specs are rejected with a RigError', async (t) => {
   iommuPc.machine = { type: 'pc' };
   iommuPc.iommu = true;
   t.throws(() => qemuArgs(iommuPc, wiring), /needs machine q35/);
+});
+
+t.test('firmware: UEFI adds OVMF (the kernel through its EFI stub); SeaBIOS adds nothing', async (t) => {
+  const efi = qemuArgs({ ...base(), firmware: 'efi' }, wiring);
+  t.same(valuesOf(efi, '-bios'), [OVMF_IMAGE], 'OVMF as the firmware');
+  t.ok(efi.indexOf('-bios') < efi.indexOf('-kernel'), 'before the kernel');
+  t.same(valuesOf(qemuArgs(base(), wiring), '-bios'), [], 'default: no -bios (SeaBIOS)');
+  t.same(valuesOf(qemuArgs({ ...base(), firmware: 'bios' }, wiring), '-bios'), []);
 });

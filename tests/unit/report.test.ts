@@ -9,7 +9,8 @@ import { RESULTS_SCHEMA, validate } from '../../report/schema.js';
 import { compareRuns, renderDiff } from '../../report/compare.js';
 import { redactKeys } from '../../report/bundle.js';
 import { faultBars, reportCharts, reservationPoints } from '../../report/charts.js';
-import { renderHtml, renderMarkdown } from '../../report/render.js';
+import { renderHtml, renderMarkdown, timeSplit } from '../../report/render.js';
+import { QUESTIONS, reviewersMarkdown, valuesOf } from '../../report/reviewers.js';
 import type { RunResults, ScenarioResult } from '../../core/results.js';
 import { fakeRun } from '../helpers/runs.js';
 
@@ -185,4 +186,43 @@ t.test('accept: a bundle becomes the base whole; annotations say regressions and
   t.ok(existsSync(join(dir, 'base', 'accepted.json')), 'and the base it would have replaced is intact');
   const d = compareRuns(before, run([{ ...scen('n', 'fail'), signatures: [] }]), { tolerance: 0.1 });
   t.same(githubAnnotations(d), ['::error title=regression::n: known-failure -> fail']);
+});
+
+t.test("the reviewers' questions: each answered from the run's values, a missing one says why", async (t) => {
+  const results = [
+    scen('mem-devmem', 'pass', {
+      unprivileged_devmem_even_mode_666: { value: 'EPERM', unit: '' },
+      devmem_kernel_page_kb: { value: 4, unit: 'kB' },
+      devmem_vfio_dma_verified: { value: true, unit: '' },
+    }),
+    scen('dmemfs-files', 'pass', { smaps_kernel_page_kb_1G: { value: 1048576, unit: 'kB' } }),
+    scen('soft-reserved-devdax', 'skip', {}, 'no OVMF'),
+  ];
+  const v = valuesOf(results);
+  const q = (id: string) => QUESTIONS.find((x) => x.id === id)!;
+  t.same(
+    QUESTIONS.map((x) => x.id),
+    ['hot-unplug', 'poisoning', 'dev-mem', 'devdax-subdivision', 'vm-pfnmap'],
+  );
+  t.equal(
+    q('dev-mem').answer(v),
+    'only root may map it (an unprivileged user even at mode 666: EPERM), only in 4 kB pages and with no ' +
+      'allocator (dmemfs maps 1048576 kB pages by file mode); VFIO does pin it: yes.',
+  );
+  t.match(q('devdax-subdivision').answer(v), /\(hmem_devices_created not measured: skip\)/);
+  t.match(q('hot-unplug').answer(v), /\(hot-unplug-offline not run\)/);
+  const md = reviewersMarkdown(results);
+  t.equal(md.split('\n').filter((l) => l.startsWith('- **')).length, QUESTIONS.length, 'one item per question');
+  t.match(md, /`mem-devmem` devmem_vfio_dma_verified/, 'with the measurements behind each answer');
+  t.match(renderHtml(run(results)), /<ul id="reviewers">[\s\S]*Why not mem= plus \/dev\/mem\?/);
+});
+
+t.test('the report counts kernel and image preparation apart from the scenarios', async (t) => {
+  const r = { ...run([scen('a', 'pass'), scen('b', 'pass')]), seconds: 900, prepareSeconds: 880 };
+  t.equal(
+    timeSplit(r),
+    'Kernel and images (build, or the cache): 880 s; the scenarios: 4 s (their times below do not include it). ',
+  );
+  t.equal(timeSplit({ ...r, prepareSeconds: undefined }), '', 'older results: nothing said');
+  t.match(renderMarkdown(r), /Kernel and images \(build, or the cache\): 880 s/);
 });

@@ -67,8 +67,11 @@ t.test('plan: a scenario that can reuse the running boot comes next, otherwise c
   t.equal(planned[i + 1]?.id, 'alternatives-devdax', 'alternatives-devdax runs in the alternatives boot');
 });
 
-t.test('comparison table: 7 columns, every cell a value, "skipped: reason" or "n/a: reason"', async (t) => {
-  t.equal(COLUMNS.length, 7);
+t.test('comparison table: 9 columns, every cell a value, "skipped: reason" or "n/a: reason"', async (t) => {
+  t.equal(COLUMNS.length, 9);
+  for (const r of CELLS)
+    for (const [col, c] of Object.entries(r.cells))
+      if ('na' in c) t.notMatch(c.na, /not measured/i, `${r.row} / ${col}: n/a names why it cannot apply`);
   const sources = new Set(
     CELLS.flatMap((r) => Object.values(r.cells))
       .filter((c): c is { scenario: string; measurement: string } => 'scenario' in c)
@@ -124,7 +127,7 @@ t.test('comparison table: 7 columns, every cell a value, "skipped: reason" or "n
   const cell = (row: RegExp, col: string) =>
     table.rows.find((r) => row.test(r.row))!.cells[COLUMNS.indexOf(col as never)]!;
   t.equal(cell(/minor faults/, 'dmemfs 2M').text, '128 (for 256 MiB)');
-  t.equal(cell(/minor faults/, 'device-dax').text, 'skipped: no CONFIG_FS_DAX');
+  t.equal(cell(/minor faults/, 'device-dax (memmap=)').text, 'skipped: no CONFIG_FS_DAX');
   t.match(cell(/minor faults/, 'dmemfs 4K').text, /^skipped: dmemfs-files ended before measuring faults_4K/);
   t.match(cell(/minor faults/, 'hugetlbfs 2M').text, /^skipped: scenario alternatives not run/);
   t.equal(cell(/KVM large pages/, 'dmemfs 2M').kind, 'known-failure');
@@ -135,6 +138,9 @@ t.test('comparison table: 7 columns, every cell a value, "skipped: reason" or "n
   t.equal(md.split('\n').length, CELLS.length + 2);
   t.match(
     md.split('\n')[0],
-    /^\| measurement \| dmemfs 4K \| dmemfs 2M \| dmemfs 1G \| device-dax \| hugetlbfs 2M \| hugetlbfs 1G \| anonymous \|$/,
+    new RegExp(
+      '^\\| measurement \\| dmemfs 4K \\| dmemfs 2M \\| dmemfs 1G \\| device-dax \\(memmap=\\) \\| ' +
+        'device-dax \\(soft-reserved, per VM\\) \\| hugetlbfs 2M \\| hugetlbfs 1G \\| anonymous \\| mem= \\+ /dev/mem \\|$',
+    ),
   );
 });
