@@ -119,7 +119,17 @@ async function subdivide(
   ctx.evidence('daxctl list -R', regions.text);
   const region = regions.value?.find((r) => r.size === SOFT_RESERVED.bytes);
   rec('hmem_region_found', Boolean(region), { expect: is(true), note: regions.text.slice(0, 200) });
-  if (!region) return undefined;
+  return region ? carve(ctx, g, region.id, rec) : undefined;
+}
+
+/** The region's whole device disabled and destroyed, then two 256 MiB devices created in it. */
+async function carve(
+  ctx: ScenarioContext<M>,
+  g: Guest,
+  id: number,
+  rec: ScenarioContext<M>['measure'] | (() => undefined),
+): Promise<[DaxDevice, DaxDevice] | undefined> {
+  const region = { id };
   // The region's first device spans it: disabled and resized to 0, its struct pages go back.
   const before = await memFreeKb(g);
   const shrink = await g.exec([

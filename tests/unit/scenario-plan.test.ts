@@ -140,7 +140,8 @@ t.test('comparison table: 9 columns, every cell a value, "skipped: reason" or "n
     md.split('\n')[0],
     new RegExp(
       '^\\| measurement \\| dmemfs 4K \\| dmemfs 2M \\| dmemfs 1G \\| device-dax \\(memmap=\\) \\| ' +
-        'device-dax \\(soft-reserved, per VM\\) \\| hugetlbfs 2M \\| hugetlbfs 1G \\| anonymous \\| mem= \\+ /dev/mem \\|$',
+        'device-dax \\(soft-reserved, per VM\\) \\| hugetlbfs 2M \\| hugetlbfs 1G \\| anonymous \\| ' +
+        'mem= \\+ /dev/mem \\|$',
     ),
   );
 });
