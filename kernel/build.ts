@@ -78,6 +78,8 @@ export interface KernelBuild {
   bzImage: string;
   vmlinux: string;
   config: string;
+  /** The kernel's list of built-in modules, when the build made one. */
+  modulesBuiltin?: string;
   manifest: BuildManifest;
   hit: boolean;
 }
@@ -145,7 +147,7 @@ export function makeWithProgress(
 export function buildKey(profile: KernelProfile, treeId: string, tc: Toolchain): string {
   const frags = profile.config.fragments.map((f) => `${f}:${sha256(readFileSync(fragmentPath(f)))}`);
   // v2: an entry also holds the series' test modules, and the kernel's Module.symvers.
-  return hashParts(['kernel-build-v2', treeId, profile.config.base, ...frags, tc.cc, tc.version]);
+  return hashParts(['kernel-build-v3', treeId, profile.config.base, ...frags, tc.cc, tc.version]);
 }
 
 export interface BuildRequest {
@@ -170,6 +172,8 @@ async function publishArtifacts(staging: string, work: string, configPath: strin
     [join(work, 'System.map'), 'System.map'],
     [configPath, 'config'],
   ];
+  // What is built in, for kmod inside L1 (daxctl and ndctl ask kmod to load a built-in driver).
+  if (existsSync(join(work, 'modules.builtin'))) copies.push([join(work, 'modules.builtin'), 'modules.builtin']);
   for (const [from, name] of copies) {
     copyFileSync(from, join(staging, name));
     const bytes = readFileSync(join(staging, name)).length;
@@ -337,6 +341,7 @@ export function loadBuild(dir: string, hit: boolean): KernelBuild {
     bzImage: join(dir, 'bzImage'),
     vmlinux: join(dir, 'vmlinux'),
     config: join(dir, 'config'),
+    ...(existsSync(join(dir, 'modules.builtin')) ? { modulesBuiltin: join(dir, 'modules.builtin') } : {}),
     manifest,
     hit,
   };

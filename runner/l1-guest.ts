@@ -98,11 +98,26 @@ export async function bootL1(files: L1Files, accel: AccelChoice, opts: L1BootOpt
     },
     { ...opts, append },
   );
-  return Guest.start({
+  const g = await Guest.start({
     spec,
     accel,
     bootTimeoutSec: 40,
     ...(opts.consoleAllow ? { consoleAllow: opts.consoleAllow } : {}),
     ...(opts.fatalKinds ? { fatalKinds: opts.fatalKinds } : {}),
   });
+  const builtin = files.pipeline?.build.modulesBuiltin;
+  if (builtin && g.ssh) await tellKmodWhatIsBuiltIn(g, files.kernel.release, builtin);
+  return g;
+}
+
+/**
+ * The rig's kernel has its drivers built in, but daxctl and ndctl ask kmod to load them by name,
+ * and kmod fails ("could not find module by name='device_dax'") unless modules.builtin says so:
+ * the build's list goes to /lib/modules/<release>/ in L1, indexed by depmod.
+ */
+async function tellKmodWhatIsBuiltIn(g: Guest, release: string, builtin: string): Promise<void> {
+  const dir = `/lib/modules/${release}`;
+  await g.exec(['mkdir', '-p', dir], { check: true });
+  await g.ssh!.upload(`${dir}/modules.builtin`, { localPath: builtin });
+  await g.exec(['depmod', release], { check: true });
 }

@@ -39,13 +39,22 @@ export const SIGNATURES: readonly Signature[] = [
     measurements: { sigbus_default_sysctl: is('timeout'), sigbus_early_kill: is('timeout') },
   }),
   signatureOf(mce, {
+    id: 'mce-dmem-no-sigbus-huge',
+    title: 'the process mapping a poisoned 2M or 1G dmem page gets no SIGBUS either',
+    reason: `the same as at 4K (mce-dmem-no-sigbus), on a fresh pool of 2M or 1G pages: "MCE <pfn>: handled
+      by dmem" is logged and the victim keeps reading its page for 30 s; hugetlbfs gets SIGBUS with
+      si_addr_lsb 21 (2M) and 30 (1G) for the same injection.`,
+    measurements: { sigbus_2M: is('timeout'), sigbus_1G: is('timeout') },
+  }),
+  signatureOf(mce, {
     id: 'mce-dmem-set-memory-uc-warning',
     title: 'memtype_reserve() WARNs after a dmem MCE (set_memory_uc on a dmem pfn)',
     reason: `after "MCE <pfn>: handled by dmem", memory_failure() has returned 0, so x86's
       uc_decode_notifier calls set_mce_nospec() -> set_memory_uc() on the dmem pfn, and
       memtype_reserve() WARNs (arch/x86/mm/pat/memtype.c): the series does not keep dmem pages
       out of that path. One WARNING per poisoned page.`,
-    measurements: { kernel_warnings_after_mce: between(1, 2) },
+    // One per poisoned page: 4K default and early kill, and where they run, 2M and 1G.
+    measurements: { kernel_warnings_after_mce: between(1, 4) },
     // The WARNING itself (not the x86/PAT text device-dax also prints), on the uc_decode_notifier path.
     report: {
       kinds: ['warning'],

@@ -349,6 +349,7 @@ export async function mceVictim(
   );
   const readyLine = await waitForLine(g, log, /"event":"ready"/, 60_000);
   const ready = readyLine ? (JSON.parse(readyLine) as VictimEvent) : undefined;
+  if (!ready) ctx.evidence(`mce-victim (${tag}) never got ready`, (await g.exec(['cat', log])).stdout.slice(-2000));
   let final: VictimEvent | undefined;
   let paddrSource = 'none';
   if (ready) {
@@ -368,4 +369,24 @@ export async function mceVictim(
     .slice(mark)
     .map((r) => ({ kind: r.kind, title: r.title, excerpt: r.excerpt.join('\n') }));
   return { ready, final, paddrSource, reports };
+}
+
+/**
+ * A hugetlbfs mount of 1 GiB pages with one page allocated at run time. At boot (hugepagesz=1G
+ * hugepages=1) the allocation fails on the boots with max-ram-below-4g=1G and a dmem pool on each
+ * node ("allocating 1 of page size 1.00 GiB failed"); later the page allocator finds one. Undefined
+ * when it did, else why not.
+ */
+export async function oneGigHugePage(g: Guest, mnt: string): Promise<string | undefined> {
+  const r = await g.exec([
+    'sh',
+    '-c',
+    'n=/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages; echo 1 > $n; cat $n; mkdir -p "$1" && ' +
+      '(mountpoint -q "$1" || mount -t hugetlbfs -o pagesize=1G none "$1")',
+    'huge1g',
+    mnt,
+  ]);
+  if (r.code === 0 && r.stdout.trim().split('\n')[0] === '1') return undefined;
+  const got = r.stdout.trim() || '?';
+  return `no 1 GiB huge page could be allocated at run time (nr_hugepages ${got}; ${r.stderr.trim()})`;
 }

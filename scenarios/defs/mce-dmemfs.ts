@@ -5,10 +5,10 @@
  * page leaves the pool. Kernel reports are taken per injection, so each one is charged to the
  * memory that caused it.
  */
-import { eq, is } from '../../core/results.js';
+import { eq, is, type KernelReport } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
 import { dmemRegions, dmemStats, logMatches } from '../probes.js';
-import { mceVictim, mountDmemfs } from '../steps.js';
+import { mceVictim, mountDmemfs, oneGigHugePage } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
 import { DEVMEM_OFFSET } from './mem-devmem.js';
 
@@ -26,6 +26,7 @@ const MEASUREMENTS = [
   'control_hugetlbfs_1G_si_addr_lsb',
   'control_anonymous_sigbus',
   'control_anonymous_si_addr_lsb',
+  'control_anonymous_kernel_reports',
   'mount_4K',
   'pagemap_shows_dmem_page',
   'victim_paddr',
@@ -48,54 +49,65 @@ const MEASUREMENTS = [
 ] as const;
 type M = (typeof MEASUREMENTS)[number];
 
-export const mce = defineScenario({
-  id: 'mce-dmemfs',
-  title: 'an uncorrected memory error injected into a dmemfs page in use',
-  proves: `with an error injected at the guest-physical address of a mapped dmemfs page, the kernel
+/**
+ * The scenario, with or without its three extra boots (dmemfs at 2M and at 1G, mem= with
+ * /dev/mem): `npm test` keeps the first boot (dmemfs 4K and every control in it), `npm start`
+ * and the nightly run them all.
+ */
+export function mceWith(opts: { extraBoots: boolean }) {
+  return defineScenario({
+    id: 'mce-dmemfs',
+    title: 'an uncorrected memory error injected into a dmemfs page in use',
+    proves: `with an error injected at the guest-physical address of a mapped dmemfs page, the kernel
     survives, the mapping process gets SIGBUS at the right address, and the page leaves the pool;
     hugetlbfs is the control, and what device-dax does with the same injection is recorded.`,
-  needs: ['patched-kernel', 'mce-cpu'],
-  boots: ['mce-intel', 'mce-intel-2M', 'mce-intel-1G', 'mce-intel-mem-4G'],
-  measurements: MEASUREMENTS,
-  async run(ctx) {
-    const g = await ctx.boot('mce-intel');
-    await hugetlbfsControl(ctx, g);
-    await otherControls(ctx, g);
-    await devdaxRecorded(ctx, g);
-    const m = await mountDmemfs(g, '4K');
-    ctx.measure('mount_4K', m.ok, { expect: is(true), ...(m.err ? { note: m.err } : {}) });
-    if (!m.ok) return;
-    const before = await dmemStats(g);
-    const regions = await dmemRegions(g);
-    const inDmem = (pa: number) => regions.some((r) => pa >= r.start && pa < r.end);
-    const first = await defaultSysctl(ctx, g, inDmem);
-    if (!first) return;
-    const early = await earlyKill(ctx, g, inDmem);
-    const reports = [...first.reports, ...early.reports];
-    for (const r of reports) ctx.evidence('kernel report after a dmemfs MCE', r.excerpt);
-    ctx.measure('kernel_warnings_after_mce', reports.length, {
-      unit: 'reports',
-      expect: eq(0),
-      why: 'a handled memory error is not a kernel bug: no WARNING, no trace',
-      note: reports[0]?.title ?? 'none',
-      reports,
-    });
-    await g.exec(['rm', '-f', '/mnt/dmem/victim', '/mnt/dmem/victim2']);
-    const after = await dmemStats(g);
-    const poisoned = early.ready?.paddr ? 2 : 1;
-    ctx.measure('free_dpages_after_unlink_delta', after.free_dpages - before.free_dpages, {
-      unit: 'dpages',
-      expect: eq(-poisoned),
-      why: 'each poisoned page leaves the pool for good; the healthy ones come back',
-    });
-    await g.exec(['umount', '/mnt/dmem']);
-    // The same injection at 2M and 1G, each on a fresh boot (the pool takes its page size at the
-    // first mount).
-    await dmemfsHuge(ctx, await ctx.boot('mce-intel-2M'), '2M');
-    await dmemfsHuge(ctx, await ctx.boot('mce-intel-1G'), '1G');
-    await devmemControl(ctx, await ctx.boot('mce-intel-mem-4G'));
-  },
-});
+    needs: ['patched-kernel', 'mce-cpu'],
+    boots: ['mce-intel', 'mce-intel-2M', 'mce-intel-1G', 'mce-intel-mem-4G'],
+    measurements: MEASUREMENTS,
+    async run(ctx) {
+      const g = await ctx.boot('mce-intel');
+      await hugetlbfsControl(ctx, g);
+      await otherControls(ctx, g);
+      await devdaxRecorded(ctx, g);
+      const m = await mountDmemfs(g, '4K');
+      ctx.measure('mount_4K', m.ok, { expect: is(true), ...(m.err ? { note: m.err } : {}) });
+      if (!m.ok) return;
+      const before = await dmemStats(g);
+      const regions = await dmemRegions(g);
+      const inDmem = (pa: number) => regions.some((r) => pa >= r.start && pa < r.end);
+      const first = await defaultSysctl(ctx, g, inDmem);
+      if (!first) return;
+      const early = await earlyKill(ctx, g, inDmem);
+      const reports = [...first.reports, ...early.reports];
+      await g.exec(['rm', '-f', '/mnt/dmem/victim', '/mnt/dmem/victim2']);
+      const after = await dmemStats(g);
+      const poisoned = early.ready?.paddr ? 2 : 1;
+      ctx.measure('free_dpages_after_unlink_delta', after.free_dpages - before.free_dpages, {
+        unit: 'dpages',
+        expect: eq(-poisoned),
+        why: 'each poisoned page leaves the pool for good; the healthy ones come back',
+      });
+      await g.exec(['umount', '/mnt/dmem']);
+      // The same injection at 2M and 1G, each on a fresh boot (the pool takes its page size at the
+      // first mount).
+      if (opts.extraBoots) {
+        reports.push(...(await dmemfsHuge(ctx, await ctx.boot('mce-intel-2M'), '2M')));
+        reports.push(...(await dmemfsHuge(ctx, await ctx.boot('mce-intel-1G'), '1G')));
+      }
+      for (const r of reports) ctx.evidence('kernel report after a dmemfs MCE', r.excerpt);
+      ctx.measure('kernel_warnings_after_mce', reports.length, {
+        unit: 'reports',
+        expect: eq(0),
+        why: 'a handled memory error is not a kernel bug: no WARNING, no trace',
+        note: reports[0]?.title ?? 'none',
+        reports,
+      });
+      if (opts.extraBoots) await devmemControl(ctx, await ctx.boot('mce-intel-mem-4G'));
+    },
+  });
+}
+
+export const mce = mceWith({ extraBoots: true });
 
 /** "mem= plus /dev/mem": the page above mem= a process reads through /dev/mem, poisoned. */
 async function devmemControl(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
@@ -120,19 +132,20 @@ async function devmemControl(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
 
 /** hugetlbfs 1G and anonymous memory (THP on): the same injection, the signal each gets. */
 async function otherControls(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
-  await g.exec([
-    'sh',
-    '-c',
-    'mkdir -p /mnt/huge1g && (mountpoint -q /mnt/huge1g || mount -t hugetlbfs -o pagesize=1G none /mnt/huge1g)',
-  ]);
-  const huge = await mceVictim(ctx, g, '/mnt/huge1g/victim', '1G', 'hugetlbfs-1G');
-  ctx.evidence('victim on hugetlbfs 1G', JSON.stringify(huge));
-  ctx.measure('control_hugetlbfs_1G_sigbus', huge.final?.event ?? null, { expect: is('sigbus') });
-  ctx.measure('control_hugetlbfs_1G_si_addr_lsb', huge.final?.si_addr_lsb ?? null, {
-    expect: eq(30),
-    why: 'the whole 1 GiB huge page is lost: log2(1 GiB)',
-  });
-  await g.exec(['rm', '-f', '/mnt/huge1g/victim']);
+  const no1G = await oneGigHugePage(g, '/mnt/huge1g');
+  if (no1G)
+    for (const n of ['control_hugetlbfs_1G_sigbus', 'control_hugetlbfs_1G_si_addr_lsb'] as const)
+      ctx.skipMeasure(n, no1G);
+  else {
+    const huge = await mceVictim(ctx, g, '/mnt/huge1g/victim', '1G', 'hugetlbfs-1G');
+    ctx.evidence('victim on hugetlbfs 1G', JSON.stringify(huge));
+    ctx.measure('control_hugetlbfs_1G_sigbus', huge.final?.event ?? null, { expect: is('sigbus') });
+    ctx.measure('control_hugetlbfs_1G_si_addr_lsb', huge.final?.si_addr_lsb ?? null, {
+      expect: eq(30),
+      why: 'the whole 1 GiB huge page is lost: log2(1 GiB)',
+    });
+    await g.exec(['rm', '-f', '/mnt/huge1g/victim']);
+  }
   const anon = await mceVictim(ctx, g, '', '4K', 'anonymous', { extra: ['--anon'] });
   ctx.evidence('victim on anonymous memory', JSON.stringify(anon));
   ctx.measure('control_anonymous_sigbus', anon.final?.event ?? null, { expect: is('sigbus') });
@@ -140,13 +153,20 @@ async function otherControls(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
     expect: eq(12),
     why: 'one 4 KiB page is lost',
   });
+  // Seen: "BUG: Bad page map in process mce-victim" as the killed victim exits (its pte a
+  // hwpoison entry); recorded and claimed here, not attributed (the unpatched kernel would tell).
+  ctx.measure('control_anonymous_kernel_reports', anon.reports.length, {
+    unit: 'reports',
+    note: anon.reports.map((r) => r.title).join('; ') || 'none',
+    reports: anon.reports,
+  });
 }
 
 /** A dmemfs page of `size` poisoned under the default sysctl: the event the victim reports. */
-async function dmemfsHuge(ctx: ScenarioContext<M>, g: Guest, size: '2M' | '1G'): Promise<void> {
+async function dmemfsHuge(ctx: ScenarioContext<M>, g: Guest, size: '2M' | '1G'): Promise<KernelReport[]> {
   const m = await mountDmemfs(g, size);
   ctx.measure(`mount_${size}`, m.ok, { expect: is(true), ...(m.err ? { note: m.err } : {}) });
-  if (!m.ok) return;
+  if (!m.ok) return [];
   const regions = await dmemRegions(g);
   const inDmem = (pa: number) => regions.some((r) => pa >= r.start && pa < r.end);
   const v = await mceVictim(ctx, g, '/mnt/dmem/victim', size, `dmemfs-${size}`, {
@@ -158,8 +178,8 @@ async function dmemfsHuge(ctx: ScenarioContext<M>, g: Guest, size: '2M' | '1G'):
   ctx.measure(`sigbus_${size}`, v.final?.event ?? (v.ready ? 'no paddr' : 'victim did not start'), {
     expect: is('sigbus'),
     note: v.final?.si_code_name ?? v.paddrSource,
-    ...(v.reports.length ? { reports: v.reports } : {}),
   });
+  return v.reports;
 }
 
 /** The control: a hugetlbfs victim gets SIGBUS BUS_MCEERR_AR for its 2 MiB page. */
@@ -207,6 +227,8 @@ async function devdaxRecorded(ctx: ScenarioContext<M>, g: Guest): Promise<void> 
   const log = await logMatches(g, /Memory failure|mce:|dax/i);
   ctx.evidence('kernel log after the device-dax MCE', log.slice(-12).join('\n'));
   ctx.measure('control_devdax_sigbus', devdax.final?.event ?? (devdax.ready ? 'no paddr' : 'victim did not start'), {
+    expect: is('timeout'),
+    why: 'measured: no SIGBUS in 30 s on device-dax (soft-reserved devices the same), where hugetlbfs gets one',
     note: devdax.final?.si_code_name ?? devdax.paddrSource,
   });
   // Recorded, and claimed here: a report the device-dax injection causes is not the series'.

@@ -12,22 +12,30 @@ import { chooseAccel } from '../../vm/accel.js';
 import { runScenarios } from '../../runner/scenario-runner.js';
 import { SCENARIOS } from '../../scenarios/catalog.js';
 import { poolBoundariesOver } from '../../scenarios/defs/pool-boundaries.js';
+import { mceWith } from '../../scenarios/defs/mce-dmemfs.js';
+import { softReservedWith } from '../../scenarios/defs/soft-reserved-devdax.js';
+import type { ScenarioDefinition } from '../../scenarios/types.js';
 import { describeExpectation, type Measurement, type ScenarioResult } from '../../core/results.js';
 import { readFileSync } from 'node:fs';
 import { RESULTS_SCHEMA, validate } from '../../report/schema.js';
 import { comparisonTable } from '../../report/comparison.js';
 import { reservationPoints } from '../../report/charts.js';
 
-// All scenarios run once (boots are shared between them); each result is then one test. The
-// pool's edges run in part: the 2M columns (dmemfs beside hugetlbfs: SIGBUS against ENOMEM, the
+// All scenarios run once (boots are shared between them); each result is then one test. Three
+// run in part. The pool's edges: the 2M columns (dmemfs beside hugetlbfs: SIGBUS against ENOMEM, the
 // racing-fault leak and its BUG on unlink, stale data) and one stuck helper (4K, no pool); the
 // whole scenario (five columns, four stuck helpers) runs in `npm start` and the nightly.
 const accel = chooseAccel();
 const out = process.env.DMEMFS_RIG_SCENARIO_OUT ?? mkdtempSync(join(tmpdir(), 'rig-scenarios-'));
 t.comment(`accelerator ${accel.accel}: ${accel.reason}; results in ${out}/results.json`);
-const scenarios = SCENARIOS.map((s) =>
-  s.id === 'pool-boundaries' ? poolBoundariesOver(['dmemfs_2M', 'hugetlbfs_2M'], ['dmemfs_4K']) : s,
-);
+// MCE: the first boot (dmemfs 4K and every control in it), not the three extra boots (dmemfs 2M
+// and 1G, mem= with /dev/mem); soft-reserved device-dax: all but its MCE boot.
+const PARTS: Record<string, ScenarioDefinition> = {
+  'pool-boundaries': poolBoundariesOver(['dmemfs_2M', 'hugetlbfs_2M'], ['dmemfs_4K']),
+  'mce-dmemfs': mceWith({ extraBoots: false }),
+  'soft-reserved-devdax': softReservedWith({ mceBoot: false }),
+};
+const scenarios = SCENARIOS.map((s) => PARTS[s.id] ?? s);
 const run = await runScenarios({ profile: 'rfc-v2-debian', accel, scenarios, out });
 
 t.test('every scenario produced a result', async (t) => {
