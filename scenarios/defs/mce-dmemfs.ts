@@ -121,7 +121,10 @@ async function devmemControl(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
   const log = await logMatches(g, /Memory failure|mce:|MCE/i);
   ctx.evidence('kernel log after the /dev/mem MCE', log.slice(-12).join('\n'));
   ctx.measure('control_devmem_signal', v.final?.event ?? (v.ready ? 'no paddr' : 'victim did not start'), {
+    expect: is('timeout'),
+    why: 'memory_failure() finds no struct page above mem= ("memory outside kernel control"): nobody is signalled',
     note: v.final?.si_code_name ?? v.paddrSource,
+    evidence: log.join('\n'),
   });
   ctx.measure('control_devmem_kernel_reports', v.reports.length, {
     unit: 'reports',
@@ -137,13 +140,22 @@ async function otherControls(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
     for (const n of ['control_hugetlbfs_1G_sigbus', 'control_hugetlbfs_1G_si_addr_lsb'] as const)
       ctx.skipMeasure(n, no1G);
   else {
-    const huge = await mceVictim(ctx, g, '/mnt/huge1g/victim', '1G', 'hugetlbfs-1G');
+    const huge = await mceVictim(ctx, g, '/mnt/huge1g/victim', '1G', 'hugetlbfs-1G', { timeoutS: 30 });
     ctx.evidence('victim on hugetlbfs 1G', JSON.stringify(huge));
-    ctx.measure('control_hugetlbfs_1G_sigbus', huge.final?.event ?? null, { expect: is('sigbus') });
-    ctx.measure('control_hugetlbfs_1G_si_addr_lsb', huge.final?.si_addr_lsb ?? null, {
-      expect: eq(30),
-      why: 'the whole 1 GiB huge page is lost: log2(1 GiB)',
+    const log = (await logMatches(g, /Memory failure/)).filter((l) => /huge page/.test(l));
+    ctx.evidence('kernel log: memory failure on huge pages', log.join('\n'));
+    // 5.10's memory_failure() leaves gigantic pages alone: the reader is never signalled.
+    ctx.measure('control_hugetlbfs_1G_sigbus', huge.final?.event ?? null, {
+      expect: is('timeout'),
+      why: '5.10 memory_failure() leaves a 1 GiB hugetlb page alone ("non-pmd-sized huge page: Ignored")',
+      evidence: log.join('\n'),
     });
+    if (huge.final?.event === 'sigbus')
+      ctx.measure('control_hugetlbfs_1G_si_addr_lsb', huge.final.si_addr_lsb ?? null, {
+        expect: eq(30),
+        why: 'the whole 1 GiB huge page is lost: log2(1 GiB)',
+      });
+    else ctx.skipMeasure('control_hugetlbfs_1G_si_addr_lsb', 'no SIGBUS arrived: nothing to read from siginfo');
     await g.exec(['rm', '-f', '/mnt/huge1g/victim']);
   }
   const anon = await mceVictim(ctx, g, '', '4K', 'anonymous', { extra: ['--anon'] });
