@@ -4,10 +4,10 @@
  * sources are never touched. apt checks the Release signature (Debian's archive keyring)
  * and the package hash; the rig checks the .deb's SHA256 against the index once more.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { cacheRoot } from './paths.js';
-import { fileSha256 } from './cache.js';
+import { fileSha256, lockKey } from './cache.js';
 import { run } from './exec.js';
 import { RigError } from './errors.js';
 import { info, warn } from './log.js';
@@ -101,9 +101,11 @@ export class PrivateApt {
     const lines = this.distro.suites.map(
       (s) => `deb [signed-by=${KEYRING}] ${s.uri} ${s.suite} ${s.components.join(' ')}`,
     );
-    writeFileSync(join(this.dir, 'sources.list'), lines.join('\n') + '\n');
-    writeFileSync(join(this.dir, 'preferences'), '');
-    if (!existsSync(join(this.dir, 'state', 'status'))) writeFileSync(join(this.dir, 'state', 'status'), '');
+    // Another rig run may be reading these at this moment (seen: its apt-cache failed on a
+    // half-written sources.list): each is replaced whole, and only when it changed.
+    replaceIfChanged(join(this.dir, 'sources.list'), lines.join('\n') + '\n');
+    replaceIfChanged(join(this.dir, 'preferences'), '');
+    if (!existsSync(join(this.dir, 'state', 'status'))) replaceIfChanged(join(this.dir, 'state', 'status'), '');
   }
 
   private listsAgeHours(): number {
@@ -126,11 +128,21 @@ export class PrivateApt {
         fix: 'run `npm run setup` (installs debian-archive-keyring)',
       });
     }
-    info(`apt (${this.distro.name}): updating package lists from ${this.distro.suites.map((s) => s.suite).join(', ')}`);
-    await run('apt-get', [...this.opts(), '-q', 'update'], {
-      what: `apt-get update (${this.distro.name})`,
-      fix: "check that Debian's archive is reachable, or set DMEMFS_RIG_DEBIAN_MIRROR to a reachable mirror",
-    });
+    // One update at a time across rig runs (apt runs without its own locks here); a run that
+    // waited finds the lists fresh.
+    const release = await lockKey('apt', `${this.distro.name}-update`, dirname(dirname(this.dir)));
+    try {
+      if (!opts.force && this.listsAgeHours() < (opts.maxAgeHours ?? 24)) return;
+      info(
+        `apt (${this.distro.name}): updating package lists from ${this.distro.suites.map((s) => s.suite).join(', ')}`,
+      );
+      await run('apt-get', [...this.opts(), '-q', 'update'], {
+        what: `apt-get update (${this.distro.name})`,
+        fix: "check that Debian's archive is reachable, or set DMEMFS_RIG_DEBIAN_MIRROR to a reachable mirror",
+      });
+    } finally {
+      release();
+    }
   }
 
   /** Candidate version and index data of a package (after update). */
@@ -350,4 +362,12 @@ export function sweepDownloads(dir: string): void {
     }
     if (!alive) rmSync(join(dir, n), { recursive: true, force: true });
   }
+}
+
+/** Write `text` to `path` by rename (readers see the old file or the new one), unless it holds it already. */
+export function replaceIfChanged(path: string, text: string): void {
+  if (existsSync(path) && readFileSync(path, 'utf8') === text) return;
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text);
+  renameSync(tmp, path);
 }

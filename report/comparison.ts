@@ -53,8 +53,6 @@ const PAGE_INDEPENDENT = (at: string) => na(`checked at ${at}: the check does no
 const L2_AT_2M = na(
   'asked at 2M (nested-guest): a 4K file cannot be mapped large, a 1G pool needs its own 1 GiB-aligned L2 host',
 );
-/** VFIO on dmemfs: the first pin oopses in get_dmem_pfn(), whatever the page size. */
-const VFIO_AT_2M = na('measured at 2M: the first pin oopses the kernel in get_dmem_pfn(), whatever the page size');
 const NO_L2_OFFSET = na(
   "QEMU 7.2 (Debian 12) maps a memory-backend-file from offset 0 only, and /dev/mem from 0 is L1's own RAM",
 );
@@ -199,9 +197,9 @@ export const CELLS: RowDef[] = [
   {
     row: 'VFIO DMA round trip',
     cells: {
-      'dmemfs 4K': VFIO_AT_2M,
+      'dmemfs 4K': m('vfio-pin', 'map_dma_4K'),
       'dmemfs 2M': m('vfio-pin', 'map_dma'),
-      'dmemfs 1G': VFIO_AT_2M,
+      'dmemfs 1G': m('vfio-pin', 'map_dma_1G'),
       'device-dax (memmap=)': m('vfio-pin', 'control_devdax_dma_verified'),
       'device-dax (soft-reserved, per VM)': m('soft-reserved-devdax', 'hmem_vfio_dma_verified'),
       'hugetlbfs 2M': m('vfio-pin', 'control_hugetlbfs_dma_verified'),

@@ -76,6 +76,9 @@ export const BOOTS = {
   'dmem-1G-aligned-2M': { ...aligned, tag: '2M' },
   'dmem-1G-aligned-1G': { ...aligned, tag: '1G' },
   'iommu-edu': { ...withControls, iommu: true, devices: ['edu'] },
+  // Fresh pools for the pin at 4K and 1G.
+  'iommu-edu-4K': { ...withControls, iommu: true, devices: ['edu'], tag: '4K' },
+  'iommu-edu-1G': { ...withControls, iommu: true, devices: ['edu'], tag: '1G' },
   // memmap=1G!7G: a device-dax range on node 1 for the MCE comparison (dmem keeps [6G,7G) or [8G,9G)).
   'mce-intel': { ...withControls, role: 'mce' },
   // Fresh pools for the MCE at 2M and 1G (the pool takes its page size at the first mount).

@@ -19,7 +19,8 @@ export const SIGNATURES: readonly Signature[] = [
     reason: `get_dmem_pfn() (RFC V2 35/37) calls find_dmem_region(PFN_PHYS(pfn), NULL), and
       find_dmem_region() (03/37) always stores through that pointer (*pdnode = dnode): a NULL
       pointer write in vaddr_get_pfns -> get_dmem_pfn.`,
-    measurements: { map_dma: 'any' },
+    // At every page size: get_dmem_pfn() does not look at it.
+    measurements: { map_dma: 'any', map_dma_4K: 'any', map_dma_1G: 'any' },
     // A write fault at NULL with RIP in get_dmem_pfn, reached from VFIO's pinning path.
     report: {
       kinds: ['bug', 'oops'],

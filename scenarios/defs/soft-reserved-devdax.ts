@@ -9,7 +9,7 @@
 import { eq, is, within, type KernelReport } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
 import { L2_MEASURES, measureL2 } from '../l2-steps.js';
-import { logMatches } from '../probes.js';
+import { logMatches, memTotalKb, memTotalOf } from '../probes.js';
 import { bindEduToVfio, COLUMN_MEASURES, mceVictim, measureColumns, modeChecks } from '../steps.js';
 import { defineScenario, family, prefixed, type ScenarioContext } from '../types.js';
 
@@ -20,6 +20,7 @@ const MIB_256 = 256 * 2 ** 20;
 const MEASUREMENTS = [
   'efi_boot',
   'soft_reserved_kb',
+  'memtotal_kb',
   'hmem_region_found',
   'hmem_whole_device_resized_to_0',
   'hmem_devices_created',
@@ -121,6 +122,11 @@ async function subdivide(
     .filter((x): x is RegExpExecArray => Boolean(x))
     .reduce((a, x) => a + (parseInt(x[2]!, 16) - parseInt(x[1]!, 16) + 1) / 1024, 0);
   rec('soft_reserved_kb', kb, { unit: 'kB', expect: eq(SOFT_RESERVED.bytes / 1024), why: 'efi_fake_mem=1G@4G' });
+  rec('memtotal_kb', (await memTotalKb(g)).total, {
+    unit: 'kB',
+    expect: memTotalOf(5),
+    why: 'of 6 GiB, the kernel keeps 5: Soft Reserved memory is not System RAM (less struct pages, fixed reservations)',
+  });
   const regions = await json<Array<{ id: number; size: number; available_size?: number }>>(g, ['daxctl', 'list', '-R']);
   ctx.evidence('daxctl list -R', regions.text);
   const region = regions.value?.find((r) => r.size === SOFT_RESERVED.bytes);

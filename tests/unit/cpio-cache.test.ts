@@ -1,13 +1,14 @@
 /** The deterministic cpio writer and the content-addressed cache (atomic entries, locks). */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { readNewc, writeNewc } from '../../images/cpio.js';
 import { cached, hashParts, isComplete } from '../../core/cache.js';
 import { hasInterpreter, moduleLoadOrder, parseModulesDep, sharedLibraries } from '../../images/initramfs.js';
 import { dpkgStatus } from '../../images/l1-image.js';
+import { replaceIfChanged } from '../../core/apt.js';
 
 t.test('newc archive round-trips, parents implied, deterministic', async (t) => {
   const entries = [
@@ -137,3 +138,20 @@ t.test("the L1 image's dpkg status answers dpkg-query as on a Debian host", asyn
   t.equal(q('nodejs'), '18.20.4+dfsg-1~deb12u3');
   t.equal(q('busybox-static'), '1:1.35.0-4+b3');
 });
+
+t.test(
+  "apt's configuration is replaced whole, and only when it changed (a reader never sees half a file)",
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'rig-apt-conf-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const p = join(dir, 'sources.list');
+    replaceIfChanged(p, 'deb a\n');
+    const first = statSync(p).ino;
+    replaceIfChanged(p, 'deb a\n');
+    t.equal(statSync(p).ino, first, 'the same text: the file is left alone');
+    replaceIfChanged(p, 'deb b\n');
+    t.not(statSync(p).ino, first, 'new text: a new file renamed into place');
+    t.equal(readFileSync(p, 'utf8'), 'deb b\n');
+    t.same(readdirSync(dir), ['sources.list'], 'no temporary file left');
+  },
+);
