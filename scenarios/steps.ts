@@ -390,3 +390,24 @@ export async function oneGigHugePage(g: Guest, mnt: string): Promise<string | un
   const got = r.stdout.trim() || '?';
   return `no 1 GiB huge page could be allocated at run time (nr_hugepages ${got}; ${r.stderr.trim()})`;
 }
+
+/**
+ * mceVictim on a mapping that is not dmemfs (a control), then the kernel's memory-failure lines
+ * as evidence: the event the victim reported (or why there is none), its kernel reports, the log.
+ */
+export async function controlInjection(
+  ctx: Pick<ScenarioContext, 'evidence'>,
+  g: Guest,
+  what: { label: string; file: string; size: string; tag: string; log: RegExp } & VictimOptions,
+): Promise<{ event: string; note: string; reports: KernelReport[]; log: string[] }> {
+  const v = await mceVictim(ctx, g, what.file, what.size, what.tag, what);
+  ctx.evidence(`victim on ${what.label}`, JSON.stringify(v));
+  const log = await logMatches(g, what.log);
+  ctx.evidence(`kernel log after the ${what.label} MCE`, log.slice(-12).join('\n'));
+  return {
+    event: v.final?.event ?? (v.ready ? 'no paddr' : 'victim did not start'),
+    note: v.final?.si_code_name ?? v.paddrSource,
+    reports: v.reports,
+    log,
+  };
+}

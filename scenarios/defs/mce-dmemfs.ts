@@ -8,7 +8,7 @@
 import { eq, is, type KernelReport } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
 import { dmemRegions, dmemStats, logMatches } from '../probes.js';
-import { mceVictim, mountDmemfs, oneGigHugePage } from '../steps.js';
+import { controlInjection, mceVictim, mountDmemfs, oneGigHugePage } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
 import { DEVMEM_OFFSET } from './mem-devmem.js';
 
@@ -112,19 +112,21 @@ export const mce = mceWith({ extraBoots: true });
 /** "mem= plus /dev/mem": the page above mem= a process reads through /dev/mem, poisoned. */
 async function devmemControl(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
   const base = Number(DEVMEM_OFFSET);
-  const v = await mceVictim(ctx, g, '/dev/mem', '4K', 'devmem', {
+  const v = await controlInjection(ctx, g, {
+    label: '/dev/mem above mem=',
+    file: '/dev/mem',
+    size: '4K',
+    tag: 'devmem',
+    log: /Memory failure|mce:|MCE/i,
     accept: (pa) => pa >= base && pa < base + 4096,
     timeoutS: 30,
     extra: ['--offset', DEVMEM_OFFSET],
   });
-  ctx.evidence('victim on /dev/mem above mem=', JSON.stringify(v));
-  const log = await logMatches(g, /Memory failure|mce:|MCE/i);
-  ctx.evidence('kernel log after the /dev/mem MCE', log.slice(-12).join('\n'));
-  ctx.measure('control_devmem_signal', v.final?.event ?? (v.ready ? 'no paddr' : 'victim did not start'), {
+  ctx.measure('control_devmem_signal', v.event, {
     expect: is('timeout'),
     why: 'memory_failure() finds no struct page above mem= ("memory outside kernel control"): nobody is signalled',
-    note: v.final?.si_code_name ?? v.paddrSource,
-    evidence: log.join('\n'),
+    note: v.note,
+    evidence: v.log.join('\n'),
   });
   ctx.measure('control_devmem_kernel_reports', v.reports.length, {
     unit: 'reports',
@@ -230,18 +232,20 @@ async function devdaxRecorded(ctx: ScenarioContext<M>, g: Guest): Promise<void> 
     return;
   }
   const inRange = (pa: number) => pa >= DEVDAX_BASE && pa < DEVDAX_BASE + 2 ** 30;
-  const devdax = await mceVictim(ctx, g, '/dev/dax0.0', '2M', 'devdax', {
+  const devdax = await controlInjection(ctx, g, {
+    label: 'device-dax',
+    file: '/dev/dax0.0',
+    size: '2M',
+    tag: 'devdax',
+    log: /Memory failure|mce:|dax/i,
     accept: inRange,
     timeoutS: 30,
     extra: ['--align', '2M'],
   });
-  ctx.evidence('victim on device-dax', JSON.stringify(devdax));
-  const log = await logMatches(g, /Memory failure|mce:|dax/i);
-  ctx.evidence('kernel log after the device-dax MCE', log.slice(-12).join('\n'));
-  ctx.measure('control_devdax_sigbus', devdax.final?.event ?? (devdax.ready ? 'no paddr' : 'victim did not start'), {
+  ctx.measure('control_devdax_sigbus', devdax.event, {
     expect: is('timeout'),
     why: 'measured: no SIGBUS in 30 s on device-dax (soft-reserved devices the same), where hugetlbfs gets one',
-    note: devdax.final?.si_code_name ?? devdax.paddrSource,
+    note: devdax.note,
   });
   // Recorded, and claimed here: a report the device-dax injection causes is not the series'.
   ctx.measure('control_devdax_kernel_reports', devdax.reports.length, {

@@ -6,11 +6,11 @@
  * daxctl create-device, one per VM, each backing an L2 guest; the mapping, the modes, VFIO
  * and an injected MCE are measured the way the other columns are.
  */
-import { eq, is, within, type KernelReport } from '../../core/results.js';
+import { eq, is, within } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
 import { L2_MEASURES, measureL2 } from '../l2-steps.js';
-import { logMatches, memTotalKb, memTotalOf } from '../probes.js';
-import { bindEduToVfio, COLUMN_MEASURES, mceVictim, measureColumns, modeChecks } from '../steps.js';
+import { memTotalKb, memTotalOf } from '../probes.js';
+import { bindEduToVfio, COLUMN_MEASURES, controlInjection, measureColumns, modeChecks } from '../steps.js';
 import { defineScenario, family, prefixed, type ScenarioContext } from '../types.js';
 
 /** Where efi_fake_mem puts the soft-reserved range (scenarios/boots.ts). */
@@ -212,22 +212,26 @@ async function vfio(ctx: ScenarioContext<M>, g: Guest, chardev: string): Promise
 
 /** The injected MCE at a page of one device, on the Intel-vendor boot. */
 async function mce(ctx: ScenarioContext<M>, g: Guest, chardev: string): Promise<void> {
-  const inRange = (pa: number) => pa >= SOFT_RESERVED.base && pa < SOFT_RESERVED.base + SOFT_RESERVED.bytes;
-  const v = await mceVictim(ctx, g, chardev, '2M', 'hmem', { accept: inRange, timeoutS: 30, extra: ['--align', '2M'] });
-  ctx.evidence(`victim on ${chardev}`, JSON.stringify(v));
-  const log = await logMatches(g, /Memory failure|mce:|dax/i);
-  ctx.evidence('kernel log after the MCE', log.slice(-12).join('\n'));
-  ctx.measure('hmem_mce_signal', v.final?.event ?? (v.ready ? 'no paddr' : 'victim did not start'), {
+  const v = await controlInjection(ctx, g, {
+    label: chardev,
+    file: chardev,
+    size: '2M',
+    tag: 'hmem',
+    log: /Memory failure|mce:|dax/i,
+    accept: (pa) => pa >= SOFT_RESERVED.base && pa < SOFT_RESERVED.base + SOFT_RESERVED.bytes,
+    timeoutS: 30,
+    extra: ['--align', '2M'],
+  });
+  ctx.measure('hmem_mce_signal', v.event, {
     expect: is('timeout'),
     why:
       'measured: the process reading the poisoned device-dax page gets no SIGBUS in 30 s, as on the static ' +
       'namespace (mce-dmemfs control_devdax_sigbus), while hugetlbfs gets one',
-    note: v.final?.si_code_name ?? v.paddrSource,
+    note: v.note,
   });
-  const reports: KernelReport[] = v.reports;
-  ctx.measure('hmem_mce_kernel_reports', reports.length, {
+  ctx.measure('hmem_mce_kernel_reports', v.reports.length, {
     unit: 'reports',
-    note: reports.map((r) => r.title).join('; ') || 'none',
-    reports,
+    note: v.reports.map((r) => r.title).join('; ') || 'none',
+    reports: v.reports,
   });
 }
