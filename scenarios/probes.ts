@@ -90,3 +90,8 @@ export function memTotalOf(gib: number): Expectation {
   const top = gib * (KB_PER_GIB - STRUCT_PAGE_KB_PER_GIB);
   return between(top - FIXED_RESERVATIONS_MAX_KB, top);
 }
+
+/** MemFree in kB. */
+export async function memFreeKb(g: Guest): Promise<number> {
+  return Number(/^MemFree:\s+(\d+)/m.exec((await g.exec(['cat', '/proc/meminfo'], { check: true })).stdout)?.[1]);
+}

@@ -46,6 +46,8 @@ export const SIGNATURES: readonly Signature[] = [
       by dmem" is logged and the victim keeps reading its page for 30 s; hugetlbfs gets SIGBUS with
       si_addr_lsb 21 (2M) and 30 (1G) for the same injection.`,
     measurements: { sigbus_2M: is('timeout'), sigbus_1G: is('timeout') },
+    // Claimed only where the dmem handler took the error: a victim never injected is not this.
+    evidence: /MCE 0x[0-9a-f]+: handled by dmem/,
   }),
   signatureOf(mce, {
     id: 'mce-dmem-set-memory-uc-warning',

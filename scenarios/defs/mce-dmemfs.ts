@@ -189,9 +189,11 @@ async function dmemfsHuge(ctx: ScenarioContext<M>, g: Guest, size: '2M' | '1G'):
     extra: ['--create', '--align', size],
   });
   ctx.evidence(`victim on dmemfs ${size}, default sysctl`, JSON.stringify(v));
+  const handled = (await logMatches(g, /handled by dmem/)).join('\n');
   ctx.measure(`sigbus_${size}`, v.final?.event ?? (v.ready ? 'no paddr' : 'victim did not start'), {
     expect: is('sigbus'),
     note: v.final?.si_code_name ?? v.paddrSource,
+    evidence: handled,
   });
   return v.reports;
 }

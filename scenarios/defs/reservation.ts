@@ -11,7 +11,7 @@
  */
 import { eq, is, KB_PER_GIB, STRUCT_PAGE_KB_PER_GIB, within, type Expectation } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
-import { dmemRegions, dmemStats, logMatches, memTotalKb, memTotalOf, type DmemRegion } from '../probes.js';
+import { dmemRegions, dmemStats, logMatches, memFreeKb, memTotalKb, memTotalOf, type DmemRegion } from '../probes.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
 
 /** How far KASLR moves MemTotal between two boots of the same kernel (kB). */
@@ -189,8 +189,7 @@ async function memmapComparison(ctx: ScenarioContext<M>, base: Base): Promise<vo
 }
 
 async function createDevdaxNamespace(ctx: ScenarioContext<M>, g: Guest) {
-  const free = async () =>
-    Number(/^MemFree:\s+(\d+)/m.exec((await g.exec(['cat', '/proc/meminfo'], { check: true })).stdout)?.[1]);
+  const free = () => memFreeKb(g);
   await g.exec(['sync']);
   const before = await free();
   const ns = await g.exec(['ndctl', 'create-namespace', '-f', '-e', 'namespace0.0', '--mode=devdax', '--map=mem']);

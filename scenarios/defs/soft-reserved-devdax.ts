@@ -9,7 +9,7 @@
 import { eq, is, within } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
 import { L2_MEASURES, measureL2 } from '../l2-steps.js';
-import { memTotalKb, memTotalOf } from '../probes.js';
+import { memFreeKb, memTotalKb, memTotalOf } from '../probes.js';
 import { bindEduToVfio, COLUMN_MEASURES, controlInjection, measureColumns, modeChecks } from '../steps.js';
 import { defineScenario, family, prefixed, type ScenarioContext } from '../types.js';
 
@@ -89,6 +89,7 @@ export function softReservedWith(opts: { mceBoot: boolean }) {
 
 export const softReservedDevdax = softReservedWith({ mceBoot: true });
 
+/** daxctl's JSON spans several lines (ctx.json reads the last line only): the whole stdout, parsed. */
 async function json<T>(g: Guest, argv: string[]): Promise<{ value: T | undefined; text: string }> {
   const r = await g.exec(argv);
   const text = `${r.stdout}${r.stderr}`;
@@ -98,9 +99,6 @@ async function json<T>(g: Guest, argv: string[]): Promise<{ value: T | undefined
     return { value: undefined, text };
   }
 }
-
-const memFreeKb = async (g: Guest) =>
-  Number(/^MemFree:\s+(\d+)/m.exec((await g.exec(['cat', '/proc/meminfo'], { check: true })).stdout)?.[1]);
 
 /**
  * The EFI boot and its soft-reserved range, then the region's whole device resized to 0 and two

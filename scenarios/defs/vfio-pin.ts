@@ -58,10 +58,15 @@ export const vfioPin = defineScenario({
 
 /** A dmemfs file's first pin at 4K or 1G (2 MiB of it given to the IOMMU): only whether it maps. */
 async function dmemfsAtSize(ctx: ScenarioContext<M>, g: Guest, size: '4K' | '1G'): Promise<void> {
-  const bdf = (await bindEduToVfio(g)).bdf;
+  const edu = await bindEduToVfio(g);
   const m = await mountDmemfs(g, size);
   ctx.measure(`mount_${size}`, m.ok, { expect: is(true), ...(m.err ? { note: m.err } : {}) });
-  if (!m.ok || !bdf) return;
+  if (!m.ok) return;
+  const bdf = edu.bound ? edu.bdf : undefined;
+  if (!bdf) {
+    ctx.skipMeasure(`map_dma_${size}`, `edu not bound to vfio-pci: ${edu.evidence.slice(0, 120)}`);
+    return;
+  }
   const file = ['--file', '/mnt/dmem/dma', '--create'];
   const sizes = size === '4K' ? ['--size', '8K'] : ['--size', '1G', '--align', '1G', '--dma-size', '2M'];
   await dmaOnDmemfs(ctx, g, ['vfio-dma', '--device', bdf, ...file, ...sizes], `map_dma_${size}`);

@@ -260,3 +260,14 @@ t.test("the README's known-failures section is the signatures' own text", async 
   const readme = readFileSync(join(projectRoot(), 'README.md'), 'utf8');
   t.ok(readme.includes(knownFailuresMarkdown()), 'README holds the output of `dmemfs-rig known-failures`');
 });
+
+t.test('mce-dmemfs at 2M/1G: a timeout is known only where the dmem handler took the error', async (t) => {
+  const sigs = signaturesFor('mce-dmemfs');
+  const timeout = (evidence: string): Measurement => ({ ...m('timeout', is('sigbus')), evidence });
+  const handled = '[  103.37] MCE 0x180000: handled by dmem';
+  const known = judge({ measurements: { sigbus_2M: timeout(handled), sigbus_1G: timeout(handled) } }, sigs);
+  t.equal(known.status, 'known-failure');
+  const never = judge({ measurements: { sigbus_2M: timeout(''), sigbus_1G: timeout(handled) } }, sigs);
+  t.equal(never.status, 'fail', 'no "handled by dmem" for the 2M page: not the known failure');
+  t.match(never.reason, /sigbus_2M/);
+});
