@@ -77,6 +77,14 @@ export function describeExpectation(e: Expectation): string {
   }
 }
 
+/** Consecutive misses after which an intermittent failure counts as fixed: a miss chance below 5%. */
+export function triesNeeded(hits: number, tries: number): number {
+  const p = tries > 0 ? hits / tries : 0;
+  if (p <= 0) return Infinity;
+  if (p >= 1) return 1;
+  return Math.ceil(Math.log(0.05) / Math.log(1 - p));
+}
+
 /** A kernel report (panic, Oops, WARNING, ...) seen on the console while a step ran. */
 export interface KernelReport {
   kind: string;
@@ -98,19 +106,46 @@ export interface Measurement {
   reports?: KernelReport[];
   /** Set when this machine could not take the measurement: the reason. Never a pass. */
   skipped?: string;
+  /** How often the step behind it was tried in this run (a race repeated until it fires); 1 when absent. */
+  tries?: number;
 }
 
 export type ScenarioStatus = 'pass' | 'fail' | 'skip' | 'known-failure';
 
-/** One known-failure signature a scenario was judged against, and whether it reproduced. */
+/**
+ * What became of one known-failure signature in a run:
+ * - reproduced: a failed measurement matched it (value and evidence);
+ * - fixed: every measurement it names was taken and passes ("no longer reproduces"); for an
+ *   intermittent one, only after enough tries (see `rate`);
+ * - not-rechecked: a measurement it needs could not be taken (skipped, with the reason): the known
+ *   failure stands, unconfirmed;
+ * - not-seen: an intermittent failure did not fire in this run's tries (too few to call it fixed);
+ * - different: its measurements failed, but not the way it describes (the failure is judged as it is).
+ */
+export type SignatureOutcome = 'reproduced' | 'fixed' | 'not-rechecked' | 'not-seen' | 'different';
+
+/** One known-failure signature a scenario was judged against, measurement by measurement. */
 export interface SignatureCheck {
   id: string;
   title: string;
   measurements: string[];
-  /** true: its evidence matched; false: its measurements now pass ("no longer reproduces"). */
+  /** true: its evidence matched (outcome reproduced). */
   reproduced: boolean;
+  /** Absent in bundles written before outcomes: derived from `reproduced` (outcomeOf). */
+  outcome?: SignatureOutcome;
   /** What was seen: the values, and the report or evidence that matched. */
   detail: string;
+  /** Its measurements that pass now ("no longer reproduces" for them), also while others still reproduce. */
+  cured?: string[];
+  /** Its measurements that could not be taken, and why. */
+  unchecked?: Array<{ measurement: string; reason: string }>;
+  /** An intermittent failure's record: hits of tries (history plus this run) and the tries a fix needs. */
+  rate?: { hits: number; tries: number; needed: number };
+}
+
+/** A check's outcome, also for bundles written before outcomes existed. */
+export function outcomeOf(c: Pick<SignatureCheck, 'outcome' | 'reproduced'>): SignatureOutcome {
+  return c.outcome ?? (c.reproduced ? 'reproduced' : 'fixed');
 }
 
 export interface ScenarioResult {
@@ -160,7 +195,16 @@ export interface RunResults {
   scenarios: ScenarioResult[];
 }
 
-/** Every signature that no longer reproduces, across a run's scenarios. */
-export function fixedSignatures(run: Pick<RunResults, 'scenarios'>): Array<SignatureCheck & { scenario: string }> {
-  return run.scenarios.flatMap((s) => s.signatures.filter((c) => !c.reproduced).map((c) => ({ ...c, scenario: s.id })));
+/**
+ * What no longer reproduces, across a run's scenarios: whole signatures (outcome fixed) and the
+ * cured measurements of signatures that still reproduce in others.
+ */
+export function fixedSignatures(
+  run: Pick<RunResults, 'scenarios'>,
+): Array<SignatureCheck & { scenario: string; partial: boolean }> {
+  return run.scenarios.flatMap((s) =>
+    s.signatures
+      .filter((c) => outcomeOf(c) === 'fixed' || (c.cured?.length ?? 0) > 0)
+      .map((c) => ({ ...c, scenario: s.id, partial: outcomeOf(c) !== 'fixed' })),
+  );
 }

@@ -53,6 +53,12 @@ export function githubAnnotations(d: RunDiff): string[] {
       .filter((c) => c.regression)
       .map((c) => `${c.scenario}.${c.measurement}: expectation met -> not met`),
     ...d.moved.filter((m) => m.regression).map((m) => `${m.scenario}.${m.measurement}: ${m.from} -> ${m.to}`),
+    ...d.missing.map((m) => `${m.scenario}${m.measurement ? `.${m.measurement}` : ''}: missing from the new run`),
+    ...d.unheld.map((u) => `${u.scenario}.${u.measurement}: held -> only recorded`),
+    ...d.unchecked.map((u) => `${u.scenario}/${u.signature}: not re-checked (${u.reasons.join('; ')})`),
+    ...d.swapped.map(
+      (w) => `${w.scenario}: known failure now claimed by ${w.to.join(', ')} (was ${w.from.join(', ')})`,
+    ),
   ]
     .map((t) => `::error title=regression::${esc(t)}`)
     .concat(

@@ -4,14 +4,24 @@
  * reproduce, and numeric values that moved by more than a relative tolerance.
  *
  * A regression: a scenario that got worse (pass -> fail, known failure -> fail, ...), an
- * expectation that stopped holding, or a value held to an expectation that moved by more than
- * the tolerance. A signature that no longer reproduces is a change of its own kind, never a
- * regression: the series was fixed (or the signature is stale).
+ * expectation that stopped holding, a value held to an expectation that moved by more than the
+ * tolerance, a scenario or measurement of A that B lacks, a held measurement that B only records,
+ * a known failure that B could not re-check (its measurement skipped: a pass or a "not
+ * re-checked" that rests on a skip), and a known failure explained by another signature than in A
+ * (the old defect gone, a new one claimed in its place). A signature that no longer reproduces is
+ * a change of its own kind, never a regression: the series was fixed (or the signature is stale);
+ * an intermittent one that did not fire is listed apart, neither fixed nor regressed.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
-import type { Measurement, RunResults, ScenarioResult } from '../core/results.js';
+import {
+  outcomeOf,
+  type Measurement,
+  type RunResults,
+  type ScenarioResult,
+  type SignatureCheck,
+} from '../core/results.js';
 import { RESULTS_SCHEMA, validate } from './schema.js';
 
 export interface RunDiff {
@@ -33,8 +43,18 @@ export interface RunDiff {
     change: number;
     regression: boolean;
   }>;
-  /** Known failures reproduced in A that no longer reproduce in B. */
-  fixed: Array<{ scenario: string; signature: string; title: string; detail: string }>;
+  /** Known failures reproduced in A that no longer reproduce in B (whole, or some of their measurements). */
+  fixed: Array<{ scenario: string; signature: string; title: string; detail: string; measurements?: string[] }>;
+  /** Scenarios and measurements of A that B does not have: always a regression. */
+  missing: Array<{ scenario: string; measurement?: string; regression: true }>;
+  /** Measurements A held to an expectation that B only records. */
+  unheld: Array<{ scenario: string; measurement: string; regression: true }>;
+  /** Known failures of A that B could not re-check: a measurement they need was skipped in B. */
+  unchecked: Array<{ scenario: string; signature: string; to: string; reasons: string[]; regression: true }>;
+  /** Scenarios still a known failure whose signatures changed: one claimed in B that A did not have. */
+  swapped: Array<{ scenario: string; from: string[]; to: string[]; regression: true }>;
+  /** Intermittent known failures of A that did not fire in B (neither fixed nor regressed). */
+  notSeen: Array<{ scenario: string; signature: string; detail: string }>;
   changedText: Array<{ scenario: string; measurement: string; from: string; to: string }>;
   onlyIn: { a: string[]; b: string[] };
   regressions: number;
@@ -73,6 +93,11 @@ export function compareRuns(
     expectationChanges: [],
     moved: [],
     fixed: [],
+    missing: [],
+    unheld: [],
+    unchecked: [],
+    swapped: [],
+    notSeen: [],
     changedText: [],
     onlyIn: { a: [], b: [] },
     regressions: 0,
@@ -80,6 +105,7 @@ export function compareRuns(
   const bById = new Map(b.scenarios.map((s) => [s.id, s]));
   diff.onlyIn.a = a.scenarios.filter((s) => !bById.has(s.id)).map((s) => s.id);
   diff.onlyIn.b = b.scenarios.filter((s) => !a.scenarios.some((x) => x.id === s.id)).map((s) => s.id);
+  for (const id of diff.onlyIn.a) diff.missing.push({ scenario: id, regression: true });
   for (const sa of a.scenarios) {
     const sb = bById.get(sa.id);
     if (!sb) continue;
@@ -93,22 +119,61 @@ export function compareRuns(
     compareSignatures(diff, sa, sb);
     for (const [name, ma] of Object.entries(sa.measurements)) {
       const mb = sb.measurements[name];
-      if (mb) compareMeasurement(diff, sa.id, name, ma, mb, opts.tolerance);
+      if (!mb) diff.missing.push({ scenario: sa.id, measurement: name, regression: true });
+      else compareMeasurement(diff, sa.id, name, ma, mb, opts.tolerance);
     }
   }
-  diff.regressions = [diff.statusChanges, diff.expectationChanges, diff.moved].reduce(
-    (n, list) => n + list.filter((c) => c.regression).length,
-    0,
-  );
+  diff.regressions = [
+    diff.statusChanges,
+    diff.expectationChanges,
+    diff.moved,
+    diff.missing,
+    diff.unheld,
+    diff.unchecked,
+    diff.swapped,
+  ].reduce((n, list: Array<{ regression: boolean }>) => n + list.filter((c) => c.regression).length, 0);
   return diff;
 }
 
+/** A known failure in A whose measurements B skipped, and that B therefore did not reproduce. */
+function uncheckedIn(sa: ScenarioResult, sb: ScenarioResult, before: SignatureCheck, c: SignatureCheck | undefined) {
+  const skippedNow = before.measurements.filter((n) => sb.measurements[n]?.skipped !== undefined);
+  const wasTaken = skippedNow.filter((n) => sa.measurements[n] && sa.measurements[n]!.skipped === undefined);
+  const outcome = c ? outcomeOf(c) : undefined;
+  if (!wasTaken.length || outcome === 'reproduced') return undefined;
+  return {
+    scenario: sb.id,
+    signature: before.id,
+    to: sb.status === 'pass' ? 'pass' : (outcome ?? 'not judged'),
+    reasons: wasTaken.map((n) => `${n}: ${sb.measurements[n]!.skipped}`),
+    regression: true as const,
+  };
+}
+
+/** Signature outcomes from A to B: fixed, not re-checked because of a skip, intermittent, replaced. */
 function compareSignatures(diff: RunDiff, sa: ScenarioResult, sb: ScenarioResult): void {
-  for (const c of sb.signatures ?? []) {
-    const before = (sa.signatures ?? []).find((x) => x.id === c.id);
-    if (!c.reproduced && before?.reproduced)
-      diff.fixed.push({ scenario: sb.id, signature: c.id, title: c.title, detail: c.detail });
+  const reproducedIn = (s: ScenarioResult) =>
+    (s.signatures ?? []).filter((c) => outcomeOf(c) === 'reproduced').map((c) => c.id);
+  for (const before of (sa.signatures ?? []).filter((c) => outcomeOf(c) === 'reproduced')) {
+    const c = (sb.signatures ?? []).find((x) => x.id === before.id);
+    const unchecked = uncheckedIn(sa, sb, before, c);
+    if (unchecked) diff.unchecked.push(unchecked);
+    if (!c) continue;
+    const outcome = outcomeOf(c);
+    if (outcome === 'fixed' || (c.cured?.length ?? 0) > 0)
+      diff.fixed.push({
+        scenario: sb.id,
+        signature: c.id,
+        title: c.title,
+        detail: c.detail,
+        ...(outcome === 'fixed' ? {} : { measurements: c.cured }),
+      });
+    if (outcome === 'not-seen') diff.notSeen.push({ scenario: sb.id, signature: c.id, detail: c.detail });
   }
+  const from = reproducedIn(sa);
+  const to = reproducedIn(sb);
+  if (sa.status === 'known-failure' && sb.status === 'known-failure' && to.some((id) => !from.includes(id)))
+    diff.swapped.push({ scenario: sb.id, from, to, regression: true });
 }
 
 function compareMeasurement(
@@ -119,6 +184,8 @@ function compareMeasurement(
   mb: Measurement,
   tolerance: number,
 ): void {
+  if (ma.expected && !mb.expected && mb.skipped === undefined)
+    diff.unheld.push({ scenario, measurement: name, regression: true });
   if (ma.ok !== mb.ok && (ma.ok !== undefined || mb.ok !== undefined))
     diff.expectationChanges.push({
       scenario,
@@ -153,10 +220,7 @@ export function renderDiff(d: RunDiff, tolerance: number): string {
       (c) => `${c.regression ? 'REGRESSED ' : ''}${c.scenario}.${c.measurement}: ` + `${held(c.from)} -> ${held(c.to)}`,
     ),
   );
-  section(
-    'known failures that no longer reproduce',
-    d.fixed.map((f) => `NO LONGER REPRODUCES ${f.scenario}/${f.signature}: ${f.title} (${f.detail})`),
-  );
+  signatureSections(d, section);
   section(
     `values moved more than ${(tolerance * 100).toFixed(0)}%`,
     d.moved.map(
@@ -176,5 +240,38 @@ export function renderDiff(d: RunDiff, tolerance: number): string {
     ]);
   return `${lines.join('\n')}\n`;
 }
+
+/** The sections about known failures and held values that left the run. */
+function signatureSections(d: RunDiff, section: (title: string, rows: string[]) => void): void {
+  section(
+    'known failures that no longer reproduce',
+    d.fixed.map(
+      (f) =>
+        `NO LONGER REPRODUCES ${f.scenario}/${f.signature}${onlyIn(f.measurements)}: ` + `${f.title} (${f.detail})`,
+    ),
+  );
+  section(
+    'known failures not re-checked (a measurement they need was skipped)',
+    d.unchecked.map((u) => `REGRESSED ${u.scenario}/${u.signature}: now ${u.to}; ${u.reasons.join('; ')}`),
+  );
+  section(
+    'known failures claimed by another signature',
+    d.swapped.map((w) => `REGRESSED ${w.scenario}: ${w.from.join(', ') || 'none'} -> ${w.to.join(', ')}`),
+  );
+  section(
+    'missing from the new run',
+    d.missing.map((m) => `REGRESSED ${m.scenario}${m.measurement ? `.${m.measurement}` : ''}: only in ${d.a}`),
+  );
+  section(
+    'held before, only recorded now',
+    d.unheld.map((u) => `REGRESSED ${u.scenario}.${u.measurement}: held -> recorded`),
+  );
+  section(
+    'intermittent known failures not seen this run',
+    d.notSeen.map((n) => `${n.scenario}/${n.signature}: ${n.detail}`),
+  );
+}
+
+const onlyIn = (ms: readonly string[] | undefined) => (ms ? ` (in ${ms.join(', ')} only)` : '');
 
 const held = (ok: boolean | undefined) => (ok === undefined ? 'recorded' : ok ? 'met' : 'not met');

@@ -22,6 +22,9 @@ function evidenceText(sig: Signature): string[] {
     );
   }
   if (sig.evidence) out.push(`evidence matching \`${sig.evidence.source}\``);
+  for (const [n, r] of Object.entries(sig.intermittent ?? {}))
+    if (r) out.push(`\`${n}\` intermittent: ${r.hits} of ${r.tries} tries (${r.source})`);
+  if (sig.variant) out.push(`on the ${sig.variant} variant only`);
   return out;
 }
 

@@ -7,7 +7,9 @@ import { provenanceLine } from '../core/series-record.js';
 import {
   describeExpectation,
   fixedSignatures,
+  outcomeOf,
   type Measurement,
+  type SignatureCheck,
   type RunResults,
   type ScenarioResult,
 } from '../core/results.js';
@@ -65,23 +67,35 @@ function summaryText(run: RunResults): string {
   );
 }
 
+/** How a standing known failure was (not) confirmed in this run. */
+export const outcomeMark = (c: SignatureCheck): string =>
+  outcomeOf(c) === 'not-rechecked' ? ' [not re-checked]' : outcomeOf(c) === 'not-seen' ? ' [not seen this run]' : '';
+
 /** The top of the report: the known failures that no longer reproduce, and those that do. */
 function signaturesHtml(run: RunResults): string[] {
   const fixed = fixedSignatures(run);
-  const known = run.scenarios.flatMap((s) => s.signatures.filter((c) => c.reproduced).map((c) => ({ s, c })));
+  const known = run.scenarios.flatMap((s) =>
+    s.signatures
+      .filter((c) => ['reproduced', 'not-rechecked', 'not-seen'].includes(outcomeOf(c)))
+      .map((c) => ({ s, c })),
+  );
   return [
     ...(fixed.length
       ? [
           '<div id="no-longer-reproduces" class="fixed">',
           '<b>No longer reproduces</b> (update or drop the signature):<ul>',
-          ...fixed.map((f) => `<li>${h(f.scenario)}/${h(f.id)}: ${h(f.title)} — ${h(f.detail)}</li>`),
+          ...fixed.map(
+            (f) =>
+              `<li>${h(f.scenario)}/${h(f.id)}${f.partial ? ` (in ${h(f.cured!.join(', '))} only)` : ''}: ` +
+              `${h(f.title)} — ${h(f.detail)}</li>`,
+          ),
           '</ul></div>',
         ]
       : []),
     ...(known.length
       ? [
-          '<div id="known-failures"><b>Known failures of the series</b> (evidence matched):<ul>',
-          ...known.map(({ s, c }) => `<li>${h(s.id)}/${h(c.id)}: ${h(c.title)} — ${h(c.detail)}</li>`),
+          '<div id="known-failures"><b>Known failures of the series</b> (evidence matched, unless marked):<ul>',
+          ...known.map(({ s, c }) => `<li>${h(s.id)}/${h(c.id)}${outcomeMark(c)}: ${h(c.title)} — ${h(c.detail)}</li>`),
           '</ul></div>',
         ]
       : []),
@@ -221,7 +235,11 @@ export function renderMarkdown(run: RunResults): string {
     '',
     summaryText(run),
     '',
-    ...fixedSignatures(run).map((f) => `**No longer reproduces**: ${f.scenario}/${f.id}: ${f.title} (${f.detail})`),
+    ...fixedSignatures(run).map(
+      (f) =>
+        `**No longer reproduces**: ${f.scenario}/${f.id}${f.partial ? ` (in ${f.cured!.join(', ')} only)` : ''}: ` +
+        `${f.title} (${f.detail})`,
+    ),
     '',
     '## Scenarios',
     '',

@@ -58,6 +58,7 @@ const measurement: Schema = {
     evidence: { type: 'string', description: 'text a known-failure signature may match' },
     reports: { type: 'array', items: kernelReport, description: 'kernel reports this measurement claimed' },
     skipped: str,
+    tries: { type: 'number', minimum: 1, description: 'how often the step behind it was tried in this run' },
   },
   additionalProperties: false,
 };
@@ -70,7 +71,24 @@ const signatureCheck: Schema = {
     title: str,
     measurements: { type: 'array', items: str },
     reproduced: { type: 'boolean' },
+    outcome: { enum: ['reproduced', 'fixed', 'not-rechecked', 'not-seen', 'different'] },
     detail: str,
+    cured: { type: 'array', items: str },
+    unchecked: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['measurement', 'reason'],
+        properties: { measurement: str, reason: str },
+        additionalProperties: false,
+      },
+    },
+    rate: {
+      type: 'object',
+      required: ['hits', 'tries', 'needed'],
+      properties: { hits: num, tries: num, needed: { type: ['number', 'null'] } },
+      additionalProperties: false,
+    },
   },
   additionalProperties: false,
 };

@@ -5,7 +5,14 @@
  * a skipped measurement is listed with its reason.
  */
 import { provenanceLine } from '../core/series-record.js';
-import { describeExpectation, fixedSignatures, type RunResults, type ScenarioResult } from '../core/results.js';
+import {
+  describeExpectation,
+  fixedSignatures,
+  outcomeOf,
+  type RunResults,
+  type ScenarioResult,
+  type SignatureCheck,
+} from '../core/results.js';
 
 const directive = (s: ScenarioResult): string =>
   s.status === 'skip'
@@ -24,11 +31,17 @@ function diagnostics(s: ScenarioResult): string[] {
     const body = m.skipped ? { skipped: m.skipped } : { value: m.value, unit: m.unit, ...held };
     lines.push(`  ${n}: ${JSON.stringify(body)}`);
   }
-  if (s.signatures.length)
-    lines.push(`  signatures: ${JSON.stringify(s.signatures.map((c) => ({ id: c.id, reproduced: c.reproduced })))}`);
+  if (s.signatures.length) lines.push(`  signatures: ${JSON.stringify(s.signatures.map(signatureBrief))}`);
   lines.push('  ...');
   return lines;
 }
+
+const signatureBrief = (c: SignatureCheck) => ({
+  id: c.id,
+  outcome: outcomeOf(c),
+  ...(c.cured ? { cured: c.cured } : {}),
+});
+const curedOnly = (c: SignatureCheck) => (outcomeOf(c) === 'fixed' ? '' : ` (in ${c.cured!.join(', ')} only)`);
 
 export function toTap(run: RunResults): string {
   const lines = ['TAP version 13', `# rig ${run.rig.version} ${run.rig.commit ?? ''}, profile ${run.profile}`];
@@ -38,8 +51,10 @@ export function toTap(run: RunResults): string {
     const ok = s.status !== 'fail';
     lines.push(`${ok ? 'ok' : 'not ok'} ${i + 1} - ${s.id}: ${s.title}${directive(s)}`);
     lines.push(...diagnostics(s));
-    for (const c of s.signatures.filter((x) => !x.reproduced))
-      lines.push(`# no longer reproduces: ${c.id} (${c.title}); ${c.detail}`);
+    for (const c of s.signatures.filter((x) => outcomeOf(x) === 'fixed' || (x.cured?.length ?? 0) > 0))
+      lines.push(`# no longer reproduces: ${c.id}${curedOnly(c)} (${c.title}); ${c.detail}`);
+    for (const c of s.signatures.filter((x) => ['not-rechecked', 'not-seen'].includes(outcomeOf(x))))
+      lines.push(`# ${outcomeOf(c) === 'not-seen' ? 'not seen this run' : 'not re-checked'}: ${c.id}; ${c.detail}`);
     for (const [n, m] of Object.entries(s.measurements).filter(([, x]) => x.skipped))
       lines.push(`# skipped measurement: ${s.id} ${n}: ${m.skipped}`);
   });

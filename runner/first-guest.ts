@@ -35,6 +35,7 @@ export async function bootFirstGuest(
     append?: string[];
     bootQuietMs?: number;
     firmware?: 'bios' | 'efi';
+    pickPort?: GuestOptions['pickPort'];
   } = {},
 ): Promise<Guest> {
   const efi = opts.firmware === 'efi';
@@ -54,6 +55,7 @@ export async function bootFirstGuest(
     ...(opts.onSpawn ? { onSpawn: opts.onSpawn } : {}),
     ...(opts.onQmp ? { onQmp: opts.onQmp } : {}),
     ...(opts.bootQuietMs ? { bootQuietMs: opts.bootQuietMs } : {}),
+    ...(opts.pickPort ? { pickPort: opts.pickPort } : {}),
   });
 }
 

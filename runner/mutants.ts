@@ -5,10 +5,11 @@
  * of its own scenario beyond the ones it names.
  */
 import { join } from 'node:path';
-import type { RunResults, ScenarioResult } from '../core/results.js';
+import { outcomeOf, type Measurement, type RunResults, type ScenarioResult } from '../core/results.js';
 import { info } from '../core/log.js';
 import { namedEdits } from '../kernel/edits.js';
-import { selectScenarios, SCENARIOS } from '../scenarios/catalog.js';
+import { selectScenarios } from '../scenarios/catalog.js';
+import { loadProfile } from '../kernel/profile.js';
 import type { Mutant } from '../scenarios/mutants.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { runScenarios } from './scenario-runner.js';
@@ -41,26 +42,57 @@ const checkOf = (m: ScenarioResult['measurements'][string] | undefined) =>
 function caughtBy(m: Mutant, refS: ScenarioResult | undefined, mutS: ScenarioResult | undefined): boolean {
   if (m.effect === 'breaks')
     return refS?.measurements[m.measurement]?.ok === true && mutS?.measurements[m.measurement]?.ok !== true;
-  const sig = mutS?.signatures.find((c) => c.id === m.signature);
-  return refS?.status === 'known-failure' && sig?.reproduced === false && mutS?.status === 'pass';
+  const before = refS?.signatures.find((c) => c.id === m.signature);
+  const after = mutS?.signatures.find((c) => c.id === m.signature);
+  return (
+    outcomeOf(before ?? { reproduced: false, outcome: 'fixed' }) === 'reproduced' &&
+    !!after?.cured?.includes(m.measurement)
+  );
+}
+
+/** The measurements a fixing mutant may turn from failing to passing: those of every signature it cured. */
+function curedBy(refS: ScenarioResult | undefined, mutS: ScenarioResult | undefined): Set<string> {
+  const cured = new Set<string>();
+  for (const c of mutS?.signatures ?? []) {
+    const was = refS?.signatures.find((x) => x.id === c.id);
+    if (was && outcomeOf(was) === 'reproduced') for (const n of c.cured ?? []) cured.add(n);
+  }
+  return cured;
+}
+
+/** The scenarios other than the mutant's whose status changed. */
+function otherScenariosChanged(m: Mutant, reference: RunResults, mutated: RunResults): string[] {
+  return reference.scenarios.flatMap((r) => {
+    const x = mutated.scenarios.find((s) => s.id === r.id);
+    return r.id !== m.scenario && x && x.status !== r.status ? [`${r.id}: ${r.status} -> ${x.status}`] : [];
+  });
 }
 
 /** Verdicts that changed beyond the mutant's own: other scenarios, and other measurements of its scenario. */
 function collateralOf(m: Mutant, reference: RunResults, mutated: RunResults): string[] {
-  const out = reference.scenarios.flatMap((r) => {
-    const x = mutated.scenarios.find((s) => s.id === r.id);
-    return r.id !== m.scenario && x && x.status !== r.status ? [`${r.id}: ${r.status} -> ${x.status}`] : [];
-  });
-  if (m.effect === 'fixes') return out;
-  const allowed = new Set([m.measurement, ...(m.alsoChanges ?? [])]);
+  const out = otherScenariosChanged(m, reference, mutated);
   const refS = reference.scenarios.find((s) => s.id === m.scenario);
   const mutS = mutated.scenarios.find((s) => s.id === m.scenario);
+  const allowed = new Set([m.measurement, ...(m.alsoChanges ?? [])]);
+  // A fix may take the other measurements of what it cured along (failing before, passing now).
+  const cured = m.effect === 'fixes' ? curedBy(refS, mutS) : new Set<string>();
+  const curedHere = (name: string, rm: Measurement, xm: Measurement | undefined) =>
+    cured.has(name) && rm.ok === false && xm?.ok === true;
   for (const [name, rm] of Object.entries(refS?.measurements ?? {})) {
     const xm = mutS?.measurements[name];
-    if (!allowed.has(name) && (rm.ok ?? null) !== (xm?.ok ?? null))
-      out.push(`${m.scenario}/${name}: ${checkOf(rm)} -> ${checkOf(xm)}`);
+    if (allowed.has(name) || curedHere(name, rm, xm)) continue;
+    if ((rm.ok ?? null) !== (xm?.ok ?? null)) out.push(`${m.scenario}/${name}: ${checkOf(rm)} -> ${checkOf(xm)}`);
   }
   return out;
+}
+
+/** The held measurements of `scenario` (in the reference) that a mutant broke: ok there, not ok here. */
+function brokenBy(scenario: string, reference: RunResults, mutated: RunResults): string[] {
+  const refS = reference.scenarios.find((s) => s.id === scenario);
+  const mutS = mutated.scenarios.find((s) => s.id === scenario);
+  return Object.entries(refS?.measurements ?? {})
+    .filter(([n, rm]) => rm.ok === true && mutS?.measurements[n]?.ok !== true)
+    .map(([n]) => n);
 }
 
 /** How one mutant's run differs from the reference, judged against what the mutant says it changes. */
@@ -94,29 +126,70 @@ export interface MutantsOptions {
   profile: string;
   accel: AccelChoice;
   mutants: Mutant[];
-  /** The scenarios each run covers: every scenario by default (the mutants' own ones at least). */
+  /** Scenarios every run covers besides each mutant's own (default none: each mutant runs its own). */
   scenarios?: string[];
   out: string;
 }
 
-export async function runMutants(opts: MutantsOptions): Promise<{ outcomes: MutantOutcome[]; seconds: number }> {
+/** Per scenario: its held measurements (in the reference) and those some mutant was seen to break. */
+export interface MutantCoverage {
+  scenario: string;
+  held: number;
+  broken: string[];
+  mutants: string[];
+}
+
+export interface MutantsResult {
+  outcomes: MutantOutcome[];
+  coverage: MutantCoverage[];
+  seconds: number;
+}
+
+export async function runMutants(opts: MutantsOptions): Promise<MutantsResult> {
   const t0 = Date.now();
-  const ids = opts.scenarios ?? SCENARIOS.map((s) => s.id);
-  const scenarios = selectScenarios([...new Set([...ids, ...opts.mutants.map((m) => m.scenario)])]);
-  info(`mutants: the reference run (${scenarios.length} scenarios)`);
-  const reference = await runScenarios({ ...opts, scenarios, out: join(opts.out, 'reference') });
+  const variant = loadProfile(opts.profile).variant;
+  const mutants = opts.mutants.filter((m) => m.variant === variant);
+  const extra = opts.scenarios ?? [];
+  const all = selectScenarios([...new Set([...extra, ...mutants.map((m) => m.scenario)])]);
+  info(`mutants: the reference run (${all.length} scenarios)`);
+  const reference = await runScenarios({ ...opts, scenarios: all, out: join(opts.out, 'reference') });
   const outcomes: MutantOutcome[] = [];
-  for (const m of opts.mutants) {
+  const broken = new Map<string, Set<string>>();
+  for (const m of mutants) {
     info(`mutants: ${m.edit} (must change ${m.scenario}/${m.measurement})`);
     const run = await runScenarios({
       ...opts,
-      scenarios,
+      scenarios: selectScenarios([...new Set([...extra, m.scenario])]),
       input: { edits: namedEdits([m.edit]) },
       out: join(opts.out, m.edit),
     });
     outcomes.push(judgeMutant(m, reference, run));
+    const set = broken.get(m.scenario) ?? new Set<string>();
+    for (const n of brokenBy(m.scenario, reference, run)) set.add(n);
+    broken.set(m.scenario, set);
   }
-  return { outcomes, seconds: (Date.now() - t0) / 1000 };
+  const coverage = [...new Set(mutants.map((m) => m.scenario))].map((id) => {
+    const refS = reference.scenarios.find((s) => s.id === id);
+    return {
+      scenario: id,
+      held: Object.values(refS?.measurements ?? {}).filter((x) => x.expected && x.skipped === undefined).length,
+      broken: [...(broken.get(id) ?? [])].sort(),
+      mutants: mutants.filter((m) => m.scenario === id).map((m) => m.edit),
+    };
+  });
+  return { outcomes, coverage, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** How many held measurements of each scenario some mutant broke. */
+export function coverageTable(coverage: MutantCoverage[]): string {
+  return [
+    '| scenario | held measurements | broken by some mutant | mutants |',
+    '|---|---|---|---|',
+    ...coverage.map(
+      (c) =>
+        `| ${c.scenario} | ${c.held} | ${c.broken.length}: ${c.broken.join(', ') || '-'} | ${c.mutants.join(', ')} |`,
+    ),
+  ].join('\n');
 }
 
 export function mutantsTable(outcomes: MutantOutcome[]): string {

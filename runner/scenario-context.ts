@@ -55,6 +55,7 @@ export function measurementOf(value: Measurement['value'], o: MeasureOptions = {
     ...(o.why ? { why: o.why } : {}),
     ...(o.evidence ? { evidence: o.evidence.slice(-8000) } : {}),
     ...(o.reports?.length ? { reports: o.reports } : {}),
+    ...(o.tries !== undefined ? { tries: o.tries } : {}),
   };
 }
 

@@ -19,7 +19,7 @@ import { qemuBinary } from '../vm/guest.js';
 import { BootPool } from './boot-pool.js';
 import { judge } from './judge.js';
 import type { L1Files } from './l1-guest.js';
-import { newResult, scenarioRun, SkipSignal, type Waiver } from './scenario-context.js';
+import { newResult, scenarioRun, SkipSignal } from './scenario-context.js';
 import { waiverFor } from '../scenarios/waivers.js';
 
 export interface RunOptions {
@@ -47,31 +47,41 @@ async function hostCapabilities(accel: AccelChoice): Promise<HostGaps> {
   };
 }
 
+/** Needs met by options of the kernel under test: the options, and what their absence means. */
+const CONFIG_NEEDS: Partial<Record<Capability, { options: string[]; without: (missing: string[]) => string }>> = {
+  'fs-dax': {
+    options: ['CONFIG_FS_DAX'],
+    without: () =>
+      'the kernel under test is built without CONFIG_FS_DAX: device-dax refuses every mmap ("vma is not DAX capable")',
+  },
+  'debug-checks': {
+    options: ['CONFIG_PROVE_LOCKING', 'CONFIG_DEBUG_ATOMIC_SLEEP'],
+    without: (missing) =>
+      `the kernel under test is built without ${missing.join(', ')}: it reports none of what this scenario ` +
+      'looks for (run it on the debug variant: --profile NAME-debug)',
+  },
+  'soft-reserved': {
+    options: ['CONFIG_EFI_STUB', 'CONFIG_EFI_FAKE_MEMMAP', 'CONFIG_EFI_SOFT_RESERVE', 'CONFIG_DEV_DAX_HMEM'],
+    without: (missing) => `the kernel under test is built without ${missing.join(', ')}: no soft-reserved memory`,
+  },
+};
+
 /** The first need of `def` this run cannot meet, as a reason; nested KVM is decided in the body. */
 async function missingNeed(def: ScenarioDefinition, hasSeries: boolean, host: HostGaps, pool: BootPool) {
   const needs = new Set<Capability>(def.needs);
   if (needs.has('patched-kernel') && !hasSeries) return 'the profile has no DMEMFS series (unpatched kernel)';
   if (needs.has('iommu') && host.iommu) return host.iommu;
   if (needs.has('mce-cpu') && host['mce-cpu']) return host['mce-cpu'];
-  if (needs.has('fs-dax')) {
-    const cfg = (await pool.filesFor('profile')).kernel.config;
-    if (!cfg || !/^CONFIG_FS_DAX=y$/m.test(readFileSync(cfg, 'utf8')))
-      return (
-        'the kernel under test is built without CONFIG_FS_DAX: device-dax refuses every mmap ("vma is not ' +
-        'DAX capable")'
-      );
-  }
-  if (needs.has('soft-reserved')) {
-    if (!existsSync(OVMF_IMAGE)) return `no UEFI firmware for the EFI boot (${OVMF_IMAGE}): run \`npm run setup\``;
+  if (needs.has('soft-reserved') && !existsSync(OVMF_IMAGE))
+    return `no UEFI firmware for the EFI boot (${OVMF_IMAGE}): run \`npm run setup\``;
+  for (const [need, want] of Object.entries(CONFIG_NEEDS) as Array<
+    [Capability, NonNullable<(typeof CONFIG_NEEDS)[Capability]>]
+  >) {
+    if (!needs.has(need)) continue;
     const cfg = (await pool.filesFor('profile')).kernel.config;
     const text = cfg ? readFileSync(cfg, 'utf8') : '';
-    const missing = [
-      'CONFIG_EFI_STUB',
-      'CONFIG_EFI_FAKE_MEMMAP',
-      'CONFIG_EFI_SOFT_RESERVE',
-      'CONFIG_DEV_DAX_HMEM',
-    ].filter((o) => !new RegExp(`^${o}=y$`, 'm').test(text));
-    if (missing.length) return `the kernel under test is built without ${missing.join(', ')}: no soft-reserved memory`;
+    const missing = want.options.filter((o) => !new RegExp(`^${o}=y$`, 'm').test(text));
+    if (missing.length) return want.without(missing);
   }
   return undefined;
 }
@@ -81,14 +91,22 @@ async function runOne(
   def: ScenarioDefinition,
   pool: BootPool,
   accel: AccelChoice,
-  waiver: Waiver | undefined,
+  variant: 'debug' | undefined,
   unmet: (need: Capability) => Promise<string | undefined>,
 ): Promise<ScenarioResult> {
-  const run = scenarioRun(def, pool, accel.accel, waiver, unmet);
+  const run = scenarioRun(def, pool, accel.accel, waiverFor(variant), unmet);
   const { result } = run;
+  const signatures = signaturesFor(def.id, variant);
   try {
     await def.run(run.ctx);
-    Object.assign(result, judge(result, signaturesFor(def.id), run.reports()));
+    Object.assign(result, judge(result, signatures, run.reports()));
+    const silent = unaccounted(def, result);
+    if (silent.length && result.status !== 'fail') {
+      result.status = 'fail';
+      result.reason =
+        `declared but neither measured nor skipped with a reason: ${silent.join(', ')} ` +
+        '(a scenario body says why it does not take a measurement)';
+    }
   } catch (e) {
     if (e instanceof SkipSignal) {
       result.status = 'skip';
@@ -101,10 +119,18 @@ async function runOne(
     const live = pool.current();
     if (live) result.evidence.push({ label: 'console tail', text: live.console.tail(40) });
     // The judge still says which signatures were checked before the body stopped.
-    result.signatures = judge(result, signaturesFor(def.id)).signatures;
+    result.signatures = judge(result, signatures).signatures;
     await pool.stop(); // a failed scenario may leave the guest in any state
   }
   return result;
+}
+
+/** The measurements a scenario declares that its body neither took nor skipped. */
+export function unaccounted(
+  def: Pick<ScenarioDefinition, 'measurements'>,
+  result: Pick<ScenarioResult, 'measurements'>,
+) {
+  return def.measurements.filter((n) => !(n in result.measurements));
 }
 
 export async function runScenarios(given: RunOptions): Promise<RunResults> {
@@ -127,7 +153,7 @@ export async function runScenarios(given: RunOptions): Promise<RunResults> {
       const result = missing
         ? { ...newResult(def), status: 'skip' as const, reason: missing }
         : (info(`scenario ${def.id}: ${def.title}`),
-          await runOne(def, pool, opts.accel, waiverFor(profile.variant), (need) =>
+          await runOne(def, pool, opts.accel, profile.variant, (need) =>
             missingNeed({ ...def, needs: [need] }, Boolean(profile.series), host, pool),
           ));
       // The kernel and image preparation a scenario's first boot waited for is counted apart.

@@ -72,6 +72,9 @@ export const BOOTS = {
   'memmap-1G': twoNodes(['memmap=1G!4G']),
   'bad-values': twoNodes([], { unchecked: BAD_DMEM_VALUES.map((b) => `dmem=${b.value}`) }),
   'dmem-1G-aligned': aligned,
+  // Fresh kernels for the debug checks: lockdep reports once per boot, so each probe has its own.
+  'debug-probe': twoNodes(['dmem=128M'], { tag: 'debug-probe' }),
+  'debug-probe-no-pool': twoNodes([], { tag: 'debug-probe-no-pool' }),
   // The dmem pool takes its page size at the first mount: one fresh boot per further size.
   'dmem-1G-aligned-2M': { ...aligned, tag: '2M' },
   'dmem-1G-aligned-1G': { ...aligned, tag: '1G' },
@@ -84,6 +87,8 @@ export const BOOTS = {
   // Fresh pools for the MCE at 2M and 1G (the pool takes its page size at the first mount).
   'mce-intel-2M': { ...aligned, append: [...aligned.append, 'memmap=1G!7G'], role: 'mce', tag: '2M' },
   'mce-intel-1G': { ...aligned, append: [...aligned.append, 'memmap=1G!7G'], role: 'mce', tag: '1G' },
+  // The unpatched kernel with an Intel-vendor CPU: whose is what an anonymous page's MCE prints.
+  'mce-intel-baseline': twoNodes([], { kernel: 'baseline', role: 'mce' }),
   // The IOMMU and edu for VFIO: the mem= column measured like the others.
   'mem-4G': twoNodes(['mem=4G'], { iommu: true, devices: ['edu'] }),
   // The same with an Intel-vendor CPU, for an MCE in /dev/mem memory (mce-dmemfs).

@@ -9,6 +9,7 @@ import { BOOTS } from './boots.js';
 import { alternatives, alternativesDevdax } from './defs/alternatives.js';
 import { dmemfsFiles } from './defs/dmemfs-files.js';
 import { dmemTestModule } from './defs/dmem-test-module.js';
+import { debugChecks } from './defs/debug-checks.js';
 import { poolBoundaries } from './defs/pool-boundaries.js';
 import { dmemfsNuma } from './defs/dmemfs-numa.js';
 import { hotUnplug } from './defs/hot-unplug-offline.js';
@@ -44,6 +45,7 @@ const CATALOG = [
   mce,
   dmemTestModule,
   poolBoundaries,
+  debugChecks,
 ] as const;
 
 export const SCENARIOS: ScenarioDefinition[] = [...CATALOG];

@@ -11,7 +11,7 @@ export interface Mutant {
   edit: EditName;
   scenario: ScenarioId;
   measurement: string;
-  /** breaks: the measurement must stop passing; fixes: the named signature must stop reproducing. */
+  /** breaks: the measurement must stop passing; fixes: the named signature must stop reproducing in it. */
   effect: 'breaks' | 'fixes';
   signature?: string;
   /** Other measurements of the same scenario that change with it (a crash takes its neighbours along). */
@@ -20,6 +20,8 @@ export interface Mutant {
   proves: string;
   /** Part of npm test's subset. */
   inTest?: boolean;
+  /** Only on this kernel variant (its scenario's checks exist nowhere else). */
+  variant?: 'debug';
 }
 
 export const MUTANTS: Mutant[] = [
@@ -47,6 +49,90 @@ export const MUTANTS: Mutant[] = [
     proves: 'a kernel BUG in a path that passes today fails the scenario, with the report as evidence',
   },
   {
+    edit: 'dmem-registered-pages-off-by-one',
+    scenario: 'reservation',
+    measurement: 'registered_kb',
+    effect: 'breaks',
+    proves: 'debugfs registered_pages is held to the exact reservation: one page too many per region is seen',
+  },
+  {
+    edit: 'dmem-param-keep-with-addr-accepted',
+    scenario: 'reservation-bad-values',
+    measurement: 'kernel_rejected_with_message',
+    effect: 'breaks',
+    alsoChanges: ['regions_registered', 'dmem_lines_in_log'],
+    proves: 'each bad dmem= value must be refused by the kernel itself: "!" with @addr accepted is seen',
+  },
+  {
+    edit: 'dmem-preferred-takes-local-node',
+    scenario: 'dmemfs-numa',
+    measurement: 'preferred_0_node0_dpages',
+    effect: 'breaks',
+    alsoChanges: [
+      'preferred_0_node1_dpages',
+      'preferred_0_paddr_node',
+      'preferred_1_node0_dpages',
+      'preferred_1_node1_dpages',
+      'preferred_1_paddr_node',
+      'preferred_overflow_node0_dpages',
+      'preferred_overflow_node1_dpages',
+    ],
+    proves: 'MPOL_PREFERRED is measured from a CPU of the other node: "preferred" and "local" give different nodes',
+  },
+  {
+    edit: 'dmem-membind-not-enforced',
+    scenario: 'dmemfs-numa',
+    measurement: 'membind_overflow_exit',
+    effect: 'breaks',
+    proves: 'MPOL_BIND past its node is held to SIGBUS (exit 135), not to "any non-zero exit"',
+  },
+  {
+    edit: 'dmem-node-free-count-not-restored',
+    scenario: 'dmemfs-numa',
+    measurement: 'node1_free_dpages_restored',
+    effect: 'breaks',
+    alsoChanges: ['node0_free_dpages_restored'],
+    proves: "each node's free dpages are checked after unlink, not only the pool's total",
+  },
+  {
+    edit: 'kvm-dmem-pmd-unresolved',
+    scenario: 'nested-guest',
+    measurement: 'l2_done',
+    effect: 'breaks',
+    alsoChanges: ['l2_memtotal_kb', 'l2_touched_mib', 'kvm_largepages', 'l2_attempts', 'l2_seconds'],
+    proves: 'an L2 that KVM cannot run from its dmemfs RAM fails the scenario, with its console as evidence',
+  },
+  {
+    edit: 'dmem-holes-message-reworded',
+    scenario: 'hot-unplug-dimm',
+    measurement: 'dmem_at_dimm_kernel_message',
+    effect: 'breaks',
+    proves: "dmem= aimed at a DIMM is held to the kernel's own refusal, by its words",
+  },
+  {
+    edit: 'dmem-mce-page-not-kept',
+    scenario: 'mce-dmemfs',
+    measurement: 'free_dpages_after_unlink_delta',
+    effect: 'breaks',
+    proves: 'a poisoned dpage must leave the pool for good: one handed out again after unlink is seen',
+  },
+  {
+    edit: 'dmem-other-pagesize-not-busy',
+    scenario: 'pool-boundaries',
+    measurement: 'second_mount_other_size_dmemfs_2M',
+    effect: 'breaks',
+    alsoChanges: ['second_mount_other_size_dmemfs_4K', 'second_mount_other_size_dmemfs_1G'],
+    proves: 'a mount with another page size while the pool is busy is held to EBUSY, by its errno',
+  },
+  {
+    edit: 'dmem-nodemask-refused',
+    scenario: 'dmem-test-module',
+    measurement: 'verdict',
+    effect: 'breaks',
+    alsoChanges: ['insmod', 'node_test_exhausted_node0'],
+    proves: "the series' own test module is judged by what it prints: its node test failing is seen",
+  },
+  {
     edit: 'get_dmem_pfn-pdnode',
     scenario: 'vfio-pin',
     measurement: 'map_dma',
@@ -54,5 +140,57 @@ export const MUTANTS: Mutant[] = [
     signature: 'vfio-get-dmem-pfn-null',
     proves: 'a fixed known failure is reported as "no longer reproduces", not as a silent pass',
     inTest: true,
+  },
+  {
+    edit: 'dmemfs-4k-fault-sigbus',
+    scenario: 'pool-boundaries',
+    measurement: 'no_pool_fill_dmemfs_4K',
+    effect: 'fixes',
+    signature: 'dmemfs-4k-fault-error-spins',
+    proves: 'the 4K spin is judged case by case: with SIGBUS returned, every case it named comes out fixed',
+  },
+  {
+    edit: 'dmemfs-racing-fault-xa-insert',
+    scenario: 'pool-boundaries',
+    measurement: 'threads_pages_used_dmemfs_4K',
+    effect: 'fixes',
+    signature: 'dmemfs-racing-faults-double-allocate',
+    proves: 'a fixed race is called fixed only after the tries its rate needs, all clean',
+  },
+  {
+    edit: 'dmemfs-dpages-zeroed',
+    scenario: 'pool-boundaries',
+    measurement: 'shrink_after_grow_dmemfs_2M',
+    effect: 'fixes',
+    signature: 'dmemfs-new-file-reads-old-data',
+    proves: 'stale data is told from zeroed data by what the helper reads back',
+  },
+  {
+    edit: 'dmem-mce-not-uc',
+    scenario: 'mce-dmemfs',
+    measurement: 'kernel_warnings_after_mce',
+    effect: 'fixes',
+    signature: 'mce-dmem-set-memory-uc-warning',
+    proves: 'the WARNING after a dmem MCE is counted: without set_memory_uc() on a dmem pfn it is gone',
+  },
+  {
+    edit: 'dmem-mce-force-kill',
+    scenario: 'mce-dmemfs',
+    measurement: 'sigbus_early_kill',
+    effect: 'fixes',
+    signature: 'mce-dmem-no-sigbus',
+    alsoChanges: ['si_code_early_kill', 'si_addr_matches_page', 'si_addr_lsb'],
+    proves:
+      'a signature is judged measurement by measurement: early kill cured while the default sysctl still ' +
+      'gets no SIGBUS reads "no longer reproduces" for the one and the known failure for the other',
+  },
+  {
+    edit: 'dmemfs-inode-alloc-atomic',
+    scenario: 'debug-checks',
+    measurement: 'mount_create_reports',
+    effect: 'fixes',
+    signature: 'dmemfs-inode-alloc-sleeps-under-spinlock',
+    variant: 'debug',
+    proves: 'a debug-kernel finding has a measurement that comes back clean when it is fixed',
   },
 ];

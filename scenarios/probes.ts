@@ -31,19 +31,34 @@ export async function dmemStats(g: Guest): Promise<DmemStats> {
     const m = /^\.\/(\S+) (-?\d+)/.exec(line.trim());
     if (m) out[m[1]!] = Number(m[2]);
   }
-  if (out.free_dpages === undefined)
-    throw new RigError('dmem-debugfs', 'the dmem debugfs statistics are missing (/sys/kernel/debug/dmem/free_dpages)', {
-      fix: 'build the kernel with CONFIG_DMEM_DEBUG_FS=y and boot it with dmem=',
-      evidence: r.stdout.slice(0, 2000),
-    });
+  const missing = DMEM_STATS.filter((k) => out[k] === undefined);
+  if (missing.length)
+    throw new RigError(
+      'dmem-debugfs',
+      `the dmem debugfs statistics are missing ${missing.map((k) => `/sys/kernel/debug/dmem/${k}`).join(', ')}`,
+      {
+        fix: 'build the kernel with CONFIG_DMEM_DEBUG_FS=y and boot it with dmem=',
+        evidence: r.stdout.slice(0, 2000),
+      },
+    );
   return { ...out, node: (n, key) => out[`node${n}/${key}`] ?? null } as DmemStats;
 }
 
+/** The top-level files of dmem's debugfs (MISSION.md): every one must be there, or reading them is an error. */
+export const DMEM_STATS = [
+  'registered_pages',
+  'total_dpages',
+  'free_dpages',
+  'dpage_shift',
+  'region_num',
+  'unaligned_pages',
+] as const;
+
 /** dmem debugfs values by file name; node(n, key) reads nodeN/key (null when absent). */
-export type DmemStats = Record<string, number> & {
-  free_dpages: number;
-  node(n: number, key: string): number | null;
-};
+export type DmemStats = Record<string, number> &
+  Record<(typeof DMEM_STATS)[number], number> & {
+    node(n: number, key: string): number | null;
+  };
 
 /** a - b, or null (which meets no expectation) when either side was not read. */
 export function delta(a: number | null | undefined, b: number | null | undefined): number | null {

@@ -289,6 +289,25 @@ export function crashReport(e: unknown, g: Guest): KernelReport | undefined {
   return r ? { kind: r.kind, title: r.title, excerpt: r.excerpt.join('\n') } : undefined;
 }
 
+/**
+ * Whether the guest still answers after a step that may have killed it: a command that runs, or
+ * the crash that ended it (its kernel report, for the measurement that records it).
+ */
+export async function guestSurvived(g: Guest): Promise<{ alive: boolean; report?: KernelReport; why?: string }> {
+  const crash = () => {
+    const r = g.console.firstCrash();
+    return r ? { report: { kind: r.kind, title: r.title, excerpt: r.excerpt.join('\n') } } : {};
+  };
+  try {
+    const r = await g.exec(['true']);
+    const failed = g.failureReason();
+    if (r.code === 0 && !failed) return { alive: true };
+    return { alive: false, why: failed?.message ?? `true exited ${r.code}`, ...crash() };
+  } catch (e) {
+    return { alive: false, why: e instanceof Error ? e.message.split('\n')[0] : String(e), ...crash() };
+  }
+}
+
 /** QEMU's edu device (1234:11e8) bound to vfio-pci: its PCI address, whether the bind took, the evidence. */
 export async function bindEduToVfio(g: Guest): Promise<{ bdf?: string; bound: boolean; evidence: string }> {
   const find = await g.exec([
@@ -320,6 +339,25 @@ export interface Injection {
   paddrSource: string;
   /** Kernel reports that appeared between the victim's start and its last word. */
   reports: KernelReport[];
+  /** The kernel's log lines for the injected page ("Memory failure: 0xPFN: ...", "MCE 0xPFN: handled by dmem"). */
+  logged: string[];
+}
+
+/**
+ * The kernel log lines that say the error at `paddr` reached memory_failure() (or the series'
+ * dmem handler): "Memory failure: 0xPFN: ..." and "MCE 0xPFN: handled by dmem". Without one, the
+ * injection did not land, and a victim that saw nothing proves nothing.
+ */
+export async function injectionLogged(g: Guest, paddr: string | undefined): Promise<string[]> {
+  if (!paddr || !/^0x[0-9a-f]+$/i.test(paddr)) return [];
+  const pfn = `0x${Math.floor(Number(paddr) / 4096).toString(16)}`;
+  return logMatches(g, new RegExp(`(Memory failure: ${pfn}:|MCE ${pfn}: )`));
+}
+
+/** The event a victim reported, where "timeout" counts only for an injection the kernel logged. */
+export function victimOutcome(v: Pick<Injection, 'ready' | 'final' | 'logged'>): string {
+  const event = v.final?.event ?? (v.ready ? (v.ready.paddr ? 'no final event' : 'no paddr') : 'victim did not start');
+  return event === 'timeout' && v.logged.length === 0 ? 'injection not logged' : event;
 }
 
 export interface VictimOptions {
@@ -352,6 +390,7 @@ export async function mceVictim(
   if (!ready) ctx.evidence(`mce-victim (${tag}) never got ready`, (await g.exec(['cat', log])).stdout.slice(-2000));
   let final: VictimEvent | undefined;
   let paddrSource = 'none';
+  let logged: string[] = [];
   if (ready) {
     const found = await victimPaddr(g, ready, opts.accept ?? (() => true));
     paddrSource = found.source;
@@ -361,6 +400,7 @@ export async function mceVictim(
       ctx.evidence(`HMP ${MCE_HMP(found.paddr)} (${tag})`, out || '(no output)');
       const finalLine = await waitForLine(g, log, /"event":"(sigbus|timeout)"/, (timeoutS + 30) * 1000);
       final = finalLine ? (JSON.parse(finalLine) as VictimEvent) : undefined;
+      logged = await injectionLogged(g, found.paddr);
     }
   }
   // A report is complete 1.5 s after its last line (console-watch): let it settle.
@@ -368,7 +408,7 @@ export async function mceVictim(
   const reports = g.console.reports
     .slice(mark)
     .map((r) => ({ kind: r.kind, title: r.title, excerpt: r.excerpt.join('\n') }));
-  return { ready, final, paddrSource, reports };
+  return { ready, final, paddrSource, reports, logged };
 }
 
 /**
@@ -399,15 +439,16 @@ export async function controlInjection(
   ctx: Pick<ScenarioContext, 'evidence'>,
   g: Guest,
   what: { label: string; file: string; size: string; tag: string; log: RegExp } & VictimOptions,
-): Promise<{ event: string; note: string; reports: KernelReport[]; log: string[] }> {
+): Promise<{ event: string; note: string; reports: KernelReport[]; log: string[]; logged: string[] }> {
   const v = await mceVictim(ctx, g, what.file, what.size, what.tag, what);
   ctx.evidence(`victim on ${what.label}`, JSON.stringify(v));
   const log = await logMatches(g, what.log);
   ctx.evidence(`kernel log after the ${what.label} MCE`, log.slice(-12).join('\n'));
   return {
-    event: v.final?.event ?? (v.ready ? 'no paddr' : 'victim did not start'),
-    note: v.final?.si_code_name ?? v.paddrSource,
+    event: victimOutcome(v),
+    note: `${v.final?.si_code_name ?? v.paddrSource}; kernel: ${v.logged.join(' / ') || 'nothing logged for the page'}`,
     reports: v.reports,
     log,
+    logged: v.logged,
   };
 }

@@ -10,7 +10,7 @@ import type { HostRole } from './machines.js';
 import type { BootName } from './boots.js';
 
 /** What a scenario needs from the machine; missing ones make it a skip with the reason. */
-export type Capability = 'patched-kernel' | 'mce-cpu' | 'iommu' | 'fs-dax' | 'soft-reserved';
+export type Capability = 'patched-kernel' | 'mce-cpu' | 'iommu' | 'fs-dax' | 'soft-reserved' | 'debug-checks';
 
 /** A first-level boot, as data. Scenarios that ask for the same request share one boot. */
 export interface BootRequest {
@@ -48,6 +48,8 @@ export interface MeasureOptions {
   evidence?: string;
   /** The kernel reports this value came from: claimed by it, judged through it. */
   reports?: KernelReport[];
+  /** How often the step behind the value was tried in this run (a race repeated until it fires). */
+  tries?: number;
 }
 
 export interface ScenarioContext<M extends string = string> {
@@ -139,6 +141,14 @@ export interface Signature<M extends string = string> {
    * created). `scenario` may then be '*', every scenario.
    */
   seen?: true;
+  /** Only on this kernel variant (the debug checks that report it exist nowhere else). */
+  variant?: 'debug';
+  /**
+   * Measurements whose failure is a race that fires in some runs only: its recorded rate (hits of
+   * tries, and where they were counted). Not firing is "not seen this run" until a run makes
+   * enough tries for a miss to mean a fix.
+   */
+  intermittent?: Partial<Record<M, { hits: number; tries: number; source: string }>>;
 }
 
 /** Declares a signature of `scenario`, with measurement names checked against it. */

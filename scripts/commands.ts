@@ -30,6 +30,7 @@ import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { rerender } from '../report/bundle.js';
 import { seriesCommands } from './series-commands.js';
 import { shellCommand } from './shell-command.js';
+import { nightlyCommands } from './nightly-commands.js';
 import {
   accelOpt,
   jsonOpt,
@@ -581,6 +582,7 @@ export const COMMANDS: Command[] = [
     },
   },
   ...seriesCommands(),
+  ...nightlyCommands(),
   shellCommand(),
 ];
 

@@ -6,7 +6,7 @@ import { info } from '../core/log.js';
 import { materializeSeries } from '../kernel/series-input.js';
 import { pinSeries, writeProfile } from '../kernel/series-pin.js';
 import { bisect, bisectTable } from '../runner/bisect.js';
-import { mutantsTable, runMutants } from '../runner/mutants.js';
+import { coverageTable, mutantsTable, runMutants, type MutantsResult } from '../runner/mutants.js';
 import { MUTANTS } from '../scenarios/mutants.js';
 import { chooseAccel } from '../vm/accel.js';
 import { accelOpt as accel, jsonOpt as json, kernelInput, kernelOpts, type Command, type Values } from './options.js';
@@ -131,15 +131,28 @@ function mutantsCommand(): Command {
         ...(v.scenario ? { scenarios: v.scenario as string[] } : {}),
         out,
       });
-      mkdirSync(out, { recursive: true });
-      writeFileSync(join(out, 'mutants.json'), JSON.stringify(r, null, 2) + '\n');
-      process.stdout.write(
-        v.json ? JSON.stringify(r, null, 2) + '\n' : `${mutantsTable(r.outcomes)}\n\ntime: ${r.seconds.toFixed(0)} s\n`,
-      );
-      return r.outcomes.every((o) => o.ok || (o.skipped && !o.collateral.length)) ? 0 : 1;
+      const md = writeMutants(out, r);
+      process.stdout.write(v.json ? JSON.stringify(r, null, 2) + '\n' : md);
+      return mutantsPassed(r) ? 0 : 1;
     },
   };
 }
+
+/** mutants.json and mutants.md in `out`; the Markdown, also for stdout. */
+export function writeMutants(out: string, r: MutantsResult): string {
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'mutants.json'), JSON.stringify(r, null, 2) + '\n');
+  const md =
+    `${mutantsTable(r.outcomes)}\n\n${coverageTable(r.coverage)}\n\n` +
+    `${r.outcomes.filter((o) => o.ok).length} of ${r.outcomes.length} mutants caught cleanly; ` +
+    `time: ${r.seconds.toFixed(0)} s\n`;
+  writeFileSync(join(out, 'mutants.md'), md);
+  return md;
+}
+
+/** Every mutant caught, and none changed another verdict (a skipped one only when it changed nothing). */
+export const mutantsPassed = (r: MutantsResult): boolean =>
+  r.outcomes.every((o) => o.ok || (o.skipped !== undefined && !o.collateral.length));
 
 export function seriesCommands(): Command[] {
   return [pinCommand(), bisectCommand(), mutantsCommand()];

@@ -67,6 +67,8 @@ export interface GuestOptions {
   onQmp?: (qmp: QmpClient) => void;
   /** Console silence before SSH that counts as a stalled boot (default BOOT_QUIET_MS). */
   bootQuietMs?: number;
+  /** Where the SSH forward's host port comes from (default: a free loopback port, probed). */
+  pickPort?: () => Promise<number>;
 }
 
 export interface BootTimings {
@@ -159,7 +161,7 @@ export class Guest {
     const key = generateRunKey(runDir, `dmemfs-rig-${opts.spec.name}`);
     const spec: MachineSpec = { ...opts.spec, append: [...opts.spec.append], forwards: [...opts.spec.forwards] };
     if (opts.ssh !== false) {
-      const port = await freeLoopbackPort();
+      const port = await (opts.pickPort ?? freeLoopbackPort)();
       spec.forwards.push({ hostPort: port, guestPort: 22 });
       spec.append.push(`rig.key=${publicKeyBlob(key.publicKey).blob}`);
     }

@@ -9,8 +9,12 @@
  *                "sigbus").
  *   threads      fill with --threads threads at once, every thread writing every page, then
  *                read every page back (verified).
+ * And `pool-edge --mount FSTYPE DIR OPTIONS`: mount(2) itself, so that a refusal keeps its errno
+ * (outcome "mounted" or "refused:EBUSY"); mount(8) turns errnos into sentences.
  */
 #include "rig-helper.h"
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -23,6 +27,7 @@ static volatile sig_atomic_t rig_sigbus_seen;
 static void usage(void)
 {
 	printf("usage: pool-edge --case fill|shrink-grow|threads --file PATH --page BYTES --pages N [--threads T]\n"
+	       "       pool-edge --mount FSTYPE DIR OPTIONS\n"
 	       "Prints one JSON object: outcome (ok, sigbus, or STEP:ERRNO), pages_touched, and per case\n"
 	       "after_shrink / after_grow (shrink-grow) or verified (threads). While it fills, \"progress N\"\n"
 	       "lines on stderr, at most every half second.\n");
@@ -116,8 +121,30 @@ static void *fill_thread(void *arg)
 	return NULL;
 }
 
+/* mount -t FSTYPE -o OPTIONS none DIR, DIR created first; the errno of a refusal. */
+static int mount_case(const char *fstype, const char *dir, const char *options)
+{
+	json_str("tool", TOOL);
+	json_str("case", "mount");
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		outcome_errno("mkdir", errno);
+		json_emit();
+		return 1;
+	}
+	if (mount("none", dir, fstype, 0, options) < 0) {
+		outcome_errno("refused", errno);
+		json_emit();
+		return 1;
+	}
+	json_str("outcome", "mounted");
+	json_emit();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "--mount"))
+		return mount_case(argv[2], argv[3], argv[4]);
 	const char *file = NULL, *what = NULL;
 	uint64_t page = 0;
 	int pages = 0, threads = 1;
@@ -221,7 +248,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		v = 1;
-		json_str("after_grow", read_first(p, &v) ? "sigbus" : v == 0 ? "zero" : "stale");
+		int bus = read_first(p, &v);
+		json_str("after_grow", bus ? "sigbus" : v == 0 ? "zero" : "stale");
+		/* What was read: the fill's own word (page 0 ^ MAGIC) is the old data itself. */
+		if (!bus) {
+			json_hex("after_grow_word", v);
+			json_str("after_grow_is_old_data", v == (0 ^ MAGIC) ? "yes" : "no");
+		}
 	}
 	json_str("outcome", "ok");
 	json_emit();

@@ -7,7 +7,7 @@ import { eq, is } from '../../core/results.js';
 import type { Guest } from '../../vm/guest.js';
 import { DIMM_BASE } from '../boots.js';
 import { dmemRegions, dmemStats, logMatches, memTotalKb, type DmemStats } from '../probes.js';
-import { mapAndTouch, mountDmemfs } from '../steps.js';
+import { guestSurvived, mapAndTouch, mountDmemfs } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
 
 interface MemoryDevice {
@@ -81,6 +81,7 @@ const MEASUREMENTS = [
   'mount_2M',
   'dmemfs_file_in_use',
   'dimm_removed',
+  'kernel_survived_device_del',
   'memtotal_drop_kb',
   'dmem_free_dpages_unchanged',
   'dmemfs_file_still_mapped',
@@ -175,6 +176,13 @@ async function removeDimmInUse(ctx: ScenarioContext<M>, g: Guest, dimm: MemoryDe
     expect: is(true),
     note: `DEVICE_DELETED; ${ost.length} ACPI_DEVICE_OST event(s)`,
   });
+  const survived = await guestSurvived(g);
+  ctx.measure('kernel_survived_device_del', survived.alive, {
+    expect: is(true),
+    ...(survived.why ? { note: survived.why } : {}),
+    ...(survived.report ? { reports: [survived.report] } : {}),
+  });
+  if (!survived.alive) throw new Error(`the guest died removing the DIMM: ${survived.why ?? '?'}`);
   const memAfter = await memTotalKb(g);
   ctx.measure('memtotal_drop_kb', memBefore.total - memAfter.total, {
     unit: 'kB',
@@ -211,6 +219,13 @@ async function hotAdd(ctx: ScenarioContext<M>, g: Guest, before: DmemStats): Pro
 /** dmem= aimed at the DIMM's range: the kernel registers no region there. */
 async function dmemAimedAtDimm(ctx: ScenarioContext<M>): Promise<void> {
   const g2 = await ctx.boot('dimm-dmem-on-dimm');
+  const survived = await guestSurvived(g2);
+  ctx.measure('kernel_survived_dmem_at_dimm', survived.alive, {
+    expect: is(true),
+    ...(survived.why ? { note: survived.why } : {}),
+    ...(survived.report ? { reports: [survived.report] } : {}),
+  });
+  if (!survived.alive) throw new Error(`the guest booted with dmem= at the DIMM died: ${survived.why ?? '?'}`);
   const dimm2 = (await memoryDevices(g2)).find((d) => d.data.id === 'dimm1');
   const regions2 = await dmemRegions(g2);
   const lines = await logMatches(g2, /dmem: |dmemfs/);
@@ -225,6 +240,4 @@ async function dmemAimedAtDimm(ctx: ScenarioContext<M>): Promise<void> {
     expect: eq(0),
     note: `DIMM at ${dimm2 ? hex(dimm2.data.addr) : '?'}: e820 has no RAM there at reservation time`,
   });
-  const alive = await g2.exec(['true']).then((x) => x.code === 0);
-  ctx.measure('kernel_survived_dmem_at_dimm', alive, { expect: is(true) });
 }

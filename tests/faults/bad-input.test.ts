@@ -230,17 +230,34 @@ await fault(
   { skip: hasKvm ? 'this host has usable KVM' : false },
 );
 
-await fault(t, 'bad-input', 'a port already in use: the guest gets another one', async (st) => {
-  // Bind every port the rig might pick next? Not possible; instead hold one and check the rig never picks a busy port.
+await fault(t, 'bad-input', 'a port taken between the probe and QEMU: the guest boots on another one', async (st) => {
+  // The port is really taken: a listener on 127.0.0.1 holds it, and the rig is handed it first
+  // (what happens when another process binds the probed port before QEMU does).
   const net = await import('node:net');
   const srv = net.createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { freeLoopbackPort } = await import('../../vm/ports.js');
   const busy = (srv.address() as { port: number }).port;
-  const picked = new Set<number>();
-  for (let i = 0; i < 50; i++) picked.add(await freeLoopbackPort());
-  st.notOk(picked.has(busy), `${picked.size} ports picked, never the busy ${busy}`);
-  srv.close();
+  const { freeLoopbackPort } = await import('../../vm/ports.js');
+  const { bootFirstGuest, prepareFirstGuest } = await import('../../runner/first-guest.js');
+  const { chooseAccel } = await import('../../vm/accel.js');
+  const handed: number[] = [];
+  const pickPort = async () => {
+    const p = handed.length === 0 ? busy : await freeLoopbackPort();
+    handed.push(p);
+    return p;
+  };
+  const g = await bootFirstGuest(await prepareFirstGuest(), chooseAccel(), { pickPort, name: 'busy-port' });
+  try {
+    const port = g.opts.spec.forwards.find((f) => f.guestPort === 22)?.hostPort;
+    st.equal(handed[0], busy, 'the first port handed to QEMU was the busy one');
+    st.ok(handed.length >= 2, `QEMU could not bind it and the rig took another (${handed.join(', ')})`);
+    st.not(port, busy, `the guest's SSH forward is on ${port}, not the busy ${busy}`);
+    const r = await g.exec(['true']);
+    st.equal(r.code, 0, 'and the guest answers over it');
+  } finally {
+    await g.stop();
+    srv.close();
+  }
 });
 
 await fault(t, 'bad-input', 'a bisect with nothing to find: both ends agree', async (st) => {

@@ -20,11 +20,19 @@ export async function fault(
     `[${kind}] ${name}`,
     { ...(opts.skip ? { skip: opts.skip } : {}), ...(opts.timeout ? { timeout: opts.timeout } : {}) },
     async (st) => {
-      await body(st);
-      // Survived = every assertion of this fault held.
-      const survived = st.passing();
-      const log = process.env.DMEMFS_RIG_FAULT_LOG;
-      if (log) appendFileSync(log, `${JSON.stringify({ kind, name, survived })}\n`);
+      // Logged as tried whatever the body does: one that throws was tried and not survived.
+      let threw = false;
+      try {
+        await body(st);
+      } catch (e) {
+        threw = true;
+        throw e;
+      } finally {
+        // Survived = the body ran to its end and every assertion of this fault held.
+        const survived = !threw && st.passing();
+        const log = process.env.DMEMFS_RIG_FAULT_LOG;
+        if (log) appendFileSync(log, `${JSON.stringify({ kind, name, survived })}\n`);
+      }
     },
   );
 }

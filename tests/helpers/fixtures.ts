@@ -2,10 +2,15 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sharedDir } from '../../core/paths.js';
+import { projectRoot, sharedDir } from '../../core/paths.js';
 
 export const ORIGINAL_MBOX = () => join(sharedDir(), 'fixtures', 'dmemfs-rfc-v2.mbox');
 export const REBASED_MBOX = () => join(sharedDir(), 'fixtures', 'dmemfs-rfc-v2-on-debian-5.10.223.mbox');
+/**
+ * results.json of a real full run (`npm start` on this machine, scenario-level evidence left out to
+ * keep it small): the nightly test's night and base, and the perturbation test's held values.
+ */
+export const FULL_RUN_BUNDLE = () => join(projectRoot(), 'tests', 'fixtures', 'bundles', 'full-run', 'results.json');
 export const VERBATIM_MBOX = () => join(sharedDir(), 'fixtures', 'dmemfs-rfc-v2.verbatim-only.mbox');
 
 /** Split an mbox into its raw messages (each starting with its "From " line). */

@@ -21,7 +21,7 @@ for (const m of MUTANTS)
     for (const n of [m.measurement, ...(m.alsoChanges ?? [])]) t.ok(names.includes(n), `${m.scenario} measures ${n}`);
     if (m.effect === 'fixes')
       t.ok(
-        signaturesFor(m.scenario).some((s) => s.id === m.signature),
+        signaturesFor(m.scenario, m.variant).some((s) => s.id === m.signature),
         `signature ${m.signature} belongs to ${m.scenario}`,
       );
     t.ok(m.proves.length > 20, 'says which check it proves can fail');

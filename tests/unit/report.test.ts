@@ -110,7 +110,8 @@ t.test('compare: status regressions, expectations that stopped holding, values b
     ],
     'a held value that moved is a regression, a timing is not',
   );
-  t.equal(d.regressions, 3, 'a: pass -> fail, f stopped holding, f moved');
+  t.same(d.missing, [{ scenario: 'gone', regression: true }], 'a scenario the new run lacks');
+  t.equal(d.regressions, 4, 'a: pass -> fail, f stopped holding, f moved; gone is missing');
   t.match(renderDiff(d, 0.01), /REGRESSED a: pass -> fail/);
 });
 

@@ -16,6 +16,7 @@ import { runSummary, toTap } from '../../report/tap.js';
 import { fakeRun } from '../helpers/runs.js';
 import { SCENARIOS, selectScenarios, BAD_DMEM_VALUES, SIGNATURES } from '../../scenarios/catalog.js';
 import { parseDmemParam } from '../../scenarios/dmem-param.js';
+import { debugChecks } from '../../scenarios/defs/debug-checks.js';
 import { parseShowRecords, parseSimulatedInstall } from '../../core/apt.js';
 
 t.test('expectations', async (t) => {
@@ -122,7 +123,12 @@ t.test('catalog: unique ids, every scenario says what it proves, bad values real
   for (const sig of SIGNATURES) {
     if (sig.scenario === '*') {
       t.ok(sig.seen && sig.report, `${sig.id}: a signature of every scenario claims seen reports only`);
-      t.same(Object.keys(sig.measurements), [], `${sig.id}: and names no measurement`);
+      t.equal(sig.variant, 'debug', `${sig.id}: a debug-kernel finding`);
+      t.ok(
+        Object.keys(sig.measurements).every((n) => (debugChecks.measurements as readonly string[]).includes(n)) &&
+          Object.keys(sig.measurements).length > 0,
+        `${sig.id}: names a measurement debug-checks always takes`,
+      );
       continue;
     }
     const def = SCENARIOS.find((s) => s.id === sig.scenario);

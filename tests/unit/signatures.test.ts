@@ -105,10 +105,18 @@ t.test('vfio-pin: the real oops is the known failure; the derived near miss is a
 
 t.test('nested-guest: 4 large pages is known; 0 or unreadable is worse; 32 no longer reproduces', async (t) => {
   const sigs = signaturesFor('nested-guest');
-  const at = (v: number | null) => judge({ measurements: { kvm_largepages: m(v, atLeast(32)) } }, sigs);
+  const dmemfsL2 = 'L2 RAM: file /mnt/dmem/l2-ram; L2 reported touched_mib=64; kvm/largepages 4 under KVM in L1';
+  const at = (v: number | null, evidence = dmemfsL2) =>
+    judge({ measurements: { kvm_largepages: m(v, atLeast(32), { evidence }) } }, sigs);
   t.equal(at(4).status, 'known-failure');
   t.equal(at(0).status, 'fail', 'every large page gone is worse than known');
-  t.match(at(0).reason, /kvm_largepages = 0, where kvm-dmem-4k has 1\.\.8/);
+  t.match(at(0).reason, /kvm_largepages = 0, where kvm-dmem-4k has 3\.\.6/);
+  t.equal(at(2).status, 'fail', 'half the known count is another behaviour');
+  t.equal(at(8).status, 'fail', 'twice the known count too');
+  const onHugetlbfs =
+    'L2 RAM: file /dev/hugepages/l2-ram; L2 reported touched_mib=64; kvm/largepages 4 under KVM in L1';
+  t.equal(at(4, onHugetlbfs).status, 'fail', 'the count of an L2 that is not on dmemfs is not the known failure');
+  t.equal(at(4, dmemfsL2.replace('=64', '=0')).status, 'fail', 'nor of one that never touched its memory');
   t.equal(at(null).status, 'fail', 'a counter that could not be read is never the known failure');
   t.equal(at(20).status, 'fail', 'more large pages but still short of 32: a different failure');
   const fixed = at(32);
@@ -119,16 +127,22 @@ t.test('nested-guest: 4 large pages is known; 0 or unreadable is worse; 32 no lo
 t.test('mce-dmemfs: a timeout is known, a missing event is not; the WARNING must be claimed', async (t) => {
   const sigs = signaturesFor('mce-dmemfs');
   const warning = fixture('mce-dmem-memtype-reserve-warning.log');
+  const handledLine = 'MCE 0x240000: handled by dmem';
   const base = {
-    sigbus_default_sysctl: m('timeout', is('sigbus')),
-    sigbus_early_kill: m('timeout', is('sigbus')),
-    kernel_warnings_after_mce: m(2, eq(0), { reports: [warning, warning] }),
+    sigbus_default_sysctl: m('timeout', is('sigbus'), { evidence: handledLine }),
+    sigbus_early_kill: m('timeout', is('sigbus'), { evidence: handledLine }),
+    kernel_warnings_after_mce: m(1, eq(0), { reports: [warning, warning] }),
   };
   const known = judge({ measurements: base }, sigs);
   t.equal(known.status, 'known-failure');
   t.same(known.signatures.map((c) => c.reproduced).sort(), [true, true]);
   const noEvent = judge({ measurements: { ...base, sigbus_default_sysctl: m(null, is('sigbus')) } }, sigs);
   t.equal(noEvent.status, 'fail', 'no final event at all (a hang, a crash) is not the known timeout');
+  const notLogged = judge(
+    { measurements: { ...base, sigbus_default_sysctl: m('timeout', is('sigbus'), { evidence: '' }) } },
+    sigs,
+  );
+  t.equal(notLogged.status, 'fail', 'a timeout without the kernel taking the error is not the known failure');
   const topology = fixture('near-miss-topology-warning.log');
   const otherWarning = judge(
     { measurements: { ...base, kernel_warnings_after_mce: m(1, eq(0), { reports: [topology] }) } },
@@ -164,17 +178,22 @@ t.test('pool-boundaries: the stuck 4K fault, the racing-fault leak and its BUG, 
   const bug = fixture('dmemfs-unlink-clear-inode-bug.log');
   const warn = fixture('dmemfs-racing-pmd-warning.log');
   // The values of the real run (tests/fixtures/evidence: its no-pool 4K evidence).
+  const helperOk =
+    '{"tool":"pool-edge","case":"threads","pages":256,"pages_touched":256,"verified":true,"outcome":"ok"}';
+  const oldData =
+    '{"after_shrink":"sigbus","after_grow":"stale","after_grow_word":"0x5a5a5a5a5a5a5a5a",' +
+    '"after_grow_is_old_data":"yes","outcome":"ok"}';
   const real = {
     no_pool_fill_dmemfs_4K: m('stuck: R', is('sigbus'), { evidence: stuck }),
     oversize_fill_dmemfs_4K: m('stuck: R', is('sigbus'), { evidence: stuck }),
     oversize_pages_touched_dmemfs_4K: m(null, eq(65536), { evidence: stuck }),
-    threads_pages_used_dmemfs_4K: m(263, eq(256)),
+    threads_pages_used_dmemfs_4K: m(263, eq(256), { evidence: helperOk }),
     threads_unlink_dmemfs_4K: crashed(bug),
-    threads_pages_used_dmemfs_2M: m(65, eq(64)),
+    threads_pages_used_dmemfs_2M: m(65, eq(64), { evidence: helperOk }),
     threads_kernel_reports_dmemfs_2M: m(1, eq(0), { reports: [warn] }),
     threads_unlink_dmemfs_2M: crashed(bug),
-    shrink_after_grow_dmemfs_2M: m('stale', is('zero')),
-    shrink_after_grow_dmemfs_1G: m('stale', is('zero')),
+    shrink_after_grow_dmemfs_2M: m('stale', is('zero'), { evidence: oldData }),
+    shrink_after_grow_dmemfs_1G: m('stale', is('zero'), { evidence: oldData }),
   };
   const known = judge({ measurements: real }, sigs);
   t.equal(known.status, 'known-failure', known.reason ?? '');
@@ -200,6 +219,17 @@ t.test('pool-boundaries: the stuck 4K fault, the racing-fault leak and its BUG, 
     "the same WARNING from device-dax's fault is not dmemfs's",
   );
   t.equal(other({ shrink_after_grow_dmemfs_2M: m('sigbus', is('zero')) }).status, 'fail', 'SIGBUS is not stale data');
+  const otherBytes = oldData.replace('"yes"', '"no"');
+  t.equal(
+    other({ shrink_after_grow_dmemfs_2M: m('stale', is('zero'), { evidence: otherBytes }) }).status,
+    'fail',
+    'non-zero bytes that are not the old data are another failure',
+  );
+  t.equal(
+    other({ threads_pages_used_dmemfs_4K: m(263, eq(256), { evidence: '{"outcome":"mmap:ENOMEM"}' }) }).status,
+    'fail',
+    'extra dpages from a fill that failed are not the race',
+  );
   const fixedSpin = judge(
     {
       measurements: {
@@ -229,7 +259,7 @@ t.test('debug-kernel reports on any use of dmemfs are claimed where seen; any ot
   const relock = fixture('debug-dmemfs-fault-recursive-mmap-lock.log');
   const passing = { measurements: { mount_4K: m(true, is(true)) } };
   for (const scenario of ['dmemfs-files', 'pool-boundaries', 'vfio-pin']) {
-    const v = judge(passing, signaturesFor(scenario), [on(sleeping), on(sleeping), on(rcu), on(relock)]);
+    const v = judge(passing, signaturesFor(scenario, 'debug'), [on(sleeping), on(sleeping), on(rcu), on(relock)]);
     t.equal(v.status, 'known-failure', `${scenario}: the three debug findings are known`);
     t.same(
       v.signatures.map((c) => c.id),
@@ -240,20 +270,27 @@ t.test('debug-kernel reports on any use of dmemfs are claimed where seen; any ot
       ],
     );
   }
-  const other = judge(passing, signaturesFor('dmemfs-files'), [
+  const other = judge(passing, signaturesFor('dmemfs-files', 'debug'), [
     on(sleeping),
     on(fixture('near-miss-topology-warning.log')),
   ]);
   t.equal(other.status, 'fail', 'a WARNING no signature names still fails the scenario');
   t.match(other.reason, /smpboot\.c/);
   t.equal(judge(passing, signaturesFor('dmemfs-files')).status, 'pass', 'not seen: not listed, nothing to claim');
+  t.equal(
+    judge(passing, signaturesFor('dmemfs-files'), [on(sleeping)]).status,
+    'fail',
+    'on the plain kernel no debug signature applies: the same report fails the scenario',
+  );
 });
 
-t.test('a skipped measurement is never judged a pass or a fix', async (t) => {
+t.test('a skipped measurement is never judged a pass or a fix: the known failure stands, not re-checked', async (t) => {
   const sigs = signaturesFor('nested-guest');
   const v = judge({ measurements: { kvm_largepages: { value: null, unit: '', skipped: 'L2 under TCG' } } }, sigs);
-  t.equal(v.status, 'pass');
-  t.same(v.signatures, [], 'the signature was not checked, so it is not listed as fixed');
+  t.equal(v.status, 'known-failure', 'not a pass');
+  t.equal(v.signatures[0]?.outcome, 'not-rechecked');
+  t.same(v.signatures[0]?.unchecked, [{ measurement: 'kvm_largepages', reason: 'L2 under TCG' }]);
+  t.match(v.reason, /kvm-dmem-4k \[not re-checked\]/);
 });
 
 t.test("the README's known-failures section is the signatures' own text", async (t) => {

@@ -1,0 +1,28 @@
+/**
+ * The races of the series that fire in some runs only, as data: how often each fired per try,
+ * counted where the source says. The scenario that provokes one repeats it until it fires, up to
+ * the tries that make a miss mean a fix (core/results.ts triesNeeded); its signature carries the
+ * same rate, so that a run that did not see it says "not seen" unless it tried that often.
+ */
+import { triesNeeded } from '../core/results.js';
+
+export interface RaceRate {
+  hits: number;
+  tries: number;
+  source: string;
+}
+
+/** Eight threads faulting one dmemfs file at once (pool-boundaries' threads case), per column. */
+export const THREAD_RACES = {
+  dmemfs_4K: { hits: 1, tries: 2, source: 'placeholder' },
+  dmemfs_2M: { hits: 1, tries: 3, source: 'placeholder' },
+  dmemfs_1G: { hits: 1, tries: 3, source: 'placeholder' },
+} as const satisfies Record<string, RaceRate>;
+
+/** The most tries a run spends on one race (a bound on its time). */
+export const MAX_RACE_TRIES = 10;
+
+/** How often a run tries a race: enough for a miss to mean a fix, within MAX_RACE_TRIES. */
+export function racePlan(r: RaceRate): number {
+  return Math.min(MAX_RACE_TRIES, triesNeeded(r.hits, r.tries));
+}

@@ -1,0 +1,203 @@
+/**
+ * The nightly's steps as commands: each one's exit status is the step's, and each writes its
+ * Markdown (and JSON) into the bundle itself, so the workflow needs no pipes, no `ls | tail` and
+ * no inline scripts (ci/nightly.yml). A regression fails `nightly compare`; an uncaught mutant
+ * fails `nightly mutants`; `nightly accept` makes a bundle the base.
+ */
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RigError } from '../core/errors.js';
+import { info } from '../core/log.js';
+import { acceptBundle, githubAnnotations } from '../report/baseline.js';
+import { compareRuns, loadBundle, renderDiff, type RunDiff } from '../report/compare.js';
+import { bisect, bisectTable } from '../runner/bisect.js';
+import { runMutants } from '../runner/mutants.js';
+import { MUTANTS } from '../scenarios/mutants.js';
+import { chooseAccel } from '../vm/accel.js';
+import { accelOpt, kernelInput, kernelOpts, type Command, type Values } from './options.js';
+import { mutantsPassed, writeMutants } from './series-commands.js';
+
+const bundleOpt = {
+  type: 'string' as const,
+  help: 'the bundle of the night (default: the newest out/run-* directory)',
+};
+
+/** The bundle a step works on: --bundle, else the newest out/run-* (names sort by their time). */
+export function nightBundle(v: Values, root = 'out'): string {
+  if (typeof v.bundle === 'string') {
+    if (!existsSync(join(v.bundle, 'results.json')))
+      throw new RigError('bad-bundle', `${v.bundle} holds no results.json`, {
+        fix: 'give a bundle written by `dmemfs-rig run --out DIR`',
+      });
+    return v.bundle;
+  }
+  const runs = existsSync(root)
+    ? readdirSync(root)
+        .filter((d) => d.startsWith('run-') && statSync(join(root, d)).isDirectory())
+        .filter((d) => existsSync(join(root, d, 'results.json')))
+        .sort()
+    : [];
+  if (!runs.length)
+    throw new RigError('no-bundle', `no bundle under ${root}/ (out/run-*/results.json)`, {
+      fix: 'run the main job first (`npm start` writes out/run-<time>/), or pass --bundle DIR',
+    });
+  return join(root, runs.at(-1)!);
+}
+
+function compareCommand(): Command {
+  return {
+    name: 'nightly compare',
+    summary: "compare the night's bundle with the accepted base; exit 1 on a regression",
+    usage: '[--base DIR] [--bundle DIR] [--tolerance 0.1]',
+    details:
+      'Writes compare.md and compare.json into the bundle and prints the Markdown with GitHub annotations. ' +
+      'Without an accepted base (DIR/accepted.json) the night becomes the first one: exit 0.',
+    options: {
+      base: { type: 'string', help: 'the accepted base directory (default base)' },
+      bundle: bundleOpt,
+      tolerance: { type: 'string', help: 'relative change that counts as moved (default 0.1)' },
+    },
+    async run(v) {
+      const bundle = nightBundle(v);
+      const base = String(v.base ?? 'base');
+      const tolerance = v.tolerance === undefined ? 0.1 : Number(v.tolerance);
+      if (!(tolerance >= 0))
+        throw new RigError('usage', `--tolerance ${String(v.tolerance)} is not a non-negative number`);
+      if (!existsSync(join(base, 'accepted.json'))) {
+        const md = `no accepted base in ${base}/ yet: ${bundle} becomes the first\n`;
+        writeFileSync(join(bundle, 'compare.md'), md);
+        process.stdout.write(md);
+        return 0;
+      }
+      const d: RunDiff = compareRuns(loadBundle(base), loadBundle(bundle), {
+        tolerance,
+        names: [`${base} (accepted)`, bundle],
+      });
+      const md = renderDiff(d, tolerance);
+      writeFileSync(join(bundle, 'compare.md'), md);
+      writeFileSync(join(bundle, 'compare.json'), `${JSON.stringify(d, null, 2)}\n`);
+      process.stdout.write(
+        md +
+          githubAnnotations(d)
+            .map((l) => `${l}\n`)
+            .join(''),
+      );
+      return d.regressions ? 1 : 0;
+    },
+  };
+}
+
+function acceptCommand(): Command {
+  return {
+    name: 'nightly accept',
+    summary: "make the night's bundle the accepted base",
+    usage: '[--bundle DIR] [--into base] [--reason TEXT]',
+    options: {
+      bundle: bundleOpt,
+      into: { type: 'string', help: 'the accepted base directory (default base)' },
+      reason: { type: 'string', help: 'why it is accepted (recorded in accepted.json)' },
+    },
+    async run(v) {
+      const bundle = nightBundle(v);
+      const into = String(v.into ?? 'base');
+      const a = acceptBundle(bundle, into, typeof v.reason === 'string' ? v.reason : 'a night without regressions');
+      process.stdout.write(`${into}: now the accepted base (${bundle}; ${a.reason})\n`);
+      return 0;
+    },
+  };
+}
+
+/** The scenarios that regressed in a compare.json (status, expectation, skip or signature changes). */
+export function regressedScenarios(d: RunDiff): string[] {
+  const lists: Array<Array<{ scenario: string; regression: boolean }>> = [
+    d.statusChanges,
+    d.expectationChanges,
+    d.moved,
+    d.unchecked,
+    d.swapped,
+    d.unheld,
+  ];
+  return [...new Set(lists.flatMap((l) => l.filter((c) => c.regression).map((c) => c.scenario)))];
+}
+
+function bisectRegressionsCommand(): Command {
+  return {
+    name: 'nightly bisect-regressions',
+    summary: "bisect every scenario that regressed in the bundle's compare.json; the tables into bisect.md",
+    usage: '[--bundle DIR] [--profile P] [--series …]',
+    details: 'Exit 0 when every regressed scenario was bisected (found or not), 1 when a bisect could not run.',
+    options: { ...kernelOpts, bundle: bundleOpt, accel: accelOpt },
+    async run(v) {
+      const bundle = nightBundle(v);
+      const file = join(bundle, 'compare.json');
+      if (!existsSync(file))
+        throw new RigError('no-compare', `${file} is missing: nothing says what regressed`, {
+          fix: 'run `dmemfs-rig nightly compare` on the bundle first',
+        });
+      const diff = loadDiff(file);
+      const ids = regressedScenarios(diff);
+      const a = chooseAccel(v.accel as string | undefined);
+      const parts: string[] = [`# bisect of what regressed in ${bundle}`, ''];
+      let failed = 0;
+      for (const id of ids) {
+        info(`nightly: bisecting ${id}`);
+        try {
+          const r = await bisect({
+            profile: String(v.profile ?? 'rfc-v2-debian'),
+            scenario: id,
+            input: kernelInput(v),
+            accel: a,
+            out: join(bundle, `bisect-${id}`),
+          });
+          writeFileSync(join(bundle, `bisect-${id}`, 'bisect.json'), `${JSON.stringify(r, null, 2)}\n`);
+          parts.push(`## ${id}`, '', bisectTable(r), '');
+        } catch (e) {
+          failed++;
+          parts.push(`## ${id}`, '', `bisect could not run: ${(e as Error).message.split('\n')[0]}`, '');
+        }
+      }
+      if (!ids.length) parts.push('(no scenario regressed)');
+      const md = `${parts.join('\n')}\n`;
+      writeFileSync(join(bundle, 'bisect.md'), md);
+      process.stdout.write(md);
+      return failed ? 1 : 0;
+    },
+  };
+}
+
+function loadDiff(file: string): RunDiff {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as RunDiff;
+  } catch (e) {
+    throw new RigError('bad-compare', `cannot read ${file}: ${(e as Error).message}`, {
+      fix: 'run `dmemfs-rig nightly compare` again',
+    });
+  }
+}
+
+function mutantsNightCommand(): Command {
+  return {
+    name: 'nightly mutants',
+    summary: 'every mutant of the profile, into the bundle (mutants/); exit 1 when one is not caught cleanly',
+    usage: '[--bundle DIR] [--profile P]',
+    options: { profile: kernelOpts.profile!, bundle: bundleOpt, accel: accelOpt },
+    async run(v) {
+      const bundle = nightBundle(v);
+      const a = chooseAccel(v.accel as string | undefined);
+      const r = await runMutants({
+        profile: String(v.profile ?? 'rfc-v2-debian'),
+        accel: a,
+        mutants: MUTANTS,
+        out: join(bundle, 'mutants'),
+      });
+      const md = writeMutants(join(bundle, 'mutants'), r);
+      writeFileSync(join(bundle, 'mutants.md'), md);
+      process.stdout.write(md);
+      return mutantsPassed(r) ? 0 : 1;
+    },
+  };
+}
+
+export function nightlyCommands(): Command[] {
+  return [compareCommand(), acceptCommand(), bisectRegressionsCommand(), mutantsNightCommand()];
+}
