@@ -6,11 +6,13 @@
  */
 import { join } from 'node:path';
 import { outcomeOf, type Measurement, type RunResults, type ScenarioResult } from '../core/results.js';
+import { RigError } from '../core/errors.js';
 import { info } from '../core/log.js';
 import { namedEdits } from '../kernel/edits.js';
 import { selectScenarios } from '../scenarios/catalog.js';
 import { loadProfile } from '../kernel/profile.js';
 import type { Mutant } from '../scenarios/mutants.js';
+import type { ScenarioDefinition } from '../scenarios/types.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { runScenarios } from './scenario-runner.js';
 
@@ -129,6 +131,23 @@ export interface MutantsOptions {
   /** Scenarios every run covers besides each mutant's own (default none: each mutant runs its own). */
   scenarios?: string[];
   out: string;
+  /**
+   * A run of the same profile and series, unedited, to judge the mutants against instead of a
+   * reference run of their own (the nightly's main job): it must hold every scenario they need.
+   */
+  reference?: RunResults;
+}
+
+/** Why `ref` cannot stand as the reference for these scenarios on `profile`, or undefined. */
+export function referenceGap(ref: RunResults, profile: string, scenarios: readonly string[]): string | undefined {
+  if (ref.profile !== profile) return `it is a run of profile ${ref.profile}, not ${profile}`;
+  if (ref.series?.edits?.length) return `its series was edited (${ref.series.edits.join(', ')})`;
+  if (ref.series?.prefix !== undefined) return `it applied patches 1..${ref.series.prefix} only`;
+  const missing = scenarios.filter((id) => {
+    const s = ref.scenarios.find((x) => x.id === id);
+    return !s || s.status === 'skip';
+  });
+  return missing.length ? `it did not run ${missing.join(', ')}` : undefined;
 }
 
 /** Per scenario: its held measurements (in the reference) and those some mutant was seen to break. */
@@ -151,8 +170,18 @@ export async function runMutants(opts: MutantsOptions): Promise<MutantsResult> {
   const mutants = opts.mutants.filter((m) => m.variant === variant);
   const extra = opts.scenarios ?? [];
   const all = selectScenarios([...new Set([...extra, ...mutants.map((m) => m.scenario)])]);
-  info(`mutants: the reference run (${all.length} scenarios)`);
-  const reference = await runScenarios({ ...opts, scenarios: all, out: join(opts.out, 'reference') });
+  const gap =
+    opts.reference &&
+    referenceGap(
+      opts.reference,
+      opts.profile,
+      all.map((d) => d.id),
+    );
+  if (gap)
+    throw new RigError('bad-reference', `the reference bundle cannot judge these mutants: ${gap}`, {
+      fix: 'give a full run of the same profile and series (out/run-...), or leave --reference out',
+    });
+  const reference = opts.reference ?? (await referenceRun(opts, all));
   const outcomes: MutantOutcome[] = [];
   const broken = new Map<string, Set<string>>();
   for (const m of mutants) {
@@ -180,6 +209,11 @@ export async function runMutants(opts: MutantsOptions): Promise<MutantsResult> {
   return { outcomes, coverage, seconds: (Date.now() - t0) / 1000 };
 }
 
+async function referenceRun(opts: MutantsOptions, all: ScenarioDefinition[]): Promise<RunResults> {
+  info(`mutants: the reference run (${all.length} scenarios)`);
+  return runScenarios({ ...opts, scenarios: all, out: join(opts.out, 'reference') });
+}
+
 /** How many held measurements of each scenario some mutant broke. */
 export function coverageTable(coverage: MutantCoverage[]): string {
   return [
@@ -192,13 +226,17 @@ export function coverageTable(coverage: MutantCoverage[]): string {
   ].join('\n');
 }
 
+/** Text for a Markdown table cell: one line, no bare pipe. */
+const cell = (s: string) => s.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|');
+
 export function mutantsTable(outcomes: MutantOutcome[]): string {
   return [
-    '| mutant | must change | reference | mutant | caught | other verdicts changed |',
-    '|---|---|---|---|---|---|',
+    '| mutant | must change | proves that this check can fail | reference | mutant | caught | other verdicts changed |',
+    '|---|---|---|---|---|---|---|',
     ...outcomes.map(
       (o) =>
-        `| ${o.edit} | ${o.scenario}/${o.measurement} (${o.effect}) | ${o.reference} | ${o.mutated} | ` +
+        `| ${o.edit} | ${o.scenario}/${o.measurement} (${o.effect}) | ${cell(o.proves)} | ${cell(o.reference)} | ` +
+        `${cell(o.mutated)} | ` +
         `${o.skipped ? `skipped: ${o.skipped}` : o.caught ? 'yes' : 'NO'} | ${o.collateral.join('; ') || 'none'} |`,
     ),
   ].join('\n');

@@ -101,11 +101,12 @@ async function runOne(
     await def.run(run.ctx);
     Object.assign(result, judge(result, signatures, run.reports()));
     const silent = unaccounted(def, result);
-    if (silent.length && result.status !== 'fail') {
-      result.status = 'fail';
-      result.reason =
+    if (silent.length) {
+      const why =
         `declared but neither measured nor skipped with a reason: ${silent.join(', ')} ` +
         '(a scenario body says why it does not take a measurement)';
+      result.reason = result.status === 'fail' ? `${result.reason}; ${why}` : why;
+      result.status = 'fail';
     }
   } catch (e) {
     if (e instanceof SkipSignal) {

@@ -157,7 +157,7 @@ export const SIGNATURES: readonly Signature[] = [
     },
     report: {
       kinds: ['warning'],
-      title: /mm\/huge_memory\.c:\d+ vmf_insert_pfn_pu?md_prot/,
+      title: /mm\/huge_memory\.c:\d+ vmf_insert_pfn_p[mu]d_prot/,
       excerpt: /dmemfs_huge_fault/,
     },
   }),

@@ -8,10 +8,11 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { info } from '../core/log.js';
+import { loadProfile } from '../kernel/profile.js';
 import { acceptBundle, githubAnnotations } from '../report/baseline.js';
 import { compareRuns, loadBundle, renderDiff, type RunDiff } from '../report/compare.js';
 import { bisect, bisectTable } from '../runner/bisect.js';
-import { runMutants } from '../runner/mutants.js';
+import { referenceGap, runMutants } from '../runner/mutants.js';
 import { MUTANTS } from '../scenarios/mutants.js';
 import { chooseAccel } from '../vm/accel.js';
 import { accelOpt, kernelInput, kernelOpts, type Command, type Values } from './options.js';
@@ -184,11 +185,23 @@ function mutantsNightCommand(): Command {
     async run(v) {
       const bundle = nightBundle(v);
       const a = chooseAccel(v.accel as string | undefined);
+      const profile = String(v.profile ?? 'rfc-v2-debian');
+      // The night's own run is the reference when it ran every scenario a mutant needs, unedited.
+      const night = loadBundle(bundle);
+      const variant = loadProfile(profile).variant;
+      const needed = [...new Set(MUTANTS.filter((m) => m.variant === variant).map((m) => m.scenario))];
+      const gap = referenceGap(night, profile, needed);
+      info(
+        gap
+          ? `mutants: a reference run of their own (the night's bundle: ${gap})`
+          : `mutants: judged against ${bundle}`,
+      );
       const r = await runMutants({
-        profile: String(v.profile ?? 'rfc-v2-debian'),
+        profile,
         accel: a,
         mutants: MUTANTS,
         out: join(bundle, 'mutants'),
+        ...(gap ? {} : { reference: night }),
       });
       const md = writeMutants(join(bundle, 'mutants'), r);
       writeFileSync(join(bundle, 'mutants.md'), md);

@@ -5,6 +5,7 @@ import { RigError } from '../core/errors.js';
 import { info } from '../core/log.js';
 import { materializeSeries } from '../kernel/series-input.js';
 import { pinSeries, writeProfile } from '../kernel/series-pin.js';
+import { loadBundle } from '../report/compare.js';
 import { bisect, bisectTable } from '../runner/bisect.js';
 import { coverageTable, mutantsTable, runMutants, type MutantsResult } from '../runner/mutants.js';
 import { MUTANTS } from '../scenarios/mutants.js';
@@ -101,7 +102,7 @@ function mutantsCommand(): Command {
   return {
     name: 'mutants',
     summary: 'the fidelity self-test: the series with deliberate changes, each of which must change its named check',
-    usage: '[--only EDIT ...] [--scenario ID ...] [--profile P] [--json]',
+    usage: '[--only EDIT ...] [--scenario ID ...] [--reference BUNDLE] [--profile P] [--json]',
     details:
       'Runs the scenarios on the series as it is, then once per mutant (scenarios/mutants.ts). A mutant is ' +
       'caught when its named measurement changes as it says and no other verdict does.\nExit 0 when every ' +
@@ -110,6 +111,10 @@ function mutantsCommand(): Command {
       profile: kernelOpts.profile!,
       only: { type: 'string', multiple: true, help: 'run only these mutants (their edit names)' },
       scenario: { type: 'string', multiple: true, help: 'the scenarios of every run (default all)' },
+      reference: {
+        type: 'string',
+        help: 'judge against this bundle (a run of the same profile and series) instead of a reference run',
+      },
       accel,
       out: { type: 'string', help: 'result directory (default out/mutants-<time>)' },
       json,
@@ -129,6 +134,7 @@ function mutantsCommand(): Command {
         accel: a,
         mutants: only ? MUTANTS.filter((m) => only.includes(m.edit)) : MUTANTS,
         ...(v.scenario ? { scenarios: v.scenario as string[] } : {}),
+        ...(v.reference ? { reference: loadBundle(String(v.reference)) } : {}),
         out,
       });
       const md = writeMutants(out, r);

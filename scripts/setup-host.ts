@@ -37,7 +37,6 @@ export const HOST_PACKAGES: Record<string, string> = {
   'libc-bin': 'ldconfig -r for the L1 image',
   daxctl: 'device-dax subdivision (guest images)',
   chromium: 'renders report.html headless for the report screenshot test',
-  'python3-yaml': 'parses the nightly CI workflow in its validity test (/usr/bin/python3)',
 };
 
 export async function missingPackages(pkgs: string[]): Promise<string[]> {

@@ -36,16 +36,25 @@ export interface ConsoleLine {
   at: number;
 }
 
+const CUT_HERE = /-{3,}\[ cut here \]-{3,}/;
+/** How many settle times a report that ends with its own end marker may wait for it. */
+const END_WAIT = 6;
+
 export class ConsoleWatcher extends EventEmitter {
   readonly lines: ConsoleLine[] = [];
   readonly reports: Array<CrashReport & { fatal: boolean }> = [];
   private partial = '';
   private log: WriteStream | undefined;
-  private open: { kind: ReportKind; title: string; start: number } | undefined;
+  /** The report being read; `awaitsEnd` when it began after "[ cut here ]", so it ends with "---[ end trace". */
+  private open: { kind: ReportKind; title: string; start: number; awaitsEnd: boolean } | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private readonly fatal: ReadonlySet<ReportKind>;
   private readonly allow: RegExp[];
-  /** A report is complete this long after its last line. */
+  /**
+   * A report is complete this long after its last line; one that ends with its own end marker
+   * (a WARNING or BUG after "[ cut here ]") waits END_WAIT times as long for it, since a busy
+   * TCG guest can pause its console for seconds in the middle of a Call Trace.
+   */
   readonly settleMs: number;
   private ended = false;
 
@@ -105,14 +114,30 @@ export class ConsoleWatcher extends EventEmitter {
     }
     const t = matchTrigger(raw);
     if (t) {
-      this.open = { kind: t.kind, title: t.title, start: line.index };
+      const cut = CUT_HERE.test(this.lines[line.index - 1]?.raw ?? '');
+      this.open = { kind: t.kind, title: t.title, start: line.index, awaitsEnd: cut };
       this.armSettle();
     }
   }
 
   private armSettle(): void {
     if (this.settleTimer) clearTimeout(this.settleTimer);
-    this.settleTimer = setTimeout(() => this.closeReport(), this.settleMs);
+    const wait = this.open?.awaitsEnd ? this.settleMs * END_WAIT : this.settleMs;
+    this.settleTimer = setTimeout(() => this.closeReport(), wait);
+  }
+
+  /** Whether a report is still being read (its lines may still come). */
+  get reading(): boolean {
+    return this.open !== undefined;
+  }
+
+  /**
+   * Resolves when the reports of what just ran are complete: the settle time has passed and no
+   * report is still open (one waiting for its end marker closes at it, or at its longer bound).
+   */
+  async settled(): Promise<void> {
+    await new Promise((r) => setTimeout(r, this.settleMs + 500));
+    while (this.open && !this.ended) await new Promise((r) => setTimeout(r, 200));
   }
 
   /** Close the open report; its excerpt ends before line `end` (another report's start) or at the last line. */

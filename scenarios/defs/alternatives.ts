@@ -2,7 +2,7 @@
  * The comparison columns other than dmemfs, measured the way dmemfs-files measures dmemfs:
  * hugetlbfs 2M and 1G and anonymous memory (alternatives), device-dax (alternatives-devdax).
  */
-import { COLUMN_MEASURES, measureColumns, modeChecks } from '../steps.js';
+import { COLUMN_MEASURES, DEVICE_HAS_NO_POOL, measureColumns, modeChecks } from '../steps.js';
 import { defineScenario, family } from '../types.js';
 import { DEVDAX_PREPARE } from './l2-alternatives.js';
 
@@ -39,7 +39,14 @@ export const alternatives = defineScenario({
         prepare: ['sh', '-c', 'mkdir -p /mnt/huge1g && mount -t hugetlbfs -o pagesize=1G none /mnt/huge1g'],
         freeCounter: HUGE_FREE('1048576kB'),
       },
-      { col: 'anonymous', argv: ['--anon'], size: 64 << 20, page: 4096, recordOnly: true },
+      {
+        col: 'anonymous',
+        argv: ['--anon'],
+        size: 64 << 20,
+        page: 4096,
+        recordOnly: true,
+        noFreeCounter: 'n/a: anonymous memory has no file to unlink and no pool of its own to count',
+      },
     ]);
     // File modes on hugetlbfs: root's files, mapped by the unprivileged user.
     await g.exec(
@@ -75,6 +82,7 @@ export const alternativesDevdax = defineScenario({
         size: 256 << 20,
         page: 2 << 20,
         prepare: DEVDAX_PREPARE,
+        noFreeCounter: DEVICE_HAS_NO_POOL,
       },
     ]);
     // The device node's mode decides who maps it (one device: 0600 first, then 0666, back to 0600).

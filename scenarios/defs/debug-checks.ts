@@ -58,10 +58,10 @@ export const debugChecks = defineScenario({
 
 /** The kernel reports that appeared while `step` ran (their console lines settled). */
 async function window(g: Guest, step: () => Promise<void>): Promise<KernelReport[]> {
-  await new Promise((r) => setTimeout(r, g.console.settleMs + 500));
+  await g.console.settled();
   const mark = g.console.reports.length;
   await step();
-  await new Promise((r) => setTimeout(r, g.console.settleMs + 500));
+  await g.console.settled();
   return g.console.reports.slice(mark).map((r) => ({ kind: r.kind, title: r.title, excerpt: r.excerpt.join('\n') }));
 }
 

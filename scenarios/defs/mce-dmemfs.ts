@@ -77,7 +77,8 @@ async function extraControls(ctx: ScenarioContext<M>, extraBoots: boolean): Prom
     for (const n of EXTRA_BOOT_MEASUREMENTS)
       ctx.skipMeasure(
         n,
-        'left to the whole scenario (npm start, the nightly): its own boots (dmemfs 2M, 1G, mem=, the kernel without the series)',
+        'left to the whole scenario (npm start, the nightly): its own boots ' +
+          '(dmemfs 2M, 1G, mem=, the kernel without the series)',
       );
 }
 

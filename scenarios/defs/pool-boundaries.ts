@@ -421,7 +421,7 @@ async function threadsTry(s: Session, pages: number, n: number): Promise<Threads
   // The file exists before the reports are counted: creating it is not what this case measures.
   await g0.exec(['truncate', '-s', '0', file], { check: true });
   const before = await freePages(g0, c);
-  await new Promise((res) => setTimeout(res, g0.console.settleMs + 500)); // a report of the creation closes first
+  await g0.console.settled(); // a report of the creation closes first
   const mark = g0.console.reports.length;
   const r = await s.edge(
     `threads ${c.col} (try ${n})`,
@@ -435,7 +435,7 @@ async function threadsTry(s: Session, pages: number, n: number): Promise<Threads
   const used = before === null || after === null ? null : before - after;
   const g = await s.guest();
   // A report is complete 1.5 s after its last line (console-watch): let it settle.
-  await new Promise((res) => setTimeout(res, g.console.settleMs + 500));
+  await g.console.settled();
   const reports = g.console.reports
     .slice(mark)
     .map((x) => ({ kind: x.kind, title: x.title, excerpt: x.excerpt.join('\n') }));

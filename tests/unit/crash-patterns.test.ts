@@ -122,3 +122,36 @@ t.test('live watcher: a report that follows another at once is its own, as offli
     'the second has its own trace',
   );
 });
+
+t.test('live watcher: a WARNING whose console stalls mid-trace waits for its end marker', async (t) => {
+  // A busy TCG guest can pause its console for longer than the settle time in the middle of a
+  // report; a WARNING (after "[ cut here ]") must still keep its Call Trace, up to its end marker.
+  // The lines are the 1G racing-fault WARNING of a real run (2026-12-03).
+  const head = [
+    '[   20.653390] ------------[ cut here ]------------',
+    '[   20.653989] WARNING: CPU: 1 PID: 451 at ../src/mm/huge_memory.c:887 vmf_insert_pfn_pud_prot+0x1ad/0x220',
+    '[   20.656111] RIP: 0010:vmf_insert_pfn_pud_prot+0x1ad/0x220',
+  ];
+  const tail = [
+    '[   20.661312] Call Trace:',
+    '[   20.664808]  dmemfs_huge_fault+0x236/0x2e0',
+    '[   20.669407] ---[ end trace b1ce3a324fa083dc ]---',
+  ];
+  const w = new ConsoleWatcher({ settleMs: 100 });
+  w.feed(head.join('\n') + '\n');
+  await new Promise((r) => setTimeout(r, 300)); // three settle times: a report without its marker would close
+  t.equal(w.reports.length, 0, 'still open while its end marker has not come');
+  t.equal(w.reading, true);
+  w.feed(tail.join('\n') + '\n');
+  await w.settled();
+  t.equal(w.reports.length, 1);
+  t.match(w.reports[0]!.excerpt.join('\n'), /dmemfs_huge_fault/, 'the Call Trace is in the excerpt');
+
+  // Without "[ cut here ]" (a lockdep or sleeping-in-atomic report has no end marker) the settle time closes it.
+  const plain = new ConsoleWatcher({ settleMs: 100 });
+  plain.feed('[    5.0] BUG: sleeping function called from invalid context at mm/slab.h:497\n');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(plain.reports.length, 1, 'closed after its settle time');
+  plain.end();
+  w.end();
+});

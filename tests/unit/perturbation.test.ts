@@ -8,7 +8,14 @@
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { meets, type Measurement, type RunResults, type ScenarioResult, type Value } from '../../core/results.js';
+import {
+  meets,
+  type KernelReport,
+  type Measurement,
+  type RunResults,
+  type ScenarioResult,
+  type Value,
+} from '../../core/results.js';
 import { judge } from '../../runner/judge.js';
 import { signaturesFor } from '../../scenarios/signatures.js';
 import { FULL_RUN_BUNDLE } from '../helpers/fixtures.js';
@@ -59,8 +66,25 @@ const WORD_SHAPES: Array<{ re: RegExp; other: (v: string) => Value[] }> = [
   },
 ];
 
-/** Held measurements whose perturbations are not all wrong values, each with its reason. */
-const EXCEPTIONS: Array<{ scenario: RegExp; measurement: RegExp; why: string }> = [
+/**
+ * Held measurements whose perturbations are not all wrong values, each with its reason. With
+ * `excuses`, only the perturbations it names are excused and the others are still checked.
+ */
+const EXCEPTIONS: Array<{
+  scenario: RegExp;
+  measurement: RegExp;
+  why: string;
+  excuses?: (value: Value, perturbed: Value) => boolean;
+}> = [
+  {
+    scenario: /^pool-boundaries$/,
+    measurement: /^threads_pages_used_dmemfs_4K$/,
+    why:
+      'the racing-fault leak at 4K takes as many extra dpages as the race lets it (257 to 476 of 256 seen): ' +
+      'double the count is the same defect, inside its signature (257..2048); half, 0 and the negation are ' +
+      'checked and rejected',
+    excuses: (v, p) => typeof v === 'number' && p === v * 2,
+  },
   {
     scenario: /^(dmemfs-files|alternatives)$/,
     measurement: /^(faults_1G|hugetlbfs_1G_faults)$/,
@@ -77,6 +101,27 @@ const EXCEPTIONS: Array<{ scenario: RegExp; measurement: RegExp; why: string }> 
       'wrong behaviour, one fault per page, is 16384',
   },
 ];
+
+const CRASH = /^(bug|oops|panic|warning|sanitizer): /;
+
+/**
+ * The measurement with value `p`, kept coherent: a crash recorded as a step's value carries its
+ * report, so a step that completed instead has none, and another crash has that crash's report.
+ */
+function perturb(m: Measurement, p: Value): Measurement {
+  const out: Measurement = { ...m, value: p, ok: meets(p, m.expected!) };
+  if (typeof m.value !== 'string' || !CRASH.test(m.value) || !m.reports?.length) return out;
+  if (typeof p === 'string' && CRASH.test(p)) {
+    const [kind, title] = [p.slice(0, p.indexOf(':')), p.slice(p.indexOf(':') + 2)];
+    return {
+      ...out,
+      reports: [{ kind: kind as KernelReport['kind'], title, excerpt: `${title}\nRIP: 0010:other_function+0x10/0x40` }],
+    };
+  }
+  const { reports: _dropped, ...rest } = out;
+  void _dropped;
+  return rest;
+}
 
 function perturbed(v: Value): Value[] {
   if (typeof v === 'number') {
@@ -104,6 +149,8 @@ function verdictOf(s: ScenarioResult, name: string, measurements: Record<string,
 
 let checked = 0;
 const excepted: string[] = [];
+/** Perturbations excused on a measurement that is otherwise checked. */
+const excused: string[] = [];
 const failures: string[] = [];
 const noWrongValue: string[] = [];
 
@@ -111,7 +158,7 @@ for (const s of run.scenarios) {
   for (const [name, m] of Object.entries(s.measurements)) {
     if (!m.expected || m.skipped !== undefined) continue;
     const exception = EXCEPTIONS.find((e) => e.scenario.test(s.id) && e.measurement.test(name));
-    if (exception) {
+    if (exception && !exception.excuses) {
       excepted.push(`${s.id}/${name}: ${exception.why}`);
       continue;
     }
@@ -127,7 +174,11 @@ for (const s of run.scenarios) {
     checked++;
     const before = verdictOf(s, name, s.measurements);
     for (const p of wrong) {
-      const ms = { ...s.measurements, [name]: { ...m, value: p, ok: meets(p, m.expected) } };
+      if (exception?.excuses?.(m.value, p)) {
+        excused.push(`${s.id}/${name} = ${JSON.stringify(m.value)} -> ${JSON.stringify(p)}: ${exception.why}`);
+        continue;
+      }
+      const ms = { ...s.measurements, [name]: perturb(m, p) };
       const after = verdictOf(s, name, ms);
       if (after === before)
         failures.push(`${s.id}/${name}: ${JSON.stringify(m.value)} -> ${JSON.stringify(p)} is still ${after}`);
@@ -137,9 +188,11 @@ for (const s of run.scenarios) {
 
 t.comment(
   `held measurements: ${checked} checked, ${excepted.length} excepted, ${failures.length} failed ` +
-    `(of ${checked + excepted.length + noWrongValue.length} in ${run.scenarios.length} scenarios)`,
+    `(of ${checked + excepted.length + noWrongValue.length} in ${run.scenarios.length} scenarios); ` +
+    `${excused.length} perturbation(s) of checked ones excused`,
 );
 for (const e of excepted) t.comment(`excepted: ${e}`);
+for (const e of excused) t.comment(`excused: ${e}`);
 
 t.test('the bundle holds enough to mean something', async (t) => {
   t.ok(checked > 300, `${checked} held measurements checked`);

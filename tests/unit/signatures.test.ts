@@ -177,6 +177,7 @@ t.test('pool-boundaries: the stuck 4K fault, the racing-fault leak and its BUG, 
   const stuck = readFileSync(join(projectRoot(), 'tests', 'fixtures', 'evidence', 'dmemfs-4k-stuck.txt'), 'utf8');
   const bug = fixture('dmemfs-unlink-clear-inode-bug.log');
   const warn = fixture('dmemfs-racing-pmd-warning.log');
+  const warn1G = fixture('dmemfs-racing-pud-warning.log');
   // The values of the real run (tests/fixtures/evidence: its no-pool 4K evidence).
   const helperOk =
     '{"tool":"pool-edge","case":"threads","pages":256,"pages_touched":256,"verified":true,"outcome":"ok"}';
@@ -194,10 +195,14 @@ t.test('pool-boundaries: the stuck 4K fault, the racing-fault leak and its BUG, 
     threads_unlink_dmemfs_2M: crashed(bug),
     shrink_after_grow_dmemfs_2M: m('stale', is('zero'), { evidence: oldData }),
     shrink_after_grow_dmemfs_1G: m('stale', is('zero'), { evidence: oldData }),
+    threads_kernel_reports_dmemfs_1G: m(1, eq(0), { reports: [warn1G] }),
   };
   const known = judge({ measurements: real }, sigs);
   t.equal(known.status, 'known-failure', known.reason ?? '');
   t.same(known.signatures.filter((c) => c.reproduced).length, 5, 'all five signatures reproduce');
+  // The PUD WARNING of a 1G race is the same signature's: its title regex once matched pmd only.
+  const huge = known.signatures.find((c) => c.id === 'dmemfs-racing-huge-faults-warn')!;
+  t.match(huge.detail, /threads_kernel_reports_dmemfs_1G = 1/, 'the 1G WARNING (vmf_insert_pfn_pud_prot) is claimed');
   const other = (patch: Record<string, Measurement>) => judge({ measurements: { ...real, ...patch } }, sigs);
   t.equal(
     other({ no_pool_fill_dmemfs_4K: m('stuck: D', is('sigbus'), { evidence: stuck }) }).status,

@@ -1,0 +1,147 @@
+/**
+ * How a mutant's run is judged against the reference (runner/mutants.ts), on hand-made results:
+ * a break is caught only when its named check went from ok to not ok, a fix only when its
+ * signature reproduced before and that measurement is cured now, and anything else that changed
+ * is collateral. A reference bundle from another run must be of the same profile and series.
+ */
+import t from 'tap';
+import type { Measurement, RunResults, ScenarioResult, SignatureCheck } from '../../core/results.js';
+import { judgeMutant, referenceGap } from '../../runner/mutants.js';
+import type { Mutant } from '../../scenarios/mutants.js';
+
+const m = (value: Measurement['value'], ok: boolean | undefined): Measurement => ({
+  value,
+  unit: '',
+  ...(ok === undefined ? {} : { ok, expected: { op: 'eq', value: 0 } }),
+});
+
+function scenario(id: string, ms: Record<string, Measurement>, signatures: SignatureCheck[] = []): ScenarioResult {
+  const failing = Object.values(ms).some((x) => x.ok === false);
+  return {
+    id,
+    title: id,
+    status: failing ? (signatures.length ? 'known-failure' : 'fail') : 'pass',
+    seconds: 1,
+    measurements: ms,
+    signatures,
+  } as unknown as ScenarioResult;
+}
+
+const run = (scenarios: ScenarioResult[], extra: Partial<RunResults> = {}): RunResults =>
+  ({ profile: 'rfc-v2-debian', scenarios, ...extra }) as unknown as RunResults;
+
+const breaks: Mutant = {
+  edit: 'dmemfs-1g-leaks-on-truncate',
+  scenario: 'dmemfs-files',
+  measurement: 'free_dpages_restored_1G',
+  effect: 'breaks',
+  proves: 'the pool accounting after unlink',
+} as Mutant;
+
+const sig = (outcome: SignatureCheck['outcome'], cured?: string[]): SignatureCheck => ({
+  id: 'vfio-get-dmem-pfn-null',
+  title: 'oops',
+  measurements: ['map_dma'],
+  reproduced: outcome === 'reproduced',
+  outcome,
+  detail: '',
+  ...(cured ? { cured } : {}),
+});
+
+const fixes: Mutant = {
+  edit: 'get_dmem_pfn-pdnode',
+  scenario: 'vfio-pin',
+  measurement: 'map_dma',
+  effect: 'fixes',
+  signature: 'vfio-get-dmem-pfn-null',
+  proves: 'a fixed known failure comes out as no longer reproduces',
+} as Mutant;
+
+const reference = run([
+  scenario('dmemfs-files', { free_dpages_restored_1G: m(2, true), faults_1G: m(1, true) }),
+  scenario('vfio-pin', { map_dma: m('bug: BUG', false), mount: m(true, true) }, [sig('reproduced')]),
+  scenario('reservation', { registered_kb: m(1, true) }),
+]);
+
+t.test('a break is caught when its check goes from ok to not ok, and nothing else moved', async (t) => {
+  const mutated = run([scenario('dmemfs-files', { free_dpages_restored_1G: m(1, false), faults_1G: m(1, true) })]);
+  const o = judgeMutant(breaks, reference, mutated);
+  t.equal(o.caught, true);
+  t.same(o.collateral, []);
+  t.equal(o.ok, true);
+  t.equal(o.reference, '2 (ok)');
+  t.equal(o.mutated, '1 (not ok)');
+});
+
+t.test('a break whose check still holds is not caught', async (t) => {
+  const mutated = run([scenario('dmemfs-files', { free_dpages_restored_1G: m(2, true), faults_1G: m(1, true) })]);
+  const o = judgeMutant(breaks, reference, mutated);
+  t.equal(o.caught, false);
+  t.equal(o.ok, false);
+});
+
+t.test('another measurement of the scenario that changed is collateral', async (t) => {
+  const mutated = run([scenario('dmemfs-files', { free_dpages_restored_1G: m(1, false), faults_1G: m(512, false) })]);
+  const o = judgeMutant(breaks, reference, mutated);
+  t.equal(o.caught, true);
+  t.same(o.collateral, ['dmemfs-files/faults_1G: 1 (ok) -> 512 (not ok)']);
+  t.equal(o.ok, false);
+});
+
+t.test('another scenario whose verdict changed is collateral; one not run in the mutant is not', async (t) => {
+  const mutated = run([
+    scenario('dmemfs-files', { free_dpages_restored_1G: m(1, false), faults_1G: m(1, true) }),
+    scenario('reservation', { registered_kb: m(0, false) }),
+  ]);
+  const o = judgeMutant(breaks, reference, mutated);
+  t.same(o.collateral, ['reservation: pass -> fail']);
+});
+
+t.test('a fix is caught when its signature reproduced before and is cured now', async (t) => {
+  const mutated = run([
+    scenario('vfio-pin', { map_dma: m(true, true), mount: m(true, true) }, [sig('fixed', ['map_dma'])]),
+  ]);
+  const o = judgeMutant(fixes, reference, mutated);
+  t.equal(o.caught, true);
+  t.same(o.collateral, []);
+  t.match(o.mutated, /^pass; map_dma true \(ok\)/);
+});
+
+t.test('a fix whose signature still reproduces is not caught', async (t) => {
+  const mutated = run([
+    scenario('vfio-pin', { map_dma: m('bug: BUG', false), mount: m(true, true) }, [sig('reproduced')]),
+  ]);
+  t.equal(judgeMutant(fixes, reference, mutated).caught, false);
+});
+
+t.test('a fix whose measurement was skipped is not a cure', async (t) => {
+  const skipped = { ...m(null, undefined), skipped: 'no IOMMU' } as Measurement;
+  const mutated = run([
+    scenario('vfio-pin', { map_dma: skipped, mount: m(true, true) }, [
+      { ...sig('not-rechecked'), unchecked: [{ measurement: 'map_dma', reason: 'no IOMMU' }] },
+    ]),
+  ]);
+  t.equal(judgeMutant(fixes, reference, mutated).caught, false);
+});
+
+t.test('a skipped scenario leaves the mutant unjudged, with the reason', async (t) => {
+  const mutated = run([{ ...scenario('dmemfs-files', {}), status: 'skip', reason: 'no KVM' } as ScenarioResult]);
+  const o = judgeMutant(breaks, reference, mutated);
+  t.equal(o.caught, false);
+  t.equal(o.skipped, 'dmemfs-files was skipped: no KVM');
+});
+
+t.test('a reference bundle from another run must match profile and series and hold the scenarios', async (t) => {
+  t.equal(referenceGap(reference, 'rfc-v2-debian', ['dmemfs-files', 'vfio-pin']), undefined);
+  t.equal(
+    referenceGap(reference, 'rfc-v2-debian-debug', ['dmemfs-files']),
+    'it is a run of profile rfc-v2-debian, not rfc-v2-debian-debug',
+  );
+  t.equal(referenceGap(reference, 'rfc-v2-debian', ['mce-dmemfs']), 'it did not run mce-dmemfs');
+  const edited = run(reference.scenarios, { series: { edits: ['x:05'] } as RunResults['series'] });
+  t.equal(referenceGap(edited, 'rfc-v2-debian', ['vfio-pin']), 'its series was edited (x:05)');
+  const prefix = run(reference.scenarios, { series: { prefix: 12 } as RunResults['series'] });
+  t.equal(referenceGap(prefix, 'rfc-v2-debian', ['vfio-pin']), 'it applied patches 1..12 only');
+  const skipped = run([{ ...scenario('vfio-pin', {}), status: 'skip' } as ScenarioResult]);
+  t.equal(referenceGap(skipped, 'rfc-v2-debian', ['vfio-pin']), 'it did not run vfio-pin');
+});
