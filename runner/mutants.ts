@@ -80,9 +80,12 @@ function collateralOf(m: Mutant, reference: RunResults, mutated: RunResults): st
   const cured = m.effect === 'fixes' ? curedBy(refS, mutS) : new Set<string>();
   const curedHere = (name: string, rm: Measurement, xm: Measurement | undefined) =>
     cured.has(name) && rm.ok === false && xm?.ok === true;
+  // ...and the measurements the failure kept from running (skipped before, held and passing now).
+  const unblocked = (rm: Measurement, xm: Measurement | undefined) =>
+    m.effect === 'fixes' && cured.size > 0 && !!rm.skipped && xm?.ok === true;
   for (const [name, rm] of Object.entries(refS?.measurements ?? {})) {
     const xm = mutS?.measurements[name];
-    if (allowed.has(name) || curedHere(name, rm, xm)) continue;
+    if (allowed.has(name) || curedHere(name, rm, xm) || unblocked(rm, xm)) continue;
     if ((rm.ok ?? null) !== (xm?.ok ?? null)) out.push(`${m.scenario}/${name}: ${checkOf(rm)} -> ${checkOf(xm)}`);
   }
   return out;
