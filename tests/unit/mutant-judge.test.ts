@@ -148,31 +148,34 @@ t.test('a reference bundle from another run must match profile and series and ho
 
 // The CI run of 2026-12-03 22:29: the cured oops had kept vfio-pin's later steps from running;
 // with the fix they ran and passed, which is the fix's doing, not collateral.
-t.test('a fix may turn the measurements its failure kept from running into passing ones, not failing ones', async (t) => {
-  const skippedByOops = { ...m(null, undefined), skipped: 'map_dma oopsed' } as Measurement;
-  const ref = run([
-    scenario('vfio-pin', { map_dma: m('bug: BUG', false), unmap_dma: skippedByOops, pinned: skippedByOops }, [
-      sig('reproduced'),
-    ]),
-  ]);
-  const passing = run([
-    scenario('vfio-pin', { map_dma: m(true, true), unmap_dma: m(true, true), pinned: m(true, true) }, [
-      sig('fixed', ['map_dma']),
-    ]),
-  ]);
-  const o = judgeMutant(fixes, ref, passing);
-  t.equal(o.caught, true);
-  t.same(o.collateral, []);
-  const failing = run([
-    scenario('vfio-pin', { map_dma: m(true, true), unmap_dma: m(false, false), pinned: m(true, true) }, [
-      sig('fixed', ['map_dma']),
-    ]),
-  ]);
-  t.same(judgeMutant(fixes, ref, failing).collateral, ['vfio-pin/unmap_dma: skipped -> false (not ok)']);
-  const breaksHere = { ...breaks, scenario: 'vfio-pin', measurement: 'map_dma' } as Mutant;
-  t.same(
-    judgeMutant(breaksHere, ref, passing).collateral,
-    ['vfio-pin/unmap_dma: skipped -> true (ok)', 'vfio-pin/pinned: skipped -> true (ok)'],
-    'a break gets no such allowance',
-  );
-});
+t.test(
+  'a fix may turn the measurements its failure kept from running into passing ones, not failing ones',
+  async (t) => {
+    const skippedByOops = { ...m(null, undefined), skipped: 'map_dma oopsed' } as Measurement;
+    const ref = run([
+      scenario('vfio-pin', { map_dma: m('bug: BUG', false), unmap_dma: skippedByOops, pinned: skippedByOops }, [
+        sig('reproduced'),
+      ]),
+    ]);
+    const passing = run([
+      scenario('vfio-pin', { map_dma: m(true, true), unmap_dma: m(true, true), pinned: m(true, true) }, [
+        sig('fixed', ['map_dma']),
+      ]),
+    ]);
+    const o = judgeMutant(fixes, ref, passing);
+    t.equal(o.caught, true);
+    t.same(o.collateral, []);
+    const failing = run([
+      scenario('vfio-pin', { map_dma: m(true, true), unmap_dma: m(false, false), pinned: m(true, true) }, [
+        sig('fixed', ['map_dma']),
+      ]),
+    ]);
+    t.same(judgeMutant(fixes, ref, failing).collateral, ['vfio-pin/unmap_dma: skipped -> false (not ok)']);
+    const breaksHere = { ...breaks, scenario: 'vfio-pin', measurement: 'map_dma' } as Mutant;
+    t.same(
+      judgeMutant(breaksHere, ref, passing).collateral,
+      ['vfio-pin/unmap_dma: skipped -> true (ok)', 'vfio-pin/pinned: skipped -> true (ok)'],
+      'a break gets no such allowance',
+    );
+  },
+);
