@@ -3,7 +3,17 @@
  * machine-readable output (JSON, TAP). Three levels: quiet (errors and results only),
  * normal (progress), verbose (also streams guest consoles and commands).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 export type LogLevel = 'quiet' | 'normal' | 'verbose';
+
+/** The worker a line comes from, when a run has several (runner/workers.ts). */
+const worker = new AsyncLocalStorage<string>();
+
+/** Run `fn` with every line it logs (and its callees log) prefixed by `name`. */
+export function withLogPrefix<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  return worker.run(name, fn);
+}
 
 const fromEnv = process.env.DMEMFS_RIG_LOG;
 let level: LogLevel = fromEnv === 'quiet' || fromEnv === 'verbose' ? fromEnv : 'normal';
@@ -16,7 +26,8 @@ export function logLevel(): LogLevel {
 }
 
 function stamp(): string {
-  return new Date().toISOString().slice(11, 19);
+  const w = worker.getStore();
+  return `${new Date().toISOString().slice(11, 19)}${w ? ` ${w}` : ''}`;
 }
 
 export function info(msg: string): void {

@@ -191,6 +191,12 @@ export interface RunResults {
   seconds: number;
   /** Seconds spent preparing the kernel and the images, apart from the scenarios' own time. */
   prepareSeconds?: number;
+  /** Workers the run had (run --jobs). */
+  jobs?: number;
+  /** The shard of a partitioned run: its place, and the scenarios of every shard (the same plan on each). */
+  shard?: { index: number; count: number; plan: string[][] };
+  /** The shard bundles a merged bundle was made from (report --merge). */
+  merged?: Array<{ index: number; bundle: string; seconds: number }>;
   boots: BootRecord[];
   scenarios: ScenarioResult[];
 }

@@ -170,6 +170,28 @@ export const RESULTS_SCHEMA: Schema = {
       minimum: 0,
       description: 'seconds spent building or fetching the kernel and the images, apart from the scenarios',
     },
+    jobs: { type: 'integer', minimum: 1, description: 'workers the run had (run --jobs)' },
+    shard: {
+      type: 'object',
+      description: 'the shard of a partitioned run (run --shard K/N): its place and the scenarios of every shard',
+      required: ['index', 'count', 'plan'],
+      properties: {
+        index: { type: 'integer', minimum: 1 },
+        count: { type: 'integer', minimum: 1 },
+        plan: { type: 'array', items: { type: 'array', items: str } },
+      },
+      additionalProperties: false,
+    },
+    merged: {
+      type: 'array',
+      description: 'the shard bundles this bundle was merged from (report --merge), in shard order',
+      items: {
+        type: 'object',
+        required: ['index', 'bundle', 'seconds'],
+        properties: { index: { type: 'integer', minimum: 1 }, bundle: str, seconds: { type: 'number', minimum: 0 } },
+        additionalProperties: false,
+      },
+    },
     boots: {
       type: 'array',
       items: {

@@ -1,5 +1,5 @@
 /**
- * The boot pool of a run: at most one first-level guest at a time. A request equal to the one
+ * The boot pool of a run's worker: at most one first-level guest at a time. A request equal to the one
  * running is reused; another stops it first. Every boot is recorded (QEMU arguments with keys
  * redacted, boot time, console saved into the bundle when it stops).
  */
@@ -15,6 +15,7 @@ import type { AccelChoice } from '../vm/accel.js';
 import { qemuBinary, type Guest } from '../vm/guest.js';
 import { SCENARIO_FATAL } from '../vm/crash-patterns.js';
 import { bootL1, prepareL1, type L1Files } from './l1-guest.js';
+import type { MemoryGate } from '../vm/host-memory.js';
 
 export interface PoolOptions {
   profile: string;
@@ -22,6 +23,10 @@ export interface PoolOptions {
   input?: KernelInput;
   accel: AccelChoice;
   out?: string;
+  /** Boot files shared by the run's pools (one kernel build per profile, however many workers wait). */
+  files?: Map<string, Promise<L1Files>>;
+  /** The run's shared host memory, when several workers boot at once. */
+  memory?: MemoryGate;
 }
 
 interface Live {
@@ -32,22 +37,34 @@ interface Live {
 
 export class BootPool {
   readonly records: BootRecord[] = [];
-  private readonly files = new Map<string, L1Files>();
+  private readonly files: Map<string, Promise<L1Files>>;
+  private readonly ready = new Map<string, L1Files>();
   private live: Live | undefined;
 
-  constructor(private readonly opts: PoolOptions) {}
+  constructor(private readonly opts: PoolOptions) {
+    this.files = opts.files ?? new Map();
+  }
 
-  /** The L1 boot files for a kernel of the catalog ('profile' or 'baseline'), prepared once. */
+  /**
+   * The L1 boot files for a kernel of the catalog ('profile' or 'baseline'), prepared once per
+   * run: a second worker asking for a kernel being built waits for that build.
+   */
   async filesFor(kernel: BootRequest['kernel']): Promise<L1Files> {
     const name = kernel === 'baseline' ? 'baseline-debian' : this.opts.profile;
+    const done = this.ready.get(name);
+    if (done) return done;
+    const t0 = Date.now();
     let f = this.files.get(name);
     if (!f) {
-      const t0 = Date.now();
-      f = await prepareL1({ profile: name, ...(kernel === 'profile' ? this.opts.input : {}) });
-      this.prepareMs += Date.now() - t0;
+      f = prepareL1({ profile: name, ...(kernel === 'profile' ? this.opts.input : {}) });
       this.files.set(name, f);
+      // A failed preparation is not kept: the next ask tries again (and says why).
+      f.catch(() => this.files.get(name) === f && this.files.delete(name));
     }
-    return f;
+    const files = await f;
+    this.prepareMs += Date.now() - t0;
+    this.ready.set(name, files);
+    return files;
   }
 
   /** Time spent building or fetching kernels and images (cache hits included), in ms. */
@@ -61,9 +78,9 @@ export class BootPool {
     return { ...(m.ko ? { path: join(build.dir, m.ko) } : {}), ...(m.error ? { error: m.error } : {}) };
   }
 
-  /** The files of the run's own profile, if any boot used them. */
+  /** The files of the run's own profile, if any boot of this pool used them. */
   profileFiles(): L1Files | undefined {
-    return this.files.get(this.opts.profile);
+    return this.ready.get(this.opts.profile);
   }
 
   /** The guest running now, if any. */
@@ -87,6 +104,7 @@ export class BootPool {
       append: [...req.append, ...(req.unchecked ?? [])],
       name: `${scenario}-${name}`,
       fatalKinds: SCENARIO_FATAL,
+      ...(this.opts.memory ? { memory: this.opts.memory } : {}),
       ...optionalBootParts(req),
     });
     const record: BootRecord = {

@@ -14,6 +14,7 @@ import { l1Machine, type HostRole, type L1Options } from '../scenarios/machines.
 import type { AccelChoice } from '../vm/accel.js';
 import type { ReportKind } from '../vm/crash-patterns.js';
 import { Guest } from '../vm/guest.js';
+import type { MemoryGate } from '../vm/host-memory.js';
 import { prepareRigKernel } from './rig-kernel.js';
 import type { PipelineOptions, PipelineResult } from '../kernel/pipeline.js';
 
@@ -81,6 +82,8 @@ export interface L1BootOptions {
   firmware?: L1Options['firmware'];
   /** Report kinds that stop the guest (default: every kind; the scenario pool stops only on crashes). */
   fatalKinds?: ReadonlySet<ReportKind>;
+  /** The run's shared host memory, when several workers boot at once. */
+  memory?: MemoryGate;
 }
 
 export async function bootL1(files: L1Files, accel: AccelChoice, opts: L1BootOptions = {}): Promise<Guest> {
@@ -104,6 +107,7 @@ export async function bootL1(files: L1Files, accel: AccelChoice, opts: L1BootOpt
     bootTimeoutSec: 40,
     ...(opts.consoleAllow ? { consoleAllow: opts.consoleAllow } : {}),
     ...(opts.fatalKinds ? { fatalKinds: opts.fatalKinds } : {}),
+    ...(opts.memory ? { memory: opts.memory } : {}),
   });
   const builtin = files.pipeline?.build.modulesBuiltin;
   if (builtin && g.ssh) await tellKmodWhatIsBuiltIn(g, files.kernel.release, builtin);

@@ -21,6 +21,18 @@ import { judge } from './judge.js';
 import type { L1Files } from './l1-guest.js';
 import { newResult, scenarioRun, SkipSignal } from './scenario-context.js';
 import { waiverFor } from '../scenarios/waivers.js';
+import { MemoryGate } from '../vm/host-memory.js';
+import {
+  announce,
+  byCost,
+  costsFrom,
+  RunProgress,
+  runOnWorkers,
+  shardUnits,
+  unitsOf,
+  type Costs,
+  type Shard,
+} from './workers.js';
 
 export interface RunOptions {
   profile: string;
@@ -29,6 +41,12 @@ export interface RunOptions {
   accel: AccelChoice;
   scenarios: ScenarioDefinition[];
   out?: string;
+  /** Workers, each with its own boot pool (default 1: one guest at a time). */
+  jobs?: number;
+  /** Run only this shard's part of the scenarios (run --shard K/N). */
+  shard?: Shard;
+  /** What each scenario costs (the accepted bundle's times, else the cost table). */
+  costs?: Costs;
 }
 
 type HostGaps = Record<'iommu' | 'mce-cpu', string | undefined>;
@@ -138,46 +156,97 @@ export async function runScenarios(given: RunOptions): Promise<RunResults> {
   const started = Date.now();
   const profile = loadProfile(given.profile);
   const opts = { ...given, accel: withKernelSlowdown(given.accel, profile.timeoutScale, `profile ${profile.name}`) };
-  const pool = new BootPool({
-    profile: opts.profile,
-    accel: opts.accel,
-    ...(opts.out ? { out: opts.out } : {}),
-    ...(opts.input ? { input: opts.input } : {}),
-  });
-  const results: ScenarioResult[] = [];
+  const cost = given.costs ?? costsFrom();
+  const all = unitsOf(planOrder(opts.scenarios));
+  const units = opts.shard ? shardUnits(all, (u) => unitCost(u, cost), opts.shard) : all;
+  const jobs = Math.min(opts.jobs ?? 1, Math.max(1, units.length));
+  // One serial worker keeps the plan's order; several take the longest units first.
+  const queue = jobs > 1 ? byCost(units, (u) => unitCost(u, cost)) : units;
+  announce(units, jobs, opts.shard);
+  // One kernel build per profile however many workers ask, and one budget of host memory.
+  const files = new Map<string, Promise<L1Files>>();
+  const memory = jobs > 1 ? new MemoryGate() : undefined;
   const host = await hostCapabilities(opts.accel);
-  try {
-    for (const def of planOrder(opts.scenarios)) {
-      const t0 = Date.now();
-      const prepared = pool.prepareMs;
-      const missing = await missingNeed(def, Boolean(profile.series), host, pool);
-      const result = missing
-        ? { ...newResult(def), status: 'skip' as const, reason: missing }
-        : (info(`scenario ${def.id}: ${def.title}`),
-          await runOne(def, pool, opts.accel, profile.variant, (need) =>
-            missingNeed({ ...def, needs: [need] }, Boolean(profile.series), host, pool),
-          ));
-      // The kernel and image preparation a scenario's first boot waited for is counted apart.
-      result.seconds = (Date.now() - t0 - (pool.prepareMs - prepared)) / 1000;
-      const why = result.reason ? ` (${result.reason})` : '';
-      info(`scenario ${def.id}: ${result.status.toUpperCase()}${why} in ${result.seconds.toFixed(0)} s`);
-      results.push(result);
+  const progress = new RunProgress(
+    queue.flat().length,
+    queue.flat().reduce((a, d) => a + cost(d.id), 0),
+    jobs,
+  );
+  const pools: BootPool[] = [];
+  const done = await runOnWorkers(queue, jobs, async (unit) => {
+    const pool = new BootPool({
+      profile: opts.profile,
+      accel: opts.accel,
+      files,
+      ...(memory ? { memory } : {}),
+      ...(opts.out ? { out: opts.out } : {}),
+      ...(opts.input ? { input: opts.input } : {}),
+    });
+    pools.push(pool);
+    const results: ScenarioResult[] = [];
+    try {
+      for (const def of unit) {
+        results.push(await runPlanned(def, pool, opts, profile, host));
+        info(progress.finished(cost(def.id)));
+      }
+    } finally {
+      await pool.stop();
     }
-  } finally {
-    await pool.stop();
-  }
-  const run = await runResults(opts, started, pool, results);
-  if (opts.out) writeBundle(opts.out, run, bundleArtifacts(pool.profileFiles()));
+    return results;
+  });
+  // Results, and boot records, in the plan's order whatever order the workers finished in.
+  const order = new Map(units.flat().map((d, i) => [d.id, i]));
+  const rank = (id: string) => order.get(id) ?? 0;
+  const results = done.flat().sort((a, b) => rank(a.id) - rank(b.id));
+  const run = await runResults(opts, started, pools, results);
+  run.boots.sort((a, b) => rank(a.scenario) - rank(b.scenario));
+  if (jobs > 1) run.jobs = jobs;
+  if (opts.shard)
+    run.shard = {
+      ...opts.shard,
+      plan: Array.from({ length: opts.shard.count }, (_, k) =>
+        shardUnits(all, (u) => unitCost(u, cost), { index: k + 1, count: opts.shard!.count })
+          .flat()
+          .map((d) => d.id),
+      ),
+    };
+  if (opts.out) writeBundle(opts.out, run, bundleArtifacts(pools.map((p) => p.profileFiles()).find(Boolean)));
   return run;
+}
+
+const unitCost = (u: ScenarioDefinition[], cost: Costs) => u.reduce((a, d) => a + cost(d.id), 0);
+
+/** One scenario of the plan on a worker's pool: skipped for a need the run cannot meet, else run and judged. */
+async function runPlanned(
+  def: ScenarioDefinition,
+  pool: BootPool,
+  opts: RunOptions,
+  profile: ReturnType<typeof loadProfile>,
+  host: HostGaps,
+): Promise<ScenarioResult> {
+  const t0 = Date.now();
+  const prepared = pool.prepareMs;
+  const missing = await missingNeed(def, Boolean(profile.series), host, pool);
+  const result = missing
+    ? { ...newResult(def), status: 'skip' as const, reason: missing }
+    : (info(`scenario ${def.id}: ${def.title}`),
+      await runOne(def, pool, opts.accel, profile.variant, (need) =>
+        missingNeed({ ...def, needs: [need] }, Boolean(profile.series), host, pool),
+      ));
+  // The kernel and image preparation a scenario's first boot waited for is counted apart.
+  result.seconds = (Date.now() - t0 - (pool.prepareMs - prepared)) / 1000;
+  const why = result.reason ? ` (${result.reason})` : '';
+  info(`scenario ${def.id}: ${result.status.toUpperCase()}${why} in ${result.seconds.toFixed(0)} s`);
+  return result;
 }
 
 async function runResults(
   opts: RunOptions,
   started: number,
-  pool: BootPool,
+  pools: BootPool[],
   scenarios: ScenarioResult[],
 ): Promise<RunResults> {
-  const f = pool.profileFiles();
+  const f = pools.map((p) => p.profileFiles()).find(Boolean);
   const version = (await tryRun(qemuBinary(), ['--version'])).stdout.split('\n')[0]?.trim();
   return {
     schemaVersion: 2,
@@ -197,8 +266,9 @@ async function runResults(
     qemu: { binary: qemuBinary(), version: version ?? 'unknown' },
     startedAt: new Date(started).toISOString(),
     seconds: (Date.now() - started) / 1000,
-    prepareSeconds: pool.prepareMs / 1000,
-    boots: pool.records,
+    // Workers wait for one preparation together: the longest wait is the run's.
+    prepareSeconds: Math.max(0, ...pools.map((p) => p.prepareMs)) / 1000,
+    boots: pools.flatMap((p) => p.records),
     scenarios,
   };
 }

@@ -28,6 +28,7 @@ import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
 import { acceptBundle, githubAnnotations } from '../report/baseline.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { rerender } from '../report/bundle.js';
+import { mergeBundles } from '../report/merge.js';
 import { seriesCommands } from './series-commands.js';
 import { shellCommand } from './shell-command.js';
 import { nightlyCommands } from './nightly-commands.js';
@@ -36,6 +37,8 @@ import {
   jsonOpt,
   kernelInput,
   kernelOpts,
+  parallelOpts,
+  parallelism,
   profileOpt,
   type Command,
   type OptionSpec,
@@ -238,15 +241,18 @@ export const COMMANDS: Command[] = [
     summary: 'the main job: kernel pipeline, L1 image, every scenario; results.json and TAP in --out',
     usage:
       '[--profile P] [--series mbox|Message-Id|PATH:BASE..HEAD] [--base path] [--edit NAME ...] [--scenario ID ...] ' +
-      '[--accel kvm|tcg] [--out DIR] [--list]',
+      '[--accel kvm|tcg] [--jobs N] [--shard K/N] [--costs DIR] [--out DIR] [--list]',
     details:
       'Each scenario passes, fails, is skipped with its reason, or is a known failure of the series (with ' +
       "evidence).\n--series runs another revision of the series, or the profile's with local changes: it " +
       'need not be pinned; its provenance against the nearest pinned series goes into the bundle.\n--edit runs ' +
       'the series with a named change from kernel/edits.ts (a local fix, say); a known failure it fixes is ' +
-      'reported as "no longer reproduces".\nExit 0 when no scenario failed.',
+      'reported as "no longer reproduces".\n--jobs N runs independent scenarios at once, each worker with its own ' +
+      'guest; scenarios that share a boot stay on one worker. --shard K/N runs one part of a partition balanced ' +
+      'by cost; `report --merge` makes one bundle of the shards.\nExit 0 when no scenario failed.',
     options: {
       ...kernelOpts,
+      ...parallelOpts,
       scenario: { type: 'string', multiple: true, help: 'run only these scenarios (repeatable)' },
       accel: accelOpt,
       out: { type: 'string', help: 'result directory (default out/run-<time>)' },
@@ -260,15 +266,18 @@ export const COMMANDS: Command[] = [
           );
         return 0;
       }
+      const scenarios = selectScenarios(v.scenario as string[] | undefined);
+      const spread = parallelism(v, scenarios);
       const accel = chooseAccel(v.accel as string | undefined);
       info(`accelerator: ${accel.accel} (${accel.reason})`);
       const out = String(v.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
       const r = await runScenarios({
         profile: String(v.profile ?? 'rfc-v2-debian'),
         accel,
-        scenarios: selectScenarios(v.scenario as string[] | undefined),
+        scenarios,
         out,
         input: kernelInput(v),
+        ...spread,
       });
       process.stdout.write(toTap(r));
       process.stdout.write(`\n${comparisonMarkdown(comparisonTable(r.scenarios))}\n\n`);
@@ -282,12 +291,17 @@ export const COMMANDS: Command[] = [
     name: 'report',
     summary: "render a bundle's report again, validate it, compare two bundles, or accept one as the base",
     usage:
-      'BUNDLE | --compare A B [--tolerance 0.1] [--json] [--github] | --validate BUNDLE | --accept BUNDLE --into DIR',
+      'BUNDLE | --compare A B [--tolerance 0.1] [--json] [--github] | --validate BUNDLE | --accept BUNDLE --into DIR ' +
+      '| --merge SHARD... --out DIR',
     details:
       'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario, an expectation or a ' +
       'held value regressed; a known failure that no longer reproduces is listed apart and does not fail. ' +
-      'A (the base) may be a directory made by --accept. --accept makes BUNDLE the accepted base in DIR.',
+      'A (the base) may be a directory made by --accept. --accept makes BUNDLE the accepted base in DIR. ' +
+      '--merge makes one bundle of the shards of a run (run --shard K/N), refusing shards of another kernel, ' +
+      'series, image, rig commit or profile, and a shard twice or missing.',
     options: {
+      merge: { type: 'boolean', help: 'merge the shard bundles given into one bundle (with --out DIR)' },
+      out: { type: 'string', help: 'where --merge writes the merged bundle (a new directory)' },
       compare: { type: 'boolean', help: 'compare bundle A (before, or an accepted base) with bundle B (after)' },
       tolerance: { type: 'string', help: 'relative change that counts as moved (default 0.1)' },
       validate: { type: 'boolean', help: 'check results.json against the schema' },
@@ -300,6 +314,7 @@ export const COMMANDS: Command[] = [
     async run(v, pos) {
       if (v.compare) return compareCommand(v, pos);
       if (v.accept) return acceptCommand(v, pos);
+      if (v.merge) return mergeCommand(v, pos);
       if (pos.length !== 1)
         throw new RigError('usage', 'report needs one bundle directory', { fix: 'dmemfs-rig report out/run-...' });
       const run = loadBundle(pos[0]!);
@@ -602,6 +617,18 @@ function compareCommand(v: Values, pos: string[]): number {
         .join(''),
     );
   return d.regressions ? 1 : 0;
+}
+
+function mergeCommand(v: Values, pos: string[]): number {
+  if (typeof v.out !== 'string')
+    throw new RigError('usage', 'report --merge needs --out DIR', {
+      fix: 'dmemfs-rig report --merge shard-1/ shard-2/ --out merged/',
+    });
+  const run = mergeBundles(pos, v.out);
+  const what = `${run.scenarios.length} scenarios, ${run.boots.length} boots`;
+  process.stdout.write(`${v.out}: merged ${run.merged?.length ?? 0} shards (${what})\n`);
+  process.stdout.write(`${runSummary(run)}\n`);
+  return run.scenarios.some((s) => s.status === 'fail') ? 1 : 0;
 }
 
 function acceptCommand(v: Values, pos: string[]): number {

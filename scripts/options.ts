@@ -1,6 +1,8 @@
 /** The command-line vocabulary every command shares: option specs, and the kernel a command consumes. */
 import { namedEdits } from '../kernel/edits.js';
 import type { KernelInput } from '../kernel/pipeline.js';
+import { defaultJobs, loadCosts, parseJobs, parseShard, type Costs, type Shard } from '../runner/workers.js';
+import type { ScenarioDefinition } from '../scenarios/types.js';
 
 export type Values = Record<string, unknown>;
 
@@ -61,5 +63,29 @@ export function kernelInput(v: Values): KernelInput {
     ...(base ? { base: String(base) } : {}),
     ...(v.series ? { series: String(v.series) } : {}),
     ...(v.edit ? { edits: namedEdits(v.edit as string[]) } : {}),
+  };
+}
+
+/** How a command spreads its work: workers on this host, and a shard of a runner matrix. */
+export const parallelOpts = {
+  jobs: {
+    type: 'string',
+    help: 'workers, each with its own guest (default: what the cores and free RAM hold; also DMEMFS_RIG_JOBS)',
+  },
+  shard: { type: 'string', help: 'K/N: run only shard K of N (balanced by cost; merge with report --merge)' },
+  costs: {
+    type: 'string',
+    help: 'a bundle or accepted base whose scenario times balance the work (default: scenarios/costs.ts)',
+  },
+} satisfies Record<string, OptionSpec>;
+
+/** --jobs, --shard and --costs, checked before any work starts. */
+export function parallelism(v: Values, defs: ScenarioDefinition[]): { jobs: number; shard?: Shard; costs: Costs } {
+  const shard = parseShard(v.shard as string | undefined);
+  const given = parseJobs((v.jobs as string | undefined) ?? process.env.DMEMFS_RIG_JOBS);
+  return {
+    jobs: given ?? defaultJobs(defs),
+    ...(shard ? { shard } : {}),
+    costs: loadCosts(v.costs as string | undefined),
   };
 }

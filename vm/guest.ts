@@ -4,7 +4,7 @@
  * is doing at that moment (boot wait or a command), with the console excerpt as evidence.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { requireTool } from '../core/exec.js';
@@ -13,7 +13,8 @@ import { makePrivateRunDir } from '../core/paths.js';
 import { TCG_TIMEOUT_SCALE, type AccelChoice } from './accel.js';
 import { ConsoleWatcher, crashError } from './console-watch.js';
 import { NESTED_KVM_ARTIFACTS } from './crash-patterns.js';
-import { OVMF_IMAGE, qemuArgs, totalMemMiB, type MachineSpec } from './machine-spec.js';
+import { OVMF_IMAGE, qemuArgs, type MachineSpec } from './machine-spec.js';
+import { checkHostMemory, type MemoryGate } from './host-memory.js';
 import { freeLoopbackPort, isHostFwdBindError } from './ports.js';
 import { deathSignalPrefix, track } from '../core/processes.js';
 import { QmpClient } from './qmp.js';
@@ -69,6 +70,8 @@ export interface GuestOptions {
   bootQuietMs?: number;
   /** Where the SSH forward's host port comes from (default: a free loopback port, probed). */
   pickPort?: () => Promise<number>;
+  /** The run's shared host memory (several workers): the boot waits for its RAM there. */
+  memory?: MemoryGate;
 }
 
 export interface BootTimings {
@@ -123,6 +126,21 @@ export class Guest {
 
   /** Start QEMU and (unless ssh:false) wait for an SSH login. */
   static async start(opts: GuestOptions): Promise<Guest> {
+    const release = opts.memory ? await opts.memory.acquire(opts.spec) : undefined;
+    try {
+      const g = await Guest.startHeld(opts);
+      if (release) g.releaseMemory = release;
+      return g;
+    } catch (e) {
+      release?.();
+      throw e;
+    }
+  }
+
+  /** Called when QEMU has exited: gives the run's memory gate back this guest's RAM. */
+  private releaseMemory: () => void = () => undefined;
+
+  private static async startHeld(opts: GuestOptions): Promise<Guest> {
     const restarts: string[] = [];
     for (let attempt = 1; ; attempt++) {
       const g = await Guest.spawnOnce(opts);
@@ -151,7 +169,8 @@ export class Guest {
   }
 
   private static async spawnOnce(opts: GuestOptions): Promise<Guest> {
-    checkHostMemory(opts.spec);
+    // With a gate, the run's budget was checked when the RAM was held (other guests use some now).
+    if (!opts.memory) checkHostMemory(opts.spec);
     requireTool(qemuBinary(), 'qemu-system-x86');
     if (opts.spec.firmware === 'efi' && !existsSync(OVMF_IMAGE))
       throw new RigError('missing-tool', `${opts.spec.name} boots through UEFI, but ${OVMF_IMAGE} is missing`, {
@@ -198,6 +217,7 @@ export class Guest {
     p.on('exit', (code, signal) => {
       this.exitCode = code;
       this.console.end();
+      this.releaseMemory();
       this.resolveExited();
       if (!this.stopping) {
         const crash = this.console.firstCrash();
@@ -405,28 +425,10 @@ export class Guest {
     this.qmp?.close();
     this.console.end();
     rmSync(this.key.privateKeyPath, { force: true });
+    this.releaseMemory();
   }
 
   stderrText(): string {
     return this.stderr;
-  }
-}
-
-/**
- * Refuse a guest the host cannot hold: its RAM (boot memory; DIMMs included) against the
- * host's MemAvailable. QEMU would start and the host would swap or kill something later.
- */
-export function checkHostMemory(spec: MachineSpec, meminfo = readFileSync('/proc/meminfo', 'utf8')): void {
-  const availMiB = Math.floor(Number(/^MemAvailable:\s+(\d+) kB/m.exec(meminfo)?.[1] ?? Infinity) / 1024);
-  const dimmMiB = (spec.objects ?? []).reduce((a, o) => a + Number(/size=(\d+)M/.exec(o)?.[1] ?? 0), 0);
-  const want = totalMemMiB(spec) + dimmMiB;
-  if (want > availMiB) {
-    throw new RigError(
-      'host-memory',
-      `${spec.name} needs ${want} MiB of guest RAM; the host has ${availMiB} MiB available`,
-      {
-        fix: 'stop other guests or jobs on this host, or give the guest less memory (fewer or smaller NUMA nodes)',
-      },
-    );
   }
 }
