@@ -5,7 +5,8 @@
  * nothing; ccache empty too), which is what a fresh CI runner pays.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { RunResults } from '../core/results.js';
 import { join } from 'node:path';
 import { cacheRoot, projectRoot } from '../core/paths.js';
 import { info } from '../core/log.js';
@@ -18,7 +19,18 @@ export interface RunBench {
   runsWithFailures: number;
   warm: { runs: number; medianSeconds: number; each: number[] };
   cold?: { seconds: number };
+  /** With --jobs 1,2,...: the warm runs at each number of workers, and each run's statuses. */
+  byJobs?: Array<{ jobs: number; medianSeconds: number; each: number[]; statuses: Record<string, string>[] }>;
+  /** The median at the most jobs over the median at the fewest. */
+  jobsRatio?: number;
+  /** Whether every run, at every number of workers, gave every scenario the same status. */
+  statusesIdentical?: boolean;
 }
+
+const statusesOf = (out: string): Record<string, string> =>
+  Object.fromEntries(
+    (JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as RunResults).scenarios.map((s) => [s.id, s.status]),
+  );
 
 /**
  * `dmemfs-rig run` as a child, timed. A run that ends with failed scenarios (exit 1, its
@@ -53,6 +65,7 @@ export async function benchRun(opts: {
   cold: boolean;
   scenarios?: string[];
   profile?: string;
+  jobs?: number[];
 }): Promise<RunBench> {
   const outRoot = mkdtempSync(join(cacheRoot(), '..', 'dmemfs-rig-bench-out-'));
   const profile = opts.profile ?? 'rfc-v2-debian';
@@ -79,6 +92,10 @@ export async function benchRun(opts: {
         rmSync(cache, { recursive: true, force: true });
       }
     }
+    if (opts.jobs?.length) {
+      await byJobs(res, opts.jobs, opts.runs, scen, outRoot);
+      return res;
+    }
     for (let i = 0; i < opts.runs; i++) {
       const r = await timedRun(scen, join(outRoot, `warm-${i}`), {});
       info(
@@ -92,4 +109,28 @@ export async function benchRun(opts: {
   } finally {
     rmSync(outRoot, { recursive: true, force: true });
   }
+}
+
+/** The warm runs at each number of workers, one after another on the same cache. */
+async function byJobs(res: RunBench, jobs: number[], runs: number, scen: string[], outRoot: string): Promise<void> {
+  res.byJobs = [];
+  for (const j of jobs) {
+    const row = { jobs: j, medianSeconds: 0, each: [] as number[], statuses: [] as Record<string, string>[] };
+    for (let i = 0; i < runs; i++) {
+      const out = join(outRoot, `jobs-${j}-${i}`);
+      const r = await timedRun([...scen, '--jobs', String(j)], out, {});
+      info(`bench run: --jobs ${j}, run ${i + 1}/${runs}: ${r.seconds.toFixed(0)} s`);
+      if (r.failed) res.runsWithFailures++;
+      row.each.push(r.seconds);
+      row.statuses.push(statusesOf(out));
+    }
+    row.medianSeconds = median(row.each);
+    res.byJobs.push(row);
+  }
+  const first = res.byJobs[0]!;
+  const last = res.byJobs.at(-1)!;
+  res.warm = { runs: first.each.length, medianSeconds: first.medianSeconds, each: first.each };
+  res.jobsRatio = last.medianSeconds / first.medianSeconds;
+  const all = res.byJobs.flatMap((r) => r.statuses.map((s) => JSON.stringify(s)));
+  res.statusesIdentical = all.every((s) => s === all[0]);
 }

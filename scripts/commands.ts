@@ -29,6 +29,7 @@ import { acceptBundle, githubAnnotations } from '../report/baseline.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { rerender } from '../report/bundle.js';
 import { mergeBundles } from '../report/merge.js';
+import { parseJobs } from '../runner/workers.js';
 import { seriesCommands } from './series-commands.js';
 import { shellCommand } from './shell-command.js';
 import { nightlyCommands } from './nightly-commands.js';
@@ -521,26 +522,40 @@ export const COMMANDS: Command[] = [
   {
     name: 'bench run',
     summary: 'main-job time: the whole run warm (on the cache as it is) and, with --cold, from an empty cache',
-    usage: '[--profile P] [--runs N] [--cold] [--scenario ID ...] [--json]',
+    usage: '[--profile P] [--runs N] [--cold] [--jobs 1,2] [--scenario ID ...] [--json]',
     details:
       'Each run is `dmemfs-rig run` as a child process, timed from outside. --cold also downloads, builds and ' +
       'boots everything in an empty temporary cache (about 25 min here). A run whose scenarios failed is timed ' +
-      'all the same, and counted in runsWithFailures.',
+      'all the same, and counted in runsWithFailures.\n--jobs 1,2 times the warm run at each number of workers ' +
+      'and says the ratio and whether every run gave every scenario the same status.',
     options: {
       profile: profileOpt,
       runs: { type: 'string', help: 'warm runs (default 1); the median is reported' },
       cold: { type: 'boolean', help: 'also one run from an empty cache' },
       scenario: { type: 'string', multiple: true, help: 'time only these scenarios' },
+      jobs: { type: 'string', help: 'comma-separated numbers of workers to time the warm run at (e.g. 1,2)' },
       json: jsonOpt,
     },
     async run(v) {
+      const jobs =
+        v.jobs === undefined
+          ? undefined
+          : String(v.jobs)
+              .split(',')
+              .map((j) => parseJobs(j)!);
       const r = await benchRun({
         ...(v.profile ? { profile: String(v.profile) } : {}),
         runs: Math.max(1, Number(v.runs ?? 1)),
         cold: Boolean(v.cold),
         ...(v.scenario ? { scenarios: v.scenario as string[] } : {}),
+        ...(jobs ? { jobs } : {}),
       });
       if (v.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+      else if (r.byJobs)
+        process.stdout.write(
+          `${r.byJobs.map((b) => `--jobs ${b.jobs}: ${b.medianSeconds.toFixed(0)} s`).join(', ')}; ratio ` +
+            `${r.jobsRatio!.toFixed(2)}; statuses ${r.statusesIdentical ? 'identical' : 'DIFFER'}\n`,
+        );
       else
         process.stdout.write(
           `main job, ${r.profile} (${r.scenarios === 'all' ? 'all scenarios' : r.scenarios.join(', ')}): warm ` +
