@@ -15,6 +15,7 @@ import type { Mutant } from '../scenarios/mutants.js';
 import type { ScenarioDefinition } from '../scenarios/types.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { runScenarios } from './scenario-runner.js';
+import { byCost, costsFrom, runOnWorkers, shardUnits, type Costs, type Shard } from './workers.js';
 
 export interface MutantOutcome {
   edit: string;
@@ -139,6 +140,11 @@ export interface MutantsOptions {
    * reference run of their own (the nightly's main job): it must hold every scenario they need.
    */
   reference?: RunResults;
+  /** Mutant runs at once (each its own kernel and guests; builds of one profile directory wait their turn). */
+  jobs?: number;
+  /** Only this shard's mutants (a deterministic partition balanced by their scenarios' costs). */
+  shard?: Shard;
+  costs?: Costs;
 }
 
 /** Why `ref` cannot stand as the reference for these scenarios on `profile`, or undefined. */
@@ -170,7 +176,9 @@ export interface MutantsResult {
 export async function runMutants(opts: MutantsOptions): Promise<MutantsResult> {
   const t0 = Date.now();
   const variant = loadProfile(opts.profile).variant;
-  const mutants = opts.mutants.filter((m) => m.variant === variant);
+  const cost = opts.costs ?? costsFrom();
+  const ofVariant = opts.mutants.filter((m) => m.variant === variant);
+  const mutants = opts.shard ? shardUnits(ofVariant, (m) => cost(m.scenario), opts.shard) : ofVariant;
   const extra = opts.scenarios ?? [];
   const all = selectScenarios([...new Set([...extra, ...mutants.map((m) => m.scenario)])]);
   const gap =
@@ -187,14 +195,20 @@ export async function runMutants(opts: MutantsOptions): Promise<MutantsResult> {
   const reference = opts.reference ?? (await referenceRun(opts, all));
   const outcomes: MutantOutcome[] = [];
   const broken = new Map<string, Set<string>>();
-  for (const m of mutants) {
+  // Each mutant's run is serial inside; --jobs runs several mutants at once, longest first.
+  const queue = byCost(mutants, (m) => cost(m.scenario));
+  const runs = await runOnWorkers(queue, opts.jobs ?? 1, async (m) => {
     info(`mutants: ${m.edit} (must change ${m.scenario}/${m.measurement})`);
-    const run = await runScenarios({
-      ...opts,
+    const { jobs: _jobs, shard: _shard, ...serial } = opts;
+    return runScenarios({
+      ...serial,
       scenarios: selectScenarios([...new Set([...extra, m.scenario])]),
       input: { edits: namedEdits([m.edit]) },
       out: join(opts.out, m.edit),
     });
+  });
+  for (const m of mutants) {
+    const run = runs[queue.indexOf(m)]!;
     outcomes.push(judgeMutant(m, reference, run));
     const set = broken.get(m.scenario) ?? new Set<string>();
     for (const n of brokenBy(m.scenario, reference, run)) set.add(n);
@@ -214,7 +228,8 @@ export async function runMutants(opts: MutantsOptions): Promise<MutantsResult> {
 
 async function referenceRun(opts: MutantsOptions, all: ScenarioDefinition[]): Promise<RunResults> {
   info(`mutants: the reference run (${all.length} scenarios)`);
-  return runScenarios({ ...opts, scenarios: all, out: join(opts.out, 'reference') });
+  const { shard: _shard, ...whole } = opts;
+  return runScenarios({ ...whole, scenarios: all, out: join(opts.out, 'reference') });
 }
 
 /** How many held measurements of each scenario some mutant broke. */

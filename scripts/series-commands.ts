@@ -10,7 +10,16 @@ import { bisect, bisectTable } from '../runner/bisect.js';
 import { coverageTable, mutantsTable, runMutants, type MutantsResult } from '../runner/mutants.js';
 import { MUTANTS } from '../scenarios/mutants.js';
 import { chooseAccel } from '../vm/accel.js';
-import { accelOpt as accel, jsonOpt as json, kernelInput, kernelOpts, type Command, type Values } from './options.js';
+import {
+  accelOpt as accel,
+  jsonOpt as json,
+  kernelInput,
+  kernelOpts,
+  parallelOpts,
+  parallelism,
+  type Command,
+  type Values,
+} from './options.js';
 
 const stamp = () => new Date().toISOString().replace(/[:.]/g, '-');
 
@@ -102,13 +111,15 @@ function mutantsCommand(): Command {
   return {
     name: 'mutants',
     summary: 'the fidelity self-test: the series with deliberate changes, each of which must change its named check',
-    usage: '[--only EDIT ...] [--scenario ID ...] [--reference BUNDLE] [--profile P] [--json]',
+    usage: '[--only EDIT ...] [--scenario ID ...] [--reference BUNDLE] [--profile P] [--jobs N] [--shard K/N] [--json]',
     details:
       'Runs the scenarios on the series as it is, then once per mutant (scenarios/mutants.ts). A mutant is ' +
       'caught when its named measurement changes as it says and no other verdict does.\nExit 0 when every ' +
-      'mutant is caught cleanly.',
+      'mutant is caught cleanly.\n--jobs N runs N mutants at once (their kernel builds take turns); --shard K/N ' +
+      "runs one part of the mutants, balanced by their scenarios' costs.",
     options: {
       profile: kernelOpts.profile!,
+      ...parallelOpts,
       only: { type: 'string', multiple: true, help: 'run only these mutants (their edit names)' },
       scenario: { type: 'string', multiple: true, help: 'the scenarios of every run (default all)' },
       reference: {
@@ -126,6 +137,7 @@ function mutantsCommand(): Command {
         throw new RigError('unknown-mutant', `no mutant ${unknown.join(', ')}`, {
           fix: `known: ${MUTANTS.map((m) => m.edit).join(', ')}`,
         });
+      const spread = parallelism(v, []);
       const a = chooseAccel(v.accel as string | undefined);
       info(`accelerator: ${a.accel} (${a.reason})`);
       const out = String(v.out ?? join('out', `mutants-${stamp()}`));
@@ -136,6 +148,10 @@ function mutantsCommand(): Command {
         ...(v.scenario ? { scenarios: v.scenario as string[] } : {}),
         ...(v.reference ? { reference: loadBundle(String(v.reference)) } : {}),
         out,
+        // Without --jobs, one mutant at a time: each builds a kernel, and builds take the cores.
+        jobs: v.jobs === undefined && !process.env.DMEMFS_RIG_JOBS ? 1 : spread.jobs,
+        ...(spread.shard ? { shard: spread.shard } : {}),
+        costs: spread.costs,
       });
       const md = writeMutants(out, r);
       process.stdout.write(v.json ? JSON.stringify(r, null, 2) + '\n' : md);

@@ -144,3 +144,21 @@ t.test('the memory gate holds the next boot until a guest gives its RAM back', a
     'a guest larger than the whole budget is refused at once',
   );
 });
+
+t.test('mutant shards: every mutant of the variant in exactly one shard, balanced by its scenario', async (t) => {
+  const { MUTANTS } = await import('../../scenarios/mutants.js');
+  const plain = MUTANTS.filter((m) => m.variant === undefined);
+  const cost = costsFrom();
+  const parts = [1, 2, 3].map((index) => shardUnits(plain, (m) => cost(m.scenario), { index, count: 3 }));
+  t.same(
+    parts
+      .flat()
+      .map((m) => m.edit)
+      .sort(),
+    plain.map((m) => m.edit).sort(),
+  );
+  t.ok(
+    parts.every((p) => p.length > 0),
+    `sizes ${parts.map((p) => p.length).join(', ')}`,
+  );
+});
