@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { chooseAccel } from '../../vm/accel.js';
 import { runScenarios } from '../../runner/scenario-runner.js';
+import { defaultJobs, parseJobs } from '../../runner/workers.js';
 import { SCENARIOS } from '../../scenarios/catalog.js';
 import { poolBoundariesOver } from '../../scenarios/defs/pool-boundaries.js';
 import { mceWith } from '../../scenarios/defs/mce-dmemfs.js';
@@ -36,7 +37,10 @@ const PARTS: Record<string, ScenarioDefinition> = {
   'soft-reserved-devdax': softReservedWith({ mceBoot: false }),
 };
 const scenarios = SCENARIOS.map((s) => PARTS[s.id] ?? s);
-const run = await runScenarios({ profile: 'rfc-v2-debian', accel, scenarios, out });
+// As many workers as the host holds (1 on a 2-core machine; DMEMFS_RIG_JOBS says otherwise).
+const jobs = parseJobs(process.env.DMEMFS_RIG_JOBS) ?? defaultJobs(scenarios);
+t.comment(`${jobs} worker(s)`);
+const run = await runScenarios({ profile: 'rfc-v2-debian', accel, scenarios, out, jobs });
 
 t.test('every scenario produced a result', async (t) => {
   t.same(run.scenarios.map((s) => s.id).sort(), SCENARIOS.map((s) => s.id).sort());
