@@ -34,28 +34,37 @@ const show = (v: unknown) => (typeof v === 'string' ? v.slice(0, 16) : JSON.stri
 
 /** The refusals, in order; none means the shards make one run. */
 export function mergeRefusal(shards: Shard[]): RigError | undefined {
-  return placeRefusal(shards) ?? sameRunRefusal(shards) ?? contentRefusal(shards);
+  return (
+    placeRefusal(shards.map((s) => ({ dir: s.dir, shard: s.run.shard }))) ??
+    sameRunRefusal(shards) ??
+    contentRefusal(shards)
+  );
 }
 
-/** Every shard of one partition, each once. */
-function placeRefusal(shards: Shard[]): RigError | undefined {
-  const notShard = shards.find((s) => !s.run.shard);
+/** Where a piece of a partitioned run says it belongs: its directory, and its shard if it is one. */
+export interface Placed {
+  dir: string;
+  shard?: { index: number; count: number };
+}
+
+/** Every shard of one partition, each once (bundles of run --shard, results of mutants --shard). */
+export function placeRefusal(shards: Placed[]): RigError | undefined {
+  const notShard = shards.find((s) => !s.shard);
   if (notShard)
     return new RigError('not-a-shard', `${notShard.dir} is not a shard (it was run without --shard K/N)`, {
-      fix: 'merge the bundles of `run --shard 1/N` ... `run --shard N/N`',
+      fix: 'merge the results of `--shard 1/N` ... `--shard N/N`',
     });
-  const count = shards[0]!.run.shard!.count;
-  const counts = shards.find((s) => s.run.shard!.count !== count);
+  const count = shards[0]!.shard!.count;
+  const counts = shards.find((s) => s.shard!.count !== count);
   if (counts)
     return new RigError(
       'shard-mismatch',
-      `${counts.dir} is shard ${counts.run.shard!.index} of ${counts.run.shard!.count}, ` +
-        `${shards[0]!.dir} is of ${count}`,
+      `${counts.dir} is shard ${counts.shard!.index} of ${counts.shard!.count}, ${shards[0]!.dir} is of ${count}`,
       { fix: 'merge the shards of one partitioned run' },
     );
   const seen = new Map<number, string>();
   for (const s of shards) {
-    const k = s.run.shard!.index;
+    const k = s.shard!.index;
     if (seen.has(k))
       return new RigError('duplicate-shard', `shard ${k}/${count} given twice: ${seen.get(k)} and ${s.dir}`, {
         fix: 'give each shard once',

@@ -12,6 +12,7 @@ import { namedEdits } from '../kernel/edits.js';
 import { selectScenarios } from '../scenarios/catalog.js';
 import { loadProfile } from '../kernel/profile.js';
 import type { Mutant } from '../scenarios/mutants.js';
+import { RACE_DEPENDENT } from '../scenarios/races.js';
 import type { ScenarioDefinition } from '../scenarios/types.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { runScenarios } from './scenario-runner.js';
@@ -32,6 +33,8 @@ export interface MutantOutcome {
   /** Why the mutant could not be judged here: its scenario was skipped (on the reference or the mutant). */
   skipped?: string;
   proves: string;
+  /** Changes left unjudged because a race decides them (scenarios/races.ts RACE_DEPENDENT). */
+  byChance?: string[];
 }
 
 const checkOf = (m: ScenarioResult['measurements'][string] | undefined) =>
@@ -71,9 +74,18 @@ function otherScenariosChanged(m: Mutant, reference: RunResults, mutated: RunRes
   });
 }
 
-/** Verdicts that changed beyond the mutant's own: other scenarios, and other measurements of its scenario. */
-function collateralOf(m: Mutant, reference: RunResults, mutated: RunResults): string[] {
+/**
+ * Verdicts that changed beyond the mutant's own: other scenarios, and other measurements of its
+ * scenario; apart, those a race decides (changed, but not blamed on the mutant).
+ */
+function collateralOf(
+  m: Mutant,
+  reference: RunResults,
+  mutated: RunResults,
+): { collateral: string[]; byChance: string[] } {
   const out = otherScenariosChanged(m, reference, mutated);
+  const byChance: string[] = [];
+  const racy = new Set(RACE_DEPENDENT[m.scenario] ?? []);
   const refS = reference.scenarios.find((s) => s.id === m.scenario);
   const mutS = mutated.scenarios.find((s) => s.id === m.scenario);
   const allowed = new Set([m.measurement, ...(m.alsoChanges ?? [])]);
@@ -84,12 +96,14 @@ function collateralOf(m: Mutant, reference: RunResults, mutated: RunResults): st
   // ...and the measurements the failure kept from running (skipped before, held and passing now).
   const unblocked = (rm: Measurement, xm: Measurement | undefined) =>
     m.effect === 'fixes' && cured.size > 0 && !!rm.skipped && xm?.ok === true;
+  const excused = (name: string, rm: Measurement, xm: Measurement | undefined) =>
+    allowed.has(name) || curedHere(name, rm, xm) || unblocked(rm, xm) || (rm.ok ?? null) === (xm?.ok ?? null);
   for (const [name, rm] of Object.entries(refS?.measurements ?? {})) {
     const xm = mutS?.measurements[name];
-    if (allowed.has(name) || curedHere(name, rm, xm) || unblocked(rm, xm)) continue;
-    if ((rm.ok ?? null) !== (xm?.ok ?? null)) out.push(`${m.scenario}/${name}: ${checkOf(rm)} -> ${checkOf(xm)}`);
+    if (excused(name, rm, xm)) continue;
+    (racy.has(name) ? byChance : out).push(`${m.scenario}/${name}: ${checkOf(rm)} -> ${checkOf(xm)}`);
   }
-  return out;
+  return { collateral: out, byChance };
 }
 
 /** The held measurements of `scenario` (in the reference) that a mutant broke: ok there, not ok here. */
@@ -108,7 +122,7 @@ export function judgeMutant(m: Mutant, reference: RunResults, mutated: RunResult
   const why = [refS, mutS].map((s) => (!s ? 'not run' : s.status === 'skip' ? (s.reason ?? 'skipped') : undefined));
   const skipped = why.find(Boolean) && `${m.scenario} was skipped: ${why.find(Boolean)}`;
   const caught = !skipped && caughtBy(m, refS, mutS);
-  const collateral = collateralOf(m, reference, mutated);
+  const { collateral, byChance } = collateralOf(m, reference, mutated);
   const describe = (s: ScenarioResult | undefined) => {
     const check = checkOf(s?.measurements[m.measurement]);
     return m.effect === 'fixes' ? `${s?.status ?? 'not run'}; ${m.measurement} ${check}` : check;
@@ -125,6 +139,7 @@ export function judgeMutant(m: Mutant, reference: RunResults, mutated: RunResult
     ok: caught && collateral.length === 0,
     ...(skipped ? { skipped } : {}),
     proves: m.proves,
+    ...(byChance.length ? { byChance } : {}),
   };
 }
 
@@ -171,6 +186,8 @@ export interface MutantsResult {
   outcomes: MutantOutcome[];
   coverage: MutantCoverage[];
   seconds: number;
+  /** A shard's result (mutants --shard K/N): which it is, and every shard's mutants (edit names). */
+  shard?: Shard & { plan: string[][] };
 }
 
 export async function runMutants(opts: MutantsOptions): Promise<MutantsResult> {
@@ -223,7 +240,13 @@ export async function runMutants(opts: MutantsOptions): Promise<MutantsResult> {
       mutants: mutants.filter((m) => m.scenario === id).map((m) => m.edit),
     };
   });
-  return { outcomes, coverage, seconds: (Date.now() - t0) / 1000 };
+  const seconds = (Date.now() - t0) / 1000;
+  if (!opts.shard) return { outcomes, coverage, seconds };
+  const { count } = opts.shard;
+  const plan = Array.from({ length: count }, (_, k) =>
+    shardUnits(ofVariant, (m) => cost(m.scenario), { index: k + 1, count }).map((m) => m.edit),
+  );
+  return { outcomes, coverage, seconds, shard: { ...opts.shard, plan } };
 }
 
 async function referenceRun(opts: MutantsOptions, all: ScenarioDefinition[]): Promise<RunResults> {
@@ -255,7 +278,8 @@ export function mutantsTable(outcomes: MutantOutcome[]): string {
       (o) =>
         `| ${o.edit} | ${o.scenario}/${o.measurement} (${o.effect}) | ${cell(o.proves)} | ${cell(o.reference)} | ` +
         `${cell(o.mutated)} | ` +
-        `${o.skipped ? `skipped: ${o.skipped}` : o.caught ? 'yes' : 'NO'} | ${o.collateral.join('; ') || 'none'} |`,
+        `${o.skipped ? `skipped: ${o.skipped}` : o.caught ? 'yes' : 'NO'} | ${o.collateral.join('; ') || 'none'}` +
+        `${o.byChance?.length ? ` (by chance, a race: ${o.byChance.join('; ')})` : ''} |`,
     ),
   ].join('\n');
 }

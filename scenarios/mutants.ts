@@ -91,7 +91,8 @@ export const MUTANTS: Mutant[] = [
     scenario: 'dmemfs-numa',
     measurement: 'node1_free_dpages_restored',
     effect: 'breaks',
-    alsoChanges: ['node0_free_dpages_restored'],
+    // Every later count of node 1's free dpages starts from the wrong one.
+    alsoChanges: ['node0_free_dpages_restored', 'preferred_overflow_node1_dpages'],
     proves: "each node's free dpages are checked after unlink, not only the pool's total",
   },
   {
@@ -99,7 +100,17 @@ export const MUTANTS: Mutant[] = [
     scenario: 'nested-guest',
     measurement: 'l2_done',
     effect: 'breaks',
-    alsoChanges: ['l2_memtotal_kb', 'l2_touched_mib', 'kvm_largepages', 'l2_attempts', 'l2_seconds'],
+    // The scenario stops at the L2 that never finished: what it measures after it is not taken.
+    alsoChanges: [
+      'l2_memtotal_kb',
+      'l2_touched_mib',
+      'kvm_largepages',
+      'l2_attempts',
+      'l2_seconds',
+      'node1_dpages_used',
+      'node0_dpages_used',
+      'free_dpages_restored',
+    ],
     proves: 'an L2 that KVM cannot run from its dmemfs RAM fails the scenario, with its console as evidence',
   },
   {

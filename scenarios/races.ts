@@ -32,3 +32,18 @@ export const MAX_RACE_TRIES = 30;
 export function racePlan(r: RaceRate): number {
   return Math.min(MAX_RACE_TRIES, triesNeeded(r.hits, r.tries));
 }
+
+/**
+ * The measurements whose values hang on a race firing or not, per scenario: in pool-boundaries,
+ * every measurement of the threads case of a racing column (the fill, the dpages used, the reports,
+ * the unlink) and the pool's state at the end, which the BUG after the race leaves unmeasured. A
+ * run may differ from another there by chance alone; a mutant that does not name one of them is
+ * not blamed for it (mutants list such changes as "by chance").
+ */
+export const RACE_DEPENDENT: Readonly<Record<string, readonly string[]>> = {
+  'pool-boundaries': Object.keys(THREAD_RACES).flatMap((col) =>
+    ['threads_fill', 'threads_pages_used', 'threads_kernel_reports', 'threads_unlink', 'pool_free_at_end'].map(
+      (m) => `${m}_${col}`,
+    ),
+  ),
+};

@@ -10,12 +10,14 @@ import { RigError } from '../core/errors.js';
 import { info } from '../core/log.js';
 import { loadProfile } from '../kernel/profile.js';
 import { acceptBundle, githubAnnotations } from '../report/baseline.js';
+import { mergeBundles } from '../report/merge.js';
+import { loadMutantShards, mergeMutantShards } from '../report/merge-mutants.js';
 import { compareRuns, loadBundle, renderDiff, type RunDiff } from '../report/compare.js';
 import { bisect, bisectTable } from '../runner/bisect.js';
 import { referenceGap, runMutants } from '../runner/mutants.js';
 import { MUTANTS } from '../scenarios/mutants.js';
 import { chooseAccel } from '../vm/accel.js';
-import { accelOpt, kernelInput, kernelOpts, type Command, type Values } from './options.js';
+import { accelOpt, kernelInput, kernelOpts, parallelism, parallelOpts, type Command, type Values } from './options.js';
 import { mutantsPassed, writeMutants } from './series-commands.js';
 
 const bundleOpt = {
@@ -179,38 +181,128 @@ function loadDiff(file: string): RunDiff {
 function mutantsNightCommand(): Command {
   return {
     name: 'nightly mutants',
-    summary: 'every mutant of the profile, into the bundle (mutants/); exit 1 when one is not caught cleanly',
-    usage: '[--bundle DIR] [--profile P]',
-    options: { profile: kernelOpts.profile!, bundle: bundleOpt, accel: accelOpt },
+    summary: 'every mutant of the profile (or one shard of them); exit 1 when one is not caught cleanly',
+    usage: '[--bundle DIR | --out DIR] [--shard K/N] [--jobs N] [--profile P]',
+    details:
+      "With --bundle (or the newest out/run-*), the night's own run is the reference where it ran every " +
+      'scenario a mutant needs, and the results go into BUNDLE/mutants/ and BUNDLE/mutants.md. With --out DIR ' +
+      'and no bundle (a leg of the nightly matrix), the mutants run their own reference and write DIR/mutants.json ' +
+      'and DIR/mutants.md; `nightly mutants-merge` joins the legs.',
+    options: {
+      profile: kernelOpts.profile!,
+      bundle: bundleOpt,
+      out: { type: 'string', help: 'write here instead of into the bundle (a new or empty directory)' },
+      accel: accelOpt,
+      ...parallelOpts,
+    },
     async run(v) {
-      const bundle = nightBundle(v);
       const a = chooseAccel(v.accel as string | undefined);
       const profile = String(v.profile ?? 'rfc-v2-debian');
+      const { jobs, shard, costs } = parallelism(v, []);
+      const alone = typeof v.out === 'string' && typeof v.bundle !== 'string';
+      const bundle = alone ? undefined : nightBundle(v);
       // The night's own run is the reference when it ran every scenario a mutant needs, unedited.
-      const night = loadBundle(bundle);
+      const night = bundle ? loadBundle(bundle) : undefined;
       const variant = loadProfile(profile).variant;
       const needed = [...new Set(MUTANTS.filter((m) => m.variant === variant).map((m) => m.scenario))];
-      const gap = referenceGap(night, profile, needed);
+      const gap = night ? referenceGap(night, profile, needed) : 'none given (--out without --bundle)';
       info(
         gap
           ? `mutants: a reference run of their own (the night's bundle: ${gap})`
           : `mutants: judged against ${bundle}`,
       );
+      const out = alone ? String(v.out) : join(bundle!, 'mutants');
       const r = await runMutants({
         profile,
         accel: a,
         mutants: MUTANTS,
-        out: join(bundle, 'mutants'),
-        ...(gap ? {} : { reference: night }),
+        out,
+        // Without --jobs, one mutant at a time: each builds a kernel, and builds take the cores.
+        jobs: v.jobs === undefined && !process.env.DMEMFS_RIG_JOBS ? 1 : jobs,
+        costs,
+        ...(shard ? { shard } : {}),
+        ...(gap || !night ? {} : { reference: night }),
       });
-      const md = writeMutants(join(bundle, 'mutants'), r);
-      writeFileSync(join(bundle, 'mutants.md'), md);
+      const md = writeMutants(out, r);
+      if (bundle) writeFileSync(join(bundle, 'mutants.md'), md);
       process.stdout.write(md);
       return mutantsPassed(r) ? 0 : 1;
     },
   };
 }
 
+function mergeNightCommand(): Command {
+  return {
+    name: 'nightly merge',
+    summary: "one bundle from the legs' shard bundles under a directory (one subdirectory each)",
+    usage: '--shards DIR --out DIR',
+    details:
+      'The shards are every subdirectory of --shards that holds a results.json (how the merge job downloads ' +
+      "the legs' artifacts); the refusals are report --merge's: a shard missing or twice, another kernel, " +
+      'series, image, rig commit or profile.',
+    options: {
+      shards: { type: 'string', help: "the directory holding the legs' bundles" },
+      out: { type: 'string', help: 'the merged bundle (a new directory)' },
+    },
+    async run(v) {
+      const root = required(v, 'shards', 'nightly merge --shards shards/main --out out/run-night');
+      const out = required(v, 'out', 'nightly merge --shards shards/main --out out/run-night');
+      const dirs = subdirsWith(root, 'results.json');
+      if (!dirs.length)
+        throw new RigError('no-shards', `no shard bundle under ${root}/ (DIR/*/results.json)`, {
+          fix: 'download the legs of `run --shard K/N` into one directory, one subdirectory each',
+        });
+      const run = mergeBundles(dirs, out);
+      process.stdout.write(`${out}: merged ${run.merged?.length ?? 0} shards, ${run.scenarios.length} scenarios\n`);
+      return 0;
+    },
+  };
+}
+
+function mutantsMergeCommand(): Command {
+  return {
+    name: 'nightly mutants-merge',
+    summary: "one mutants result from the legs' (DIR/*/mutants.json); exit 1 when one is not caught cleanly",
+    usage: '--shards DIR --out DIR',
+    options: {
+      shards: { type: 'string', help: "the directory holding the mutants legs' results" },
+      out: { type: 'string', help: 'where mutants.json and mutants.md go' },
+    },
+    async run(v) {
+      const root = required(v, 'shards', 'nightly mutants-merge --shards shards/mutants --out out/mutants');
+      const out = required(v, 'out', 'nightly mutants-merge --shards shards/mutants --out out/mutants');
+      const r = mergeMutantShards(loadMutantShards(root));
+      const md = writeMutants(out, r);
+      process.stdout.write(md);
+      return mutantsPassed(r) ? 0 : 1;
+    },
+  };
+}
+
+function required(v: Values, name: string, example: string): string {
+  const x = v[name];
+  if (typeof x !== 'string' || !x)
+    throw new RigError('usage', `--${name} DIR is required`, { fix: `dmemfs-rig ${example}` });
+  return x;
+}
+
+/** The subdirectories of `root` holding `file`, sorted. */
+function subdirsWith(root: string, file: string): string[] {
+  return existsSync(root)
+    ? readdirSync(root)
+        .map((d) => join(root, d))
+        .filter((d) => statSync(d).isDirectory() && existsSync(join(d, file)))
+        .sort()
+    : [];
+}
+
 export function nightlyCommands(): Command[] {
-  return [compareCommand(), acceptCommand(), bisectRegressionsCommand(), mutantsNightCommand()];
+  return [
+    compareCommand(),
+    acceptCommand(),
+    bisectRegressionsCommand(),
+    mutantsNightCommand(),
+    mergeNightCommand(),
+    mutantsMergeCommand(),
+  ];
 }

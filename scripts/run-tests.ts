@@ -1,19 +1,20 @@
 #!/usr/bin/env node
 /**
- * `npm test`: runs the tap suite over the compiled tests (unit first, then integration) and
- * streams TAP to stdout. At the end it prints one closing line,
- * "N passed, N failed, N skipped", counted per assertion, and the reasons of the skipped ones
+ * `npm test`: runs the tap suite over the compiled tests and streams TAP to stdout: the files that
+ * boot guests (integration, then faults) one at a time, and beside them the unit tests. At the
+ * end it prints one closing line, "N passed, N failed, N skipped", counted per assertion, and
+ * the reasons of the skipped ones
  * (a skipped measurement, a known failure of the series), so a skip is never mistaken for a
  * pass; known failures that no longer reproduce are listed too.
  *
  * Arguments select files by substring: `npm test -- unit`, `npm test -- panic`.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Parser } from 'tap-parser';
-import { tally } from './tap-tally.js';
+import { tally, type Tally } from './tap-tally.js';
 import { projectRoot } from '../core/paths.js';
 
 const root = projectRoot();
@@ -34,56 +35,124 @@ function testFiles(kind: string): string[] {
     .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 }
 
-const files = [...testFiles('unit'), ...testFiles('integration'), ...testFiles('faults')];
-if (files.length === 0) {
+/**
+ * Two streams run side by side: the files that boot nothing (the unit tests) and the files that
+ * boot guests (integration, then the fault suite), each with one file at a time, since two TCG
+ * guests on a small host time out. The unit tests use the CPU while the guests mostly wait.
+ */
+const groups = [
+  { name: 'boot guests (integration, faults)', files: [...testFiles('integration'), ...testFiles('faults')] },
+  { name: 'boot nothing (unit)', files: testFiles('unit') },
+].filter((g) => g.files.length > 0);
+if (groups.length === 0) {
   process.stderr.write(`no test files match ${filters.join(' ')}\n`);
   process.exit(1);
 }
 
-const parser = new Parser();
-const counts = tally(parser);
-
 // The fault suite records each fault it tried (tests/helpers/faults.ts): counted at the end.
 const faultLog = join(mkdtempSync(join(tmpdir(), 'rig-faults-')), 'faults.jsonl');
 
-const tap = spawn(
-  process.execPath,
-  [
-    join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'),
-    '--disable-coverage',
-    '--allow-empty-coverage',
-    '--jobs=1',
-    '--timeout=3000',
-    '--reporter=tap',
-    ...files,
-  ],
-  { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DMEMFS_RIG_FAULT_LOG: faultLog } },
-);
-tap.stdout.on('data', (d: Buffer) => {
-  process.stdout.write(d);
-  parser.write(d);
-});
-tap.on('exit', (code, signal) => {
-  parser.end();
-  const lines = ['', '# summary'];
-  for (const s of counts.skips) lines.push(`# ${s}`);
-  for (const f of counts.failures) lines.push(`# failed: ${f}`);
-  for (const f of counts.fixed) lines.push(`# no longer reproduces: ${f}`);
-  if (existsSync(faultLog)) {
-    const byKind = new Map<string, { tried: number; survived: number }>();
-    for (const l of readFileSync(faultLog, 'utf8').split('\n').filter(Boolean)) {
-      const f = JSON.parse(l) as { kind: string; survived: boolean };
-      const c = byKind.get(f.kind) ?? { tried: 0, survived: 0 };
-      c.tried++;
-      if (f.survived) c.survived++;
-      byKind.set(f.kind, c);
-    }
-    lines.push('# faults tried / survived:');
-    for (const [k, c] of byKind) lines.push(`#   ${k.padEnd(13)} ${c.tried} tried, ${c.survived} survived`);
+interface Stream {
+  name: string;
+  counts: Tally;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const children: ChildProcess[] = [];
+const indent = (text: string) => text.replace(/^(?=.)/gm, '    ');
+
+/**
+ * One tap run over `files`. The first group streams to stdout as it goes (indented as a subtest
+ * of this run's TAP document); the others are held and written whole when they end, after it.
+ */
+function runGroup(files: string[], live: boolean, name: string): Promise<Stream & { held: string }> {
+  const parser = new Parser();
+  const counts = tally(parser);
+  const tap = spawn(
+    process.execPath,
+    [
+      join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'),
+      '--disable-coverage',
+      '--allow-empty-coverage',
+      '--jobs=1',
+      '--timeout=3000',
+      '--reporter=tap',
+      ...files,
+    ],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DMEMFS_RIG_FAULT_LOG: faultLog } },
+  );
+  children.push(tap);
+  let held = '';
+  let partial = '';
+  tap.stdout!.on('data', (d: Buffer) => {
+    parser.write(d);
+    const text = partial + d.toString();
+    const cut = text.lastIndexOf('\n') + 1;
+    partial = text.slice(cut);
+    if (live) process.stdout.write(indent(text.slice(0, cut)));
+    else held += text.slice(0, cut);
+  });
+  return new Promise((resolve) => {
+    tap.on('exit', (code, signal) => {
+      parser.end();
+      const rest = partial + (partial && !partial.endsWith('\n') ? '\n' : '');
+      if (live) process.stdout.write(indent(rest));
+      resolve({ name, counts, code, signal, held: held + rest });
+    });
+  });
+}
+
+function faultLines(): string[] {
+  if (!existsSync(faultLog)) return [];
+  const byKind = new Map<string, { tried: number; survived: number }>();
+  for (const l of readFileSync(faultLog, 'utf8').split('\n').filter(Boolean)) {
+    const f = JSON.parse(l) as { kind: string; survived: boolean };
+    const c = byKind.get(f.kind) ?? { tried: 0, survived: 0 };
+    c.tried++;
+    if (f.survived) c.survived++;
+    byKind.set(f.kind, c);
   }
-  process.stdout.write(lines.join('\n') + '\n');
-  process.stdout.write(`${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
-  const ok = code === 0 && counts.failed === 0 && counts.passed > 0;
-  process.exit(ok ? 0 : signal ? 1 : code || 1);
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => tap.kill(sig));
+  const lines = ['# faults tried / survived:'];
+  for (const [k, c] of byKind) lines.push(`#   ${k.padEnd(13)} ${c.tried} tried, ${c.survived} survived`);
+  return lines;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => children.forEach((c) => c.kill(sig)));
+
+process.stdout.write('TAP version 14\n');
+process.stdout.write(`# Subtest: ${groups[0]!.name}\n`);
+const started = Date.now();
+const runs = groups.map((g, i) => runGroup(g.files, i === 0, g.name));
+const done: Array<Stream & { held: string }> = [];
+for (const [i, r] of runs.entries()) {
+  const s = await r;
+  if (i > 0) process.stdout.write(`# Subtest: ${s.name}\n${indent(s.held)}`);
+  const ok = s.code === 0 && s.counts.failed === 0;
+  process.stdout.write(`${ok ? 'ok' : 'not ok'} ${i + 1} - ${s.name}\n`);
+  done.push(s);
+}
+process.stdout.write(`1..${done.length}\n`);
+
+const total = done.reduce(
+  (a, s) => ({
+    passed: a.passed + s.counts.passed,
+    failed: a.failed + s.counts.failed,
+    skipped: a.skipped + s.counts.skipped,
+    skips: [...a.skips, ...s.counts.skips],
+    failures: [...a.failures, ...s.counts.failures],
+    fixed: [...a.fixed, ...s.counts.fixed.filter((f) => !a.fixed.includes(f))],
+  }),
+  { passed: 0, failed: 0, skipped: 0, skips: [] as string[], failures: [] as string[], fixed: [] as string[] },
+);
+const lines = ['', '# summary'];
+for (const s of total.skips) lines.push(`# ${s}`);
+for (const f of total.failures) lines.push(`# failed: ${f}`);
+for (const f of total.fixed) lines.push(`# no longer reproduces: ${f}`);
+lines.push(...faultLines());
+lines.push(`# ${done.length} streams side by side, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+process.stdout.write(lines.join('\n') + '\n');
+process.stdout.write(`${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped\n`);
+const bad = done.find((s) => s.code !== 0 || s.signal);
+const ok = !bad && total.failed === 0 && total.passed > 0;
+process.exit(ok ? 0 : bad?.signal ? 1 : bad?.code || 1);

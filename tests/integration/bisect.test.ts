@@ -2,7 +2,8 @@
  * `dmemfs-rig bisect` for real, on the finding it made (README, "Which patch?"): with 24/37
  * applied a 4K dmemfs mapping dies of SIGBUS, and from 28/37 on a 2M file maps at 2M. Each
  * bisect here spans two neighbouring prefixes, so it builds (or takes from the cache) two
- * kernels and runs dmemfs-files on each; the JSON is the one `--json` prints.
+ * kernels and runs dmemfs-files on each; the JSON is the one `--json` prints. npm test runs the
+ * first; DMEMFS_RIG_TEST_FULL=1 runs both.
  */
 import t from 'tap';
 import { mkdtempSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BisectResult } from '../../runner/bisect.js';
 import { rigCli } from '../helpers/cli.js';
+import { fullOnly } from '../helpers/tier.js';
 
 async function bisect(measurement: string, good: number, bad: number): Promise<BisectResult> {
   const out = mkdtempSync(join(tmpdir(), 'rig-bisect-'));
@@ -36,13 +38,17 @@ t.test('24/37 is where a 4K dmemfs mapping starts dying of SIGBUS', async (t) =>
   );
 });
 
-t.test('28/37 is where a 2M file first maps with one fault per 2M page', async (t) => {
-  const r = await bisect('faults_2M', 27, 28);
-  t.same(r.culprit, { number: 28, title: 'mm, dmemfs: support huge_fault() for dmemfs' });
-  t.equal(r.steps.find((s) => s.k === 28)?.value, 128, '256 MiB at 2M = 128 faults');
-  t.same(
-    Object.keys(r).filter((k) => ['scenario', 'measurement', 'culprit', 'steps'].includes(k)),
-    ['scenario', 'measurement', 'culprit', 'steps'],
-    'the JSON has the fields the issue names',
-  );
-});
+t.test(
+  '28/37 is where a 2M file first maps with one fault per 2M page',
+  { skip: fullOnly('npm test keeps the bisect at 24/37; the nightly bisects every regression') },
+  async (t) => {
+    const r = await bisect('faults_2M', 27, 28);
+    t.same(r.culprit, { number: 28, title: 'mm, dmemfs: support huge_fault() for dmemfs' });
+    t.equal(r.steps.find((s) => s.k === 28)?.value, 128, '256 MiB at 2M = 128 faults');
+    t.same(
+      Object.keys(r).filter((k) => ['scenario', 'measurement', 'culprit', 'steps'].includes(k)),
+      ['scenario', 'measurement', 'culprit', 'steps'],
+      'the JSON has the fields the issue names',
+    );
+  },
+);

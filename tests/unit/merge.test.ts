@@ -14,8 +14,7 @@ import { projectRoot } from '../../core/paths.js';
 import type { RunResults } from '../../core/results.js';
 import { loadBundle } from '../../report/compare.js';
 import { mergeBundles } from '../../report/merge.js';
-import { costsFrom, shardUnits, unitsOf } from '../../runner/workers.js';
-import { planOrder, SCENARIOS } from '../../scenarios/catalog.js';
+import { cutShards } from '../helpers/shards.js';
 
 const full = JSON.parse(
   readFileSync(join(projectRoot(), 'tests/fixtures/bundles/full-run/results.json'), 'utf8'),
@@ -23,34 +22,7 @@ const full = JSON.parse(
 const root = mkdtempSync(join(tmpdir(), 'rig-merge-'));
 
 /** The full run as N shard bundles (results.json and one console each), as run --shard would plan it. */
-function shards(count: number, tweak: (r: RunResults, k: number) => void = () => undefined): string[] {
-  const defs = planOrder(SCENARIOS.filter((d) => full.scenarios.some((s) => s.id === d.id)));
-  const units = unitsOf(defs);
-  const cost = costsFrom();
-  const unitCost = (u: (typeof units)[number]) => u.reduce((a, d) => a + cost(d.id), 0);
-  const plan = Array.from({ length: count }, (_, k) =>
-    shardUnits(units, unitCost, { index: k + 1, count })
-      .flat()
-      .map((d) => d.id),
-  );
-  const set = mkdtempSync(join(root, `set-${count}-`));
-  return plan.map((ids, k) => {
-    const dir = join(set, `shard-${k + 1}`);
-    mkdirSync(join(dir, 'consoles'), { recursive: true });
-    const run: RunResults = {
-      ...full,
-      scenarios: full.scenarios.filter((s) => ids.includes(s.id)),
-      boots: full.boots
-        .filter((b) => ids.includes(b.scenario))
-        .map((b) => ({ ...b, console: 'consoles/same-name.log' })),
-      shard: { index: k + 1, count, plan },
-    };
-    tweak(run, k + 1);
-    writeFileSync(join(dir, 'consoles', 'same-name.log'), `console of shard ${k + 1}\n`);
-    writeFileSync(join(dir, 'results.json'), JSON.stringify(run));
-    return dir;
-  });
-}
+const shards = (count: number, tweak?: (r: RunResults, k: number) => void) => cutShards(full, count, root, tweak);
 
 const refusal = (dirs: string[]) => {
   const out = join(root, `out-${Math.random().toString(36).slice(2)}`);

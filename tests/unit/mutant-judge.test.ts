@@ -179,3 +179,48 @@ t.test(
     );
   },
 );
+
+t.test("a race's measurements that moved by chance are listed, not blamed; any other is collateral", async (t) => {
+  // The mutant run of 2026-12-04 06:39 (dmem-other-pagesize-not-busy): the 1G race did not fire in
+  // its 15 tries, where it had fired in the reference, and the rest of pool-boundaries held.
+  const pb: Mutant = {
+    edit: 'dmem-other-pagesize-not-busy',
+    scenario: 'pool-boundaries',
+    measurement: 'second_mount_other_size_dmemfs_2M',
+    effect: 'breaks',
+    proves: 'a mount of another size is refused while the pool is busy',
+  } as Mutant;
+  const before = {
+    second_mount_other_size_dmemfs_2M: m('refused:EBUSY', true),
+    threads_pages_used_dmemfs_1G: m(2, false),
+    threads_unlink_dmemfs_1G: m('bug: kernel BUG at ../src/fs/inode.c:538!', false),
+    bad_option_dmemfs: m('refused:EINVAL', true),
+  };
+  const ref = run([scenario('pool-boundaries', before)]);
+  const chance = run([
+    scenario('pool-boundaries', {
+      ...before,
+      second_mount_other_size_dmemfs_2M: m('mounted', false),
+      threads_pages_used_dmemfs_1G: m(1, true),
+      threads_unlink_dmemfs_1G: m('unlinked', true),
+    }),
+  ]);
+  const o = judgeMutant(pb, ref, chance);
+  t.equal(o.ok, true, 'caught cleanly');
+  t.same(o.collateral, []);
+  t.same(o.byChance, [
+    'pool-boundaries/threads_pages_used_dmemfs_1G: 2 (not ok) -> 1 (ok)',
+    'pool-boundaries/threads_unlink_dmemfs_1G: "bug: kernel BUG at ../src/fs/inode.c:538!" (not ok) -> "unlinked" (ok)',
+  ]);
+  const other = run([
+    scenario('pool-boundaries', {
+      ...before,
+      second_mount_other_size_dmemfs_2M: m('mounted', false),
+      bad_option_dmemfs: m('mounted', false),
+    }),
+  ]);
+  const x = judgeMutant(pb, ref, other);
+  t.equal(x.ok, false, 'a measurement no race decides is still collateral');
+  t.same(x.collateral, ['pool-boundaries/bad_option_dmemfs: "refused:EINVAL" (ok) -> "mounted" (not ok)']);
+  t.notOk(x.byChance);
+});
