@@ -14,6 +14,7 @@ import { resolveSeries, type KernelInput } from '../kernel/pipeline.js';
 import { selectScenarios } from '../scenarios/catalog.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { prepareRigKernel } from './rig-kernel.js';
+import { MemoryGate } from '../vm/host-memory.js';
 import { runScenarios } from './scenario-runner.js';
 
 export interface BisectStep {
@@ -46,6 +47,9 @@ export interface BisectResult {
   /** When skipped prefixes hide the first patch: the patches it is among. */
   candidates?: number[];
   steps: BisectStep[];
+  /** The prefixes of each round, in order (a round's prefixes ran at once). */
+  rounds: number[][];
+  jobs: number;
   seconds: number;
 }
 
@@ -58,6 +62,10 @@ export interface BisectOptions {
   bad?: number;
   accel: AccelChoice;
   out: string;
+  /** Prefixes built and run at once per round (builds of one profile directory take turns). */
+  jobs?: number;
+  /** The host memory the rounds' guests share (made by `bisect` when jobs > 1). */
+  memory?: MemoryGate;
 }
 
 /** A measurement as a bisect verdict. */
@@ -70,25 +78,56 @@ export function measurementVerdict(m: Measurement | undefined): { verdict: strin
 }
 
 /**
- * Binary search for the first k in (good, bad] whose verdict is bad's, over an evaluation of
- * prefixes. Skipped prefixes are stepped around; if they hide the answer, the candidates are given.
+ * The prefixes one round tests: up to `jobs` of the open interval (lo, hi), none skipped, as
+ * near as can be to the points that split it into jobs + 1 equal parts (one job: its middle).
+ */
+export function probes(lo: number, hi: number, jobs: number, skipped: ReadonlySet<number>): number[] {
+  const open = Array.from({ length: Math.max(0, hi - lo - 1) }, (_, i) => lo + 1 + i).filter((k) => !skipped.has(k));
+  const chosen: number[] = [];
+  for (let i = 1; i <= jobs && chosen.length < open.length; i++) {
+    const at = lo + ((hi - lo) * i) / (jobs + 1);
+    const next = open
+      .filter((k) => !chosen.includes(k))
+      .sort((a, b) => Math.abs(a - at) - Math.abs(b - at) || a - b)[0];
+    if (next !== undefined) chosen.push(next);
+  }
+  return chosen.sort((a, b) => a - b);
+}
+
+/**
+ * Search for the first k in (good, bad] whose verdict is bad's, over an evaluation of prefixes.
+ * Each round evaluates `jobs` prefixes at once (binary search at 1, k-ary above: the interval
+ * splits into jobs + 1 parts). Skipped prefixes are stepped around; if they hide the answer, the
+ * candidates are given. `rounds` holds the prefixes of each round, the ends first.
  */
 export async function bisectSearch(
   good: number,
   bad: number,
   evaluate: (k: number) => Promise<BisectStep>,
-): Promise<{ target: string; culprit: number | null; candidates?: number[]; steps: BisectStep[] }> {
+  jobs = 1,
+): Promise<{ target: string; culprit: number | null; candidates?: number[]; steps: BisectStep[]; rounds: number[][] }> {
   const steps = new Map<number, BisectStep>();
+  const rounds: number[][] = [];
   const ev = async (k: number) => {
     if (!steps.has(k)) steps.set(k, await evaluate(k));
     return steps.get(k)!;
   };
-  const end = await ev(bad);
+  // The ends: one after the other on one worker (the whole series first), at once on more.
+  let end: BisectStep;
+  let start: BisectStep;
+  if (jobs > 1) {
+    rounds.push([bad, good]);
+    [end, start] = await Promise.all([ev(bad), ev(good)]);
+  } else {
+    rounds.push([bad]);
+    end = await ev(bad);
+    if (!end.skipped) rounds.push([good]);
+    start = end.skipped ? end : await ev(good);
+  }
   if (end.skipped)
     throw new RigError('bisect-unusable', `prefix ${bad} could not be judged: ${end.note ?? end.verdict}`, {
       fix: 'the series as a whole must apply, build and boot; give --bad K for a prefix that does',
     });
-  const start = await ev(good);
   if (start.skipped)
     throw new RigError('bisect-unusable', `prefix ${good} could not be judged: ${start.note ?? start.verdict}`, {
       fix: 'give --good K for a prefix that applies, builds and boots',
@@ -103,23 +142,31 @@ export async function bisectSearch(
   let hi = bad;
   const skipped = new Set<number>();
   while (hi - lo > 1) {
-    const mid = (lo + hi) / 2;
-    const next = Array.from({ length: hi - lo - 1 }, (_, i) => lo + 1 + i)
-      .filter((k) => !skipped.has(k))
-      .sort((a, b) => Math.abs(a - mid) - Math.abs(b - mid) || a - b)[0];
-    if (next === undefined) break;
-    const s = await ev(next);
-    if (s.skipped) skipped.add(next);
-    else if (s.verdict === end.verdict) hi = next;
-    else lo = next;
+    const next = probes(lo, hi, jobs, skipped);
+    if (!next.length) break;
+    rounds.push(next);
+    if (jobs > 1)
+      info(
+        `bisect: ${next.length > 1 ? `prefixes ${next.join(', ')} at once` : `prefix ${next[0]}`} (between ${lo} and ${hi})`,
+      );
+    const got = await Promise.all(next.map(ev));
+    // In order: the first prefix with the target verdict closes the interval, those before it open it.
+    for (const s of got) {
+      if (s.skipped) skipped.add(s.k);
+      else if (s.verdict === end.verdict) {
+        hi = s.k;
+        break;
+      } else lo = s.k;
+    }
   }
   const all = [...steps.values()].sort((a, b) => a.k - b.k);
-  if (hi - lo === 1) return { target: end.verdict, culprit: hi, steps: all };
+  if (hi - lo === 1) return { target: end.verdict, culprit: hi, steps: all, rounds };
   return {
     target: end.verdict,
     culprit: null,
     candidates: Array.from({ length: hi - lo }, (_, i) => lo + 1 + i),
     steps: all,
+    rounds,
   };
 }
 
@@ -165,6 +212,7 @@ async function evaluatePrefix(opts: BisectOptions, k: number, title: string): Pr
   const run = await runScenarios({
     profile: opts.profile,
     accel: opts.accel,
+    ...(opts.memory ? { memory: opts.memory } : {}),
     scenarios: [def],
     input,
     out: join(opts.out, `k${k}`),
@@ -199,7 +247,9 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
     });
   const title = (k: number) =>
     k === 0 ? '(the base, no patch)' : series.parsed.patches.find((p) => p.number === k)!.title;
-  const r = await bisectSearch(good, bad, (k) => evaluatePrefix(opts, k, title(k)));
+  const jobs = opts.jobs ?? 1;
+  const shared = jobs > 1 && !opts.memory ? { ...opts, memory: new MemoryGate() } : opts;
+  const r = await bisectSearch(good, bad, (k) => evaluatePrefix(shared, k, title(k)), jobs);
   return {
     scenario: def.id,
     measurement: opts.measurement ?? null,
@@ -211,6 +261,8 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
     culprit: r.culprit === null ? null : { number: r.culprit, title: title(r.culprit) },
     ...(r.candidates ? { candidates: r.candidates } : {}),
     steps: r.steps,
+    rounds: r.rounds,
+    jobs: opts.jobs ?? 1,
     seconds: (Date.now() - t0) / 1000,
   };
 }
@@ -233,7 +285,8 @@ export function bisectTable(r: BisectResult): string {
       ? `first patch with the verdict "${r.target}": ${r.culprit.number}/${r.patches} ${r.culprit.title}`
       : `the first patch with the verdict "${r.target}" is one of ${r.candidates?.join(', ')} ` +
         '(the prefixes between could not be judged)',
-    `time: ${r.seconds.toFixed(0)} s for ${r.steps.length} prefixes`,
+    `time: ${r.seconds.toFixed(0)} s for ${r.steps.length} prefixes in ${r.rounds.length} rounds` +
+      (r.jobs > 1 ? ` (${r.jobs} at once)` : ''),
   ];
   return lines.join('\n');
 }

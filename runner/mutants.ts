@@ -16,6 +16,7 @@ import { RACE_DEPENDENT } from '../scenarios/races.js';
 import type { ScenarioDefinition } from '../scenarios/types.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { runScenarios } from './scenario-runner.js';
+import { MemoryGate } from '../vm/host-memory.js';
 import { byCost, costsFrom, runOnWorkers, shardUnits, type Costs, type Shard } from './workers.js';
 
 export interface MutantOutcome {
@@ -214,6 +215,7 @@ export async function runMutants(opts: MutantsOptions): Promise<MutantsResult> {
   const broken = new Map<string, Set<string>>();
   // Each mutant's run is serial inside; --jobs runs several mutants at once, longest first.
   const queue = byCost(mutants, (m) => cost(m.scenario));
+  const memory = (opts.jobs ?? 1) > 1 ? new MemoryGate() : undefined;
   const runs = await runOnWorkers(queue, opts.jobs ?? 1, async (m) => {
     info(`mutants: ${m.edit} (must change ${m.scenario}/${m.measurement})`);
     const { jobs: _jobs, shard: _shard, ...serial } = opts;
@@ -222,6 +224,7 @@ export async function runMutants(opts: MutantsOptions): Promise<MutantsResult> {
       scenarios: selectScenarios([...new Set([...extra, m.scenario])]),
       input: { edits: namedEdits([m.edit]) },
       out: join(opts.out, m.edit),
+      ...(memory ? { memory } : {}),
     });
   });
   for (const m of mutants) {

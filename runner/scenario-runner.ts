@@ -47,6 +47,8 @@ export interface RunOptions {
   shard?: Shard;
   /** What each scenario costs (the accepted bundle's times, else the cost table). */
   costs?: Costs;
+  /** Host memory shared with runs going on beside this one (bisect and mutants --jobs). */
+  memory?: MemoryGate;
 }
 
 type HostGaps = Record<'iommu' | 'mce-cpu', string | undefined>;
@@ -165,7 +167,7 @@ export async function runScenarios(given: RunOptions): Promise<RunResults> {
   announce(units, jobs, opts.shard);
   // One kernel build per profile however many workers ask, and one budget of host memory.
   const files = new Map<string, Promise<L1Files>>();
-  const memory = jobs > 1 ? new MemoryGate() : undefined;
+  const memory = given.memory ?? (jobs > 1 ? new MemoryGate() : undefined);
   const host = await hostCapabilities(opts.accel);
   const progress = new RunProgress(
     queue.flat().length,

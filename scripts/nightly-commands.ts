@@ -15,6 +15,7 @@ import { loadMutantShards, mergeMutantShards } from '../report/merge-mutants.js'
 import { compareRuns, loadBundle, renderDiff, type RunDiff } from '../report/compare.js';
 import { bisect, bisectTable } from '../runner/bisect.js';
 import { referenceGap, runMutants } from '../runner/mutants.js';
+import { parseJobs } from '../runner/workers.js';
 import { MUTANTS } from '../scenarios/mutants.js';
 import { chooseAccel } from '../vm/accel.js';
 import { accelOpt, kernelInput, kernelOpts, parallelism, parallelOpts, type Command, type Values } from './options.js';
@@ -127,9 +128,16 @@ function bisectRegressionsCommand(): Command {
   return {
     name: 'nightly bisect-regressions',
     summary: "bisect every scenario that regressed in the bundle's compare.json; the tables into bisect.md",
-    usage: '[--bundle DIR] [--profile P] [--series …]',
-    details: 'Exit 0 when every regressed scenario was bisected (found or not), 1 when a bisect could not run.',
-    options: { ...kernelOpts, bundle: bundleOpt, accel: accelOpt },
+    usage: '[--bundle DIR] [--profile P] [--series …] [--jobs N]',
+    details:
+      'Exit 0 when every regressed scenario was bisected (found or not), 1 when a bisect could not run.\n' +
+      '--jobs N tests N prefixes per round at once (a k-ary bisect).',
+    options: {
+      ...kernelOpts,
+      bundle: bundleOpt,
+      accel: accelOpt,
+      jobs: { type: 'string', help: 'prefixes per round, built and run at once (default 1; also DMEMFS_RIG_JOBS)' },
+    },
     async run(v) {
       const bundle = nightBundle(v);
       const file = join(bundle, 'compare.json');
@@ -140,6 +148,7 @@ function bisectRegressionsCommand(): Command {
       const diff = loadDiff(file);
       const ids = regressedScenarios(diff);
       const a = chooseAccel(v.accel as string | undefined);
+      const jobs = parseJobs((v.jobs as string | undefined) ?? process.env.DMEMFS_RIG_JOBS) ?? 1;
       const parts: string[] = [`# bisect of what regressed in ${bundle}`, ''];
       let failed = 0;
       for (const id of ids) {
@@ -151,6 +160,7 @@ function bisectRegressionsCommand(): Command {
             input: kernelInput(v),
             accel: a,
             out: join(bundle, `bisect-${id}`),
+            jobs,
           });
           writeFileSync(join(bundle, `bisect-${id}`, 'bisect.json'), `${JSON.stringify(r, null, 2)}\n`);
           parts.push(`## ${id}`, '', bisectTable(r), '');

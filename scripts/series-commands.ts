@@ -8,6 +8,7 @@ import { pinSeries, writeProfile } from '../kernel/series-pin.js';
 import { loadBundle } from '../report/compare.js';
 import { bisect, bisectTable } from '../runner/bisect.js';
 import { coverageTable, mutantsTable, runMutants, type MutantsResult } from '../runner/mutants.js';
+import { parseJobs } from '../runner/workers.js';
 import { MUTANTS } from '../scenarios/mutants.js';
 import { chooseAccel } from '../vm/accel.js';
 import {
@@ -66,17 +67,21 @@ function bisectCommand(): Command {
   return {
     name: 'bisect',
     summary: 'the first patch at which a scenario (or one measurement) gets the verdict it has on the whole series',
-    usage: '--scenario ID [--measurement NAME] [--profile P] [--series …] [--edit NAME] [--good K] [--bad K] [--json]',
+    usage:
+      '--scenario ID [--measurement NAME] [--profile P] [--series …] [--edit NAME] [--good K] [--bad K] [--jobs N] [--json]',
     details:
       'Builds and runs the prefixes 1..k of the series (binary search; k = 0 is the base without patches). ' +
       'A prefix that does not apply, build or boot is skipped. Trees and builds are cached by content, so a ' +
-      'second bisect of the same series reuses them.\nExit 0 when a first patch was found.',
+      'second bisect of the same series reuses them.\n--jobs N tests N prefixes per round, at once (the ' +
+      'interval splits into N + 1 parts; their builds take turns in the build directory).\n' +
+      'Exit 0 when a first patch was found.',
     options: {
       ...kernelOpts,
       scenario: { type: 'string', help: 'the scenario to run on each prefix' },
       measurement: { type: 'string', help: "bisect this measurement's pass/fail instead of the scenario's verdict" },
       good: { type: 'string', help: 'a prefix whose verdict differs (default 0, the base)' },
       bad: { type: 'string', help: 'the prefix whose verdict is sought (default the whole series)' },
+      jobs: { type: 'string', help: 'prefixes per round, built and run at once (default 1; also DMEMFS_RIG_JOBS)' },
       accel,
       out: { type: 'string', help: 'where the runs of each prefix go (default out/bisect-<time>)' },
       json,
@@ -88,6 +93,7 @@ function bisectCommand(): Command {
       info(`accelerator: ${a.accel} (${a.reason})`);
       const good = intOpt(v, 'good');
       const bad = intOpt(v, 'bad');
+      const jobs = parseJobs((v.jobs as string | undefined) ?? process.env.DMEMFS_RIG_JOBS) ?? 1;
       const out = String(v.out ?? join('out', `bisect-${stamp()}`));
       const r = await bisect({
         profile: String(v.profile ?? 'rfc-v2-debian'),
@@ -98,6 +104,7 @@ function bisectCommand(): Command {
         ...(bad !== undefined ? { bad } : {}),
         accel: a,
         out,
+        jobs,
       });
       mkdirSync(out, { recursive: true });
       writeFileSync(join(out, 'bisect.json'), JSON.stringify(r, null, 2) + '\n');

@@ -248,8 +248,8 @@ t.test('a shard that regressed: its leg and the night fail, the bisect runs, the
   t.same(n.run.jobs.night!.outputs, { regressed: 'true' });
   t.equal(n.run.jobs.bisect!.result, 'success', 'the bisect job runs');
   t.ok(
-    n.calls.some((c) => c[0] === 'bisect' && c.includes('bisect-regressions')),
-    'and calls the rig to bisect',
+    n.calls.some((c) => c[0] === 'bisect' && c.includes('bisect-regressions') && c.join(' ').includes('--jobs 3')),
+    'and calls the rig to bisect, three prefixes a round',
   );
   t.equal(stepOf(n, 'bisect', /^Upload the bisect/).outcome, 'success', 'its tables are uploaded');
   t.equal(n.bases, 1, 'no new base');
