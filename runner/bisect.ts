@@ -112,7 +112,47 @@ export async function bisectSearch(
     if (!steps.has(k)) steps.set(k, await evaluate(k));
     return steps.get(k)!;
   };
-  // The ends: one after the other on one worker (the whole series first), at once on more.
+  const target = (await judgeEnds(good, bad, ev, jobs, rounds)).verdict;
+  let lo = good;
+  let hi = bad;
+  const skipped = new Set<number>();
+  while (hi - lo > 1) {
+    const next = probes(lo, hi, jobs, skipped);
+    if (!next.length) break;
+    rounds.push(next);
+    if (jobs > 1) info(`bisect: ${roundWords(next)} (between ${lo} and ${hi})`);
+    [lo, hi] = narrow(await Promise.all(next.map(ev)), target, lo, hi, skipped);
+  }
+  const all = [...steps.values()].sort((a, b) => a.k - b.k);
+  if (hi - lo === 1) return { target, culprit: hi, steps: all, rounds };
+  const candidates = Array.from({ length: hi - lo }, (_, i) => lo + 1 + i);
+  return { target, culprit: null, candidates, steps: all, rounds };
+}
+
+const roundWords = (ks: number[]) => (ks.length > 1 ? `prefixes ${ks.join(', ')} at once` : `prefix ${ks[0]}`);
+
+/** In order: the first prefix with the target verdict closes the interval, those before it open it. */
+function narrow(got: BisectStep[], target: string, lo: number, hi: number, skipped: Set<number>): [number, number] {
+  for (const s of got) {
+    if (s.skipped) skipped.add(s.k);
+    else if (s.verdict === target) return [lo, s.k];
+    else lo = s.k;
+  }
+  return [lo, hi];
+}
+
+/**
+ * The ends: one after the other on one worker (the whole series first, the base only when it
+ * was judged), at once on more. Both must be judged and must differ; the whole series' verdict
+ * is the one searched for.
+ */
+async function judgeEnds(
+  good: number,
+  bad: number,
+  ev: (k: number) => Promise<BisectStep>,
+  jobs: number,
+  rounds: number[][],
+): Promise<BisectStep> {
   let end: BisectStep;
   let start: BisectStep;
   if (jobs > 1) {
@@ -138,36 +178,7 @@ export async function bisectSearch(
       `prefix ${good} and prefix ${bad} agree (${end.verdict}): there is no patch at which the verdict changes`,
       { fix: 'give --good K at a prefix whose verdict differs, or bisect another --measurement' },
     );
-  let lo = good;
-  let hi = bad;
-  const skipped = new Set<number>();
-  while (hi - lo > 1) {
-    const next = probes(lo, hi, jobs, skipped);
-    if (!next.length) break;
-    rounds.push(next);
-    if (jobs > 1)
-      info(
-        `bisect: ${next.length > 1 ? `prefixes ${next.join(', ')} at once` : `prefix ${next[0]}`} (between ${lo} and ${hi})`,
-      );
-    const got = await Promise.all(next.map(ev));
-    // In order: the first prefix with the target verdict closes the interval, those before it open it.
-    for (const s of got) {
-      if (s.skipped) skipped.add(s.k);
-      else if (s.verdict === end.verdict) {
-        hi = s.k;
-        break;
-      } else lo = s.k;
-    }
-  }
-  const all = [...steps.values()].sort((a, b) => a.k - b.k);
-  if (hi - lo === 1) return { target: end.verdict, culprit: hi, steps: all, rounds };
-  return {
-    target: end.verdict,
-    culprit: null,
-    candidates: Array.from({ length: hi - lo }, (_, i) => lo + 1 + i),
-    steps: all,
-    rounds,
-  };
+  return end;
 }
 
 const STEP_SKIPS: Record<string, keyof Pick<BisectStep, 'applied' | 'built'>> = {
@@ -239,12 +250,7 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
   if (!series)
     throw new RigError('no-series', `profile ${opts.profile} has no series to bisect`, { fix: 'pass --series' });
   const n = series.parsed.patches.length;
-  const good = opts.good ?? 0;
-  const bad = opts.bad ?? n;
-  if (!(Number.isInteger(good) && Number.isInteger(bad) && good >= 0 && bad <= n && good < bad))
-    throw new RigError('bad-range', `--good ${good} --bad ${bad}: need 0 <= good < bad <= ${n}`, {
-      fix: `give prefixes of the series: 0 (the base) .. ${n}`,
-    });
+  const [good, bad] = bisectRange(opts.good, opts.bad, n);
   const title = (k: number) =>
     k === 0 ? '(the base, no patch)' : series.parsed.patches.find((p) => p.number === k)!.title;
   const jobs = opts.jobs ?? 1;
@@ -262,9 +268,20 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
     ...(r.candidates ? { candidates: r.candidates } : {}),
     steps: r.steps,
     rounds: r.rounds,
-    jobs: opts.jobs ?? 1,
+    jobs,
     seconds: (Date.now() - t0) / 1000,
   };
+}
+
+/** `--good` (default the base) and `--bad` (default the whole series), checked against n patches. */
+function bisectRange(goodOpt: number | undefined, badOpt: number | undefined, n: number): [number, number] {
+  const good = goodOpt ?? 0;
+  const bad = badOpt ?? n;
+  if (!(Number.isInteger(good) && Number.isInteger(bad) && good >= 0 && bad <= n && good < bad))
+    throw new RigError('bad-range', `--good ${good} --bad ${bad}: need 0 <= good < bad <= ${n}`, {
+      fix: `give prefixes of the series: 0 (the base) .. ${n}`,
+    });
+  return [good, bad];
 }
 
 /** The table `bisect` prints. */

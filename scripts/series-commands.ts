@@ -68,7 +68,8 @@ function bisectCommand(): Command {
     name: 'bisect',
     summary: 'the first patch at which a scenario (or one measurement) gets the verdict it has on the whole series',
     usage:
-      '--scenario ID [--measurement NAME] [--profile P] [--series …] [--edit NAME] [--good K] [--bad K] [--jobs N] [--json]',
+      '--scenario ID [--measurement NAME] [--profile P] [--series …] [--edit NAME] [--good K] [--bad K] ' +
+      '[--jobs N] [--json]',
     details:
       'Builds and runs the prefixes 1..k of the series (binary search; k = 0 is the base without patches). ' +
       'A prefix that does not apply, build or boot is skipped. Trees and builds are cached by content, so a ' +
