@@ -12,6 +12,7 @@ import {
   existsSync,
   linkSync,
   lstatSync,
+  readlinkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -23,9 +24,11 @@ import {
   statfsSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { cacheRoot } from './paths.js';
-import { info } from './log.js';
-import { RigError } from './errors.js';
+import { info, warn } from './log.js';
+import { RigError, diskFull } from './errors.js';
+import { DIGEST, entryDamage, writeDigest } from './cache-digest.js';
 
 const MARKER = '.complete';
 
@@ -86,13 +89,48 @@ function sweepStaging(stagingRoot: string): void {
 }
 
 /**
- * Try once to take the lock file. The lock appears with its owner's pid already in it (written
+ * Who holds a lock: the pid, and where that pid means something: the host name (a container's
+ * own), the pid namespace and the boot. A pid is checked only where it was written; a lock from
+ * another container or machine (a shared cache, or one restored from a CI cache) is live while
+ * its holder refreshes it (every LOCK_HEARTBEAT_MS) and stale once it has not for
+ * LOCK_FOREIGN_STALE_MS. A lock from an earlier boot of this same place is stale.
+ */
+export interface LockHolder {
+  pid: number;
+  host: string;
+  ns: string;
+  boot: string;
+}
+
+export const LOCK_HEARTBEAT_MS = 20_000;
+export const LOCK_FOREIGN_STALE_MS = 90_000;
+
+let me: LockHolder | undefined;
+export function lockHolder(): LockHolder {
+  const read = (f: string, how: (p: string) => string) => {
+    try {
+      return how(f).trim();
+    } catch {
+      return '';
+    }
+  };
+  me ??= {
+    pid: process.pid,
+    host: hostname(),
+    ns: read('/proc/self/ns/pid', (p) => readlinkSync(p)),
+    boot: read('/proc/sys/kernel/random/boot_id', (p) => readFileSync(p, 'utf8')),
+  };
+  return { ...me, pid: process.pid };
+}
+
+/**
+ * Try once to take the lock file. The lock appears with its holder already in it (written
  * aside, then hard-linked into place, which fails if it exists): a reader never sees an empty
  * lock and takes it for a dead owner's (the concurrency fault test caught that race with 'wx').
  */
 function tryLink(lockPath: string): boolean {
   const mine = `${lockPath}.${process.pid}.${Math.floor(Math.random() * 0xffffff).toString(16)}`;
-  writeFileSync(mine, String(process.pid), { mode: 0o644 });
+  writeFileSync(mine, JSON.stringify(lockHolder()), { mode: 0o644 });
   try {
     linkSync(mine, lockPath);
     return true;
@@ -104,26 +142,58 @@ function tryLink(lockPath: string): boolean {
   }
 }
 
-/**
- * The lock's owner, or 'stale' (a dead owner's, or a minute-old lock without a valid pid, not
- * written by this rig), or 'gone' (it vanished while we looked).
- */
-function lockOwner(lockPath: string): number | 'stale' | 'gone' {
-  let owner: number;
+/** A lock file's holder; a bare pid (an older rig's) is taken as written here. */
+export function parseLockHolder(text: string): LockHolder | undefined {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return { ...lockHolder(), pid: Number(t) };
   try {
-    owner = Number(readFileSync(lockPath, 'utf8').trim());
+    const h = JSON.parse(t) as Partial<LockHolder>;
+    if (Number.isInteger(h.pid) && (h.pid ?? 0) > 0 && typeof h.host === 'string')
+      return { pid: h.pid!, host: h.host, ns: String(h.ns ?? ''), boot: String(h.boot ?? '') };
   } catch {
-    return 'gone';
+    /* not a lock of this rig */
   }
-  const valid = Number.isInteger(owner) && owner > 0;
-  const ageMs = Date.now() - (statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-  if (!valid) return ageMs > 60_000 ? 'stale' : owner;
-  return !pidAlive(owner) && owner !== process.pid ? 'stale' : owner;
+  return undefined;
 }
 
 /**
+ * Whether a holder is alive, judged from here: 'live', 'dead', or 'foreign' (written elsewhere:
+ * the lock's age decides).
+ */
+export function holderState(h: LockHolder, here: LockHolder = lockHolder()): 'live' | 'dead' | 'foreign' {
+  if (h.host !== here.host || h.ns !== here.ns) return 'foreign';
+  if (h.boot !== here.boot) return 'dead';
+  return h.pid === here.pid || pidAlive(h.pid) ? 'live' : 'dead';
+}
+
+/**
+ * The lock's holder, or 'stale' (a dead holder's, a foreign one not refreshed for
+ * LOCK_FOREIGN_STALE_MS, or a minute-old lock that is not this rig's), or 'gone' (it vanished
+ * while we looked).
+ */
+function lockOwner(lockPath: string): LockHolder | 'stale' | 'gone' {
+  let text: string;
+  try {
+    text = readFileSync(lockPath, 'utf8');
+  } catch {
+    return 'gone';
+  }
+  const ageMs = Date.now() - (statSync(lockPath, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+  const h = parseLockHolder(text);
+  if (!h) return ageMs > 60_000 ? 'stale' : { pid: 0, host: '?', ns: '', boot: '' };
+  const state = holderState(h);
+  if (state === 'dead') return 'stale';
+  if (state === 'foreign' && ageMs > LOCK_FOREIGN_STALE_MS) return 'stale';
+  return h;
+}
+
+const describe = (h: LockHolder) =>
+  h.host === lockHolder().host && h.ns === lockHolder().ns ? `pid ${h.pid}` : `pid ${h.pid} on ${h.host}`;
+
+/**
  * Take the lock for (kind, key). Returns a release function. Waits while another live
- * process holds it; takes over a lock whose owner is dead.
+ * process holds it; takes over a lock whose holder is dead. While held, the lock is refreshed
+ * every LOCK_HEARTBEAT_MS, so a rig elsewhere on the same cache sees it live.
  */
 export async function lockKey(
   kind: string,
@@ -137,22 +207,38 @@ export async function lockKey(
   const deadline = Date.now() + waitMs;
   let announced = false;
   for (;;) {
-    if (tryLink(lockPath)) return () => rmSync(lockPath, { force: true });
+    if (tryLink(lockPath)) return heldLock(lockPath);
     const owner = lockOwner(lockPath);
     if (owner === 'gone') continue;
     if (owner === 'stale') {
       rmSync(lockPath, { force: true });
       continue;
     }
-    if (!announced) info(`cache ${kind}/${key.slice(0, 12)} is being built by pid ${owner}; waiting`);
+    if (!announced) info(`cache ${kind}/${key.slice(0, 12)} is being built by ${describe(owner)}; waiting`);
     announced = true;
     if (Date.now() > deadline) {
-      throw new RigError('cache-lock', `timed out waiting for the lock ${lockPath} held by pid ${owner}`, {
-        fix: `stop process ${owner}, or remove ${lockPath} if it is not a dmemfs-rig process`,
+      throw new RigError('cache-lock', `timed out waiting for the lock ${lockPath} held by ${describe(owner)}`, {
+        fix: `stop process ${describe(owner)}, or remove ${lockPath} if it is not a dmemfs-rig process`,
       });
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
+}
+
+function heldLock(lockPath: string): () => void {
+  const beat = setInterval(() => {
+    try {
+      const now = new Date();
+      utimesSync(lockPath, now, now);
+    } catch {
+      /* released meanwhile */
+    }
+  }, LOCK_HEARTBEAT_MS);
+  beat.unref();
+  return () => {
+    clearInterval(beat);
+    rmSync(lockPath, { force: true });
+  };
 }
 
 /**
@@ -171,18 +257,25 @@ export async function cached(
 ): Promise<CacheEntry> {
   const root = opts.root ?? cacheRoot();
   const dir = entryDir(kind, key, root);
-  if (isComplete(kind, key, root)) return markUsed({ kind, key, dir, hit: true });
+  if (isComplete(kind, key, root) && !damaged(kind, key, dir)) return markUsed({ kind, key, dir, hit: true });
   const release = await lockKey(kind, key, root);
   try {
-    if (isComplete(kind, key, root)) return markUsed({ kind, key, dir, hit: true });
     const stagingRoot = join(root, kind, '.staging');
     mkdirSync(stagingRoot, { recursive: true });
+    if (isComplete(kind, key, root)) {
+      if (!damaged(kind, key, dir, false)) return markUsed({ kind, key, dir, hit: true });
+      // Out of the way at once (a rename), then removed: never half-used, nor half-removed in place.
+      const aside = join(stagingRoot, `${key}.${process.pid}.${Math.floor(Math.random() * 0xffffff).toString(16)}`);
+      renameSync(dir, aside);
+      rmSync(aside, { recursive: true, force: true });
+    }
     sweepStaging(stagingRoot);
     if (opts.needMiB) requireFreeSpace(stagingRoot, opts.needMiB, `building the ${kind} cache entry`);
     const staging = join(stagingRoot, `${key}.${process.pid}.${Math.floor(Math.random() * 0xffffff).toString(16)}`);
     mkdirSync(staging, { recursive: true });
     try {
       await build(staging);
+      writeDigest(staging, new Set([MARKER, DIGEST]));
       writeFileSync(
         join(staging, MARKER),
         JSON.stringify({ key, created: new Date().toISOString(), ...opts.meta }, null, 2),
@@ -192,12 +285,19 @@ export async function cached(
       renameSync(staging, dir);
     } catch (e) {
       rmSync(staging, { recursive: true, force: true });
-      throw e;
+      throw diskFull(e, `building the ${kind} cache entry in ${root}`) ?? e;
     }
     return { kind, key, dir, hit: false };
   } finally {
     release();
   }
+}
+
+/** Whether a complete entry was damaged since it was published (said once, when it is found). */
+function damaged(kind: string, key: string, dir: string, say = true): boolean {
+  const why = entryDamage(dir);
+  if (why && say) warn(`cache ${kind}/${key.slice(0, 12)} is damaged (${why}); building it again`);
+  return why !== undefined;
 }
 
 /** Free MiB on the file system holding `dir`. */
@@ -318,4 +418,37 @@ export async function pruneCache(opts: {
     }
   }
   return { removed, kept: items.length - removed.length, freedBytes: removed.reduce((a, i) => a + i.bytes, 0) };
+}
+
+export interface VerifiedEntry {
+  kind: string;
+  key: string;
+  state: 'whole' | 'damaged' | 'no digest';
+  why?: string;
+}
+
+/**
+ * Every complete entry checked byte for byte against its digest (`cache verify`). With `remove`,
+ * a damaged entry is removed under its lock, so the next run builds it again.
+ */
+export async function verifyCache(opts: { root?: string; remove?: boolean } = {}): Promise<VerifiedEntry[]> {
+  const root = opts.root ?? cacheRoot();
+  const out: VerifiedEntry[] = [];
+  for (const i of listCache(root).filter((x) => x.complete && !NOT_ENTRIES.includes(x.kind))) {
+    if (!existsSync(join(i.dir, DIGEST))) {
+      out.push({ kind: i.kind, key: i.key, state: 'no digest' });
+      continue;
+    }
+    const why = entryDamage(i.dir, true);
+    out.push({ kind: i.kind, key: i.key, state: why ? 'damaged' : 'whole', ...(why ? { why } : {}) });
+    if (why && opts.remove) {
+      const release = await lockKey(i.kind, i.key, root, 5000);
+      try {
+        rmSync(i.dir, { recursive: true, force: true });
+      } finally {
+        release();
+      }
+    }
+  }
+  return out;
 }

@@ -44,3 +44,12 @@ export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message;
   return String(e);
 }
+
+/** ENOSPC or EDQUOT as an error that says where and what to do; undefined for any other error. */
+export function diskFull(e: unknown, what: string): RigError | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return undefined;
+  return new RigError('disk-full', `no space left on the disk ${what}`, {
+    fix: 'free space there (dmemfs-rig cache prune for the cache), or write to a bigger disk (--out, DMEMFS_RIG_CACHE)',
+  });
+}

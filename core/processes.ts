@@ -90,6 +90,14 @@ export function deathSignalPrefix(): string[] {
   return existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'] : [];
 }
 
+/**
+ * For QEMU: the death signal, and no core dump (a crashed QEMU would write its guest's RAM, gigabytes,
+ * into the working directory where a runner allows cores). Both exec the command: its pid is QEMU's.
+ */
+export function qemuPrefix(): string[] {
+  return [...(existsSync('/usr/bin/prlimit') ? ['/usr/bin/prlimit', '--core=0', '--'] : []), ...deathSignalPrefix()];
+}
+
 /** Install the handlers early (CLI start), so a signal during setup also cleans up. */
 export function installHygiene(): void {
   install();

@@ -174,6 +174,8 @@ export interface BootRecord {
   bootSeconds: number | null;
   /** Boots of this guest that stalled and were booted again (reason; the stalled console's path). */
   restarts?: string[];
+  /** A guest that flooded its console: what was dropped ("console flooded: N bytes dropped ..."). */
+  consoleFlood?: string;
 }
 
 /** A whole run: what results.json holds. */

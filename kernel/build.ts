@@ -134,6 +134,18 @@ export function makeWithProgress(
         return resolve(objects);
       }
       const errors = tail.filter((l) => /error|Error \d/.test(l)).slice(-20);
+      if (tail.some((l) => /No space left on device/.test(l)))
+        return reject(
+          new RigError('disk-full', `the kernel build ran out of disk space (${signal ?? `exit ${code}`})`, {
+            fix:
+              'free space on the cache disk (dmemfs-rig cache prune), or point DMEMFS_RIG_CACHE at a bigger one; ' +
+              'a rerun resumes',
+            evidence: tail
+              .filter((l) => /No space left/.test(l))
+              .slice(-5)
+              .join('\n'),
+          }),
+        );
       reject(
         new RigError('build-failed', `kernel build failed (${signal ? `signal ${signal}` : `exit ${code}`})`, {
           fix: 'see the compiler errors; the work directory is kept, a rerun resumes',

@@ -3,8 +3,9 @@
  * accepted. A night that regressed never becomes the base, so a regression stays red until the
  * series is fixed or the new result is accepted on purpose (`report --accept`).
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { info } from '../core/log.js';
 import type { RunResults } from '../core/results.js';
 import { loadBundle, type RunDiff } from './compare.js';
 
@@ -20,8 +21,20 @@ export interface Acceptance {
   statuses: Record<string, string>;
 }
 
-/** Make `bundle` the accepted base in `dir` (replaced whole, never half-written). */
-export function acceptBundle(bundle: string, dir: string, reason: string): Acceptance {
+/**
+ * Make `bundle` the accepted base in `dir`, replaced whole: the new base is written beside it
+ * (`dir.partial-PID`), the old one renamed aside (`dir.previous-PID`), the new one renamed in,
+ * and only then the old one removed. A crash at any point leaves one whole base, which
+ * `recoverBase` (run first by every reader and writer of the base) puts back in place.
+ * `betweenRenames` is for the fault test: it runs where the directory briefly has no base.
+ */
+export function acceptBundle(
+  bundle: string,
+  dir: string,
+  reason: string,
+  hooks: { betweenRenames?: () => void } = {},
+): Acceptance {
+  recoverBase(dir);
   const run: RunResults = loadBundle(bundle);
   const staging = `${dir}.partial-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
@@ -36,9 +49,38 @@ export function acceptBundle(bundle: string, dir: string, reason: string): Accep
     statuses: Object.fromEntries(run.scenarios.map((s) => [s.id, s.status])),
   };
   writeFileSync(join(staging, 'accepted.json'), JSON.stringify(acceptance, null, 2));
-  rmSync(dir, { recursive: true, force: true });
+  const previous = `${dir}.previous-${process.pid}`;
+  const had = existsSync(dir);
+  if (had) renameSync(dir, previous);
+  hooks.betweenRenames?.();
   renameSync(staging, dir);
+  if (had) rmSync(previous, { recursive: true, force: true });
   return acceptance;
+}
+
+/**
+ * After a crash of `acceptBundle`: with no base in `dir` and an old one set aside, the old one
+ * goes back; an old one beside a base in place (the crash came after the second rename) and a
+ * half-written new one (before it) are removed. Returns what it did, or undefined.
+ */
+export function recoverBase(dir: string): string | undefined {
+  const parent = dirname(dir);
+  if (!existsSync(parent)) return undefined;
+  const name = basename(dir);
+  const beside = readdirSync(parent);
+  // Another process's, and only once it is dead: a live one is still accepting.
+  const own = (kind: string) =>
+    beside.filter((f) => f.startsWith(`${name}.${kind}-`) && !alive(Number(f.slice(name.length + kind.length + 2))));
+  for (const p of own('partial')) rmSync(join(parent, p), { recursive: true, force: true });
+  const previous = own('previous').filter((p) => existsSync(join(parent, p, 'accepted.json')));
+  let did: string | undefined;
+  if (!existsSync(dir) && previous[0]) {
+    renameSync(join(parent, previous[0]), dir);
+    did = `${dir}: restored the accepted base from ${previous[0]} (an acceptance was interrupted)`;
+    info(did);
+  }
+  for (const p of own('previous')) rmSync(join(parent, p), { recursive: true, force: true });
+  return did;
 }
 
 /**
@@ -66,4 +108,15 @@ export function githubAnnotations(d: RunDiff): string[] {
         (f) => `::notice title=no longer reproduces::${esc(`${f.scenario}/${f.signature}: ${f.title} (${f.detail})`)}`,
       ),
     );
+}
+
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

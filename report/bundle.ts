@@ -14,7 +14,17 @@
  * Keys never enter it: the per-run public key on kernel command lines (QEMU arguments and
  * console echoes) is replaced, and private keys stay in the 0700 run directories.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { RigError, diskFull } from '../core/errors.js';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { projectRoot } from '../core/paths.js';
@@ -52,7 +62,12 @@ export function rigVersion(): { version: string; commit: string | undefined } {
 
 /** Write a file whole or not at all (a reader never sees half a results.json). */
 function writeAtomic(path: string, text: string): void {
-  writeFileSync(`${path}.partial`, text);
+  try {
+    writeFileSync(`${path}.partial`, text);
+  } catch (e) {
+    rmSync(`${path}.partial`, { force: true });
+    throw diskFull(e, `writing ${path}`) ?? e;
+  }
   renameSync(`${path}.partial`, path);
 }
 
@@ -63,7 +78,12 @@ export function saveConsole(out: string, runDir: string, name: string): string |
   mkdirSync(join(out, 'consoles'), { recursive: true });
   let rel = join('consoles', `${name}.log`);
   for (let i = 2; existsSync(join(out, rel)); i++) rel = join('consoles', `${name}-${i}.log`);
-  writeFileSync(join(out, rel), redactKeys(readFileSync(src, 'utf8')));
+  try {
+    writeFileSync(join(out, rel), redactKeys(readFileSync(src, 'utf8')));
+  } catch (e) {
+    rmSync(join(out, rel), { force: true });
+    throw diskFull(e, `copying a console into ${out}`) ?? e;
+  }
   return rel;
 }
 
@@ -74,6 +94,18 @@ export interface BundleArtifacts {
   json: Record<string, unknown>;
   /** Relative path in the bundle -> a file to copy (the kernel .config). */
   copies: Record<string, string>;
+}
+
+/**
+ * A run writes a new bundle: into a directory that holds anything already (an earlier bundle),
+ * its results.json would be overwritten and its consoles mixed with the earlier run's.
+ */
+export function refuseExistingOut(out: string): void {
+  const held = existsSync(out) ? readdirSync(out) : [];
+  if (held.length)
+    throw new RigError('out-exists', `${out} already holds ${held.includes('results.json') ? 'a bundle' : 'files'}`, {
+      fix: `give --out a new (or empty) directory, or remove ${out} first`,
+    });
 }
 
 export function writeBundle(out: string, run: RunResults, artifacts: BundleArtifacts): void {

@@ -214,6 +214,7 @@ export const RESULTS_SCHEMA: Schema = {
             items: str,
             description: 'boots that stalled and were booted again: the reason and the stalled console',
           },
+          consoleFlood: { ...str, description: 'a guest that flooded its console: what the bounds dropped' },
         },
       },
     },

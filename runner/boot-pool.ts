@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
+import { warn } from '../core/log.js';
 import type { BootRecord } from '../core/results.js';
 import { redactKeys, saveConsole } from '../report/bundle.js';
 import { BOOTS, type BootName } from '../scenarios/boots.js';
@@ -128,6 +129,11 @@ export class BootPool {
     this.live = undefined;
     if (!live) return;
     await live.guest.stop();
+    const flood = live.guest.console.floodNote();
+    if (flood) {
+      live.record.consoleFlood = flood;
+      warn(`${live.guest.opts.spec.name}: ${flood}`);
+    }
     if (this.opts.out) live.record.console = saveConsole(this.opts.out, live.guest.runDir, live.guest.opts.spec.name);
   }
 }

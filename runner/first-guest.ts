@@ -36,6 +36,7 @@ export async function bootFirstGuest(
     bootQuietMs?: number;
     firmware?: 'bios' | 'efi';
     pickPort?: GuestOptions['pickPort'];
+    fatalKinds?: GuestOptions['fatalKinds'];
   } = {},
 ): Promise<Guest> {
   const efi = opts.firmware === 'efi';
@@ -56,6 +57,7 @@ export async function bootFirstGuest(
     ...(opts.onQmp ? { onQmp: opts.onQmp } : {}),
     ...(opts.bootQuietMs ? { bootQuietMs: opts.bootQuietMs } : {}),
     ...(opts.pickPort ? { pickPort: opts.pickPort } : {}),
+    ...(opts.fatalKinds ? { fatalKinds: opts.fatalKinds } : {}),
   });
 }
 

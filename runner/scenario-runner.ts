@@ -9,7 +9,7 @@ import { messageOf } from '../core/errors.js';
 import { info } from '../core/log.js';
 import type { RunResults, ScenarioResult } from '../core/results.js';
 import { loadProfile } from '../kernel/profile.js';
-import { rigVersion, writeBundle, type BundleArtifacts } from '../report/bundle.js';
+import { refuseExistingOut, rigVersion, writeBundle, type BundleArtifacts } from '../report/bundle.js';
 import { planOrder } from '../scenarios/catalog.js';
 import { signaturesFor } from '../scenarios/signatures.js';
 import type { Capability, ScenarioDefinition } from '../scenarios/types.js';
@@ -156,6 +156,7 @@ export function unaccounted(
 
 export async function runScenarios(given: RunOptions): Promise<RunResults> {
   const started = Date.now();
+  if (given.out) refuseExistingOut(given.out);
   const profile = loadProfile(given.profile);
   const opts = { ...given, accel: withKernelSlowdown(given.accel, profile.timeoutScale, `profile ${profile.name}`) };
   const cost = given.costs ?? costsFrom();

@@ -219,7 +219,7 @@ export async function victimPaddr(
 ): Promise<{ paddr: string | undefined; source: string }> {
   if (ready.paddr) return { paddr: ready.paddr, source: 'pagemap' };
   for (let i = 0; i < 10 && ready.vaddr; i++) {
-    const out = await g.qmp!.hmp(`gva2gpa ${ready.vaddr}`, 10_000, 1);
+    const out = await g.qmp!.hmp(`gva2gpa ${hmpAddress(ready.vaddr, 'virtual')}`, 10_000, 1);
     const m = /gpa:\s*(0x[0-9a-f]+)/i.exec(out);
     const pa = m ? Number(m[1]) : NaN;
     // (no bitwise masking: JavaScript's bit operators truncate to 32 bits)
@@ -350,7 +350,21 @@ export async function bindEduToVfio(g: Guest): Promise<{ bdf?: string; bound: bo
 }
 
 /** MISSION.md: a recoverable injected MCE needs an Intel-vendor CPU and the broadcast HMP command. */
-export const MCE_HMP = (paddr: string) => `mce -b 0 9 0xbd000000000000c0 0x5 ${paddr} 0x86`;
+/**
+ * An address from a guest helper's JSON, checked before it goes into an HMP command line: hex,
+ * at most 16 digits, below `limit` (a user virtual address below 2^47, a physical one below 2^52),
+ * so nothing a guest prints can add words to the monitor command.
+ */
+export function hmpAddress(text: unknown, what: 'virtual' | 'physical'): string {
+  const limit = what === 'virtual' ? 2 ** 47 : 2 ** 52;
+  if (typeof text !== 'string' || !/^0x[0-9a-f]{1,16}$/i.test(text) || !(Number(text) < limit))
+    throw new RigError('bad-guest-value', `a guest helper gave ${JSON.stringify(text)} as a ${what} address`, {
+      fix: `an HMP address must be 0x followed by hex digits, below 0x${limit.toString(16)}; see the helper's output`,
+    });
+  return text.toLowerCase();
+}
+
+export const MCE_HMP = (paddr: string) => `mce -b 0 9 0xbd000000000000c0 0x5 ${hmpAddress(paddr, 'physical')} 0x86`;
 
 export interface Injection {
   ready: VictimEvent | undefined;

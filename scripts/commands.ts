@@ -33,6 +33,7 @@ import { parseJobs } from '../runner/workers.js';
 import { seriesCommands } from './series-commands.js';
 import { shellCommand } from './shell-command.js';
 import { nightlyCommands } from './nightly-commands.js';
+import { CRASH_CASES, recordCrashes } from '../runner/crash-corpus.js';
 import {
   accelOpt,
   jsonOpt,
@@ -48,7 +49,7 @@ import {
 
 export type { Command, OptionSpec };
 import { benchRun } from '../runner/bench-run.js';
-import { NOT_ENTRIES, freeMiB, listCache, pruneCache } from '../core/cache.js';
+import { NOT_ENTRIES, freeMiB, listCache, pruneCache, verifyCache } from '../core/cache.js';
 import { cacheRoot } from '../core/paths.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -366,6 +367,29 @@ export const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'cache verify',
+    summary: 'check every cache entry byte for byte against the digest recorded when it was published',
+    usage: '[--remove] [--json]',
+    details:
+      'Exit 1 when an entry is damaged. A hit checks sizes and the largest files cheaply on every use (a ' +
+      'damaged entry is built again, and said); this reads everything. --remove deletes the damaged entries.',
+    options: { remove: { type: 'boolean', help: 'remove the damaged entries' }, json: jsonOpt },
+    async run(v) {
+      const r = await verifyCache({ remove: Boolean(v.remove) });
+      if (v.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      else {
+        for (const e of r.filter((x) => x.state !== 'whole'))
+          process.stdout.write(
+            `${e.state} ${e.kind}/${e.key}${e.why ? `: ${e.why}` : ''}` +
+              `${e.state === 'damaged' && v.remove ? ' (removed)' : ''}\n`,
+          );
+        const n = (s: string) => r.filter((x) => x.state === s).length;
+        process.stdout.write(`${n('whole')} whole, ${n('damaged')} damaged, ${n('no digest')} without a digest\n`);
+      }
+      return r.some((x) => x.state === 'damaged') ? 1 : 0;
+    },
+  },
+  {
     name: 'cache prune',
     summary: 'remove cache entries not used for a while (the newest of each kind stays)',
     usage: '[--older-than DAYS] [--dry-run]',
@@ -614,6 +638,30 @@ export const COMMANDS: Command[] = [
   ...seriesCommands(),
   ...nightlyCommands(),
   shellCommand(),
+  {
+    name: 'record crashes',
+    summary: "records the crash-pattern corpus: the first guest's kernel failing each named way",
+    usage: '[--only CASE ...] [--out DIR] [--accel X]',
+    details:
+      `Cases: ${CRASH_CASES.map((c) => c.file).join(', ')}. Builds images/crash-module/ against the first ` +
+      "guest's kernel headers (apt-get install linux-headers-<release>), boots one guest per case and writes " +
+      'tests/fixtures/crashes/CASE.log (or --out DIR/CASE.log): a header with what the crash patterns find, then ' +
+      'the console.',
+    options: {
+      only: { type: 'string', multiple: true, help: 'record these cases only' },
+      out: { type: 'string', help: 'where the fixtures go (default tests/fixtures/crashes)' },
+      accel: accelOpt,
+    },
+    async run(v) {
+      const accel = chooseAccel(v.accel as string | undefined);
+      const written = await recordCrashes(accel, {
+        ...(v.out ? { out: String(v.out) } : {}),
+        ...(v.only ? { only: v.only as string[] } : {}),
+      });
+      for (const w of written) process.stdout.write(`${w}\n`);
+      return 0;
+    },
+  },
 ];
 
 function compareCommand(v: Values, pos: string[]): number {

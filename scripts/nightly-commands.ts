@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { info } from '../core/log.js';
 import { loadProfile } from '../kernel/profile.js';
-import { acceptBundle, githubAnnotations } from '../report/baseline.js';
+import { acceptBundle, githubAnnotations, recoverBase } from '../report/baseline.js';
 import { mergeBundles } from '../report/merge.js';
 import { loadMutantShards, mergeMutantShards } from '../report/merge-mutants.js';
 import { compareRuns, loadBundle, renderDiff, type RunDiff } from '../report/compare.js';
@@ -64,6 +64,7 @@ function compareCommand(): Command {
     async run(v) {
       const bundle = nightBundle(v);
       const base = String(v.base ?? 'base');
+      recoverBase(base);
       const tolerance = v.tolerance === undefined ? 0.1 : Number(v.tolerance);
       if (!(tolerance >= 0))
         throw new RigError('usage', `--tolerance ${String(v.tolerance)} is not a non-negative number`);

@@ -16,7 +16,7 @@ import { NESTED_KVM_ARTIFACTS } from './crash-patterns.js';
 import { OVMF_IMAGE, qemuArgs, type MachineSpec } from './machine-spec.js';
 import { checkHostMemory, type MemoryGate } from './host-memory.js';
 import { freeLoopbackPort, isHostFwdBindError } from './ports.js';
-import { deathSignalPrefix, track } from '../core/processes.js';
+import { qemuPrefix, track } from '../core/processes.js';
 import { QmpClient } from './qmp.js';
 import { generateRunKey, publicKeyBlob, SshSession, type ExecOptions, type ExecResult, type KeyPair } from './ssh.js';
 import type { CrashReport, ReportKind } from './crash-patterns.js';
@@ -115,6 +115,10 @@ export class Guest {
       settleMs: 1500 * Math.max(1, opts.accel.timeoutScale / TCG_TIMEOUT_SCALE),
       allow: [...(opts.consoleAllow ?? []), ...(opts.accel.nested ? NESTED_KVM_ARTIFACTS.map((a) => a.title) : [])],
       ...(opts.fatalKinds ? { fatal: opts.fatalKinds } : {}),
+      // The console's bound per boot (default 64 MiB on disk), for a runner's disk or a test.
+      ...(Number(process.env.DMEMFS_RIG_CONSOLE_MAX_MIB) > 0
+        ? { maxLogBytes: Number(process.env.DMEMFS_RIG_CONSOLE_MAX_MIB) * 1048576 }
+        : {}),
       ...(logLevel() === 'verbose' ? { mirror: process.stderr } : {}),
     });
     this.exited = new Promise((r) => (this.resolveExited = r));
@@ -196,7 +200,7 @@ export class Guest {
   }
 
   private spawn(): void {
-    const argv = [...deathSignalPrefix(), qemuBinary(), ...this.args];
+    const argv = [...qemuPrefix(), qemuBinary(), ...this.args];
     verbose(`spawn: ${argv.join(' ')}`);
     const p = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc = p;
@@ -231,13 +235,7 @@ export class Guest {
               ? new RigError('boot-reset', 'the guest reset during its boot, without a kernel report', {
                   evidence: this.console.tail(20),
                 })
-              : new RigError(
-                  'qemu-exit',
-                  `QEMU exited unexpectedly (code ${code}${signal ? `, signal ${signal}` : ''})`,
-                  {
-                    evidence: [this.stderr.trim(), this.console.tail(20)].filter(Boolean).join('\n--- console ---\n'),
-                  },
-                ),
+              : qemuExitError(code, signal, [this.stderr.trim(), this.console.tail(20)]),
         );
       }
     });
@@ -431,4 +429,33 @@ export class Guest {
   stderrText(): string {
     return this.stderr;
   }
+}
+
+/** Signals that mean QEMU itself crashed (a fault or an assertion of its own), not that it was stopped. */
+const QEMU_CRASH_SIGNALS: ReadonlySet<string> = new Set([
+  'SIGSEGV',
+  'SIGABRT',
+  'SIGBUS',
+  'SIGILL',
+  'SIGFPE',
+  'SIGTRAP',
+]);
+
+/** QEMU gone without the rig stopping it: crashed (a signal of its own making) or exited/killed. */
+export function qemuExitError(code: number | null, signal: NodeJS.Signals | null, evidence: string[]): RigError {
+  const text = evidence.filter(Boolean).join('\n--- console ---\n');
+  if (signal && QEMU_CRASH_SIGNALS.has(signal))
+    return new RigError(
+      'qemu-crash',
+      `QEMU crashed (${signal}): a fault of the emulator, not a report of the guest kernel`,
+      {
+        fix:
+          "see QEMU's stderr in the evidence; a run again tells a one-off from a bug of this QEMU with these " +
+          'arguments (qemu-args.json in the run directory)',
+        evidence: text,
+      },
+    );
+  return new RigError('qemu-exit', `QEMU exited unexpectedly (code ${code}${signal ? `, signal ${signal}` : ''})`, {
+    evidence: text,
+  });
 }

@@ -242,6 +242,34 @@ function deviceArgs(spec: MachineSpec): string[] {
   return args;
 }
 
+/**
+ * What every guest kernel does when it stalls, after LKP's command line: a soft lockup, a hung
+ * task and an Oops panic the kernel (so the report is the end of the guest, said with its own
+ * header: crash-patterns panicTitle), and an RCU stall is reported after 100 s (LKP's value). The
+ * soft-lockup threshold is the kernel's default under KVM (10: a lockup after 20 s) and three times
+ * that under TCG, where a vCPU thread that the host does not schedule looks stuck to the guest: the
+ * debug variant's 26 boots under TCG at the default saw no soft lockup, and a contended host (two
+ * workers on two cores) slows vCPUs by up to three times (`bench run --jobs`). A hung task is one
+ * blocked for 120 s (the default), 360 s under TCG. A token the spec gives itself wins.
+ */
+export function watchdogTokens(accel: Accel): string[] {
+  const tcg = accel === 'tcg';
+  return [
+    'oops=panic',
+    'softlockup_panic=1',
+    'hung_task_panic=1',
+    `watchdog_thresh=${tcg ? 30 : 10}`,
+    `sysctl.kernel.hung_task_timeout_secs=${tcg ? 360 : 120}`,
+    'rcupdate.rcu_cpu_stall_timeout=100',
+  ];
+}
+
+/** `append` with the watchdog tokens it does not set itself, after its own. */
+export function withWatchdogs(append: readonly string[], accel: Accel): string[] {
+  const keys = new Set(append.map((a) => a.split('=')[0]));
+  return [...append, ...watchdogTokens(accel).filter((w) => !keys.has(w.split('=')[0]))];
+}
+
 /** Build the full QEMU argument array (without the binary itself). */
 export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
   validateSpec(spec);
@@ -251,7 +279,7 @@ export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
     ...(spec.firmware === 'efi' ? ['-bios', OVMF_IMAGE] : []),
     ...['-kernel', spec.kernel],
     ...(spec.initrd ? ['-initrd', spec.initrd] : []),
-    ...['-append', appendLine(spec.append)],
+    ...['-append', appendLine(withWatchdogs(spec.append, wiring.accel))],
     // No default devices, no display; the serial console goes to our stdout.
     ...['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'],
     ...['-chardev', 'stdio,id=console0,signal=off', '-serial', 'chardev:console0'],

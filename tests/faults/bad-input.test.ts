@@ -2,15 +2,15 @@
  * Bad input: each gives one clear error naming the problem and the fix, a non-zero exit, and
  * loses nothing (no cache entry is written for it).
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { cacheRoot, projectRoot } from '../../core/paths.js';
 import { chooseAccel } from '../../vm/accel.js';
-import { fault } from '../helpers/faults.js';
-import { rigCli, type CliRun } from '../helpers/cli.js';
+import { fault, oneClearError } from '../helpers/faults.js';
+import { rigCli } from '../helpers/cli.js';
 import { git, gitTree } from '../helpers/git-tree.js';
 import { ORIGINAL_MBOX, REBASED_MBOX, rawMessages } from '../helpers/fixtures.js';
 
@@ -27,15 +27,6 @@ const profile = (name: string, edit: (p: ProfileJson) => void): string => {
 };
 
 /** One error line naming the kind, one fix line, non-zero exit. */
-function oneClearError(st: Test, r: CliRun, kind: RegExp, message: RegExp): void {
-  st.not(r.code, 0, `non-zero exit (${r.code})`);
-  const errors = r.stderr.split('\n').filter((l) => /^error \[/.test(l));
-  st.equal(errors.length, 1, `one error line: ${errors.join(' | ')}`);
-  st.match(errors[0] ?? '', kind);
-  st.match(errors[0] ?? '', message);
-  st.match(r.stderr, /^fix: \S/m, 'names the fix');
-  st.notMatch(r.stderr, /^\s+at .*\.js:\d+/m, 'no stack trace');
-}
 
 /** The entries of the cache's tree, kernel and source stages, to show a refused input wrote none. */
 const entries = () =>

@@ -1,12 +1,12 @@
 /**
  * Faults in the guest or its QEMU, through the real scenario runner and real QEMU: QEMU killed
- * mid-boot and mid-scenario, a kernel panic, SSH dropped mid-command, a guest that stops
- * answering. Each is detected within a bounded time with evidence, the scenarios after it
- * still run, and no QEMU is left.
+ * mid-boot and mid-scenario, QEMU crashing (SIGSEGV, SIGABRT), a kernel panic, SSH dropped
+ * mid-command, a guest that stops answering. Each is detected within a bounded time with
+ * evidence, the scenarios after it still run, and no QEMU is left.
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { chooseAccel } from '../../vm/accel.js';
@@ -77,6 +77,16 @@ const defs = [
     await g.exec(['sleep', '30']);
   }),
   healthy,
+  // QEMU dying of its own fault (QEMU 7.2's edu device aborts on some accesses): a crash of the
+  // emulator, said as such, not a kernel report and not "exited".
+  faulty('qemu-segv', async (g) => {
+    process.kill(g.pid!, 'SIGSEGV');
+    await g.exec(['sleep', '30']);
+  }),
+  faulty('qemu-abort', async (g) => {
+    process.kill(g.pid!, 'SIGABRT');
+    await g.exec(['sleep', '30']);
+  }),
   faulty('kernel-panic', async (g) => {
     await g.exec(['sh', '-c', 'echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger']);
   }),
@@ -94,8 +104,41 @@ const defs = [
     await g.exec(['true'], { timeoutMs: 10_000 });
   }),
   { ...healthy, id: 'after-the-faults-2' },
+  consoleFlood(),
   traceMidScenario(),
 ];
+
+/**
+ * A guest that floods its serial console (1.5 MB, part of it with no newline at all) past the
+ * bound this test sets (1 MiB): the guest still answers, the scenario passes, the log stops at
+ * the bound, and the boot record says what was dropped.
+ */
+function consoleFlood(): ScenarioDefinition {
+  return {
+    id: 'console-flood',
+    title: 'fault: a guest that floods its console',
+    proves: 'a flood is bounded and said, and the guest is still used',
+    needs: [],
+    boots: ['plain'],
+    measurements: ['answers'],
+    async run(ctx) {
+      const g = await ctx.boot('plain');
+      const t0 = Date.now();
+      await g.exec(
+        [
+          'sh',
+          '-c',
+          'i=0; while [ $i -lt 10000 ]; do echo "flood line $i of the console fault test"; i=$((i+1)); ' +
+            'done > /dev/ttyS0; head -c 1000000 /dev/zero | tr "\\000" f > /dev/ttyS0',
+        ],
+        { check: true, timeoutMs: 600_000 },
+      );
+      timings.set('console-flood', (Date.now() - t0) / 1000);
+      const r = await g.exec(['uname', '-r'], { check: true });
+      ctx.measure('answers', r.code === 0, { expect: is(true) });
+    },
+  };
+}
 
 /**
  * A kernel report that is not a crash (sysrq t prints every task's Call Trace) in the middle of
@@ -121,6 +164,8 @@ function traceMidScenario(): ScenarioDefinition {
 }
 
 const out = mkdtempSync(join(tmpdir(), 'rig-faults-'));
+// The console's bound, small enough for the flood below to pass it (the default is 64 MiB).
+process.env.DMEMFS_RIG_CONSOLE_MAX_MIB = '1';
 const run = await runScenarios({ profile: 'rfc-v2-debian', accel, scenarios: defs, out });
 const byId = new Map(run.scenarios.map((s) => [s.id, s]));
 
@@ -138,6 +183,8 @@ const expectFault = (id: string, reason: RegExp, boundS: number) =>
   });
 
 await expectFault('qemu-killed', /QEMU exited unexpectedly|qemu-exit/, 10);
+await expectFault('qemu-segv', /QEMU crashed \(SIGSEGV\): a fault of the emulator/, 10);
+await expectFault('qemu-abort', /QEMU crashed \(SIGABRT\): a fault of the emulator/, 10);
 await expectFault('kernel-panic', /panic|sysrq/i, 10);
 await expectFault('ssh-dropped', /ssh-dropped|SSH connection/, 10);
 await expectFault('guest-hang', /ssh-exec-timeout|did not finish/, 20);
@@ -154,6 +201,17 @@ await fault(
   },
 );
 
+await fault(t, 'fault', 'a console flood: bounded on disk and said, the guest still answers', async (st) => {
+  const s = byId.get('console-flood')!;
+  st.equal(s.status, 'pass', s.reason ?? '');
+  const rec = run.boots.find((b) => b.scenario === 'console-flood')!;
+  st.match(rec.consoleFlood ?? '', /^console flooded: \d+ bytes dropped from the log \(after 1048576 bytes\)/);
+  const log = join(out, rec.console ?? 'missing');
+  st.ok(statSync(log).size < 1048576 + 4096, `${statSync(log).size} bytes kept of the flood`);
+  st.ok(run.boots.filter((b) => b.consoleFlood).length === 1, 'only the flooding boot says it');
+  st.comment(`flood written in ${timings.get('console-flood')?.toFixed(1)} s`);
+});
+
 await fault(t, 'fault', 'the scenarios after each fault still run', async (st) => {
   st.equal(byId.get('after-the-faults')?.status, 'pass');
   st.equal(byId.get('after-the-faults-2')?.status, 'pass');
@@ -162,7 +220,10 @@ await fault(t, 'fault', 'the scenarios after each fault still run', async (st) =
 
 await fault(t, 'fault', 'no QEMU left after the run', async (st) => {
   st.same(
-    qemuPids('faults-|qemu-killed-plain|kernel-panic-plain|ssh-dropped-plain|guest-hang-plain|after-the-faults'),
+    qemuPids(
+      'faults-|qemu-killed-plain|qemu-segv-plain|qemu-abort-plain|kernel-panic-plain|ssh-dropped-plain|' +
+        'guest-hang-plain|after-the-faults',
+    ),
     [],
   );
 });

@@ -6,6 +6,7 @@
  */
 import { appendFileSync } from 'node:fs';
 import type { Test } from 'tap';
+import type { CliRun } from './cli.js';
 
 export type FaultKind = 'fault' | 'interruption' | 'concurrency' | 'bad-input' | 'security';
 
@@ -35,4 +36,15 @@ export async function fault(
       }
     },
   );
+}
+
+/** The rig refused with one `error [kind]` line, a fix, and no stack trace. */
+export function oneClearError(st: Test, r: CliRun, kind: RegExp, message: RegExp): void {
+  st.not(r.code, 0, `non-zero exit (${r.code})`);
+  const errors = r.stderr.split('\n').filter((l) => /^error \[/.test(l));
+  st.equal(errors.length, 1, `one error line: ${errors.join(' | ')}`);
+  st.match(errors[0] ?? '', kind);
+  st.match(errors[0] ?? '', message);
+  st.match(r.stderr, /^fix: \S/m, 'names the fix');
+  st.notMatch(r.stderr, /^\s+at .*\.js:\d+/m, 'no stack trace');
 }

@@ -1,8 +1,9 @@
 /** Kernel report recognition against real console logs (tests/fixtures/consoles/). */
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findReports, matchTrigger, splitTimestamp } from '../../vm/crash-patterns.js';
+import { findReports, matchTrigger, panicTitle, splitTimestamp } from '../../vm/crash-patterns.js';
 import { ConsoleWatcher } from '../../vm/console-watch.js';
 import { projectRoot } from '../../core/paths.js';
 
@@ -43,7 +44,18 @@ t.test('trigger lines of each kind', async (t) => {
     ['[ 1.0] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:', 'rcu-stall'],
     ['[ 1.0] INFO: task kworker/0:1:12 blocked for more than 120 seconds.', 'hung-task'],
     ['[ 1.0] Call Trace:', 'call-trace'],
-    ['[ 1.0] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [qemu:123]', 'bug'],
+    ['[ 1.0] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [qemu:123]', 'lockup'],
+    ['[ 1.0] NMI watchdog: Watchdog detected hard LOCKUP on cpu 1', 'lockup'],
+    ['[ 1.0] divide error: 0000 [#1] SMP NOPTI', 'exception'],
+    ['[ 1.0] kernel stack overflow (double-fault): 0000 [#1] SMP', 'exception'],
+    ['[ 1.0] stack guard page: 0000 [#1] PREEMPT SMP NOPTI', 'exception'],
+    ['[ 1.0] UBSAN: shift-out-of-bounds in mm/dmem.c:10:3', 'sanitizer'],
+    ['[ 1.0] NMI backtrace for cpu 0', 'nmi-backtrace'],
+    ['[ 1.0] map-and-touch[212]: segfault at 0 ip 0000000000401136 sp 00007ffd2b3c7e50 error 6', 'segfault'],
+    // Near misses: a userspace trap is one line of the kernel's, not a kernel report.
+    ['[ 1.0] traps: rig-segv[99] trap divide error ip:401136 sp:7ffd2b3c7e50 error:0 in rig-segv', undefined],
+    ['[ 1.0] traps: rig-segv[99] trap invalid opcode ip:401136 sp:7ffd2b3c7e50 error:0 in rig-segv', undefined],
+    ['[ 1.0] NMI watchdog: Perf NMI watchdog permanently disabled', undefined],
     ['[ 1.0] dmem: register region [0x1b8000000 - 0x1f8000000] on node 1.', undefined],
     ['[ 1.0] Memory failure: 0x1b8000: recovery action for dmem page: Recovered', undefined],
     ['[ 1.0] debug: unmapping init [mem 0xffffffff82a00000-0xffffffff82bfffff]', undefined],
@@ -154,4 +166,92 @@ t.test('live watcher: a WARNING whose console stalls mid-trace waits for its end
   t.equal(plain.reports.length, 1, 'closed after its settle time');
   plain.end();
   w.end();
+});
+
+t.test('a panic right after a report keeps that report as its title; an unrelated panic does not', async (t) => {
+  const warn = { title: 'WARNING: CPU: 0 PID: 1 at mm/dmem.c:10 dmem_alloc+0x1/0x2', endLine: 100 };
+  t.equal(
+    panicTitle('Kernel panic - not syncing: panic_on_warn set ...', warn, 101),
+    `${warn.title} (then: Kernel panic - not syncing: panic_on_warn set ...)`,
+  );
+  t.equal(
+    panicTitle('Kernel panic - not syncing: Fatal exception', warn, 100 + 41),
+    'Kernel panic - not syncing: Fatal exception',
+    'more than 40 lines later: its own',
+  );
+  t.equal(
+    panicTitle('Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)', warn, 101),
+    'Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)',
+    'a panic with a cause of its own keeps its own title',
+  );
+  t.equal(
+    panicTitle('Kernel panic - not syncing: Fatal exception', undefined, 3),
+    'Kernel panic - not syncing: Fatal exception',
+  );
+  const lines = [
+    '[ 1.0] ------------[ cut here ]------------',
+    '[ 1.0] WARNING: CPU: 0 PID: 1 at mm/dmem.c:10 dmem_alloc+0x1/0x2',
+    '[ 1.0] Call Trace:',
+    '[ 1.0] ---[ end trace 0123456789abcdef ]---',
+    '[ 1.0] Kernel panic - not syncing: panic_on_warn set ...',
+  ];
+  const r = findReports(lines);
+  t.same(
+    r.map((x) => [x.kind, x.title.replace(/^\[ 1\.0\] /, '')]),
+    [
+      ['warning', 'WARNING: CPU: 0 PID: 1 at mm/dmem.c:10 dmem_alloc+0x1/0x2'],
+      [
+        'panic',
+        'WARNING: CPU: 0 PID: 1 at mm/dmem.c:10 dmem_alloc+0x1/0x2 ' +
+          '(then: Kernel panic - not syncing: panic_on_warn set ...)',
+      ],
+    ],
+  );
+  const w = new ConsoleWatcher({ settleMs: 10 });
+  w.feed(lines.join('\n') + '\n');
+  w.end();
+  t.same(
+    w.reports.map((x) => x.title),
+    r.map((x) => x.title),
+    'the live watcher names it the same',
+  );
+});
+
+t.test('a console flood is bounded: lines in memory, bytes on disk, reports kept whole, said', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rig-flood-'));
+  const log = join(dir, 'console.log');
+  const w = new ConsoleWatcher({ settleMs: 10, maxLines: 1000, maxLogBytes: 200_000, logPath: log });
+  const heap0 = process.memoryUsage().heapUsed;
+  const t0 = Date.now();
+  const line = (i: number) => `[ ${i}.000000] flood ${'x'.repeat(60)} ${i}\n`;
+  let text = '';
+  for (let i = 0; i < 60_000; i++) {
+    text += line(i);
+    if (i === 30_000)
+      text +=
+        '[ 1.0] ------------[ cut here ]------------\n[ 1.0] WARNING: CPU: 0 PID: 1 at mm/dmem.c:10 x+0x1/0x2\n' +
+        '[ 1.0] Call Trace:\n[ 1.0]  dmem_alloc_init+0x10/0x20\n[ 1.0] ---[ end trace 0123456789abcdef ]---\n';
+    if (text.length > 65536) {
+      w.feed(text);
+      text = '';
+    }
+  }
+  w.feed(text);
+  w.end();
+  await new Promise((r) => setTimeout(r, 100));
+  t.ok(w.lines.length <= 1000 + 100, `${w.lines.length} lines kept in memory`);
+  t.equal(w.lineCount, 60_005, 'every line counted, with its whole-boot index');
+  t.equal(w.lines.at(-1)!.index, 60_004);
+  t.equal(w.reports.length, 1, 'the report in the middle of the flood found');
+  t.match(w.reports[0]!.excerpt.join('\n'), /cut here[\s\S]*WARNING[\s\S]*dmem_alloc_init[\s\S]*end trace/, 'whole');
+  const size = statSync(log).size;
+  t.ok(size < 200_000 + 300, `${size} bytes on disk (the bound, and the note)`);
+  t.match(readFileSync(log, 'utf8').slice(-300), /\[dmemfs-rig\] console flooded: \d+ bytes dropped from the log/);
+  t.match(w.floodNote() ?? '', /^console flooded: \d+ bytes dropped from the log \(after 200000 bytes\)/);
+  t.ok(process.memoryUsage().heapUsed - heap0 < 64 << 20, 'memory stays bounded');
+  t.ok(Date.now() - t0 < 10_000, `${Date.now() - t0} ms for 4 MiB of console`);
+  const quiet = new ConsoleWatcher({ settleMs: 10 });
+  quiet.feed('[ 1.0] a line\n');
+  quiet.end();
+  t.equal(quiet.floodNote(), undefined, 'no note for a console within its bounds');
 });

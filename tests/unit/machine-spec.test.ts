@@ -1,6 +1,14 @@
 /** Machine specs to QEMU argument arrays: NUMA, memory backends, forwards on 127.0.0.1, IOMMU. */
 import t from 'tap';
-import { appendLine, OVMF_IMAGE, qemuArgs, totalMemMiB, type MachineSpec } from '../../vm/machine-spec.js';
+import {
+  appendLine,
+  OVMF_IMAGE,
+  qemuArgs,
+  totalMemMiB,
+  watchdogTokens,
+  withWatchdogs,
+  type MachineSpec,
+} from '../../vm/machine-spec.js';
 import { RigError } from '../../core/errors.js';
 
 const base = (): MachineSpec => ({
@@ -60,7 +68,10 @@ t.test('file-backed node with host binding (L2 RAM in a dmemfs file)', async (t)
 
 t.test('append line is one argument, tokens validated', async (t) => {
   const args = qemuArgs(base(), wiring);
-  t.same(valuesOf(args, '-append'), ['console=ttyS0 dmem=1G']);
+  t.same(valuesOf(args, '-append'), [
+    'console=ttyS0 dmem=1G oops=panic softlockup_panic=1 hung_task_panic=1 watchdog_thresh=30 ' +
+      'sysctl.kernel.hung_task_timeout_secs=360 rcupdate.rcu_cpu_stall_timeout=100',
+  ]);
   t.equal(appendLine(['dmem=!1G:1G', 'memmap=1G!4G', 'dmem=2G@5G:1G']), 'dmem=!1G:1G memmap=1G!4G dmem=2G@5G:1G');
   t.throws(() => appendLine(['dmem=1G; rm -rf /']), RigError);
   t.throws(() => appendLine(['a b']), RigError);
@@ -129,4 +140,23 @@ t.test('firmware: UEFI adds OVMF (the kernel through its EFI stub); SeaBIOS adds
   t.ok(efi.indexOf('-bios') < efi.indexOf('-kernel'), 'before the kernel');
   t.same(valuesOf(qemuArgs(base(), wiring), '-bios'), [], 'default: no -bios (SeaBIOS)');
   t.same(valuesOf(qemuArgs({ ...base(), firmware: 'bios' }, wiring), '-bios'), []);
+});
+
+t.test("every guest's watchdogs: LKP's on KVM, lenient thresholds under TCG, the spec's own token wins", async (t) => {
+  t.same(watchdogTokens('kvm'), [
+    'oops=panic',
+    'softlockup_panic=1',
+    'hung_task_panic=1',
+    'watchdog_thresh=10',
+    'sysctl.kernel.hung_task_timeout_secs=120',
+    'rcupdate.rcu_cpu_stall_timeout=100',
+  ]);
+  const kvm = qemuArgs(base(), { ...wiring, accel: 'kvm' });
+  t.match(valuesOf(kvm, '-append')[0], / watchdog_thresh=10 .*hung_task_timeout_secs=120 /, 'KVM: the defaults');
+  t.same(
+    withWatchdogs(['console=ttyS0', 'softlockup_panic=0', 'watchdog_thresh=1'], 'tcg').slice(0, 5),
+    ['console=ttyS0', 'softlockup_panic=0', 'watchdog_thresh=1', 'oops=panic', 'hung_task_panic=1'],
+    "a boot's own value stays, and is not given twice",
+  );
+  t.equal(withWatchdogs(['oops=panic'], 'kvm').filter((x) => x === 'oops=panic').length, 1, 'oops=panic once');
 });
