@@ -12,7 +12,6 @@ import {
   existsSync,
   linkSync,
   lstatSync,
-  readlinkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -23,12 +22,23 @@ import {
   renameSync,
   statfsSync,
 } from 'node:fs';
-import { join } from 'node:path';
-import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { cacheRoot } from './paths.js';
 import { info, warn } from './log.js';
 import { RigError, diskFull } from './errors.js';
 import { DIGEST, entryDamage, writeDigest } from './cache-digest.js';
+import {
+  LOCK_FOREIGN_STALE_MS,
+  LOCK_HEARTBEAT_MS,
+  holderState,
+  liveLeases,
+  lockHolder,
+  parseLockHolder,
+  pidAlive,
+  takeLease,
+  type LockHolder,
+} from './lock-holder.js';
+export { lockHolder, type LockHolder } from './lock-holder.js';
 
 const MARKER = '.complete';
 
@@ -69,16 +79,6 @@ export function isComplete(kind: string, key: string, root = cacheRoot()): boole
   return existsSync(join(entryDir(kind, key, root), MARKER));
 }
 
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Remove staging directories left by processes that no longer exist. */
 function sweepStaging(stagingRoot: string): void {
   if (!existsSync(stagingRoot)) return;
@@ -86,41 +86,6 @@ function sweepStaging(stagingRoot: string): void {
     const m = /\.(\d+)\.[0-9a-f]+$/.exec(name);
     if (m && !pidAlive(Number(m[1]))) rmSync(join(stagingRoot, name), { recursive: true, force: true });
   }
-}
-
-/**
- * Who holds a lock: the pid, and where that pid means something: the host name (a container's
- * own), the pid namespace and the boot. A pid is checked only where it was written; a lock from
- * another container or machine (a shared cache, or one restored from a CI cache) is live while
- * its holder refreshes it (every LOCK_HEARTBEAT_MS) and stale once it has not for
- * LOCK_FOREIGN_STALE_MS. A lock from an earlier boot of this same place is stale.
- */
-export interface LockHolder {
-  pid: number;
-  host: string;
-  ns: string;
-  boot: string;
-}
-
-export const LOCK_HEARTBEAT_MS = 20_000;
-export const LOCK_FOREIGN_STALE_MS = 90_000;
-
-let me: LockHolder | undefined;
-export function lockHolder(): LockHolder {
-  const read = (f: string, how: (p: string) => string) => {
-    try {
-      return how(f).trim();
-    } catch {
-      return '';
-    }
-  };
-  me ??= {
-    pid: process.pid,
-    host: hostname(),
-    ns: read('/proc/self/ns/pid', (p) => readlinkSync(p)),
-    boot: read('/proc/sys/kernel/random/boot_id', (p) => readFileSync(p, 'utf8')),
-  };
-  return { ...me, pid: process.pid };
 }
 
 /**
@@ -140,30 +105,6 @@ function tryLink(lockPath: string): boolean {
   } finally {
     rmSync(mine, { force: true });
   }
-}
-
-/** A lock file's holder; a bare pid (an older rig's) is taken as written here. */
-export function parseLockHolder(text: string): LockHolder | undefined {
-  const t = text.trim();
-  if (/^\d+$/.test(t)) return { ...lockHolder(), pid: Number(t) };
-  try {
-    const h = JSON.parse(t) as Partial<LockHolder>;
-    if (Number.isInteger(h.pid) && (h.pid ?? 0) > 0 && typeof h.host === 'string')
-      return { pid: h.pid!, host: h.host, ns: String(h.ns ?? ''), boot: String(h.boot ?? '') };
-  } catch {
-    /* not a lock of this rig */
-  }
-  return undefined;
-}
-
-/**
- * Whether a holder is alive, judged from here: 'live', 'dead', or 'foreign' (written elsewhere:
- * the lock's age decides).
- */
-export function holderState(h: LockHolder, here: LockHolder = lockHolder()): 'live' | 'dead' | 'foreign' {
-  if (h.host !== here.host || h.ns !== here.ns) return 'foreign';
-  if (h.boot !== here.boot) return 'dead';
-  return h.pid === here.pid || pidAlive(h.pid) ? 'live' : 'dead';
 }
 
 /**
@@ -283,6 +224,7 @@ export async function cached(
       // An incomplete directory at the final place (from an older rig) is replaced.
       if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
       renameSync(staging, dir);
+      takeLease(kind, key, root);
     } catch (e) {
       rmSync(staging, { recursive: true, force: true });
       throw diskFull(e, `building the ${kind} cache entry in ${root}`) ?? e;
@@ -320,6 +262,7 @@ export function requireFreeSpace(dir: string, needMiB: number, what: string): vo
 
 /** Record a use of an entry (the marker's mtime): `cache prune` keeps what was used recently. */
 function markUsed(e: CacheEntry): CacheEntry {
+  takeLease(e.kind, e.key, dirname(dirname(e.dir)));
   try {
     const now = new Date();
     utimesSync(join(e.dir, MARKER), now, now);
@@ -385,8 +328,9 @@ export function listCache(root = cacheRoot()): CacheItem[] {
 /**
  * Remove entries not used for `olderThanDays` (keeping the most recently used one of each
  * kind), and dead processes' staging. Kinds that are not content-addressed entries (apt,
- * ccache, build-work) are left alone. Each removal takes the entry's lock, so a running
- * rig never loses an entry it is using.
+ * ccache, build-work) are left alone. An entry a live run holds a lease on (every entry it has
+ * used: takeLease) is kept, and each removal takes the entry's lock, so neither a run booting
+ * from an entry nor one building it loses it.
  */
 export async function pruneCache(opts: {
   olderThanDays: number;
@@ -405,6 +349,14 @@ export async function pruneCache(opts: {
       .sort((a, b) => b.lastUsed!.getTime() - a.lastUsed!.getTime());
     for (const i of ofKind.slice(1)) {
       if (i.lastUsed!.getTime() >= cutoff) continue;
+      // A run that uses the entry holds a lease on it (takeLease): never pulled from under it.
+      const users = liveLeases(kind, i.key, root);
+      if (users.length) {
+        info(
+          `cache prune: ${kind}/${i.key.slice(0, 12)} kept, in use by ${users.map((u) => `pid ${u.pid}`).join(', ')}`,
+        );
+        continue;
+      }
       if (!opts.dryRun) {
         const release = await lockKey(kind, i.key, root, 5000).catch(() => undefined);
         if (!release) continue; // in use right now

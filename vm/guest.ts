@@ -455,6 +455,12 @@ export function qemuExitError(code: number | null, signal: NodeJS.Signals | null
         evidence: text,
       },
     );
+  // QEMU runs with -no-reboot: a guest that reboots (or powers off) makes it exit 0.
+  if (code === 0 && !signal)
+    return new RigError('guest-reboot', 'the guest rebooted or powered off (QEMU exited 0) without a kernel report', {
+      fix: 'see the console tail: something in the guest asked for it (reboot, a watchdog, a triple fault)',
+      evidence: text,
+    });
   return new RigError('qemu-exit', `QEMU exited unexpectedly (code ${code}${signal ? `, signal ${signal}` : ''})`, {
     evidence: text,
   });

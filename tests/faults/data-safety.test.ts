@@ -33,6 +33,7 @@ import type { AddressInfo } from 'node:net';
 import { projectRoot } from '../../core/paths.js';
 import { downloadVerified } from '../../core/download.js';
 import { cached, lockHolder, lockKey } from '../../core/cache.js';
+import { dropLeases } from '../../core/lock-holder.js';
 import { writeBundle } from '../../report/bundle.js';
 import type { RunResults } from '../../core/results.js';
 import { hmpAddress } from '../../scenarios/steps.js';
@@ -349,3 +350,30 @@ await fault(t, 'fault', 'a download cut short (a server on 127.0.0.1 that closes
   });
   st.same(readdirSync(dir), [], 'no file and no .partial kept');
 });
+
+await fault(
+  t,
+  'concurrency',
+  '`cache prune` during a run: an entry the run uses is kept, then pruned once it ends',
+  async (st) => {
+    const root = mkdtempSync(join(tmp, 'cache-'));
+    const used = await cached('thing', 'used', async (s) => writeFileSync(join(s, 'f'), 'in use\n'), { root });
+    const spare = await cached('thing', 'spare', async (s) => writeFileSync(join(s, 'f'), 'spare\n'), { root });
+    await cached('thing', 'newest', async (s) => writeFileSync(join(s, 'f'), 'newest\n'), { root });
+    const old = new Date(Date.now() - 30 * 86_400_000);
+    for (const e of [used, spare]) utimesSync(join(e.dir, '.complete'), old, old);
+    // This process is the run: it used `used` (and, as every run, holds a lease on what it used).
+    dropLeases();
+    await cached('thing', 'used', async () => undefined, { root });
+    utimesSync(join(used.dir, '.complete'), old, old);
+    const r = await rigCli(['cache', 'prune', '--older-than', '1'], { env: { DMEMFS_RIG_CACHE: root } });
+    st.equal(r.code, 0, r.stderr);
+    st.match(r.stderr, /cache prune: thing\/used kept, in use by pid \d+/, 'said');
+    st.ok(existsSync(join(used.dir, 'f')), 'the entry in use is kept');
+    st.notOk(existsSync(spare.dir), 'the unused old one is pruned');
+    dropLeases();
+    const after = await rigCli(['cache', 'prune', '--older-than', '1'], { env: { DMEMFS_RIG_CACHE: root } });
+    st.equal(after.code, 0);
+    st.notOk(existsSync(used.dir), 'pruned once the run let it go');
+  },
+);

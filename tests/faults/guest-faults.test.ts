@@ -87,6 +87,11 @@ const defs = [
     process.kill(g.pid!, 'SIGABRT');
     await g.exec(['sleep', '30']);
   }),
+  // A guest that reboots in the middle of a scenario: with -no-reboot QEMU exits 0.
+  faulty('guest-reboot', async (g) => {
+    await g.exec(['sh', '-c', '(sleep 1; reboot -f) > /dev/null 2>&1 &']);
+    await g.exec(['sleep', '30']);
+  }),
   faulty('kernel-panic', async (g) => {
     await g.exec(['sh', '-c', 'echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger']);
   }),
@@ -185,6 +190,7 @@ const expectFault = (id: string, reason: RegExp, boundS: number) =>
 await expectFault('qemu-killed', /QEMU exited unexpectedly|qemu-exit/, 10);
 await expectFault('qemu-segv', /QEMU crashed \(SIGSEGV\): a fault of the emulator/, 10);
 await expectFault('qemu-abort', /QEMU crashed \(SIGABRT\): a fault of the emulator/, 10);
+await expectFault('guest-reboot', /the guest rebooted or powered off \(QEMU exited 0\) without a kernel report/, 15);
 await expectFault('kernel-panic', /panic|sysrq/i, 10);
 await expectFault('ssh-dropped', /ssh-dropped|SSH connection/, 10);
 await expectFault('guest-hang', /ssh-exec-timeout|did not finish/, 20);
@@ -221,7 +227,8 @@ await fault(t, 'fault', 'the scenarios after each fault still run', async (st) =
 await fault(t, 'fault', 'no QEMU left after the run', async (st) => {
   st.same(
     qemuPids(
-      'faults-|qemu-killed-plain|qemu-segv-plain|qemu-abort-plain|kernel-panic-plain|ssh-dropped-plain|' +
+      'faults-|qemu-killed-plain|qemu-segv-plain|qemu-abort-plain|guest-reboot-plain|kernel-panic-plain|' +
+        'ssh-dropped-plain|' +
         'guest-hang-plain|after-the-faults',
     ),
     [],

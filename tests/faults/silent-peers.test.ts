@@ -1,0 +1,66 @@
+/**
+ * Peers that accept and then never answer, on real sockets: an SSH listener on 127.0.0.1 that
+ * never sends its banner (an SSH connection that accepts and stays silent, or another process
+ * on the forwarded port), and a QMP socket that never greets (a QEMU hung before its monitor).
+ * Each is refused within its bound, with one error that names it, and nothing is left open.
+ */
+import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { generateRunKey, SshSession } from '../../vm/ssh.js';
+import { QmpClient } from '../../vm/qmp.js';
+import { fault } from '../helpers/faults.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'rig-silent-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** A server that accepts every connection and says nothing; counts what is still open. */
+function silent(listen: (s: Server) => void): Promise<{ server: Server; open: () => number; accepted: () => number }> {
+  const socks = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((s) => {
+    accepted++;
+    socks.add(s);
+    s.on('close', () => socks.delete(s));
+    s.on('error', () => undefined);
+  });
+  return new Promise((resolve) => {
+    server.on('listening', () => resolve({ server, open: () => socks.size, accepted: () => accepted }));
+    listen(server);
+  });
+}
+
+await fault(t, 'fault', 'an SSH listener that never sends its banner: ssh-timeout within the deadline', async (st) => {
+  const peer = await silent((s) => s.listen(0, '127.0.0.1'));
+  const port = (peer.server.address() as AddressInfo).port;
+  const key = generateRunKey(tmp);
+  const t0 = Date.now();
+  await st.rejects(SshSession.connect({ port, privateKey: key.privateKey, deadline: Date.now() + 4000 }), {
+    kind: 'ssh-timeout',
+    message: new RegExp(`no SSH login on 127\\.0\\.0\\.1:${port} after \\d+ tries: no SSH banner yet`),
+  });
+  const s = (Date.now() - t0) / 1000;
+  st.ok(s >= 3.5 && s < 10, `given up at its deadline (${s.toFixed(1)} s for 4 s)`);
+  st.ok(peer.accepted() >= 1, 'the listener was reached');
+  await new Promise((r) => setTimeout(r, 300));
+  st.equal(peer.open(), 0, 'no connection left open');
+  peer.server.close();
+});
+
+await fault(t, 'fault', 'a QMP socket that never greets: qmp-connect within its timeout', async (st) => {
+  const path = join(tmp, 'qmp.sock');
+  const peer = await silent((s) => s.listen(path));
+  const t0 = Date.now();
+  await st.rejects(QmpClient.connect(path, 3000), {
+    kind: 'qmp-connect',
+    message: /no QMP greeting from .*qmp\.sock within \d+ ms|could not connect to QMP/,
+  });
+  const s = (Date.now() - t0) / 1000;
+  st.ok(s >= 2.5 && s < 8, `given up at its timeout (${s.toFixed(1)} s for 3 s)`);
+  await new Promise((r) => setTimeout(r, 300));
+  st.equal(peer.open(), 0, 'no connection left open');
+  peer.server.close();
+});
