@@ -224,11 +224,18 @@ t.test('pool-boundaries: the stuck 4K fault, the racing-fault leak and its BUG, 
     "the same WARNING from device-dax's fault is not dmemfs's",
   );
   t.equal(other({ shrink_after_grow_dmemfs_2M: m('sigbus', is('zero')) }).status, 'fail', 'SIGBUS is not stale data');
-  const otherBytes = oldData.replace('"yes"', '"no"');
+  // The run of 2026-12-04: a lower dpage another file had freed (page 64's word) came back.
+  const earlierFile = oldData.replace('0x5a5a5a5a5a5a5a5a', '0x5a5a5a5a5a5a5a1a').replace('"yes"', '"no"');
+  t.equal(
+    other({ shrink_after_grow_dmemfs_2M: m('stale', is('zero'), { evidence: earlierFile }) }).status,
+    'known-failure',
+    "an earlier file's old data is the same finding",
+  );
+  const otherBytes = oldData.replace('0x5a5a5a5a5a5a5a5a', '0x00000000deadbeef').replace('"yes"', '"no"');
   t.equal(
     other({ shrink_after_grow_dmemfs_2M: m('stale', is('zero'), { evidence: otherBytes }) }).status,
     'fail',
-    'non-zero bytes that are not the old data are another failure',
+    'non-zero bytes that no fill wrote are another failure',
   );
   t.equal(
     other({ threads_pages_used_dmemfs_4K: m(263, eq(256), { evidence: '{"outcome":"mmap:ENOMEM"}' }) }).status,
