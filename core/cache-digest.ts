@@ -1,7 +1,8 @@
 /**
  * What a cache entry held when it was published, so that a hit can tell a whole entry from one
  * damaged since (a disk error, a crashed copy, a hand edit): every file's size and SHA256, and
- * for large files also a digest of their first and last MiB. A hit checks every size and the
+ * for large files also a digest of their first and last MiB (a `.git` directory is left out: git
+ * checks its own objects, and repacks them). A hit checks every size and the
  * sampled digests of the largest files (for an entry of many files, a source tree, an even spread
  * of 2000 of them); `cache verify` checks every byte.
  */
@@ -46,6 +47,9 @@ function walk(dir: string, skip: ReadonlySet<string>): string[] {
       const rel = relative(dir, full);
       if (skip.has(rel)) continue;
       const st = lstatSync(full);
+      // A git repository checks its own objects, and is written after publish on purpose (trees
+      // cloned with --shared, gc packing loose objects): not part of the digest.
+      if (st.isDirectory() && name === '.git') continue;
       if (st.isDirectory()) go(full);
       else out.push(rel);
     }

@@ -274,6 +274,19 @@ await fault(t, 'fault', 'a cache entry damaged after it was published: found, sa
   st.same([(await entryIn(root, builds)).hit, builds.n], [false, 4], 'and built again on the next use');
   const clean = await rigCli(['cache', 'verify'], { env: { DMEMFS_RIG_CACHE: root } });
   st.same([clean.code, /1 whole, 0 damaged/.test(clean.stdout)], [0, true], 'whole after the rebuild');
+  // A git repository in an entry changes after publish on purpose (gc packs its loose objects).
+  const repo = await cached(
+    'source',
+    'k2',
+    async (s) => {
+      mkdirSync(join(s, 'repo', '.git', 'objects', '00'), { recursive: true });
+      writeFileSync(join(s, 'repo', '.git', 'objects', '00', 'loose'), 'object');
+      writeFileSync(join(s, 'repo', 'Makefile'), 'all:\n');
+    },
+    { root },
+  );
+  rmSync(join(repo.dir, 'repo', '.git', 'objects', '00', 'loose'));
+  st.equal((await cached('source', 'k2', async () => undefined, { root })).hit, true, 'a repacked .git is not damage');
 });
 
 /** A tmpfs of `kib` KiB the test mounts (it runs as root here); undefined where it cannot. */
