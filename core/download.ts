@@ -42,9 +42,13 @@ export async function downloadVerified(
     bytes += c.length;
     progress.update(bytes / 1048576);
   });
+  const file = createWriteStream(partial);
   try {
-    await pipeline(body, createWriteStream(partial));
+    await pipeline(body, file);
   } catch (e) {
+    // The file may still be opening when the body breaks: removed only once it is closed, or a
+    // late open would leave an empty .partial behind (the fault suite's short download saw one).
+    if (!file.closed) await new Promise<void>((r) => file.once('close', () => r()));
     rmSync(partial, { force: true });
     throw new RigError('download', `download of ${url} was interrupted: ${(e as Error).message}`);
   }
