@@ -35,38 +35,25 @@ export interface CrashCase {
 
 const TRAPS = /traps: rig-segv\[\d+\] trap invalid opcode/;
 
+/** A case that kills the kernel (oops=panic): the module's named failure, until the panic's end. */
+const fatal = (file: string, what: string, word: string): CrashCase => ({
+  file,
+  what,
+  trigger: `echo ${word} > /proc/rig_crash`,
+  until: /end Kernel panic/,
+});
+
 export const CRASH_CASES: readonly CrashCase[] = [
-  {
-    file: 'divide-error',
-    what: 'divl by zero in a module',
-    trigger: 'echo divide > /proc/rig_crash',
-    until: /end Kernel panic/,
-  },
-  {
-    file: 'int3',
-    what: 'int3 in a module, no kprobe',
-    trigger: 'echo int3 > /proc/rig_crash',
-    until: /end Kernel panic/,
-  },
-  {
-    file: 'invalid-opcode',
-    what: 'ud2 in a module, not a BUG()',
-    trigger: 'echo ud2 > /proc/rig_crash',
-    until: /end Kernel panic/,
-  },
-  {
-    // Hardware raises #SS ("stack segment") for it; QEMU TCG raises #GP (stack-segment.log is derived).
-    file: 'non-canonical-gpf',
-    what: 'a load through RBP at a non-canonical address (hardware raises #SS for it; QEMU TCG raises #GP)',
-    trigger: 'echo stack-segment > /proc/rig_crash',
-    until: /end Kernel panic/,
-  },
-  {
-    file: 'stack-overflow',
-    what: 'unbounded recursion in a module (VMAP_STACK guard page)',
-    trigger: 'echo stack-overflow > /proc/rig_crash',
-    until: /end Kernel panic/,
-  },
+  fatal('divide-error', 'divl by zero in a module', 'divide'),
+  fatal('int3', 'int3 in a module, no kprobe', 'int3'),
+  fatal('invalid-opcode', 'ud2 in a module, not a BUG()', 'ud2'),
+  // Hardware raises #SS ("stack segment") for it; QEMU TCG raises #GP (stack-segment.log is derived).
+  fatal(
+    'non-canonical-gpf',
+    'a load through RBP at a non-canonical address (hardware raises #SS for it; QEMU TCG raises #GP)',
+    'stack-segment',
+  ),
+  fatal('stack-overflow', 'unbounded recursion in a module (VMAP_STACK guard page)', 'stack-overflow'),
   {
     file: 'soft-lockup',
     what: '6 s with preemption off, watchdog_thresh=1, softlockup_panic=0',
