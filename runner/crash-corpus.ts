@@ -13,7 +13,7 @@ import { RigError } from '../core/errors.js';
 import { info } from '../core/log.js';
 import { ensureDir, projectRoot } from '../core/paths.js';
 import type { AccelChoice } from '../vm/accel.js';
-import { findReports } from '../vm/crash-patterns.js';
+import { findReports, type ReportKind } from '../vm/crash-patterns.js';
 import type { Guest } from '../vm/guest.js';
 import { bootFirstGuest, prepareFirstGuest, type FirstGuestFiles } from './first-guest.js';
 
@@ -31,31 +31,36 @@ export interface CrashCase {
   until: RegExp;
   /** A near miss: the corpus says no report may be found in it. */
   nearMiss?: boolean;
+  /** The kind the patterns must find, said apart from them: a fixture whose parse differs is not written. */
+  kind?: ReportKind;
 }
 
 const TRAPS = /traps: rig-segv\[\d+\] trap invalid opcode/;
 
 /** A case that kills the kernel (oops=panic): the module's named failure, until the panic's end. */
-const fatal = (file: string, what: string, word: string): CrashCase => ({
+const fatal = (file: string, what: string, word: string, kind: ReportKind): CrashCase => ({
   file,
+  kind,
   what,
   trigger: `echo ${word} > /proc/rig_crash`,
   until: /end Kernel panic/,
 });
 
 export const CRASH_CASES: readonly CrashCase[] = [
-  fatal('divide-error', 'divl by zero in a module', 'divide'),
-  fatal('int3', 'int3 in a module, no kprobe', 'int3'),
-  fatal('invalid-opcode', 'ud2 in a module, not a BUG()', 'ud2'),
+  fatal('divide-error', 'divl by zero in a module', 'divide', 'exception'),
+  fatal('int3', 'int3 in a module, no kprobe', 'int3', 'exception'),
+  fatal('invalid-opcode', 'ud2 in a module, not a BUG()', 'ud2', 'exception'),
   // Hardware raises #SS ("stack segment") for it; QEMU TCG raises #GP (stack-segment.log is derived).
   fatal(
     'non-canonical-gpf',
     'a load through RBP at a non-canonical address (hardware raises #SS for it; QEMU TCG raises #GP)',
     'stack-segment',
+    'gpf',
   ),
-  fatal('stack-overflow', 'unbounded recursion in a module (VMAP_STACK guard page)', 'stack-overflow'),
+  fatal('stack-overflow', 'unbounded recursion in a module (VMAP_STACK guard page)', 'stack-overflow', 'bug'),
   {
     file: 'soft-lockup',
+    kind: 'lockup',
     what: '6 s with preemption off, watchdog_thresh=1, softlockup_panic=0',
     append: ['softlockup_panic=0'],
     setup: ['sysctl -w kernel.watchdog_thresh=1', 'echo 6 > /sys/module/rig_crash/parameters/spin_s'],
@@ -64,6 +69,7 @@ export const CRASH_CASES: readonly CrashCase[] = [
   },
   {
     file: 'soft-lockup-panic',
+    kind: 'lockup',
     what: "the same soft lockup with every guest's softlockup_panic=1 (the panic after the report)",
     setup: ['sysctl -w kernel.watchdog_thresh=1', 'echo 6 > /sys/module/rig_crash/parameters/spin_s'],
     trigger: 'echo soft-lockup > /proc/rig_crash',
@@ -71,6 +77,7 @@ export const CRASH_CASES: readonly CrashCase[] = [
   },
   {
     file: 'rcu-stall',
+    kind: 'rcu-stall',
     what: '10 s in an RCU read-side section with preemption off, rcu_cpu_stall_timeout=3',
     append: ['rcupdate.rcu_cpu_stall_timeout=3'],
     setup: ['echo 10 > /sys/module/rig_crash/parameters/spin_s'],
@@ -79,6 +86,7 @@ export const CRASH_CASES: readonly CrashCase[] = [
   },
   {
     file: 'hung-task',
+    kind: 'hung-task',
     what: '8 s in TASK_UNINTERRUPTIBLE, hung_task_timeout_secs=2, hung_task_panic=0',
     append: ['hung_task_panic=0'],
     setup: ['sysctl -w kernel.hung_task_timeout_secs=2', 'echo 8 > /sys/module/rig_crash/parameters/spin_s'],
@@ -87,6 +95,7 @@ export const CRASH_CASES: readonly CrashCase[] = [
   },
   {
     file: 'nmi-backtrace',
+    kind: 'nmi-backtrace',
     what: 'sysrq l: a backtrace of every CPU through NMIs',
     setup: ['echo 1 > /proc/sys/kernel/sysrq'],
     trigger: 'echo l > /proc/sysrq-trigger',
@@ -94,6 +103,7 @@ export const CRASH_CASES: readonly CrashCase[] = [
   },
   {
     file: 'segfault',
+    kind: 'segfault',
     what: 'a NULL store in a userspace program',
     trigger: '/tmp/rig-segv segv',
     until: /segfault at/,
@@ -176,6 +186,15 @@ async function upload(g: Guest, crashers: { ko: string; segv: string }): Promise
 /** The fixture: a header (what the patterns find, where it came from), a blank line, the console. */
 export function fixtureText(c: CrashCase, release: string, lines: string[], date: string): string {
   const r = findReports(lines)[0];
+  if ((c.nearMiss ? undefined : c.kind) !== (c.nearMiss ? (r ? 'found' : undefined) : r?.kind))
+    throw new RigError(
+      'crash-mismatch',
+      `${c.file}: the patterns found ${r?.kind ?? 'no report'}, not ${c.kind ?? 'none'}`,
+      {
+        fix: 'see the console below the case; a pattern (vm/crash-patterns.ts) or the case is wrong',
+        evidence: lines.join('\n'),
+      },
+    );
   const head = [
     `TITLE: ${c.nearMiss || !r ? 'none' : r.title.replace(/^\[\s*\d+\.\d+\]\s*/, '')}`,
     `TYPE: ${c.nearMiss || !r ? 'none' : r.kind}`,

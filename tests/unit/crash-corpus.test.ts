@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../../core/paths.js';
 import { findReports, SCENARIO_FATAL, type ReportKind } from '../../vm/crash-patterns.js';
 import { ConsoleWatcher } from '../../vm/console-watch.js';
+import { CRASH_CASES } from '../../runner/crash-corpus.js';
 
 const dir = join(projectRoot(), 'tests', 'fixtures', 'crashes');
 const corpus = readdirSync(dir)
@@ -119,4 +120,12 @@ t.test('a panic after its report (oops=panic: after the end marker) is titled by
     );
   }
   t.ok(seen >= 4, `${seen} files where the kernel panicked after an Oops`);
+});
+
+t.test("a recorded file's kind is the one its case declares, apart from what the patterns found", async (t) => {
+  for (const c of CRASH_CASES) {
+    const f = corpus.find((x) => x.file === `${c.file}.log`);
+    t.ok(f, `${c.file}.log is recorded`);
+    t.equal(f?.type, c.nearMiss ? 'none' : c.kind, `${c.file}: ${c.kind ?? 'a near miss'}`);
+  }
 });
