@@ -183,18 +183,20 @@ async function upload(g: Guest, crashers: { ko: string; segv: string }): Promise
   await ssh.upload('/tmp/rig-segv', readFileSync(crashers.segv), 0o755);
 }
 
+/** The patterns found what the case declares (a near miss: nothing), or no fixture is written. */
+function checkKind(c: CrashCase, found: ReportKind | undefined, lines: string[]): void {
+  const want = c.nearMiss ? undefined : c.kind;
+  if (want === found) return;
+  throw new RigError('crash-mismatch', `${c.file}: the patterns found ${found ?? 'no report'}, not ${want ?? 'none'}`, {
+    fix: 'see the console below the case; a pattern (vm/crash-patterns.ts) or the case is wrong',
+    evidence: lines.join('\n'),
+  });
+}
+
 /** The fixture: a header (what the patterns find, where it came from), a blank line, the console. */
 export function fixtureText(c: CrashCase, release: string, lines: string[], date: string): string {
   const r = findReports(lines)[0];
-  if ((c.nearMiss ? undefined : c.kind) !== (c.nearMiss ? (r ? 'found' : undefined) : r?.kind))
-    throw new RigError(
-      'crash-mismatch',
-      `${c.file}: the patterns found ${r?.kind ?? 'no report'}, not ${c.kind ?? 'none'}`,
-      {
-        fix: 'see the console below the case; a pattern (vm/crash-patterns.ts) or the case is wrong',
-        evidence: lines.join('\n'),
-      },
-    );
+  checkKind(c, r?.kind, lines);
   const head = [
     `TITLE: ${c.nearMiss || !r ? 'none' : r.title.replace(/^\[\s*\d+\.\d+\]\s*/, '')}`,
     `TYPE: ${c.nearMiss || !r ? 'none' : r.kind}`,
