@@ -176,6 +176,10 @@ export interface BootRecord {
   restarts?: string[];
   /** A guest that flooded its console: what was dropped ("console flooded: N bytes dropped ..."). */
   consoleFlood?: string;
+  /** The fingerprint of the SSH host key the rig made for this boot (the client accepted no other). */
+  hostKey?: string;
+  /** The longest time a command and the console were both quiet (what the silence bound must exceed). */
+  quietest?: { seconds: number; command: string };
 }
 
 /** A whole run: what results.json holds. */

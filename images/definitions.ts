@@ -14,11 +14,11 @@ export interface InitramfsDefinition {
   hostPackages: string[];
 }
 
-/** The first guest (foundation): busybox, dropbear, a NIC driver. */
+/** The first guest (foundation): busybox, dropbear, a NIC driver, fw_cfg (the boot's SSH host key). */
 export const FIRST_GUEST: InitramfsDefinition = {
   name: 'first-guest',
   init: 'init.sh',
-  modules: ['virtio_pci', 'virtio_net'],
+  modules: ['virtio_pci', 'virtio_net', 'qemu_fw_cfg'],
   hostBinaries: ['/usr/sbin/dropbear'],
   hostPackages: ['busybox-static', 'dropbear-bin'],
 };
@@ -30,6 +30,7 @@ export const L1_BOOT: InitramfsDefinition = {
   modules: [
     'virtio_pci',
     'virtio_net',
+    'qemu_fw_cfg',
     'virtio_blk',
     'crc32c_generic',
     'ext4',

@@ -3,7 +3,7 @@
  * libraries, the kernel's modules (with dependencies, in load order), the rig's /init.
  * Cached by the hash of its content; written atomically.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { cached, hashParts } from '../core/cache.js';
 import { run } from '../core/exec.js';
@@ -193,7 +193,7 @@ export async function buildInitramfs(
     ...extra,
     ...(await busyboxApplets(busybox)),
   ];
-  // The key covers everything but the SSH host key, which is generated once per image build.
+  // No SSH host key in the image: the rig makes one per boot and hands it over through fw_cfg.
   const key = hashParts(['initramfs-v2', def.name, writeNewc(entries)]);
   const manifest = {
     name: def.name,
@@ -203,18 +203,8 @@ export async function buildInitramfs(
     contentSha256: key,
   };
   const entry = await cached('initramfs', key, async (staging) => {
-    if (def.hostBinaries.some((b) => b.endsWith('/dropbear'))) entries.push(await dropbearHostKey(staging));
     writeFileSync(join(staging, 'initramfs.cpio.gz'), gzipInitramfs(writeNewc(entries)));
     writeFileSync(join(staging, 'manifest.json'), JSON.stringify(manifest, null, 2));
   });
   return { path: join(entry.dir, 'initramfs.cpio.gz'), key, hit: entry.hit, manifest };
-}
-
-/** A fresh SSH host key for one image build (never part of the cache key). */
-async function dropbearHostKey(staging: string): Promise<CpioEntry> {
-  const hostKey = join(staging, 'host_key');
-  await run('dropbearkey', ['-t', 'ed25519', '-f', hostKey], { what: 'dropbearkey' });
-  const data = readFileSync(hostKey);
-  rmSync(hostKey);
-  return { type: 'file', path: 'etc/dropbear/dropbear_ed25519_host_key', mode: 0o600, data };
 }

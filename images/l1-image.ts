@@ -183,13 +183,11 @@ export async function buildL1Image(def: RootfsDefinition, helpers: BuiltHelpers,
       const started = Date.now();
       const root = join(staging, 'root');
       await unpackRoot(root, closure, await apt.downloadClosure(closure));
-      // The rig's parts: init, accounts, SSH host key, busybox applets, helpers, the L2 guest.
+      // The rig's parts: init, accounts, busybox applets, helpers, the L2 guest (host keys come per boot).
       writeFileSync(join(root, 'usr/sbin/rig-init'), init, { mode: 0o755 });
       writeAccounts(root);
       mkdirSync(join(root, 'var/lib/dpkg'), { recursive: true });
       writeFileSync(join(root, 'var/lib/dpkg/status'), dpkgStatus(closure));
-      const hostKey = join(root, 'etc/dropbear/dropbear_ed25519_host_key');
-      await run('dropbearkey', ['-t', 'ed25519', '-f', hostKey], { what: 'dropbearkey' });
       await linkBusyboxApplets(root);
       for (const [name, path] of Object.entries(helpers.paths)) {
         copyFileSync(path, join(root, 'usr/local/bin', name));

@@ -11,13 +11,22 @@
  */
 import { trackGroup } from '../core/processes.js';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cached, entryDir, fileSha256, hashParts, isComplete, lockKey, sha256 } from '../core/cache.js';
 import { run, tryRun } from '../core/exec.js';
 import { RigError } from '../core/errors.js';
-import { info, Progress } from '../core/log.js';
+import { info, Progress, warn } from '../core/log.js';
 import { cacheRoot } from '../core/paths.js';
 import { configure } from './config.js';
 import { fragmentPath, type KernelProfile } from './profile.js';
@@ -39,6 +48,38 @@ export async function detectToolchain(cc: string): Promise<Toolchain> {
   }
   const ccache = existsSync('/usr/bin/ccache') && process.env.DMEMFS_RIG_CCACHE !== '0';
   return { cc, version, ccache };
+}
+
+/**
+ * Why the ccache at env.CCACHE_DIR cannot compile (one probe compile through it), or undefined.
+ * ccache itself checks each result it reads and recompiles on a damaged one; a directory it
+ * cannot use at all (a file in its place, a full or read-only disk) fails every compile.
+ */
+export async function ccacheProblem(cc: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const dir = mkdtempSync(join(tmpdir(), 'rig-ccache-probe-'));
+  try {
+    writeFileSync(join(dir, 'probe.c'), 'int dmemfs_rig_ccache_probe(void) { return 42; }\n');
+    const r = await tryRun('ccache', [cc, '-c', join(dir, 'probe.c'), '-o', join(dir, 'probe.o')], {
+      env,
+      extendEnv: false,
+    });
+    if (r.ok && existsSync(join(dir, 'probe.o'))) return undefined;
+    return (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' ') || `exit ${r.exitCode}`;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The request as built: without ccache when ccache cannot compile (said; the kernel is the same). */
+export async function withUsableCcache(req: BuildRequest, env: NodeJS.ProcessEnv): Promise<BuildRequest> {
+  if (!req.toolchain.ccache) return req;
+  const problem = await ccacheProblem(req.toolchain.cc, env);
+  if (!problem) return req;
+  warn(
+    `ccache at ${env.CCACHE_DIR} cannot compile (${problem}): building without it (the same kernel, slower); ` +
+      `fix: remove or repair ${env.CCACHE_DIR}`,
+  );
+  return { ...req, toolchain: { ...req.toolchain, ccache: false } };
 }
 
 export interface BuildManifest {
@@ -325,7 +366,14 @@ export async function buildKernel(req: BuildRequest): Promise<KernelBuild> {
   // The profile's build directories belong to one builder at a time; the entry has its own lock.
   const releaseWork = await lockKey('build-work', req.profile.name);
   try {
-    const entry = await cached('kernel', key, (staging) => buildInto(staging, req, key, env), { needMiB: 3500 });
+    const entry = await cached(
+      'kernel',
+      key,
+      async (staging) => buildInto(staging, await withUsableCcache(req, env), key, env),
+      {
+        needMiB: 3500,
+      },
+    );
     return strictHit(loadBuild(entry.dir, entry.hit), req);
   } finally {
     releaseWork();

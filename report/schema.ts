@@ -215,6 +215,13 @@ export const RESULTS_SCHEMA: Schema = {
             description: 'boots that stalled and were booted again: the reason and the stalled console',
           },
           consoleFlood: { ...str, description: 'a guest that flooded its console: what the bounds dropped' },
+          hostKey: { ...str, description: "fingerprint of the boot's SSH host key, made by the rig and pinned" },
+          quietest: {
+            type: 'object',
+            required: ['seconds', 'command'],
+            properties: { seconds: { type: 'number' }, command: str },
+            description: 'the longest time a command and the console were both quiet on this boot',
+          },
         },
       },
     },

@@ -3,6 +3,7 @@
  * running is reused; another stops it first. Every boot is recorded (QEMU arguments with keys
  * redacted, boot time, console saved into the bundle when it stops).
  */
+import { fingerprint } from '../vm/ssh.js';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { warn } from '../core/log.js';
@@ -117,6 +118,7 @@ export class BootPool {
       console: undefined,
       bootSeconds: guest.timings.sshReadyAt ? (guest.timings.sshReadyAt - guest.timings.spawnedAt) / 1000 : null,
       ...(guest.restarts.length ? { restarts: [...guest.restarts] } : {}),
+      ...(guest.hostKey ? { hostKey: fingerprint(guest.hostKey.blob) } : {}),
     };
     this.records.push(record);
     this.live = { key, guest, record };
@@ -129,6 +131,8 @@ export class BootPool {
     this.live = undefined;
     if (!live) return;
     await live.guest.stop();
+    const q = live.guest.quietest;
+    if (q.ms > 0) live.record.quietest = { seconds: Math.round(q.ms / 100) / 10, command: q.command };
     const flood = live.guest.console.floodNote();
     if (flood) {
       live.record.consoleFlood = flood;

@@ -155,7 +155,8 @@ async function recordCase(
     await g.exec(['insmod', '/tmp/rig_crash.ko'], { check: true });
     for (const s of c.setup ?? []) await g.exec(['sh', '-c', s], { check: true });
     const from = g.console.lineCount;
-    void g.exec(['sh', '-c', c.trigger], { timeoutMs: 300_000 }).catch(() => undefined);
+    // Quiet by design until the kernel dies: no silence watchdog.
+    void g.exec(['sh', '-c', c.trigger], { timeoutMs: 300_000, silenceMs: false }).catch(() => undefined);
     // The line waited for, or the guest's end (a panic: QEMU exits); then the report's last lines.
     let ended = false;
     void g.failed().catch(() => (ended = true));

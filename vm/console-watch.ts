@@ -129,7 +129,11 @@ export class ConsoleWatcher extends EventEmitter {
     this.logBytes += n;
   }
 
+  /** When the guest last wrote to its console (ms since epoch; 0 before its first byte). */
+  lastOutputAt = 0;
+
   feed(chunk: Buffer | string): void {
+    this.lastOutputAt = Date.now();
     const s = chunk.toString();
     this.writeLog(s);
     this.opts.mirror?.write(s);

@@ -18,7 +18,17 @@ import { checkHostMemory, type MemoryGate } from './host-memory.js';
 import { freeLoopbackPort, isHostFwdBindError } from './ports.js';
 import { qemuPrefix, track } from '../core/processes.js';
 import { QmpClient } from './qmp.js';
-import { generateRunKey, publicKeyBlob, SshSession, type ExecOptions, type ExecResult, type KeyPair } from './ssh.js';
+import {
+  generateHostKey,
+  generateRunKey,
+  publicKeyBlob,
+  SshSession,
+  type ExecOptions,
+  type ExecResult,
+  type HostKey,
+  type KeyPair,
+  quoteArgv,
+} from './ssh.js';
 import type { CrashReport, ReportKind } from './crash-patterns.js';
 
 /** How long after "sshd started" a login may take before the boot counts as stalled. */
@@ -103,6 +113,8 @@ export class Guest {
     runDir: string,
     key: KeyPair,
     args: string[],
+    /** The SSH host key made for this boot and pinned by every connection to it. */
+    readonly hostKey?: HostKey,
   ) {
     this.runDir = runDir;
     this.key = key;
@@ -183,18 +195,21 @@ export class Guest {
     const runDir = makePrivateRunDir(opts.spec.name);
     const key = generateRunKey(runDir, `dmemfs-rig-${opts.spec.name}`);
     const spec: MachineSpec = { ...opts.spec, append: [...opts.spec.append], forwards: [...opts.spec.forwards] };
+    let hostKey: HostKey | undefined;
     if (opts.ssh !== false) {
       const port = await (opts.pickPort ?? freeLoopbackPort)();
       spec.forwards.push({ hostPort: port, guestPort: 22 });
       spec.append.push(`rig.key=${publicKeyBlob(key.publicKey).blob}`);
+      hostKey = await generateHostKey(runDir);
     }
     const args = qemuArgs(spec, {
       accel: opts.accel.accel,
       qmpSocket: join(runDir, 'qmp.sock'),
       pidFile: join(runDir, 'qemu.pid'),
+      ...(hostKey ? { hostKeyFile: hostKey.path } : {}),
     });
     writeFileSync(join(runDir, 'qemu-args.json'), JSON.stringify([qemuBinary(), ...args], null, 1), { mode: 0o600 });
-    const g = new Guest({ ...opts, spec }, runDir, key, args);
+    const g = new Guest({ ...opts, spec }, runDir, key, args, hostKey);
     g.spawn();
     return g;
   }
@@ -318,6 +333,7 @@ export class Guest {
           port,
           privateKey: this.key.privateKey,
           deadline,
+          ...(this.hostKey ? { hostKey: this.hostKey } : {}),
           abort: () => this.failure ?? this.loginStall() ?? this.bootStall(),
         }),
         this.failed(),
@@ -346,30 +362,127 @@ export class Guest {
     );
   }
 
-  /** Run a command in the guest; fails at once if the guest crashes meanwhile. */
+  /** Run a command in the guest; fails at once if the guest crashes or goes silent meanwhile. */
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (!this.ssh) throw new RigError('no-ssh', `${this.opts.spec.name}: SSH is not connected`);
     if (this.failure) throw this.failure;
     if (this.ssh.isDropped && this.exitCode === undefined) await this.reconnect();
-    const scaled = {
+    const ctl = new AbortController();
+    const watch = new SilenceWatch(this.silenceBound(opts), this.console);
+    const scaled: ExecOptions = {
       ...opts,
       timeoutMs: (opts.timeoutMs ?? 60_000) * (opts.timeoutMs ? 1 : this.opts.accel.timeoutScale),
+      signal: ctl.signal,
+      onOutput: () => {
+        watch.output();
+        opts.onOutput?.();
+      },
     };
+    const silent = watch.bound ? this.silenceWatchdog(argv, watch, ctl) : undefined;
     try {
-      return await Promise.race([this.ssh.exec(argv, scaled), this.failed()]);
+      return await Promise.race([this.ssh.exec(argv, scaled), this.failed(), ...(silent ? [silent] : [])]);
     } catch (e) {
-      // A dropped connection or a hang is often the symptom of a crash whose report is still
-      // arriving on the console: give the console a moment to say so, and report the cause.
-      if (e instanceof RigError && (e.kind === 'ssh-dropped' || e.kind === 'ssh-exec-timeout')) {
-        const cause = await Promise.race([
-          this.failed().catch((f: RigError) => f),
-          new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000)),
-        ]);
-        if (cause) throw cause;
-        throw new RigError(e.kind, e.message, { fix: e.fix ?? 'see the console log', evidence: this.console.tail(20) });
-      }
-      throw e;
+      throw await this.causeOf(e);
+    } finally {
+      watch.stop();
+      if (watch.longest > this.quietest.ms)
+        this.quietest = { ms: watch.longest, command: quoteArgv(argv).slice(0, 200) };
     }
+  }
+
+  /**
+   * A dropped connection or a hang is often the symptom of a crash whose report is still
+   * arriving on the console: give the console a moment to say so, and report the cause.
+   */
+  private async causeOf(e: unknown): Promise<unknown> {
+    if (!(e instanceof RigError && (e.kind === 'ssh-dropped' || e.kind === 'ssh-exec-timeout'))) return e;
+    const cause = await Promise.race([
+      this.failed().catch((f: RigError) => f),
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000)),
+    ]);
+    return (
+      cause ?? new RigError(e.kind, e.message, { fix: e.fix ?? 'see the console log', evidence: this.console.tail(20) })
+    );
+  }
+
+  /**
+   * The longest time any command and the console were both quiet on this boot (what the silence
+   * bound has to stay above; kept in the boot record).
+   */
+  quietest = { ms: 0, command: '' };
+
+  /** The silence bound for one command: its own, DMEMFS_RIG_SILENCE_S, or 30 s x the timeout scale. */
+  private silenceBound(opts: ExecOptions): number | undefined {
+    if (opts.silenceMs === false) return undefined;
+    if (opts.silenceMs !== undefined) return opts.silenceMs;
+    return silenceMsFor(this.opts.accel, process.env.DMEMFS_RIG_SILENCE_S);
+  }
+
+  /**
+   * Rejects with `guest-silent` once the command and the console have both been quiet for the
+   * bound: first the stacks of the command and of every task in D state (over a second channel),
+   * then a task dump on the console (sysrq t), then the command's channel is closed and the guest
+   * stopped (a guest that went silent is not used again). Never waits for the command's timeout.
+   */
+  private silenceWatchdog(argv: readonly string[], watch: SilenceWatch, ctl: AbortController): Promise<never> {
+    const p = new Promise<never>((_, reject) => {
+      watch.onSilent = () => {
+        void this.silentEvidence(argv, watch).then((err) => {
+          ctl.abort(err);
+          this.fail(err);
+          reject(err);
+        });
+      };
+    });
+    p.catch(() => undefined);
+    return p;
+  }
+
+  private async silentEvidence(argv: readonly string[], watch: SilenceWatch): Promise<RigError> {
+    const cmd = quoteArgv(argv);
+    const silentAt = Date.now();
+    const dumpMs = 10_000 * Math.min(this.opts.accel.timeoutScale, 3);
+    const status = await (this.qmp
+      ? this.qmp.execute<{ status: string }>('query-status', undefined, 5000).then(
+          (s) => s.status,
+          () => 'not answering QMP',
+        )
+      : Promise.resolve('unknown (no QMP)'));
+    // Stopped vCPUs answer nothing: a dump would only wait out its bound.
+    const dump =
+      status !== 'running'
+        ? `no stacks: QEMU says the guest is ${status}`
+        : await Promise.race([
+            this.ssh!.exec(['sh', '-c', SILENT_DUMP, 'rig-silent', ...argv], { timeoutMs: dumpMs }).then(
+              (r) => `${r.stdout}${r.stderr}`.slice(0, 16_384),
+              (e: unknown) =>
+                `the guest did not answer a second command either: ${e instanceof Error ? e.message : String(e)}`,
+            ),
+            this.failed().catch((f: RigError) => `the guest failed meanwhile: ${f.message}`),
+          ]);
+    // The task dump goes to the console: give it a moment to arrive, until the console settles.
+    if (status === 'running') {
+      await this.console.waitForLine(/sysrq: Show State/, 3000, 0).catch(() => undefined);
+      for (let i = 0; i < 20 && Date.now() - this.console.lastOutputAt < 1000; i++)
+        await new Promise((r) => setTimeout(r, 500));
+    }
+    const consoleSince = this.console.lines.filter((l) => l.at >= silentAt).map((l) => l.raw);
+    const stacks = commandStacks(dump, consoleSince);
+    const quietS = Math.round(watch.firedAfterMs / 1000);
+    return new RigError(
+      'guest-silent',
+      `${this.opts.spec.name}: no console output and no output from \`${cmd.slice(0, 160)}\` for ${quietS} s ` +
+        `(bound ${Math.round(watch.bound! / 1000)} s); QEMU says the guest is ${status}`,
+      {
+        fix:
+          "the guest or the command hangs: the command's stack and a task dump (sysrq t) are in the evidence and " +
+          `the console log (${this.runDir}/console.log); a command quiet by design takes silenceMs: false, ` +
+          'and DMEMFS_RIG_SILENCE_S sets the bound (0: off)',
+        evidence:
+          `the command's stack (from the task dump):\n${stacks || '(not in the task dump)'}\n\n` +
+          `its processes, and tasks in D state:\n${dump}\n\nconsole since:\n${consoleSince.slice(0, 400).join('\n')}`,
+      },
+    );
   }
 
   /**
@@ -386,6 +499,7 @@ export class Guest {
         port,
         privateKey: this.key.privateKey,
         deadline: Date.now() + 60_000 * this.opts.accel.timeoutScale,
+        ...(this.hostKey ? { hostKey: this.hostKey } : {}),
         abort: () => this.failure,
       }),
       this.failed(),
@@ -464,4 +578,109 @@ export function qemuExitError(code: number | null, signal: NodeJS.Signals | null
   return new RigError('qemu-exit', `QEMU exited unexpectedly (code ${code}${signal ? `, signal ${signal}` : ''})`, {
     evidence: text,
   });
+}
+
+/**
+ * The task dump's entries (sysrq t on the console) of the processes the dump script named as the
+ * command's: /proc/PID/stack needs CONFIG_STACKTRACE, which a kernel under test may lack, while
+ * the task dump prints every task's stack.
+ */
+export function commandStacks(dump: string, consoleLines: readonly string[]): string {
+  const pids = [...dump.matchAll(/^== pid (\d+) \([^,]*, command\)/gm)].map((m) => m[1]!);
+  const out: string[] = [];
+  for (const pid of pids) {
+    const start = consoleLines.findIndex((l) => new RegExp(`\\btask:\\S+\\s+state:\\S+.*\\bpid:\\s*${pid}\\b`).test(l));
+    if (start < 0) continue;
+    let end = start + 1;
+    while (end < consoleLines.length && end - start < 40 && !/\btask:\S/.test(consoleLines[end]!)) end++;
+    out.push(...consoleLines.slice(start, end));
+  }
+  return out.join('\n');
+}
+
+/** The default silence bound: 30 s scaled like every other timeout, or DMEMFS_RIG_SILENCE_S (0: off). */
+export function silenceMsFor(accel: Pick<AccelChoice, 'timeoutScale'>, env: string | undefined): number | undefined {
+  if (env !== undefined && env.trim() !== '') {
+    const s = Number(env);
+    if (!Number.isFinite(s) || s < 0)
+      throw new RigError('usage', `DMEMFS_RIG_SILENCE_S=${env} is not a number of seconds`, {
+        fix: 'give seconds (0 turns the silence watchdog off)',
+      });
+    return s === 0 ? undefined : s * 1000;
+  }
+  return SILENCE_BASE_MS * accel.timeoutScale;
+}
+
+export const SILENCE_BASE_MS = 30_000;
+
+/**
+ * Run on the guest over a second channel of the same SSH connection when a command went silent:
+ * dropbear starts every channel's command under the connection's own dropbear process, so the
+ * command is what runs under that process apart from this script and its shells. Their stacks and those of every task
+ * in D state are printed; then a task dump (sysrq t) goes to the console.
+ */
+export const SILENT_DUMP = [
+  "cat /proc/[0-9]*/status 2>/dev/null | awk -v me=$$ '",
+  '/^Name:/ { nm = $2 } /^State:/ { st = $2 } /^Pid:/ { pid = $2 }',
+  '/^PPid:/ { pp[pid] = $2; state[pid] = st; name[pid] = nm; n[++k] = pid }',
+  // The connection's dropbear: the first ancestor of this script of that name (its shells apart).
+  'END { c = me; while (c > 1 && name[c] != "dropbear") { self[c] = 1; c = pp[c] }',
+  '  if (c <= 1) c = pp[me]',
+  '  for (r = 0; r < 8; r++) for (i = 1; i <= k; i++)',
+  '    if ((pp[n[i]] == c || mark[pp[n[i]]]) && !self[n[i]]) mark[n[i]] = 1',
+  '  for (i = 1; i <= k; i++)',
+  '    if (mark[n[i]]) print n[i], "command"; else if (state[n[i]] == "D") print n[i], "D-state"',
+  "}' > /run/rig-silent.$$",
+  'while read -r p why; do',
+  '  echo "== pid $p ($(cat /proc/$p/comm 2>/dev/null), $why) $(grep "^State:" /proc/$p/status 2>/dev/null)"',
+  '  echo "wchan $(cat /proc/$p/wchan 2>/dev/null) syscall $(cut -d" " -f1 /proc/$p/syscall 2>/dev/null)"',
+  '  cat /proc/$p/stack 2>/dev/null',
+  'done < /run/rig-silent.$$',
+  'grep -q command /run/rig-silent.$$ || echo "(no process runs the command any more)"',
+  'rm -f /run/rig-silent.$$; echo t > /proc/sysrq-trigger',
+].join('\n');
+
+/** How long a command and the console have been quiet, checked once a second. */
+export class SilenceWatch {
+  private lastCommandOutput = Date.now();
+  private readonly started = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  longest = 0;
+  /** How long both had been quiet when the watch fired. */
+  firedAfterMs = 0;
+  onSilent: (() => void) | undefined;
+
+  constructor(
+    readonly bound: number | undefined,
+    private readonly console: Pick<ConsoleWatcher, 'lastOutputAt'>,
+    tickMs = bound ? Math.min(1000, Math.max(50, bound / 10)) : 1000,
+  ) {
+    this.timer = setInterval(() => this.tick(), tickMs);
+    this.timer.unref();
+  }
+
+  output(): void {
+    this.lastCommandOutput = Date.now();
+  }
+
+  quietMs(now = Date.now()): number {
+    return now - Math.max(this.started, this.lastCommandOutput, this.console.lastOutputAt);
+  }
+
+  private tick(): void {
+    const q = this.quietMs();
+    if (q > this.longest) this.longest = q;
+    if (this.bound && q >= this.bound && this.onSilent) {
+      this.firedAfterMs = q;
+      const f = this.onSilent;
+      this.stop();
+      f();
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.onSilent = undefined;
+  }
 }

@@ -2,6 +2,7 @@
  * A typed description of one QEMU machine, and its translation into an argument array.
  * No shell is ever involved: the result is passed to execve as is.
  */
+import { HOST_KEY_FW_CFG } from './ssh.js';
 import { RigError } from '../core/errors.js';
 
 export type Accel = 'kvm' | 'tcg';
@@ -84,6 +85,8 @@ export interface RuntimeWiring {
   accel: Accel;
   qmpSocket: string;
   pidFile?: string;
+  /** The SSH host key made for this boot, handed to the guest through fw_cfg (see HOST_KEY_FW_CFG). */
+  hostKeyFile?: string;
 }
 
 export function totalMemMiB(spec: MachineSpec): number {
@@ -285,6 +288,7 @@ export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
     ...['-chardev', 'stdio,id=console0,signal=off', '-serial', 'chardev:console0'],
     ...['-qmp', `unix:${qemuOptValue(wiring.qmpSocket)},server=on,wait=off`],
     ...(wiring.pidFile ? ['-pidfile', wiring.pidFile] : []),
+    ...(wiring.hostKeyFile ? ['-fw_cfg', `name=${HOST_KEY_FW_CFG},file=${qemuOptValue(wiring.hostKeyFile)}`] : []),
     ...deviceArgs(spec),
     ...(spec.extraArgs ?? []),
   ];

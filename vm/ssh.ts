@@ -9,7 +9,9 @@ type Client = InstanceType<typeof Client>;
 import { writeFileSync, chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as netConnect } from 'node:net';
+import { createHash } from 'node:crypto';
 import { RigError } from '../core/errors.js';
+import { run } from '../core/exec.js';
 
 export interface KeyPair {
   privateKeyPath: string;
@@ -29,6 +31,39 @@ export function generateRunKey(dir: string, comment = 'dmemfs-rig'): KeyPair {
   writeFileSync(publicKeyPath, kp.public + '\n', { mode: 0o600 });
   chmodSync(publicKeyPath, 0o600);
   return { privateKeyPath, publicKeyPath, publicKey: kp.public.trim(), privateKey: kp.private };
+}
+
+/** The guest's SSH host key for one boot: made by the rig, handed to that boot, pinned by the client. */
+export interface HostKey {
+  /** dropbear's private key file (0600, in the boot's private run directory). */
+  path: string;
+  /** "ssh-ed25519 AAAA..." */
+  publicKey: string;
+  /** The key blob in SSH wire format, compared byte for byte with what the server offers. */
+  blob: Buffer;
+}
+
+/** The name under which QEMU's fw_cfg hands the host key to the guest (read by the guest's init). */
+export const HOST_KEY_FW_CFG = 'opt/dmemfs-rig/host_key';
+
+/** Make a host key for one boot into `dir` with dropbearkey (dropbear reads only its own format). */
+export async function generateHostKey(dir: string): Promise<HostKey> {
+  const path = join(dir, 'dropbear_host_key');
+  await run('dropbearkey', ['-t', 'ed25519', '-f', path], {
+    what: 'dropbearkey',
+    fix: "run `npm run setup` (it installs Debian's dropbear-bin)",
+  });
+  chmodSync(path, 0o600);
+  const out = (await run('dropbearkey', ['-y', '-f', path], { what: 'dropbearkey -y' })).stdout;
+  const line = out.split('\n').find((l) => l.startsWith('ssh-ed25519 '));
+  if (!line) throw new RigError('ssh-key', `dropbearkey -y printed no public key: ${out.slice(0, 200)}`);
+  const { blob } = publicKeyBlob(line);
+  return { path, publicKey: line.split(/\s+/).slice(0, 2).join(' '), blob: Buffer.from(blob, 'base64') };
+}
+
+/** OpenSSH's fingerprint of a key blob: SHA256:<base64 without padding>. */
+export function fingerprint(blob: Buffer): string {
+  return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
 }
 
 /** The base64 blob of an OpenSSH public key line (what the guest init writes to authorized_keys). */
@@ -64,6 +99,16 @@ export interface ExecOptions {
   stdin?: string | Buffer;
   /** Throw a RigError when the exit code is not 0. */
   check?: boolean;
+  /**
+   * Guest.exec's silence watchdog: how long the command and the console may both stay quiet
+   * (default 30 s x the accelerator's timeout scale, DMEMFS_RIG_SILENCE_S), or false for a
+   * command that is quiet by design (a holder waiting to be killed).
+   */
+  silenceMs?: number | false;
+  /** Called on every chunk the command writes (stdout or stderr). */
+  onOutput?: () => void;
+  /** Closes the channel and rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export class SshSession {
@@ -91,6 +136,8 @@ export class SshSession {
     deadline: number;
     username?: string;
     abort?: () => Error | undefined;
+    /** The host key this boot was given: any other is refused at once (never retried). */
+    hostKey?: HostKey;
   }): Promise<SshSession> {
     let last: unknown;
     let tries = 0;
@@ -110,6 +157,7 @@ export class SshSession {
           opts.privateKey,
           opts.username ?? 'root',
           Math.min(8000, Math.max(1000, opts.deadline - Date.now())),
+          opts.hostKey,
         );
         const s = new SshSession(client, opts.port);
         s.stats = { tries, bannerAt, loginAt: Date.now() };
@@ -117,6 +165,7 @@ export class SshSession {
         client.on('close', () => (s.dropped ??= new RigError('ssh-dropped', 'SSH connection closed')));
         return s;
       } catch (e) {
+        if (e instanceof RigError && e.kind === 'ssh-host-key') throw e;
         last = e;
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -146,6 +195,7 @@ export class SshSession {
         settled = true;
         clearTimeout(timer);
         this.client.off('close', onClose);
+        opts.signal?.removeEventListener('abort', onAbort);
         if (err) reject(err);
         else resolve(res!);
       };
@@ -158,10 +208,18 @@ export class SshSession {
         );
       }, timeoutMs);
       this.client.once('close', onClose);
+      const onAbort = () => {
+        channel?.close();
+        const why = opts.signal?.reason;
+        finish(why instanceof Error ? why : new RigError('ssh-exec', `command stopped: ${cmd}`));
+      };
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
       this.client.exec(cmd, (err, ch) => {
         if (err) return finish(new RigError('ssh-exec', `could not start ${cmd}: ${err.message}`));
         channel = ch;
-        collect(ch, argv, started).then((res) => {
+        if (settled) return void ch.close();
+        collect(ch, argv, started, opts.onOutput).then((res) => {
           if (opts.check && res.code !== 0) finish(commandFailed(cmd, res));
           else finish(undefined, res);
         });
@@ -292,12 +350,19 @@ export function sshBanner(port: number, timeoutMs: number): Promise<string | und
   });
 }
 
-function handshake(port: number, privateKey: string, username: string, timeoutMs: number): Promise<Client> {
+function handshake(
+  port: number,
+  privateKey: string,
+  username: string,
+  timeoutMs: number,
+  hostKey: HostKey | undefined,
+): Promise<Client> {
   return new Promise((resolve, reject) => {
     const c = new Client();
+    let offered: Buffer | undefined;
     const fail = (e: Error) => {
       c.end();
-      reject(e);
+      reject(offered && hostKey && !offered.equals(hostKey.blob) ? hostKeyMismatch(port, hostKey, offered) : e);
     };
     c.once('ready', () => {
       c.off('error', fail);
@@ -310,8 +375,13 @@ function handshake(port: number, privateKey: string, username: string, timeoutMs
       username,
       privateKey,
       readyTimeout: timeoutMs,
-      // Host keys are generated fresh by each guest; the connection never leaves loopback.
-      hostVerifier: () => true,
+      // The key the rig made for this boot, byte for byte: a process that took the port before
+      // QEMU did is refused before it sees anything of ours. Without one (a guest image the
+      // rig did not boot), any key on loopback.
+      hostVerifier: (key: Buffer) => {
+        offered = Buffer.from(key);
+        return !hostKey || offered.equals(hostKey.blob);
+      },
       tryKeyboard: false,
       // Two minutes without an answer before the connection counts as dead: a TCG vCPU that
       // runs a nested guest can stall for tens of seconds (a drop at 30 s was seen). A real
@@ -322,14 +392,38 @@ function handshake(port: number, privateKey: string, username: string, timeoutMs
   });
 }
 
+function hostKeyMismatch(port: number, want: HostKey, offered: Buffer): RigError {
+  return new RigError(
+    'ssh-host-key',
+    `the SSH server on 127.0.0.1:${port} offered host key ${fingerprint(offered)}, ` +
+      `not ${fingerprint(want.blob)}, the one the rig made for this boot`,
+    {
+      fix:
+        'another process answers on the port forwarded to the guest (or the guest image is not the ' +
+        "rig's): the rig sent no credentials; see the console log and `ss -ltnp`",
+    },
+  );
+}
+
 /** Everything a channel says until it closes: stdout, stderr, exit code or signal. */
-function collect(ch: ClientChannel, argv: readonly string[], started: number): Promise<ExecResult> {
+function collect(
+  ch: ClientChannel,
+  argv: readonly string[],
+  started: number,
+  onOutput?: () => void,
+): Promise<ExecResult> {
   const out: Buffer[] = [];
   const errb: Buffer[] = [];
   let code: number | null = null;
   let signal: string | undefined;
-  ch.on('data', (d: Buffer) => out.push(d));
-  ch.stderr.on('data', (d: Buffer) => errb.push(d));
+  ch.on('data', (d: Buffer) => {
+    out.push(d);
+    onOutput?.();
+  });
+  ch.stderr.on('data', (d: Buffer) => {
+    errb.push(d);
+    onOutput?.();
+  });
   ch.on('exit', (c: number | null, sig?: string) => {
     code = c;
     signal = sig;

@@ -2,8 +2,9 @@
 # The init of the rig's guests: /init of the small initramfs guests and /sbin/rig-init of the
 # L1 disk image. The SSH server comes first (boot-to-SSH is measured): mount what it needs,
 # load the image's modules, switch to a disk root if rig.root= says so, install this run's
-# key from the kernel command line (rig.key=), bring up the user-mode network, start dropbear
-# with password logins disabled; the remaining mounts follow.
+# key from the kernel command line (rig.key=) and the SSH host key the rig made for this boot
+# (fw_cfg), bring up the user-mode network, start dropbear with password logins disabled; the
+# remaining mounts follow.
 # Real tools first; busybox applets (links made at image build time) fill the gaps.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/bin:/usr/lib/rig/busybox
 mount -t proc proc /proc
@@ -46,11 +47,21 @@ if [ -n "$key" ]; then
   chmod 600 /root/.ssh/authorized_keys
 fi
 
+# The rig's client accepts no other host key than this one.
+hostkey=/sys/firmware/qemu_fw_cfg/by_name/opt/dmemfs-rig/host_key/raw
+mkdir -p /etc/dropbear
+if [ -r "$hostkey" ] && cat "$hostkey" > /etc/dropbear/dropbear_ed25519_host_key; then
+  chmod 600 /etc/dropbear/dropbear_ed25519_host_key
+  echo "rig-init: host key from the rig"
+else
+  echo "rig-init: no host key from the rig (fw_cfg $hostkey): the rig's client will refuse this guest"
+fi
+
 ip link set lo up
 if ip link set eth0 up 2>/dev/null; then
   ip addr add 10.0.2.15/24 dev eth0
   ip route add default via 10.0.2.2
-  # -R: host keys made on first use if the image has none; -s: no password logins; -j -k: no port forwarding.
+  # -R: a host key made on first use if the rig gave none; -s: no password logins; -j -k: no port forwarding.
   if dropbear -R -s -j -k -p 22 -P /run/dropbear.pid; then
     echo "rig-init: sshd started"
   else

@@ -1,8 +1,9 @@
 /**
  * Faults in the guest or its QEMU, through the real scenario runner and real QEMU: QEMU killed
  * mid-boot and mid-scenario, QEMU crashing (SIGSEGV, SIGABRT), a kernel panic, SSH dropped
- * mid-command, a guest that stops answering. Each is detected within a bounded time with
- * evidence, the scenarios after it still run, and no QEMU is left.
+ * mid-command, a guest that stops answering, a command and console that go silent. Each is
+ * detected within a bounded time with evidence, the scenarios after it still run, and no QEMU
+ * is left.
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
@@ -22,6 +23,8 @@ import { gone } from '../helpers/process.js';
 
 const accel = chooseAccel();
 const scale = accel.timeoutScale;
+/** The silence bound of the guest-silent faults. */
+const SILENCE_MS = 8000;
 
 function qemuPids(match: string): number[] {
   try {
@@ -107,6 +110,17 @@ const defs = [
   faulty('guest-hang', async (g) => {
     await g.qmp!.execute('stop'); // every vCPU stops: the guest answers nothing
     await g.exec(['true'], { timeoutMs: 10_000 });
+  }),
+  // A command that stops in the middle with the guest alive (a task stuck in the kernel looks
+  // the same from outside): console and command quiet past the bound, then the stacks, a task
+  // dump and a bounded failure. The bound is the test's (the default is 30 s x the scale).
+  faulty('guest-silent', async (g) => {
+    await g.exec(['sh', '-c', 'echo started; exec sleep 600'], { silenceMs: SILENCE_MS });
+  }),
+  // The whole guest frozen (QMP stop) while a command runs: the dump gets no answer either.
+  faulty('guest-silent-frozen', async (g) => {
+    setTimeout(() => void g.qmp!.execute('stop').catch(() => undefined), 1000);
+    await g.exec(['sh', '-c', 'echo started; exec sleep 601'], { silenceMs: SILENCE_MS });
   }),
   { ...healthy, id: 'after-the-faults-2' },
   consoleFlood(),
@@ -194,6 +208,41 @@ await expectFault('guest-reboot', /the guest rebooted or powered off \(QEMU exit
 await expectFault('kernel-panic', /panic|sysrq/i, 10);
 await expectFault('ssh-dropped', /ssh-dropped|SSH connection/, 10);
 await expectFault('guest-hang', /ssh-exec-timeout|did not finish/, 20);
+// The bound, then the stacks over a second channel and the console's task dump; a frozen guest gets no dump.
+await expectFault(
+  'guest-silent',
+  /^error \[guest-silent\]: \S+: no console output and no output from `sh -c 'echo started; exec sleep 600'` for \d+ s \(bound 8 s\); QEMU says the guest is running$/,
+  8 + 10 + 12,
+);
+await expectFault(
+  'guest-silent-frozen',
+  /^error \[guest-silent\]: \S+: no console output and no output from `sh -c 'echo started; exec sleep 601'` for \d+ s \(bound 8 s\); QEMU says the guest is paused$/,
+  1 + 8 + 5,
+);
+
+await fault(
+  t,
+  'fault',
+  "a silent guest's evidence: the command's stack, and the task dump on the console",
+  async (st) => {
+    const s = byId.get('guest-silent')!;
+    const err = s.evidence.find((e) => e.label === 'error')?.text ?? '';
+    st.match(
+      err,
+      /== pid \d+ \(sleep, command\) State:\s+S \(sleeping\)\n\s*wchan \S+ syscall \d+/,
+      'its process, found',
+    );
+    const stack =
+      /the command's stack \(from the task dump\):\n([\s\S]*?)\n\s*its processes, and tasks/.exec(err)?.[1] ?? '';
+    st.match(stack, /task:sleep\s+state:S\b[^\n]*\bpid:\s*\d+/, "the command's entry of the task dump");
+    st.match(stack, /\bdo_nanosleep\b|\bhrtimer_nanosleep\b/, 'with its stack');
+    st.match(err, /console since:[\s\S]*sysrq: Show State/, 'the task dump (sysrq t) on the console');
+    const frozen = byId.get('guest-silent-frozen')!.evidence.find((e) => e.label === 'error')?.text ?? '';
+    st.match(frozen, /no stacks: QEMU says the guest is paused/, 'stopped vCPUs: no dump waited for');
+    const rec = run.boots.find((b) => b.scenario === 'guest-silent');
+    st.ok((rec?.quietest?.seconds ?? 0) >= 8, `the boot record keeps the quiet span (${rec?.quietest?.seconds} s)`);
+  },
+);
 
 await fault(
   t,
@@ -232,7 +281,7 @@ await fault(t, 'fault', 'no QEMU left after the run', async (st) => {
     qemuPids(
       'faults-|qemu-killed-plain|qemu-segv-plain|qemu-abort-plain|guest-reboot-plain|kernel-panic-plain|' +
         'ssh-dropped-plain|' +
-        'guest-hang-plain|after-the-faults',
+        'guest-hang-plain|guest-silent-plain|guest-silent-frozen-plain|after-the-faults',
     ),
     [],
   );

@@ -12,6 +12,7 @@ import { Client } from 'ssh2';
 import { chooseAccel } from '../../vm/accel.js';
 import { bootFirstGuest, prepareFirstGuest } from '../../runner/first-guest.js';
 import { appendLine } from '../../vm/machine-spec.js';
+import { fingerprint, generateHostKey, SshSession } from '../../vm/ssh.js';
 import { RigError } from '../../core/errors.js';
 import { projectRoot } from '../../core/paths.js';
 import { fault } from '../helpers/faults.js';
@@ -80,6 +81,39 @@ await fault(t, 'security', 'no password login: the guest refuses a password, acc
   const r = await g.exec(['sh', '-c', 'cat /proc/$(cat /run/dropbear.pid)/cmdline | tr "\\0" " "']);
   st.match(r.stdout, / -s /, 'dropbear runs with -s (password logins off)');
 });
+
+await fault(
+  t,
+  'security',
+  "the guest's SSH host key is the one the rig made for this boot, and the client takes no other",
+  async (st) => {
+    const port = Number(/hostfwd=tcp:127\.0\.0\.1:(\d+)-:22/.exec(g.args.join(' '))?.[1]);
+    const hostKey = g.hostKey;
+    if (!hostKey) return void st.fail('the guest was booted without a host key of the rig');
+    st.equal(mode(hostKey.path), 0o600, 'the host key file is 0600 in the private run directory');
+    st.ok(hostKey.path.startsWith(`${g.runDir}/`), hostKey.path);
+    const fwcfg = g.args.filter((a) => a.startsWith('name=opt/dmemfs-rig/host_key,'));
+    st.same(fwcfg, [`name=opt/dmemfs-rig/host_key,file=${hostKey.path}`], 'handed over through fw_cfg');
+    st.ok(
+      g.console.lines.some((l) => /rig-init: host key from the rig/.test(l.raw)),
+      "the guest's init installed it",
+    );
+    // The same guest, expected to hold another key: refused at once, nothing sent.
+    const other = await generateHostKey(mkdtempSync(join(tmpdir(), 'rig-otherkey-')));
+    const t0 = Date.now();
+    await st.rejects(
+      SshSession.connect({ port, privateKey: g.key.privateKey, deadline: Date.now() + 60_000, hostKey: other }),
+      {
+        kind: 'ssh-host-key',
+        message: `offered host key ${fingerprint(hostKey.blob)}, not ${fingerprint(other.blob)}`,
+      },
+    );
+    st.ok(Date.now() - t0 < 15_000 * accel.timeoutScale, 'refused on the first try, not at the deadline');
+    const s = await SshSession.connect({ port, privateKey: g.key.privateKey, deadline: Date.now() + 60_000, hostKey });
+    st.equal((await s.exec(['echo', 'pinned'])).stdout, 'pinned\n', 'with its own key the client logs in');
+    s.close();
+  },
+);
 
 await fault(t, 'security', 'shell metacharacters in inputs never reach a shell', async (st) => {
   const marker = join(mkdtempSync(join(tmpdir(), 'rig-meta-')), 'pwned');

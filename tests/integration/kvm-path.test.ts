@@ -25,7 +25,12 @@ async function inner(g: Guest, args: string[], timeoutMs: number) {
   const started = Date.now();
   // On L1's second vCPU only: the inner guest's vCPU threads then never need an IPI across L1's
   // vCPUs, which TCG's nested SVM delivers late (stalls and resets of the inner guest were seen).
-  const r = await g.exec(['taskset', '-c', '1', 'env', ...INNER.env, 'node', INNER.cli, ...args], { timeoutMs });
+  // The inner rig prints a line per step and its own silence watchdog watches its guests; a step
+  // under nested TCG can stay quiet for minutes, so the outer bound is ten.
+  const r = await g.exec(['taskset', '-c', '1', 'env', ...INNER.env, 'node', INNER.cli, ...args], {
+    timeoutMs,
+    silenceMs: 600_000,
+  });
   if (r.code !== 0) t.comment(`inner ${args.join(' ')}: exit ${r.code}\n${r.stderr.slice(-3000)}`);
   return { ...r, seconds: (Date.now() - started) / 1000 };
 }

@@ -160,3 +160,15 @@ t.test("every guest's watchdogs: LKP's on KVM, lenient thresholds under TCG, the
   );
   t.equal(withWatchdogs(['oops=panic'], 'kvm').filter((x) => x === 'oops=panic').length, 1, 'oops=panic once');
 });
+
+t.test("the boot's SSH host key goes to the guest through fw_cfg, and only when given", async (t) => {
+  const withKey = qemuArgs(base(), { ...wiring, hostKeyFile: '/run/x/dropbear_host_key' });
+  const i = withKey.indexOf('-fw_cfg');
+  t.ok(i > 0);
+  t.equal(withKey[i + 1], 'name=opt/dmemfs-rig/host_key,file=/run/x/dropbear_host_key');
+  t.equal(withKey.filter((a) => a === '-fw_cfg').length, 1);
+  t.notOk(qemuArgs(base(), wiring).includes('-fw_cfg'), 'no key given, no fw_cfg entry');
+  // A comma in the path is doubled (QEMU's option syntax), never taken as a new option.
+  const odd = qemuArgs(base(), { ...wiring, hostKeyFile: '/run/a,b/key' });
+  t.equal(odd[odd.indexOf('-fw_cfg') + 1], 'name=opt/dmemfs-rig/host_key,file=/run/a,,b/key');
+});

@@ -1,0 +1,4 @@
+/** Shard 2 of 2 of the scenarios, for real: see tests/helpers/scenario-file.ts. */
+import { scenarioFile } from '../helpers/scenario-file.js';
+
+await scenarioFile(2);
