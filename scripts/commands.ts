@@ -27,6 +27,7 @@ import { comparisonMarkdown, comparisonTable } from '../report/comparison.js';
 import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
 import { acceptBundle, githubAnnotations } from '../report/baseline.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
+import { renderRepeat, repeatRuns } from '../report/repeat.js';
 import { rerender } from '../report/bundle.js';
 import { mergeBundles } from '../report/merge.js';
 import { parseJobs } from '../runner/workers.js';
@@ -53,7 +54,7 @@ import { NOT_ENTRIES, freeMiB, listCache, pruneCache, verifyCache } from '../cor
 import { cacheRoot } from '../core/paths.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { tmpdir } from 'node:os';
 
@@ -294,14 +295,16 @@ export const COMMANDS: Command[] = [
     summary: "render a bundle's report again, validate it, compare two bundles, or accept one as the base",
     usage:
       'BUNDLE | --compare A B [--tolerance 0.1] [--json] [--github] | --validate BUNDLE | --accept BUNDLE --into DIR ' +
-      '| --merge SHARD... --out DIR',
+      '| --merge SHARD... --out DIR | --repeat BUNDLE...',
     details:
       'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario, an expectation or a ' +
       'held value regressed; a known failure that no longer reproduces is listed apart and does not fail. ' +
       'A (the base) may be a directory made by --accept. --accept makes BUNDLE the accepted base in DIR. ' +
       '--merge makes one bundle of the shards of a run (run --shard K/N), refusing shards of another kernel, ' +
-      'series, image, rig commit or profile, and a shard twice or missing.',
+      'series, image, rig commit or profile, and a shard twice or missing. --repeat puts runs of the same kernel ' +
+      "side by side (each scenario's status in each, each run's time) as Markdown and exits 1 when a status differs.",
     options: {
+      repeat: { type: 'boolean', help: 'runs of the same kernel side by side; exit 1 when a status differs' },
       merge: { type: 'boolean', help: 'merge the shard bundles given into one bundle (with --out DIR)' },
       out: { type: 'string', help: 'where --merge writes the merged bundle (a new directory)' },
       compare: { type: 'boolean', help: 'compare bundle A (before, or an accepted base) with bundle B (after)' },
@@ -317,6 +320,7 @@ export const COMMANDS: Command[] = [
       if (v.compare) return compareCommand(v, pos);
       if (v.accept) return acceptCommand(v, pos);
       if (v.merge) return mergeCommand(v, pos);
+      if (v.repeat) return repeatCommand(pos);
       if (pos.length !== 1)
         throw new RigError('usage', 'report needs one bundle directory', { fix: 'dmemfs-rig report out/run-...' });
       const run = loadBundle(pos[0]!);
@@ -680,6 +684,19 @@ function compareCommand(v: Values, pos: string[]): number {
         .join(''),
     );
   return d.regressions ? 1 : 0;
+}
+
+function repeatCommand(pos: string[]): number {
+  if (pos.length < 2)
+    throw new RigError('usage', 'report --repeat needs two bundles or more', {
+      fix: 'dmemfs-rig report --repeat out/run-1 out/run-2 out/run-3',
+    });
+  const r = repeatRuns(
+    pos.map((p) => loadBundle(p)),
+    pos.map((p) => basename(p.replace(/\/+$/, ''))),
+  );
+  process.stdout.write(renderRepeat(r));
+  return r.same ? 0 : 1;
 }
 
 function mergeCommand(v: Values, pos: string[]): number {

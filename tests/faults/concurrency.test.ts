@@ -3,9 +3,10 @@
  * entry, built once), and the guests of two runs never share a port.
  */
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { cacheRoot } from '../../core/paths.js';
 import { fault } from '../helpers/faults.js';
 import { rigCli } from '../helpers/cli.js';
@@ -33,6 +34,52 @@ await fault(
       rmSync(cache, { recursive: true, force: true });
     }
   },
+);
+
+// Two containers on one host sharing the cache directory, with the host's hostname (docker's
+// --uts=host, a common CI runner setup) and pid namespaces of their own: the first builds as pid
+// 62 of its namespace, the second is pid 1 of its own, where no pid 62 exists. A lock that named
+// only host and pid would look dead to the second, which would build beside the first (tried by
+// hand with the namespace left out of holderState: the second took the lock, removed the first's
+// staging, and the first failed); the holder's pid namespace makes it wait.
+const unshare = spawnSync('unshare', ['--pid', '--fork', '--mount', '--mount-proc', 'true']);
+await fault(
+  t,
+  'concurrency',
+  'two containers (own pid namespaces, one hostname) share one cache: built once, the second waits',
+  async (st) => {
+    const cache = mkdtempSync(join(cacheRoot(), '..', 'dmemfs-rig-containers-'));
+    try {
+      const env = { DMEMFS_RIG_CACHE: cache };
+      let compiling!: () => void;
+      const started = new Promise<void>((r) => (compiling = r));
+      const a = rigCli(['image', 'helpers'], {
+        env,
+        container: { skipPids: 60 },
+        onStderr: (e) => /helpers: compiling/.test(e) && compiling(),
+      });
+      await started;
+      const b = await rigCli(['image', 'helpers'], { env, container: {} });
+      const first = await a;
+      st.equal(first.code, 0, first.stderr.slice(-1000));
+      st.equal(b.code, 0, b.stderr.slice(-1000));
+      st.equal(first.stdout, b.stdout, 'both print the same helper paths');
+      st.notMatch(b.stderr, /helpers: compiling/, 'the second did not compile');
+      st.match(
+        b.stderr,
+        new RegExp(`is being built by pid [1-9]\\d+ on ${hostname().replace(/\./g, '\\.')}; waiting`),
+        "it waited for the first, named by its pid in the first's namespace",
+      );
+      const entries = readdirSync(join(cache, 'helpers')).filter((n) => !n.startsWith('.'));
+      st.equal(entries.length, 1, 'one entry, published whole');
+      st.ok(existsSync(join(cache, 'helpers', entries[0]!, '.complete')));
+      const staging = join(cache, 'helpers', '.staging');
+      st.same(existsSync(staging) ? readdirSync(staging) : [], [], 'no staging left');
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+  },
+  { skip: unshare.status === 0 ? false : `unshare cannot make a pid namespace here: ${String(unshare.stderr)}` },
 );
 
 await fault(t, 'concurrency', 'two scenario runs at once on the shared cache: both pass, no port clash', async (st) => {

@@ -5,6 +5,9 @@ import { projectRoot } from '../../core/paths.js';
 
 export const CLI = join(projectRoot(), 'dist', 'scripts', 'cli.js');
 
+/** Shell: take $1 pids with short-lived processes, then shift it away. */
+const SKIP_PIDS = 'n=$1; shift; while [ "$n" -gt 0 ]; do /bin/true; n=$((n - 1)); done;';
+
 export interface CliRun {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -25,11 +28,32 @@ export function rigCli(
     env?: Record<string, string>;
     interrupt?: { at: RegExp; signal: NodeJS.Signals; delayMs?: number };
     timeoutMs?: number;
+    /**
+     * Run it as in a container: its own pid namespace and /proc, the same disk and boot
+     * (util-linux unshare); its own hostname if given, else the host's (as with docker's
+     * --uts=host). The rig is pid 1 there, or a later pid after `skipPids` short-lived processes.
+     */
+    container?: { hostname?: string; skipPids?: number };
+    /** Called with stderr so far on each chunk. */
+    onStderr?: (stderr: string) => void;
   } = {},
 ): Promise<CliRun> {
   return new Promise((resolve) => {
     const started = Date.now();
-    const p = spawn(process.execPath, [CLI, ...args], {
+    const c = opts.container;
+    const argv = c
+      ? [
+          ...['unshare', '--pid', '--fork', '--mount', '--mount-proc', ...(c.hostname ? ['--uts'] : []), '--'],
+          // After skipped pids the rig runs as the shell's child (exec would keep the shell's pid 1).
+          ...[
+            'sh',
+            '-c',
+            `${c.hostname ? 'hostname "$1" && ' : ''}shift && ${SKIP_PIDS} ${c.skipPids ? '' : 'exec '}"$@"`,
+          ],
+          ...['container', c.hostname ?? '-', String(c.skipPids ?? 0), process.execPath, CLI, ...args],
+        ]
+      : [process.execPath, CLI, ...args];
+    const p = spawn(argv[0]!, argv.slice(1), {
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -40,6 +64,7 @@ export function rigCli(
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     p.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
+      opts.onStderr?.(stderr);
       if (opts.interrupt && !interrupted && opts.interrupt.at.test(stderr)) {
         interrupted = true;
         setTimeout(() => p.kill(opts.interrupt!.signal), opts.interrupt.delayMs ?? 0);
