@@ -141,6 +141,11 @@ export interface SignatureCheck {
   unchecked?: Array<{ measurement: string; reason: string }>;
   /** An intermittent failure's record: hits of tries (history plus this run) and the tries a fix needs. */
   rate?: { hits: number; tries: number; needed: number };
+  /**
+   * The first patch at which it reproduces on this run's series (recorded by `culprits`);
+   * presentFrom: the prefix before could not show it, so it is present from there on.
+   */
+  culprit?: { number: number; title: string; patches: number; presentFrom?: true };
 }
 
 /** A check's outcome, also for bundles written before outcomes existed. */

@@ -6,6 +6,7 @@
 import { describeExpectation } from '../core/results.js';
 import { SIGNATURES } from '../scenarios/signatures.js';
 import type { Signature } from '../scenarios/types.js';
+import { loadCulprits, recordedCulpritWords, type RecordedCulprit } from '../scenarios/culprit-record.js';
 
 /** What the evidence must show, in words. */
 function evidenceText(sig: Signature): string[] {
@@ -30,14 +31,17 @@ function evidenceText(sig: Signature): string[] {
 
 const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
 
-export function knownFailuresMarkdown(signatures: readonly Signature[] = SIGNATURES): string {
+export function knownFailuresMarkdown(
+  signatures: readonly Signature[] = SIGNATURES,
+  culprits: Record<string, RecordedCulprit> = loadCulprits(),
+): string {
   const lines = [
-    '| signature | scenario | what goes wrong | the evidence must show | why |',
-    '|---|---|---|---|---|',
+    '| signature | scenario | what goes wrong | the evidence must show | culprit (`culprits`) | why |',
+    '|---|---|---|---|---|---|',
     ...signatures.map(
       (s) =>
         `| \`${s.id}\` | ${s.scenario === '*' ? 'any' : `\`${s.scenario}\``} | ${oneLine(s.title)} | ${evidenceText(s).join('; ').replace(/\|/g, '\\|')} ` +
-        `| ${oneLine(s.reason).replace(/\|/g, '\\|')} |`,
+        `| ${recordedCulpritWords(s, culprits).replace(/\|/g, '\\|')} | ${oneLine(s.reason).replace(/\|/g, '\\|')} |`,
     ),
   ];
   return lines.join('\n');

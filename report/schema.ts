@@ -89,6 +89,13 @@ const signatureCheck: Schema = {
       properties: { hits: num, tries: num, needed: { type: ['number', 'null'] } },
       additionalProperties: false,
     },
+    culprit: {
+      type: 'object',
+      required: ['number', 'title', 'patches'],
+      description: 'the first patch at which it reproduces on this series (scenarios/culprits.json, `culprits`)',
+      properties: { number: num, title: str, patches: num, presentFrom: { type: 'boolean' } },
+      additionalProperties: false,
+    },
   },
   additionalProperties: false,
 };

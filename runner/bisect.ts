@@ -8,7 +8,9 @@
 import { join } from 'node:path';
 import { RigError, messageOf } from '../core/errors.js';
 import { info } from '../core/log.js';
-import type { Measurement, Value } from '../core/results.js';
+import type { Measurement, ScenarioResult, Value } from '../core/results.js';
+import { SIGNATURES } from '../scenarios/signatures.js';
+import type { Signature } from '../scenarios/types.js';
 import { loadProfile } from '../kernel/profile.js';
 import { resolveSeries, type KernelInput } from '../kernel/pipeline.js';
 import { selectScenarios } from '../scenarios/catalog.js';
@@ -36,6 +38,14 @@ export interface BisectStep {
 export interface BisectResult {
   scenario: string;
   measurement: string | null;
+  /** A known-failure signature bisected (its verdict: reproduced, not reproduced, path absent). */
+  signature?: string | null;
+  /**
+   * Set when the prefix before the culprit could not show the signature at all (its measurements
+   * absent or skipped: the path is not there yet): the defect is present from the culprit on,
+   * where the path first exists, and may have been written earlier.
+   */
+  pathFrom?: number;
   series: string;
   /** Patches in the whole series. */
   patches: number;
@@ -57,6 +67,8 @@ export interface BisectOptions {
   profile: string;
   scenario: string;
   measurement?: string;
+  /** Bisect this signature's reproduction, judged as the judge claims it (values and evidence). */
+  signature?: string;
   input: KernelInput;
   good?: number;
   bad?: number;
@@ -75,6 +87,35 @@ export function measurementVerdict(m: Measurement | undefined): { verdict: strin
   if (m.ok === true) return { verdict: 'pass', value: m.value };
   if (m.ok === false) return { verdict: 'fail', value: m.value };
   return { verdict: `recorded ${JSON.stringify(m.value)}`, value: m.value };
+}
+
+/** What the judge made of signature `id` on a prefix: reproduced, not reproduced, or path absent. */
+export function signatureVerdict(
+  s: Pick<ScenarioResult, 'signatures' | 'measurements'>,
+  sig: Pick<Signature, 'id' | 'measurements'>,
+): { verdict: string; value?: Value | null } {
+  const check = s.signatures.find((c) => c.id === sig.id);
+  if (check?.reproduced) return { verdict: 'reproduced', value: check.detail };
+  const names = Object.keys(sig.measurements);
+  const taken = names.filter((n) => s.measurements[n] && s.measurements[n]!.skipped === undefined);
+  if (taken.length === 0) return { verdict: 'path absent', value: null };
+  return { verdict: 'not reproduced', value: check?.detail ?? null };
+}
+
+/** The culprit, when the prefix just before it could not show the signature (its path absent). */
+export function pathFrom(steps: readonly BisectStep[], culprit: number | null): number | undefined {
+  if (culprit === null) return undefined;
+  return steps.find((x) => x.k === culprit - 1)?.verdict === 'path absent' ? culprit : undefined;
+}
+
+/** The signature `bisect --signature` names, or one error that lists the known ones. */
+export function signatureById(id: string): Signature {
+  const sig = SIGNATURES.find((x) => x.id === id);
+  if (!sig)
+    throw new RigError('unknown-signature', `no known-failure signature "${id}"`, {
+      fix: `the signatures: ${SIGNATURES.map((x) => x.id).join(', ')}`,
+    });
+  return sig;
 }
 
 /**
@@ -105,6 +146,8 @@ export async function bisectSearch(
   bad: number,
   evaluate: (k: number) => Promise<BisectStep>,
   jobs = 1,
+  /** The verdict the end must have (a signature's "reproduced"): anything else fails before the search. */
+  want?: { verdict: string; fail: (got: string) => Error },
 ): Promise<{ target: string; culprit: number | null; candidates?: number[]; steps: BisectStep[]; rounds: number[][] }> {
   const steps = new Map<number, BisectStep>();
   const rounds: number[][] = [];
@@ -112,7 +155,7 @@ export async function bisectSearch(
     if (!steps.has(k)) steps.set(k, await evaluate(k));
     return steps.get(k)!;
   };
-  const target = (await judgeEnds(good, bad, ev, jobs, rounds)).verdict;
+  const target = (await judgeEnds(good, bad, ev, jobs, rounds, want)).verdict;
   let lo = good;
   let hi = bad;
   const skipped = new Set<number>();
@@ -152,6 +195,7 @@ async function judgeEnds(
   ev: (k: number) => Promise<BisectStep>,
   jobs: number,
   rounds: number[][],
+  want?: { verdict: string; fail: (got: string) => Error },
 ): Promise<BisectStep> {
   let end: BisectStep;
   let start: BisectStep;
@@ -161,6 +205,7 @@ async function judgeEnds(
   } else {
     rounds.push([bad]);
     end = await ev(bad);
+    if (want && !end.skipped && end.verdict !== want.verdict) throw want.fail(end.verdict);
     if (!end.skipped) rounds.push([good]);
     start = end.skipped ? end : await ev(good);
   }
@@ -168,6 +213,7 @@ async function judgeEnds(
     throw new RigError('bisect-unusable', `prefix ${bad} could not be judged: ${end.note ?? end.verdict}`, {
       fix: 'the series as a whole must apply, build and boot; give --bad K for a prefix that does',
     });
+  if (want && end.verdict !== want.verdict) throw want.fail(end.verdict);
   if (start.skipped)
     throw new RigError('bisect-unusable', `prefix ${good} could not be judged: ${start.note ?? start.verdict}`, {
       fix: 'give --good K for a prefix that applies, builds and boots',
@@ -235,12 +281,17 @@ async function evaluatePrefix(opts: BisectOptions, k: number, title: string): Pr
     return { ...step, verdict: 'not booted', note: s.reason, skipped: true, seconds };
   // A scenario this host cannot run (no IOMMU, say) says nothing about the prefix: skipped, with the reason.
   if (s.status === 'skip') return { ...step, verdict: 'scenario skipped', note: s.reason, skipped: true, seconds };
-  const v = opts.measurement ? measurementVerdict(s.measurements[opts.measurement]) : { verdict: s.status };
+  const v = opts.signature
+    ? signatureVerdict(s, signatureById(opts.signature))
+    : opts.measurement
+      ? measurementVerdict(s.measurements[opts.measurement])
+      : { verdict: s.status };
   return { ...step, ...v, ...(s.reason ? { note: s.reason } : {}), seconds };
 }
 
-export async function bisect(opts: BisectOptions): Promise<BisectResult> {
+export async function bisect(given: BisectOptions): Promise<BisectResult> {
   const t0 = Date.now();
+  const opts = withSignature(given);
   const def = selectScenarios([opts.scenario])[0]!;
   if (opts.measurement && !(def.measurements as readonly string[]).includes(opts.measurement))
     throw new RigError('unknown-measurement', `scenario ${def.id} has no measurement "${opts.measurement}"`, {
@@ -255,10 +306,24 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
     k === 0 ? '(the base, no patch)' : series.parsed.patches.find((p) => p.number === k)!.title;
   const jobs = opts.jobs ?? 1;
   const shared = jobs > 1 && !opts.memory ? { ...opts, memory: new MemoryGate() } : opts;
-  const r = await bisectSearch(good, bad, (k) => evaluatePrefix(shared, k, title(k)), jobs);
+  const want = opts.signature
+    ? {
+        verdict: 'reproduced',
+        fail: (got: string) =>
+          new RigError(
+            'bisect-not-reproduced',
+            `signature ${opts.signature} does not reproduce on prefix ${bad} (${got}): there is nothing to bisect`,
+            { fix: 'bisect a signature the whole series reproduces (see the last run), or give --bad K where it does' },
+          ),
+      }
+    : undefined;
+  const r = await bisectSearch(good, bad, (k) => evaluatePrefix(shared, k, title(k)), jobs, want);
+  const from = opts.signature ? pathFrom(r.steps, r.culprit) : undefined;
   return {
     scenario: def.id,
     measurement: opts.measurement ?? null,
+    ...(opts.signature ? { signature: opts.signature } : {}),
+    ...(from !== undefined ? { pathFrom: from } : {}),
     series: series.name,
     patches: n,
     good,
@@ -271,6 +336,25 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
     jobs,
     seconds: (Date.now() - t0) / 1000,
   };
+}
+
+/** With --signature: its scenario (a --scenario given must be the same), and no --measurement. */
+function withSignature(opts: BisectOptions): BisectOptions {
+  if (!opts.signature) return opts;
+  const sig = signatureById(opts.signature);
+  if (sig.scenario === '*')
+    throw new RigError('usage', `signature ${sig.id} is seen in every scenario: bisect it with --scenario ID`, {
+      fix: 'give --scenario with one scenario where it reproduces',
+    });
+  if (opts.measurement)
+    throw new RigError('usage', '--signature and --measurement exclude each other', {
+      fix: 'a signature is judged on its own measurements',
+    });
+  if (opts.scenario && opts.scenario !== sig.scenario)
+    throw new RigError('usage', `signature ${sig.id} belongs to scenario ${sig.scenario}, not ${opts.scenario}`, {
+      fix: `drop --scenario, or give --scenario ${sig.scenario}`,
+    });
+  return { ...opts, scenario: sig.scenario };
 }
 
 /** `--good` (default the base) and `--bad` (default the whole series), checked against n patches. */
@@ -288,7 +372,8 @@ function bisectRange(goodOpt: number | undefined, badOpt: number | undefined, n:
 export function bisectTable(r: BisectResult): string {
   const yn = (b: boolean | null) => (b === null ? '-' : b ? 'yes' : 'no');
   const lines = [
-    `bisect ${r.scenario}${r.measurement ? ` / ${r.measurement}` : ''} over ${r.series} (prefixes ${r.good}..${r.bad})`,
+    `bisect ${r.scenario}${r.measurement ? ` / ${r.measurement}` : ''}` +
+      `${r.signature ? ` / signature ${r.signature}` : ''} over ${r.series} (prefixes ${r.good}..${r.bad})`,
     '',
     '|  k | applied | built | booted | verdict | value | last patch |',
     '|---:|---|---|---|---|---|---|',
@@ -298,10 +383,12 @@ export function bisectTable(r: BisectResult): string {
         `${s.value === undefined ? '-' : JSON.stringify(s.value)} | ${s.title} |`,
     ),
     '',
-    r.culprit
-      ? `first patch with the verdict "${r.target}": ${r.culprit.number}/${r.patches} ${r.culprit.title}`
-      : `the first patch with the verdict "${r.target}" is one of ${r.candidates?.join(', ')} ` +
-        '(the prefixes between could not be judged)',
+    r.culprit && r.pathFrom
+      ? `present from ${r.culprit.number}/${r.patches} ${r.culprit.title}, where the path first exists`
+      : r.culprit
+        ? `first patch with the verdict "${r.target}": ${r.culprit.number}/${r.patches} ${r.culprit.title}`
+        : `the first patch with the verdict "${r.target}" is one of ${r.candidates?.join(', ')} ` +
+          '(the prefixes between could not be judged)',
     `time: ${r.seconds.toFixed(0)} s for ${r.steps.length} prefixes in ${r.rounds.length} rounds` +
       (r.jobs > 1 ? ` (${r.jobs} at once)` : ''),
   ];

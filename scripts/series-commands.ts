@@ -6,7 +6,8 @@ import { info } from '../core/log.js';
 import { materializeSeries } from '../kernel/series-input.js';
 import { pinSeries, writeProfile } from '../kernel/series-pin.js';
 import { loadBundle } from '../report/compare.js';
-import { bisect, bisectTable } from '../runner/bisect.js';
+import { bisect, bisectTable, signatureById } from '../runner/bisect.js';
+import { culprits, culpritsTable, recordCulprits } from '../runner/culprits.js';
 import { coverageTable, mutantsTable, runMutants, type MutantsResult } from '../runner/mutants.js';
 import { parseJobs } from '../runner/workers.js';
 import { MUTANTS } from '../scenarios/mutants.js';
@@ -63,23 +64,38 @@ function pinCommand(): Command {
   };
 }
 
+/** What bisect looks for: a scenario (or one of its measurements), or a known signature. */
+function checkBisectTarget(v: Record<string, unknown>): void {
+  if (typeof v.scenario !== 'string' && typeof v.signature !== 'string')
+    throw new RigError('usage', 'bisect needs --scenario or --signature', {
+      fix: 'dmemfs-rig bisect --scenario dmemfs-files, or --signature vfio-get-dmem-pfn-null',
+    });
+  if (typeof v.signature === 'string') signatureById(v.signature);
+}
+
 function bisectCommand(): Command {
   return {
     name: 'bisect',
-    summary: 'the first patch at which a scenario (or one measurement) gets the verdict it has on the whole series',
+    summary:
+      'the first patch at which a scenario (one measurement, or a known-failure signature) gets the verdict it has ' +
+      'on the whole series',
     usage:
-      '--scenario ID [--measurement NAME] [--profile P] [--series …] [--edit NAME] [--good K] [--bad K] ' +
-      '[--jobs N] [--json]',
+      '--scenario ID [--measurement NAME] | --signature ID; [--profile P] [--series …] [--edit NAME] ' +
+      '[--good K] [--bad K] [--jobs N] [--json]',
     details:
       'Builds and runs the prefixes 1..k of the series (binary search; k = 0 is the base without patches). ' +
       'A prefix that does not apply, build or boot is skipped. Trees and builds are cached by content, so a ' +
       'second bisect of the same series reuses them.\n--jobs N tests N prefixes per round, at once (the ' +
       'interval splits into N + 1 parts; their builds take turns in the build directory).\n' +
+      '--signature ID bisects where a known failure first reproduces, judged as the judge claims it (its values ' +
+      'and its evidence); a prefix where none of its measurements could be taken is "path absent", and a culprit ' +
+      'right after one is "present from N, where the path first exists".\n' +
       'Exit 0 when a first patch was found.',
     options: {
       ...kernelOpts,
       scenario: { type: 'string', help: 'the scenario to run on each prefix' },
       measurement: { type: 'string', help: "bisect this measurement's pass/fail instead of the scenario's verdict" },
+      signature: { type: 'string', help: 'bisect where this known-failure signature first reproduces' },
       good: { type: 'string', help: 'a prefix whose verdict differs (default 0, the base)' },
       bad: { type: 'string', help: 'the prefix whose verdict is sought (default the whole series)' },
       jobs: { type: 'string', help: 'prefixes per round, built and run at once (default 1; also DMEMFS_RIG_JOBS)' },
@@ -88,8 +104,7 @@ function bisectCommand(): Command {
       json,
     },
     async run(v) {
-      if (typeof v.scenario !== 'string')
-        throw new RigError('usage', 'bisect needs --scenario', { fix: 'dmemfs-rig bisect --scenario dmemfs-files' });
+      checkBisectTarget(v);
       const a = chooseAccel(v.accel as string | undefined);
       info(`accelerator: ${a.accel} (${a.reason})`);
       const good = intOpt(v, 'good');
@@ -98,8 +113,9 @@ function bisectCommand(): Command {
       const out = String(v.out ?? join('out', `bisect-${stamp()}`));
       const r = await bisect({
         profile: String(v.profile ?? 'rfc-v2-debian'),
-        scenario: v.scenario,
+        scenario: typeof v.scenario === 'string' ? v.scenario : '',
         ...(typeof v.measurement === 'string' ? { measurement: v.measurement } : {}),
+        ...(typeof v.signature === 'string' ? { signature: v.signature } : {}),
         input: kernelInput(v),
         ...(good !== undefined ? { good } : {}),
         ...(bad !== undefined ? { bad } : {}),
@@ -111,6 +127,49 @@ function bisectCommand(): Command {
       writeFileSync(join(out, 'bisect.json'), JSON.stringify(r, null, 2) + '\n');
       process.stdout.write(v.json ? JSON.stringify(r, null, 2) + '\n' : bisectTable(r) + '\n');
       return r.culprit ? 0 : 1;
+    },
+  };
+}
+
+function culpritsCommand(): Command {
+  return {
+    name: 'culprits',
+    summary: 'the first patch at which each known-failure signature reproduces (bisect --signature), cached',
+    usage: '[--only ID ...] [--record] [--profile P] [--series …] [--jobs N] [--json]',
+    details:
+      "Bisects every signature of the profile's variant that its series reproduces, each once per series content, " +
+      'base and signature definition (the cache: culprit/); a second run on the same series answers from the cache. ' +
+      'Runs carry the culprit of each signature in results.json, and `known-failures` prints it.\n' +
+      'Exit 1 when a signature got no culprit.',
+    options: {
+      ...kernelOpts,
+      only: { type: 'string', multiple: true, help: 'only these signatures (ids)' },
+      record: { type: 'boolean', help: 'write what was found into scenarios/culprits.json (the data the docs read)' },
+      jobs: { type: 'string', help: 'prefixes per bisect round, built and run at once (default 1)' },
+      accel,
+      out: { type: 'string', help: 'where the bisects write their runs (default out/culprits-<time>)' },
+      json,
+    },
+    async run(v) {
+      const only = (v.only as string[] | undefined) ?? [];
+      for (const id of only) signatureById(id);
+      const a = chooseAccel(v.accel as string | undefined);
+      info(`accelerator: ${a.accel} (${a.reason})`);
+      const jobs = parseJobs((v.jobs as string | undefined) ?? process.env.DMEMFS_RIG_JOBS) ?? 1;
+      const out = String(v.out ?? join('out', `culprits-${stamp()}`));
+      const rows = await culprits({
+        profile: String(v.profile ?? 'rfc-v2-debian'),
+        input: kernelInput(v),
+        accel: a,
+        out,
+        jobs,
+        only,
+      });
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, 'culprits.json'), JSON.stringify(rows, null, 2) + '\n');
+      if (v.record) recordCulprits(rows);
+      process.stdout.write(v.json ? JSON.stringify(rows, null, 2) + '\n' : culpritsTable(rows) + '\n');
+      return rows.every((r) => r.culprit) ? 0 : 1;
     },
   };
 }
@@ -185,5 +244,5 @@ export const mutantsPassed = (r: MutantsResult): boolean =>
   r.outcomes.every((o) => o.ok || (o.skipped !== undefined && !o.collateral.length));
 
 export function seriesCommands(): Command[] {
-  return [pinCommand(), bisectCommand(), mutantsCommand()];
+  return [pinCommand(), bisectCommand(), culpritsCommand(), mutantsCommand()];
 }

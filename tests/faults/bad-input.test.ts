@@ -35,6 +35,20 @@ const entries = () =>
     existsSync(join(cacheRoot(), d)) ? readdirSync(join(cacheRoot(), d)).map((n) => `${d}/${n}`) : [],
   );
 
+await fault(t, 'bad-input', 'a signature nobody knows, to bisect or to find the culprit of', async (st) => {
+  for (const args of [
+    ['bisect', '--signature', 'no-such-signature'],
+    ['culprits', '--only', 'no-such-signature'],
+  ])
+    oneClearError(st, await rigCli(args), /\[unknown-signature\]/, /no known-failure signature "no-such-signature"/);
+  oneClearError(
+    st,
+    await rigCli(['bisect', '--signature', 'vfio-get-dmem-pfn-null', '--scenario', 'reservation']),
+    /\[usage\]/,
+    /belongs to scenario vfio-pin, not reservation/,
+  );
+});
+
 await fault(t, 'bad-input', 'unknown profile', async (st) => {
   oneClearError(
     st,

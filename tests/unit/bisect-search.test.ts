@@ -4,7 +4,15 @@
  * the cases with nothing to find.
  */
 import t from 'tap';
-import { bisectSearch, measurementVerdict, probes, type BisectStep } from '../../runner/bisect.js';
+import {
+  bisectSearch,
+  measurementVerdict,
+  pathFrom,
+  probes,
+  signatureById,
+  signatureVerdict,
+  type BisectStep,
+} from '../../runner/bisect.js';
 
 /** Verdicts by prefix: 'x' = could not be judged (did not build). */
 function table(verdicts: string[]) {
@@ -133,4 +141,51 @@ t.test('a k-ary bisect steps around prefixes that do not build, and gives candid
   t.same(r.candidates, [5, 6], 'the same candidates as one at a time');
   const same = Array.from({ length: 38 }, () => 'pass');
   await t.rejects(bisectSearch(0, 37, table(same).evaluate, 3), { kind: 'bisect-nothing', message: /agree/ });
+});
+
+t.test("--signature: the judge's verdict on a prefix, the path absent, the early refusal, present-from", async (t) => {
+  const sig = { id: 'vfio-get-dmem-pfn-null', measurements: { map_dma: 'any', map_dma_4K: 'any' } } as const;
+  const m = (value: unknown, extra: object = {}) => ({ value, unit: '', ...extra }) as never;
+  const check = (reproduced: boolean) => ({ id: sig.id, title: '', measurements: [], reproduced, detail: 'oops' });
+  t.same(signatureVerdict({ signatures: [check(true)], measurements: { map_dma: m(false) } }, sig), {
+    verdict: 'reproduced',
+    value: 'oops',
+  });
+  t.equal(
+    signatureVerdict({ signatures: [check(false)], measurements: { map_dma: m(true) } }, sig).verdict,
+    'not reproduced',
+    'a value taken, the signature not matched: the path is there and the defect is not',
+  );
+  t.equal(
+    signatureVerdict({ signatures: [], measurements: { map_dma: m(true) } }, sig).verdict,
+    'not reproduced',
+    'not checked by the judge at all (the scenario passed): not reproduced',
+  );
+  t.equal(
+    signatureVerdict({ signatures: [], measurements: { map_dma: m(null, { skipped: 'no dmem' }) } }, sig).verdict,
+    'path absent',
+    'every measurement skipped or absent: this prefix cannot show it',
+  );
+  t.equal(signatureVerdict({ signatures: [], measurements: {} }, sig).verdict, 'path absent');
+  t.throws(() => signatureById('no-such-thing'), { kind: 'unknown-signature', message: /no known-failure signature/ });
+  t.equal(signatureById('vfio-get-dmem-pfn-null').scenario, 'vfio-pin');
+
+  // The whole series does not reproduce it: refused after the end, nothing else evaluated.
+  const flat = table(Array.from({ length: 38 }, () => 'not reproduced'));
+  const want = { verdict: 'reproduced', fail: (got: string) => Object.assign(new Error(`got ${got}`), { kind: 'nr' }) };
+  await t.rejects(bisectSearch(0, 37, flat.evaluate, 1, want), { kind: 'nr', message: 'got not reproduced' });
+  t.same(flat.asked, [37], 'only the end was run');
+
+  // Path absent up to 34, reproduced from 35: present from 35, where the path first exists.
+  const v = Array.from({ length: 38 }, (_, k): string => (k >= 35 ? 'reproduced' : 'path absent'));
+  const r = await bisectSearch(0, 37, table(v).evaluate, 2, want);
+  t.equal(r.culprit, 35);
+  t.equal(pathFrom(r.steps, r.culprit), 35);
+  // Not reproduced (path there) at 34: an ordinary culprit.
+  const w = Array.from({ length: 38 }, (_, k): string =>
+    k >= 35 ? 'reproduced' : k >= 20 ? 'not reproduced' : 'path absent',
+  );
+  const r2 = await bisectSearch(0, 37, table(w).evaluate, 2, want);
+  t.equal(r2.culprit, 35);
+  t.equal(pathFrom(r2.steps, r2.culprit), undefined);
 });

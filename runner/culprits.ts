@@ -1,0 +1,179 @@
+/**
+ * `culprits`: for every known-failure signature of the series, the first patch at which it
+ * reproduces (`bisect --signature`), cached by the series' content, the base kernel, the profile
+ * and the signature's own definition: a second run on the same series costs nothing, and a
+ * changed patch or signature runs its bisect again. A run's results.json carries the culprit of
+ * each signature it checked (from this cache: a run never bisects).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cached, entryDir, hashParts, isComplete } from '../core/cache.js';
+import { messageOf } from '../core/errors.js';
+import { info } from '../core/log.js';
+import { loadProfile, type KernelProfile } from '../kernel/profile.js';
+import { resolveSeries, type KernelInput, type ResolvedSeries } from '../kernel/pipeline.js';
+import { SIGNATURES } from '../scenarios/signatures.js';
+import type { Signature } from '../scenarios/types.js';
+import { CULPRITS_FILE, loadCulprits, saveCulprits, signatureSha, signatureText } from '../scenarios/culprit-record.js';
+import type { AccelChoice } from '../vm/accel.js';
+import { bisect, type BisectResult } from './bisect.js';
+
+export interface Culprit {
+  signature: string;
+  scenario: string;
+  /** The first patch at which it reproduces (null: not found, with the reason). */
+  culprit: { number: number; title: string } | null;
+  /** The prefix before could not show it at all: present from the culprit, where its path first exists. */
+  pathFrom?: number;
+  candidates?: number[];
+  patches: number;
+  series: string;
+  prefixes: number;
+  rounds: number;
+  seconds: number;
+  /** Why there is no culprit (the bisect's error), when it failed. */
+  error?: string;
+}
+
+/** What a culprit is keyed by: the rig's bisect judging, the profile and base, the series content, the signature. */
+export function culpritKey(profile: KernelProfile, series: Pick<ResolvedSeries, 'parsed'>, sig: Signature): string {
+  return hashParts([
+    'culprit-v1',
+    profile.name,
+    JSON.stringify(profile.source),
+    ...series.parsed.patches.map((p) => p.diff),
+    signatureText(sig),
+  ]);
+}
+
+/** The signatures `culprits` bisects on this profile: its variant's, each tied to one scenario. */
+export function culpritSignatures(profile: Pick<KernelProfile, 'variant'>, only: readonly string[] = []): Signature[] {
+  return SIGNATURES.filter(
+    (s) =>
+      s.scenario !== '*' &&
+      (s.variant ?? undefined) === (profile.variant ?? undefined) &&
+      (!only.length || only.includes(s.id)),
+  );
+}
+
+/** A culprit found before for this series, or undefined (never bisects). */
+export function cachedCulprit(profile: KernelProfile, series: Pick<ResolvedSeries, 'parsed'>, sig: Signature) {
+  const key = culpritKey(profile, series, sig);
+  if (!isComplete('culprit', key)) return undefined;
+  return JSON.parse(readFileSync(join(entryDir('culprit', key), 'culprit.json'), 'utf8')) as Culprit;
+}
+
+export interface CulpritsOptions {
+  profile: string;
+  input: KernelInput;
+  accel: AccelChoice;
+  out: string;
+  jobs?: number;
+  only?: string[];
+}
+
+function asCulprit(sig: Signature, r: BisectResult): Culprit {
+  return {
+    signature: sig.id,
+    scenario: sig.scenario,
+    culprit: r.culprit,
+    ...(r.pathFrom !== undefined ? { pathFrom: r.pathFrom } : {}),
+    ...(r.candidates ? { candidates: r.candidates } : {}),
+    patches: r.patches,
+    series: r.series,
+    prefixes: r.steps.length,
+    rounds: r.rounds.length,
+    seconds: Math.round(r.seconds),
+  };
+}
+
+/** Bisect every signature not in the cache; a failed bisect is reported and not cached. */
+export async function culprits(opts: CulpritsOptions): Promise<Array<Culprit & { cached: boolean }>> {
+  const profile = loadProfile(opts.profile);
+  const series = await resolveSeries(profile, opts.input);
+  if (!series) return [];
+  const out: Array<Culprit & { cached: boolean }> = [];
+  for (const sig of culpritSignatures(profile, opts.only)) {
+    const key = culpritKey(profile, series, sig);
+    const had = isComplete('culprit', key);
+    try {
+      const entry = await cached('culprit', key, async (staging) => {
+        info(`culprits: bisecting ${sig.id} (${sig.scenario})`);
+        const r = await bisect({
+          profile: opts.profile,
+          scenario: sig.scenario,
+          signature: sig.id,
+          input: opts.input,
+          accel: opts.accel,
+          out: join(opts.out, sig.id),
+          ...(opts.jobs ? { jobs: opts.jobs } : {}),
+        });
+        writeFileSync(join(staging, 'culprit.json'), JSON.stringify(asCulprit(sig, r), null, 2) + '\n');
+        writeFileSync(join(staging, 'bisect.json'), JSON.stringify(r, null, 2) + '\n');
+      });
+      const c = JSON.parse(readFileSync(join(entry.dir, 'culprit.json'), 'utf8')) as Culprit;
+      out.push({ ...c, cached: had });
+    } catch (e) {
+      out.push({
+        signature: sig.id,
+        scenario: sig.scenario,
+        culprit: null,
+        patches: series.parsed.patches.length,
+        series: series.name,
+        prefixes: 0,
+        rounds: 0,
+        seconds: 0,
+        error: messageOf(e).split('\n')[0]!,
+        cached: false,
+      });
+    }
+  }
+  return out;
+}
+
+/** Write the culprits found into scenarios/culprits.json (culprits --record): the data the docs read. */
+export function recordCulprits(
+  rows: ReadonlyArray<Culprit>,
+  measured = new Date().toISOString(),
+  file = CULPRITS_FILE(),
+): void {
+  const all = loadCulprits(file);
+  for (const r of rows) {
+    const sig = SIGNATURES.find((s) => s.id === r.signature);
+    if (!sig || (!r.culprit && !r.candidates)) continue;
+    all[r.signature] = {
+      series: r.series,
+      patches: r.patches,
+      culprit: r.culprit,
+      ...(r.pathFrom !== undefined ? { pathFrom: r.pathFrom } : {}),
+      ...(r.candidates ? { candidates: r.candidates } : {}),
+      signatureSha: signatureSha(sig),
+      measured,
+      prefixes: r.prefixes,
+      rounds: r.rounds,
+      seconds: r.seconds,
+    };
+  }
+  saveCulprits(all, file);
+}
+
+/** "introduced by 35/37 vfio: ..." or "present from 3/37 ..., where the path first exists". */
+export function culpritWords(c: Pick<Culprit, 'culprit' | 'pathFrom' | 'patches' | 'candidates' | 'error'>): string {
+  if (c.culprit && c.pathFrom !== undefined)
+    return `present from ${c.culprit.number}/${c.patches} ${c.culprit.title}, where the path first exists`;
+  if (c.culprit) return `introduced by ${c.culprit.number}/${c.patches} ${c.culprit.title}`;
+  if (c.candidates) return `among ${c.candidates.join(', ')} (the prefixes between could not be judged)`;
+  return `not found: ${c.error ?? 'no bisect'}`;
+}
+
+export function culpritsTable(rows: Array<Culprit & { cached: boolean }>): string {
+  return [
+    '| signature | scenario | culprit | prefixes (rounds) | seconds |',
+    '| --- | --- | --- | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| \`${r.signature}\` | ${r.scenario} | ${culpritWords(r)} | ${r.prefixes} (${r.rounds}) | ` +
+        `${r.cached ? `cached (${r.seconds})` : r.seconds} |`,
+    ),
+  ].join('\n');
+}

@@ -1,0 +1,86 @@
+/**
+ * Culprits as data: the cache key (series content, base, profile, the signature's definition),
+ * which signatures a profile bisects, the record `culprits --record` writes, the words of the
+ * known-failures table, and the culprit a run's results carry.
+ */
+import t from 'tap';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { culpritKey, culpritSignatures, culpritWords, recordCulprits } from '../../runner/culprits.js';
+import { withCulprits } from '../../runner/scenario-runner.js';
+import { loadCulprits, recordedCulpritWords, signatureSha } from '../../scenarios/culprit-record.js';
+import { SIGNATURES } from '../../scenarios/signatures.js';
+import { loadProfile } from '../../kernel/profile.js';
+import type { ScenarioResult } from '../../core/results.js';
+
+const profile = loadProfile('rfc-v2-debian');
+const series = (diffs: string[]) =>
+  ({ parsed: { patches: diffs.map((diff, i) => ({ number: i + 1, diff })) } }) as never;
+const vfio = SIGNATURES.find((s) => s.id === 'vfio-get-dmem-pfn-null')!;
+
+t.test('the key moves with the series content, the signature and the profile, and with nothing else', async (t) => {
+  const k = culpritKey(profile, series(['a', 'b']), vfio);
+  t.equal(culpritKey(profile, series(['a', 'b']), vfio), k, 'stable');
+  t.not(culpritKey(profile, series(['a', 'b2']), vfio), k, 'one patch changed');
+  t.not(culpritKey(profile, series(['a']), vfio), k, 'a patch fewer');
+  t.not(culpritKey(profile, series(['a', 'b']), { ...vfio, evidence: /changed/ }), k, 'the signature changed');
+  t.not(culpritKey(profile, series(['a', 'b']), { ...vfio, report: { kinds: ['bug'] } }), k, 'its report pattern');
+  t.not(culpritKey({ ...profile, name: 'other' }, series(['a', 'b']), vfio), k, 'another profile');
+});
+
+t.test('a profile bisects its own variant’s signatures, each tied to one scenario', async (t) => {
+  const plain = culpritSignatures(profile);
+  t.ok(plain.length >= 8, `${plain.length} signatures on the plain profile`);
+  t.ok(plain.every((s) => !s.variant && s.scenario !== '*'));
+  const debug = culpritSignatures({ variant: 'debug' });
+  t.ok(debug.every((s) => s.variant === 'debug' && s.scenario !== '*'));
+  t.same(
+    culpritSignatures(profile, [vfio.id]).map((s) => s.id),
+    [vfio.id],
+    '--only',
+  );
+});
+
+t.test('recorded, then read back by the table and by a run', async (t) => {
+  const file = join(mkdtempSync(join(tmpdir(), 'rig-culprits-')), 'culprits.json');
+  const row = {
+    signature: vfio.id,
+    scenario: 'vfio-pin',
+    culprit: { number: 35, title: 'vfio: support dmem' },
+    patches: 37,
+    series: 'rfc-v2-on-debian-5.10.223',
+    prefixes: 6,
+    rounds: 4,
+    seconds: 900,
+  };
+  recordCulprits([row, { ...row, signature: 'no-such', culprit: null }], '2026-12-04T00:00:00Z', file);
+  const all = loadCulprits(file);
+  t.same(Object.keys(all), [vfio.id], 'an unknown signature and a missing culprit are not recorded');
+  t.equal(all[vfio.id]!.signatureSha, signatureSha(vfio));
+  t.match(readFileSync(file, 'utf8'), /"measured": "2026-12-04T00:00:00Z"/);
+  t.equal(recordedCulpritWords(vfio, all), 'introduced by 35/37 vfio: support dmem');
+  t.equal(
+    recordedCulpritWords(vfio, { [vfio.id]: { ...all[vfio.id]!, pathFrom: 35 } }),
+    'present from 35/37 vfio: support dmem, where the path first exists',
+  );
+  t.equal(recordedCulpritWords(vfio, {}), 'not bisected yet');
+  t.equal(
+    recordedCulpritWords({ ...vfio, evidence: /other/ }, all),
+    'bisected before the signature changed: run culprits again',
+    'a culprit found under another definition is not shown as current',
+  );
+  t.equal(
+    culpritWords({ culprit: null, patches: 37, error: 'error [bisect-not-reproduced]: x' }),
+    'not found: error [bisect-not-reproduced]: x',
+  );
+
+  const scenario = {
+    id: 'vfio-pin',
+    signatures: [{ id: vfio.id, title: '', measurements: [], reproduced: true, detail: '' }],
+  } as unknown as ScenarioResult;
+  const [withIt] = withCulprits([scenario], 'rfc-v2-on-debian-5.10.223', all);
+  t.same(withIt!.signatures[0]!.culprit, { number: 35, title: 'vfio: support dmem', patches: 37 });
+  const [other] = withCulprits([scenario], 'unpinned-abc', all);
+  t.equal(other!.signatures[0]!.culprit, undefined, 'another series: no culprit carried over');
+});
