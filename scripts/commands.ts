@@ -28,6 +28,8 @@ import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
 import { acceptBundle, githubAnnotations } from '../report/baseline.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { renderRepeat, repeatRuns } from '../report/repeat.js';
+import { threadMbox, threadOf, writeMails } from '../report/mail.js';
+import { appliedPatches, patchChecks } from '../report/checks.js';
 import { rerender } from '../report/bundle.js';
 import { mergeBundles } from '../report/merge.js';
 import { parseJobs } from '../runner/workers.js';
@@ -53,7 +55,7 @@ import { benchRun } from '../runner/bench-run.js';
 import { NOT_ENTRIES, freeMiB, listCache, pruneCache, verifyCache } from '../core/cache.js';
 import { cacheRoot } from '../core/paths.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { tmpdir } from 'node:os';
@@ -295,7 +297,7 @@ export const COMMANDS: Command[] = [
     summary: "render a bundle's report again, validate it, compare two bundles, or accept one as the base",
     usage:
       'BUNDLE | --compare A B [--tolerance 0.1] [--json] [--github] | --validate BUNDLE | --accept BUNDLE --into DIR ' +
-      '| --merge SHARD... --out DIR | --repeat BUNDLE...',
+      '| --merge SHARD... --out DIR | --repeat BUNDLE... | --mail BUNDLE [--out DIR] | --checks BUNDLE [--out FILE]',
     details:
       'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario, an expectation or a ' +
       'held value regressed; a known failure that no longer reproduces is listed apart and does not fail. ' +
@@ -305,6 +307,15 @@ export const COMMANDS: Command[] = [
       "side by side (each scenario's status in each, each run's time) as Markdown and exits 1 when a status differs.",
     options: {
       repeat: { type: 'boolean', help: 'runs of the same kernel side by side; exit 1 when a status differs' },
+      checks: {
+        type: 'boolean',
+        help: 'one patchwork check per patch of BUNDLE as JSON (into --out FILE, default BUNDLE/checks.json)',
+      },
+      'target-url': { type: 'string', help: "the checks' target_url (where the bundle is published)" },
+      mail: {
+        type: 'boolean',
+        help: "one .eml per finding of BUNDLE, replying to its culprit patch's mail (into --out, default BUNDLE/mail)",
+      },
       merge: { type: 'boolean', help: 'merge the shard bundles given into one bundle (with --out DIR)' },
       out: { type: 'string', help: 'where --merge writes the merged bundle (a new directory)' },
       compare: { type: 'boolean', help: 'compare bundle A (before, or an accepted base) with bundle B (after)' },
@@ -321,6 +332,8 @@ export const COMMANDS: Command[] = [
       if (v.accept) return acceptCommand(v, pos);
       if (v.merge) return mergeCommand(v, pos);
       if (v.repeat) return repeatCommand(pos);
+      if (v.mail) return mailCommand(v, pos);
+      if (v.checks) return checksCommand(v, pos);
       if (pos.length !== 1)
         throw new RigError('usage', 'report needs one bundle directory', { fix: 'dmemfs-rig report out/run-...' });
       const run = loadBundle(pos[0]!);
@@ -684,6 +697,31 @@ function compareCommand(v: Values, pos: string[]): number {
         .join(''),
     );
   return d.regressions ? 1 : 0;
+}
+
+function checksCommand(v: Values, pos: string[]): number {
+  if (pos.length !== 1)
+    throw new RigError('usage', 'report --checks needs one bundle', { fix: 'dmemfs-rig report --checks out/run-...' });
+  const run = loadBundle(pos[0]!);
+  const mbox = threadMbox(run.series);
+  const thread = threadOf(readFileSync(mbox, 'utf8'), mbox);
+  const target = typeof v['target-url'] === 'string' ? v['target-url'] : null;
+  const checks = patchChecks(run, appliedPatches(pos[0]!), thread, target);
+  const out = typeof v.out === 'string' ? v.out : join(pos[0]!, 'checks.json');
+  writeFileSync(out, JSON.stringify(checks, null, 2) + '\n');
+  const count = (s: string) => checks.filter((c) => c.state === s).length;
+  process.stdout.write(`${out}: ${count('success')} success, ${count('warning')} warning, ${count('fail')} fail\n`);
+  return 0;
+}
+
+function mailCommand(v: Values, pos: string[]): number {
+  if (pos.length !== 1)
+    throw new RigError('usage', 'report --mail needs one bundle', { fix: 'dmemfs-rig report --mail out/run-...' });
+  const out = typeof v.out === 'string' ? v.out : join(pos[0]!, 'mail');
+  const files = writeMails(pos[0]!, loadBundle(pos[0]!), out);
+  for (const f of files) process.stdout.write(`${f}\n`);
+  if (!files.length) process.stdout.write('no finding in the bundle: no mail\n');
+  return 0;
 }
 
 function repeatCommand(pos: string[]): number {

@@ -1,0 +1,305 @@
+/**
+ * `report --mail DIR`: one RFC 5322 message per reproduced known failure and per unexpected
+ * failure of a bundle, as .eml files, never sent. Each replies to the patch that introduced it
+ * (its culprit, from `culprits`), else to the cover letter, in the thread on the list: the
+ * Message-Ids come from the mbox of the series as mailed (the series the run's was rebased from,
+ * when the profile knows it), else from the run's own. The body is the kernel test robot's
+ * layout: what was seen, on which base, series, config, compiler and machine, how to reproduce
+ * it, the console excerpt, and the rig's Reported-by trailer (no Closes: link is invented).
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { RigError } from '../core/errors.js';
+import { projectRoot, sharedDir } from '../core/paths.js';
+import { describeExpectation, type RunResults, type ScenarioResult } from '../core/results.js';
+import { provenanceLine, type SeriesProvenance } from '../core/series-record.js';
+import { parseMbox, parseSubject, type MailMessage } from '../kernel/mbox.js';
+import { SIGNATURES } from '../scenarios/signatures.js';
+
+export const RIG_ADDRESS = 'dmemfs-rig <dmemfs-rig@dmemfs-rig.invalid>';
+export const WRAP = 72;
+
+export interface Finding {
+  /** The signature's id, or scenario/measurement for an unexpected failure. */
+  id: string;
+  known: boolean;
+  scenario: string;
+  title: string;
+  why?: string;
+  seen: string[];
+  excerpt?: string;
+  culprit?: { number: number; title: string; patches: number; presentFrom?: true };
+}
+
+/** Reproduced signatures, then each held value that failed with no signature to explain it. */
+export function findingsOf(run: Pick<RunResults, 'scenarios'>): Finding[] {
+  const out: Finding[] = [];
+  for (const s of run.scenarios) {
+    for (const c of s.signatures.filter((x) => x.reproduced)) {
+      const sig = SIGNATURES.find((x) => x.id === c.id);
+      out.push({
+        id: c.id,
+        known: true,
+        scenario: s.id,
+        title: c.title,
+        ...(sig ? { why: sig.reason.replace(/\s+/g, ' ') } : {}),
+        seen: c.measurements.map((n) => seenLine(s, n)),
+        ...excerptOf(s, c.measurements),
+        ...(c.culprit ? { culprit: c.culprit } : {}),
+      });
+    }
+    const claimed = new Set(s.signatures.filter((x) => x.reproduced).flatMap((x) => x.measurements));
+    for (const [n, m] of Object.entries(s.measurements))
+      if (m.ok === false && !claimed.has(n))
+        out.push({
+          id: `${s.id}/${n}`,
+          known: false,
+          scenario: s.id,
+          title:
+            `${s.id}: ${n} is ${JSON.stringify(m.value)}` +
+            (m.expected ? `, expected ${describeExpectation(m.expected)}` : ''),
+          seen: [seenLine(s, n)],
+          ...excerptOf(s, [n]),
+        });
+  }
+  return out;
+}
+
+function seenLine(s: ScenarioResult, name: string): string {
+  const m = s.measurements[name];
+  if (!m) return `${name}: not measured`;
+  const v = `${JSON.stringify(m.value)}${m.unit ? ` ${m.unit}` : ''}`;
+  return `${name} = ${v}${m.expected ? ` (expected ${describeExpectation(m.expected)})` : ''}`;
+}
+
+/** The first kernel report attached to these measurements, from its title line on (40 lines at most). */
+function excerptOf(s: ScenarioResult, names: string[]): { excerpt?: string } {
+  const r = names.flatMap((n) => s.measurements[n]?.reports ?? [])[0];
+  if (!r) return {};
+  const lines = r.excerpt.split('\n');
+  const at = Math.max(
+    0,
+    lines.findIndex((l) => l.includes(r.title.slice(0, 40))),
+  );
+  return { excerpt: lines.slice(at, at + 40).join('\n') };
+}
+
+interface ThreadMail {
+  messageId: string;
+  subject: string;
+  from?: string;
+  to?: string;
+  cc?: string;
+}
+
+export interface Thread {
+  /** Where the Message-Ids come from. */
+  mbox: string;
+  cover?: ThreadMail;
+  patches: Map<number, ThreadMail>;
+}
+
+const header = (m: MailMessage, h: string) => m.headers.get(h)?.join(', ');
+const bracket = (id: string) => (id.startsWith('<') ? id : `<${id}>`);
+
+export function threadOf(mboxText: string, mbox: string): Thread {
+  const t: Thread = { mbox, patches: new Map() };
+  for (const m of parseMbox(mboxText)) {
+    const s = parseSubject(m.subject);
+    if (!s || !m.messageId) continue;
+    const mail: ThreadMail = {
+      messageId: bracket(m.messageId),
+      subject: m.subject.replace(/\s+/g, ' ').trim(),
+      ...(m.from ? { from: m.from } : {}),
+      ...(header(m, 'to') ? { to: header(m, 'to')! } : {}),
+      ...(header(m, 'cc') ? { cc: header(m, 'cc')! } : {}),
+    };
+    if (s.number === 0) t.cover = mail;
+    else t.patches.set(s.number, mail);
+  }
+  return t;
+}
+
+/**
+ * The mbox whose Message-Ids the mails thread into: the series as mailed when the run's series was
+ * rebased from it (kernel/series/NAME.json rebasedFrom, the profile naming that series), else the
+ * run's own mbox. An mbox that cannot be read: error [no-mbox].
+ */
+export function threadMbox(series: SeriesProvenance | undefined): string {
+  if (!series?.origin.path)
+    throw new RigError('no-mbox', 'the bundle names no mbox for its series: nothing to reply to', {
+      fix: 'run with a profile or --series that gives the series as an mbox (the mails reply into its thread)',
+    });
+  const own = series.origin.path;
+  const mailed = mailedMbox(series.name);
+  for (const p of [mailed, own]) if (p && existsSync(p)) return p;
+  throw new RigError('no-mbox', `the series' mbox ${own} is not here`, {
+    fix: 'run report --mail where the mbox the run used can be read (or copy it to that path)',
+  });
+}
+
+function mailedMbox(seriesName: string): string | undefined {
+  const defFile = join(projectRoot(), 'kernel', 'series', `${seriesName.split('+')[0]}.json`);
+  if (!existsSync(defFile)) return undefined;
+  const from = (JSON.parse(readFileSync(defFile, 'utf8')) as { rebasedFrom?: string }).rebasedFrom;
+  if (!from) return undefined;
+  const dir = join(projectRoot(), 'kernel', 'profiles');
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
+    const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { series?: { name?: string; mbox?: string } };
+    if (p.series?.name === from && p.series.mbox) return p.series.mbox.replace('{shared}', sharedDir());
+  }
+  return undefined;
+}
+
+/** Prose wrapped at WRAP columns, with a hanging indent. */
+export function wrap(text: string, indent = '', first = indent): string {
+  const words = text.split(/\s+/).filter(Boolean);
+  const lines: string[] = [];
+  let cur = first;
+  for (const w of words) {
+    if (cur.trim() && cur.length + 1 + w.length > WRAP) {
+      lines.push(cur);
+      cur = indent + w;
+    } else cur = cur.trim() ? `${cur} ${w}` : `${cur}${w}`;
+  }
+  if (cur.trim()) lines.push(cur);
+  return lines.join('\n');
+}
+
+export interface MailContext {
+  run: RunResults;
+  thread: Thread;
+  build?: { toolchain?: { version?: string }; source?: { package?: string; version?: string; baseCommit?: string } };
+}
+
+function baseWords(run: RunResults, src: NonNullable<MailContext['build']>['source']): string {
+  const pkg = src?.package ? ` (${src.package} ${src.version})` : '';
+  const commit = src?.baseCommit ? `, commit ${src.baseCommit.slice(0, 12)}` : '';
+  return `Linux ${String(run.kernel.release ?? '?')}${pkg}${commit}`;
+}
+
+/** The boot's QEMU argument after `k`, or "?". */
+function qemuArg(args: readonly string[] | undefined, k: string): string {
+  const i = args?.indexOf(k) ?? -1;
+  return i >= 0 ? args![i + 1]! : '?';
+}
+
+function testedLines(ctx: MailContext, f: Finding): string[] {
+  const { run, build } = ctx;
+  const args = run.boots.find((b) => b.scenario === f.scenario)?.qemu.args;
+  const a = (k: string) => qemuArg(args, k);
+  const kv = (k: string, v: string) => wrap(v, ' '.repeat(12), `  ${k.padEnd(9)}`);
+  return [
+    kv('base:', baseWords(run, build?.source)),
+    kv('series:', run.series ? provenanceLine(run.series) : 'none'),
+    kv('config:', `sha256 ${String(run.kernel.configSha256 ?? '?').slice(0, 16)} (the bundle's kernel/config)`),
+    kv('compiler:', build?.toolchain?.version ?? 'unknown'),
+    kv(
+      'machine:',
+      `${run.qemu.version}, ${run.accel.accel}; -machine ${a('-machine')} -cpu ${a('-cpu')} -smp ${a('-smp')} ` +
+        `-m ${a('-m')}`,
+    ),
+    kv('cmdline:', a('-append').replace(/rig\.key=(<[^>]*>|\S+) ?/, '')),
+  ];
+}
+
+/** Where in the series the finding starts, in words. */
+function whereWords(f: Finding): string {
+  return f.culprit
+    ? f.culprit.presentFrom
+      ? `from patch ${f.culprit.number}/${f.culprit.patches} on, where the code path first exists (the prefixes ` +
+        'before it cannot show it; found by bisecting the series)'
+      : `from patch ${f.culprit.number}/${f.culprit.patches} on: the first prefix of the series at which it ` +
+        'reproduces, found by bisection'
+    : 'on the whole series (the patch that introduced it is not bisected yet: dmemfs-rig culprits)';
+}
+
+/** One finding as an RFC 5322 message (CRLF line ends, as mail tools write them). */
+export function renderMail(f: Finding, ctx: MailContext): string {
+  const { run, thread } = ctx;
+  const target = (f.culprit && thread.patches.get(f.culprit.number)) ?? thread.cover;
+  if (!target)
+    throw new RigError('no-mbox', `${thread.mbox} has neither patch ${f.culprit?.number ?? '-'} nor a cover letter`, {
+      fix: 'give the series as mailed, with its cover letter',
+    });
+  const refs = [thread.cover?.messageId, target.messageId].filter((x, i, a): x is string => !!x && a.indexOf(x) === i);
+  const id = createHash('sha256').update(`${run.startedAt}\0${f.id}`).digest('hex').slice(0, 20);
+  const subject = `Re: ${target.subject.replace(/^(Re:\s*)+/i, '')}`;
+  const where = whereWords(f);
+  const body = [
+    'Hello,',
+    '',
+    wrap(
+      `dmemfs-rig, a test rig that builds the series and runs it under QEMU, ${f.known ? 'reproduced' : 'saw'} ` +
+        `the following ${where}:`,
+    ),
+    '',
+    wrap(f.title, '    ', '    '),
+    '',
+    'Tested:',
+    ...testedLines(ctx, f),
+    '',
+    'What was seen:',
+    ...f.seen.map((l) => wrap(l, '    ', '  ')),
+    ...(f.why ? ['', 'Why, as far as the rig can tell:', wrap(f.why, '  ', '  ')] : []),
+    '',
+    'To reproduce, in a clone of dmemfs-rig:',
+    '  npm ci',
+    `  npm run rig -- run --profile ${run.profile} \\`,
+    `      --scenario ${f.scenario}`,
+    ...(f.excerpt ? ['', 'The kernel log (lines as printed, not wrapped):', '', ...f.excerpt.split('\n')] : []),
+    '',
+    `Reported-by: ${RIG_ADDRESS}`,
+    '',
+  ];
+  const headers = [
+    `From: ${RIG_ADDRESS}`,
+    ...(target.from ? [`To: ${target.from}`] : []),
+    ...(() => {
+      const cc = [target.to, target.cc].filter(Boolean).join(', ');
+      return cc ? [`Cc: ${cc}`] : [];
+    })(),
+    `Subject: ${subject}`,
+    `Date: ${new Date(run.startedAt).toUTCString().replace('GMT', '+0000')}`,
+    `Message-ID: <dmemfs-rig.${id}@dmemfs-rig.invalid>`,
+    `In-Reply-To: ${target.messageId}`,
+    `References: ${refs.join(' ')}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
+    'X-Mailer: dmemfs-rig report --mail (never sent by the rig)',
+  ].map((h) => foldHeader(h));
+  return [...headers, '', ...body].join('\r\n');
+}
+
+/** Long headers folded at commas (RFC 5322 2.2.3), lines at most 78 characters where a comma allows. */
+function foldHeader(h: string): string {
+  if (h.length <= 78) return h;
+  const parts = h.split(/,\s*/);
+  const lines: string[] = [];
+  let cur = parts[0]!;
+  for (const p of parts.slice(1)) {
+    if (cur.length + 2 + p.length > 78) {
+      lines.push(`${cur},`);
+      cur = ` ${p}`;
+    } else cur = `${cur}, ${p}`;
+  }
+  lines.push(cur);
+  return lines.join('\r\n');
+}
+
+/** Write every finding of the bundle as DIR/NN-ID.eml; the paths written. */
+export function writeMails(bundle: string, run: RunResults, outDir: string): string[] {
+  const mbox = threadMbox(run.series);
+  const thread = threadOf(readFileSync(mbox, 'utf8'), mbox);
+  const manifest = join(bundle, 'kernel', 'build-manifest.json');
+  const build = existsSync(manifest) ? (JSON.parse(readFileSync(manifest, 'utf8')) as MailContext['build']) : undefined;
+  const findings = findingsOf(run);
+  mkdirSync(outDir, { recursive: true });
+  return findings.map((f, i) => {
+    const file = join(outDir, `${String(i + 1).padStart(2, '0')}-${f.id.replace(/[^A-Za-z0-9.-]+/g, '_')}.eml`);
+    writeFileSync(file, renderMail(f, { run, thread, ...(build ? { build } : {}) }));
+    return file;
+  });
+}

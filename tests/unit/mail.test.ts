@@ -1,0 +1,119 @@
+/**
+ * report --mail on a recorded bundle (tests/fixtures/bundles/full-run: the full run of
+ * 2026-12-03 17:16), each message parsed back with mailparser: headers, threading into the
+ * series as mailed (../shared/fixtures/dmemfs-rfc-v2.mbox), wrapping, the trailer; and the
+ * refusals of a bundle whose mbox cannot be found.
+ */
+import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
+import { simpleParser } from 'mailparser';
+import { findingsOf, renderMail, threadMbox, threadOf, WRAP, RIG_ADDRESS } from '../../report/mail.js';
+import { FULL_RUN_BUNDLE, ORIGINAL_MBOX } from '../helpers/fixtures.js';
+import type { RunResults } from '../../core/results.js';
+
+const run = JSON.parse(readFileSync(FULL_RUN_BUNDLE(), 'utf8')) as RunResults;
+const mbox = threadMbox(run.series);
+const thread = threadOf(readFileSync(mbox, 'utf8'), mbox);
+const original = threadOf(readFileSync(ORIGINAL_MBOX(), 'utf8'), ORIGINAL_MBOX());
+
+t.test('the thread is the series as mailed (the rebased one says so), with its 37 patches and cover', async (t) => {
+  t.equal(mbox, ORIGINAL_MBOX(), 'the mbox of rfc-v2, which rfc-v2-on-debian-5.10.223 was rebased from');
+  t.equal(thread.patches.size, 37);
+  t.equal(thread.cover?.messageId, '<cover.1607332046.git.yuleixzhang@tencent.com>');
+});
+
+const findings = findingsOf(run);
+/** The body as one line: what wrapping splits, joined again. */
+const flat = (s: string) => s.replace(/\s+/g, ' ');
+
+t.test('one finding per reproduced signature, and none for what passed', async (t) => {
+  t.same(
+    findings.map((f) => f.id),
+    [
+      'dmemfs-4k-fault-error-spins',
+      'dmemfs-racing-faults-double-allocate',
+      'dmemfs-unlink-bug-after-racing-faults',
+      'dmemfs-racing-huge-faults-warn',
+      'dmemfs-new-file-reads-old-data',
+      'kvm-dmem-4k',
+      'vfio-get-dmem-pfn-null',
+      'mce-dmem-no-sigbus',
+      'mce-dmem-no-sigbus-huge',
+      'mce-dmem-set-memory-uc-warning',
+    ],
+  );
+  t.ok(findings.every((f) => f.known));
+});
+
+async function check(t: Test, text: string, replyTo: string, subject: RegExp) {
+  const m = await simpleParser(text);
+  t.same(
+    m.from?.value.map((a) => `${a.name} <${a.address}>`),
+    [RIG_ADDRESS],
+  );
+  t.match(m.subject ?? '', subject);
+  t.equal(m.inReplyTo, replyTo);
+  const refs = Array.isArray(m.references) ? m.references : [m.references];
+  t.same(refs, [...new Set([original.cover!.messageId, replyTo])], 'References: the cover letter, then the patch');
+  t.match(m.messageId ?? '', /^<dmemfs-rig\.[0-9a-f]{20}@dmemfs-rig\.invalid>$/);
+  t.match(
+    String(m.headers.get('content-type') ? (m.headers.get('content-type') as { value: string }).value : ''),
+    'text/plain',
+  );
+  const body = m.text ?? '';
+  const [prose] = body.split('The kernel log (lines as printed, not wrapped):');
+  const long = prose!.split('\n').filter((l) => l.length > WRAP);
+  t.same(long, [], `every line of prose within ${WRAP} columns`);
+  t.ok(
+    body.split('\n').every((l) => l.length <= 998),
+    'no line over RFC 5322 998',
+  );
+  t.match(body, /\nReported-by: dmemfs-rig <dmemfs-rig@dmemfs-rig\.invalid>\n/);
+  t.notMatch(body, /^Closes:/m, 'no invented Closes: link');
+  for (const line of text.split('\r\n').slice(0, text.split('\r\n').indexOf('')))
+    t.ok(line.length <= 78 || !line.includes(','), `header line folded where it can: ${line.slice(0, 40)}`);
+  return body;
+}
+
+t.test('a finding without a culprit replies to the cover letter', async (t) => {
+  const vfio = findings.find((f) => f.id === 'vfio-get-dmem-pfn-null')!;
+  const body = await check(
+    t,
+    renderMail(vfio, { run, thread }),
+    original.cover!.messageId,
+    /^Re: \[RFC V2 00\/37\] Enhance memory utilization with DMEMFS$/,
+  );
+  t.match(flat(body), 'on the whole series (the patch that introduced it is not bisected yet: dmemfs-rig culprits)');
+  t.match(body, /\nBUG: kernel NULL pointer dereference|\] BUG: kernel NULL pointer dereference/);
+  t.match(body, /RIP: 0010:get_dmem_pfn\+/, 'the oops with its RIP');
+  t.match(body, /series: {3}rfc-v2-on-debian-5\.10\.223: pinned/);
+  t.match(body, /npm run rig -- run --profile rfc-v2-debian \\\n\s+--scenario vfio-pin/);
+});
+
+t.test("a finding with its culprit replies to that patch's own mail", async (t) => {
+  const vfio = {
+    ...findings.find((f) => f.id === 'vfio-get-dmem-pfn-null')!,
+    culprit: { number: 35, title: 'x', patches: 37 },
+  };
+  const p35 = original.patches.get(35)!;
+  const body = await check(t, renderMail(vfio, { run, thread }), p35.messageId, /^Re: \[RFC V2 35\/37\] /);
+  t.match(flat(body), 'from patch 35/37 on: the first prefix of the series at which it reproduces, found by bisection');
+  const present = { ...vfio, culprit: { ...vfio.culprit, presentFrom: true as const } };
+  t.match(
+    flat((await simpleParser(renderMail(present, { run, thread }))).text ?? ''),
+    'from patch 35/37 on, where the code path first exists',
+  );
+});
+
+t.test('no mbox to reply into: error [no-mbox]', async (t) => {
+  t.throws(() => threadMbox(undefined), { kind: 'no-mbox', message: /names no mbox/ });
+  t.throws(
+    () =>
+      threadMbox({
+        ...run.series!,
+        name: 'unpinned-0123',
+        origin: { ...run.series!.origin, path: '/nonexistent/x.mbox' },
+      }),
+    { kind: 'no-mbox', message: /\/nonexistent\/x\.mbox is not here/ },
+  );
+});
