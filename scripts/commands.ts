@@ -1,6 +1,6 @@
 /** The subcommands of dmemfs-rig. Each body is small: the work lives in the stage modules. */
 import { chooseAccel } from '../vm/accel.js';
-import { info } from '../core/log.js';
+import { info, warn } from '../core/log.js';
 import { setupHost, HOST_PACKAGES } from './setup-host.js';
 import { benchBootOnce, bootFirstGuest, prepareFirstGuest } from '../runner/first-guest.js';
 import { runKernelPipeline, runTreeStages, type PipelineOptions } from '../kernel/pipeline.js';
@@ -30,6 +30,7 @@ import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { renderRepeat, repeatRuns } from '../report/repeat.js';
 import { threadMbox, threadOf, writeMails } from '../report/mail.js';
 import { appliedPatches, patchChecks } from '../report/checks.js';
+import { kcidbOf, patchsetHash, validKcidb, type KcidbContext } from '../report/kcidb.js';
 import { rerender } from '../report/bundle.js';
 import { mergeBundles } from '../report/merge.js';
 import { parseJobs } from '../runner/workers.js';
@@ -55,7 +56,7 @@ import { benchRun } from '../runner/bench-run.js';
 import { NOT_ENTRIES, freeMiB, listCache, pruneCache, verifyCache } from '../core/cache.js';
 import { cacheRoot } from '../core/paths.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { tmpdir } from 'node:os';
@@ -297,7 +298,8 @@ export const COMMANDS: Command[] = [
     summary: "render a bundle's report again, validate it, compare two bundles, or accept one as the base",
     usage:
       'BUNDLE | --compare A B [--tolerance 0.1] [--json] [--github] | --validate BUNDLE | --accept BUNDLE --into DIR ' +
-      '| --merge SHARD... --out DIR | --repeat BUNDLE... | --mail BUNDLE [--out DIR] | --checks BUNDLE [--out FILE]',
+      '| --merge SHARD... --out DIR | --repeat BUNDLE... | --mail BUNDLE [--out DIR] | --checks BUNDLE [--out FILE] ' +
+      '| --kcidb BUNDLE [--out FILE]',
     details:
       'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario, an expectation or a ' +
       'held value regressed; a known failure that no longer reproduces is listed apart and does not fail. ' +
@@ -307,6 +309,10 @@ export const COMMANDS: Command[] = [
       "side by side (each scenario's status in each, each run's time) as Markdown and exits 1 when a status differs.",
     options: {
       repeat: { type: 'boolean', help: 'runs of the same kernel side by side; exit 1 when a status differs' },
+      kcidb: {
+        type: 'boolean',
+        help: 'BUNDLE as KCIDB v5 JSON, schema-checked (into --out FILE, default BUNDLE/kcidb.json)',
+      },
       checks: {
         type: 'boolean',
         help: 'one patchwork check per patch of BUNDLE as JSON (into --out FILE, default BUNDLE/checks.json)',
@@ -334,6 +340,7 @@ export const COMMANDS: Command[] = [
       if (v.repeat) return repeatCommand(pos);
       if (v.mail) return mailCommand(v, pos);
       if (v.checks) return checksCommand(v, pos);
+      if (v.kcidb) return kcidbCommand(v, pos);
       if (pos.length !== 1)
         throw new RigError('usage', 'report needs one bundle directory', { fix: 'dmemfs-rig report out/run-...' });
       const run = loadBundle(pos[0]!);
@@ -697,6 +704,33 @@ function compareCommand(v: Values, pos: string[]): number {
         .join(''),
     );
   return d.regressions ? 1 : 0;
+}
+
+async function kcidbCommand(v: Values, pos: string[]): Promise<number> {
+  if (pos.length !== 1)
+    throw new RigError('usage', 'report --kcidb needs one bundle', { fix: 'dmemfs-rig report --kcidb out/run-...' });
+  const run = loadBundle(pos[0]!);
+  const own = run.series?.origin.path;
+  const ctx: KcidbContext = {};
+  if (own && existsSync(own))
+    ctx.patchsetHash = patchsetHash((await parseSeries(readFileSync(own, 'utf8'))).patches.map((p) => p.diff));
+  else warn(`the series' mbox ${own ?? '(none)'} is not here: no patchset_hash`);
+  try {
+    const mbox = threadMbox(run.series);
+    const cover = threadOf(readFileSync(mbox, 'utf8'), mbox).cover?.messageId;
+    if (cover) ctx.messageId = cover.replace(/^<|>$/g, '');
+  } catch {
+    warn("no mbox to take the cover letter's Message-Id from: no message_id");
+  }
+  const manifest = join(pos[0]!, 'kernel', 'build-manifest.json');
+  if (existsSync(manifest)) ctx.build = JSON.parse(readFileSync(manifest, 'utf8')) as KcidbContext['build'];
+  const doc = validKcidb(kcidbOf(run, ctx));
+  const out = typeof v.out === 'string' ? v.out : join(pos[0]!, 'kcidb.json');
+  writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');
+  process.stdout.write(
+    `${out}: KCIDB v5.0, ${doc.tests.length} tests, ${doc.issues.length} issues, ${doc.incidents.length} incidents\n`,
+  );
+  return 0;
 }
 
 function checksCommand(v: Values, pos: string[]): number {
