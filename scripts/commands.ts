@@ -1,6 +1,6 @@
 /** The subcommands of dmemfs-rig. Each body is small: the work lives in the stage modules. */
 import { chooseAccel } from '../vm/accel.js';
-import { info, warn } from '../core/log.js';
+import { info } from '../core/log.js';
 import { setupHost, HOST_PACKAGES } from './setup-host.js';
 import { benchBootOnce, bootFirstGuest, prepareFirstGuest } from '../runner/first-guest.js';
 import { runKernelPipeline, runTreeStages, type PipelineOptions } from '../kernel/pipeline.js';
@@ -28,9 +28,8 @@ import { compareRuns, loadBundle, renderDiff } from '../report/compare.js';
 import { acceptBundle, githubAnnotations } from '../report/baseline.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { renderRepeat, repeatRuns } from '../report/repeat.js';
-import { threadMbox, threadOf, writeMails } from '../report/mail.js';
-import { appliedPatches, patchChecks } from '../report/checks.js';
-import { kcidbOf, patchsetHash, validKcidb, type KcidbContext } from '../report/kcidb.js';
+import { writeMails } from '../report/mail.js';
+import { writeChecks, writeKcidb } from '../report/findings.js';
 import { rerender } from '../report/bundle.js';
 import { mergeBundles } from '../report/merge.js';
 import { parseJobs } from '../runner/workers.js';
@@ -56,7 +55,7 @@ import { benchRun } from '../runner/bench-run.js';
 import { NOT_ENTRIES, freeMiB, listCache, pruneCache, verifyCache } from '../core/cache.js';
 import { cacheRoot } from '../core/paths.js';
 import { checkDmemTokens } from '../scenarios/dmem-param.js';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { tmpdir } from 'node:os';
@@ -709,24 +708,8 @@ function compareCommand(v: Values, pos: string[]): number {
 async function kcidbCommand(v: Values, pos: string[]): Promise<number> {
   if (pos.length !== 1)
     throw new RigError('usage', 'report --kcidb needs one bundle', { fix: 'dmemfs-rig report --kcidb out/run-...' });
-  const run = loadBundle(pos[0]!);
-  const own = run.series?.origin.path;
-  const ctx: KcidbContext = {};
-  if (own && existsSync(own))
-    ctx.patchsetHash = patchsetHash((await parseSeries(readFileSync(own, 'utf8'))).patches.map((p) => p.diff));
-  else warn(`the series' mbox ${own ?? '(none)'} is not here: no patchset_hash`);
-  try {
-    const mbox = threadMbox(run.series);
-    const cover = threadOf(readFileSync(mbox, 'utf8'), mbox).cover?.messageId;
-    if (cover) ctx.messageId = cover.replace(/^<|>$/g, '');
-  } catch {
-    warn("no mbox to take the cover letter's Message-Id from: no message_id");
-  }
-  const manifest = join(pos[0]!, 'kernel', 'build-manifest.json');
-  if (existsSync(manifest)) ctx.build = JSON.parse(readFileSync(manifest, 'utf8')) as KcidbContext['build'];
-  const doc = validKcidb(kcidbOf(run, ctx));
   const out = typeof v.out === 'string' ? v.out : join(pos[0]!, 'kcidb.json');
-  writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');
+  const doc = await writeKcidb(pos[0]!, loadBundle(pos[0]!), out);
   process.stdout.write(
     `${out}: KCIDB v5.0, ${doc.tests.length} tests, ${doc.issues.length} issues, ${doc.incidents.length} incidents\n`,
   );
@@ -736,13 +719,9 @@ async function kcidbCommand(v: Values, pos: string[]): Promise<number> {
 function checksCommand(v: Values, pos: string[]): number {
   if (pos.length !== 1)
     throw new RigError('usage', 'report --checks needs one bundle', { fix: 'dmemfs-rig report --checks out/run-...' });
-  const run = loadBundle(pos[0]!);
-  const mbox = threadMbox(run.series);
-  const thread = threadOf(readFileSync(mbox, 'utf8'), mbox);
-  const target = typeof v['target-url'] === 'string' ? v['target-url'] : null;
-  const checks = patchChecks(run, appliedPatches(pos[0]!), thread, target);
   const out = typeof v.out === 'string' ? v.out : join(pos[0]!, 'checks.json');
-  writeFileSync(out, JSON.stringify(checks, null, 2) + '\n');
+  const target = typeof v['target-url'] === 'string' ? v['target-url'] : null;
+  const checks = writeChecks(pos[0]!, loadBundle(pos[0]!), out, target);
   const count = (s: string) => checks.filter((c) => c.state === s).length;
   process.stdout.write(`${out}: ${count('success')} success, ${count('warning')} warning, ${count('fail')} fail\n`);
   return 0;

@@ -4,10 +4,12 @@
  * no inline scripts (ci/nightly.yml). A regression fails `nightly compare`; an uncaught mutant
  * fails `nightly mutants`; `nightly accept` makes a bundle the base.
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RigError } from '../core/errors.js';
-import { info } from '../core/log.js';
+import { messageOf, RigError } from '../core/errors.js';
+import { info, warn } from '../core/log.js';
+import { writeChecks, writeKcidb } from '../report/findings.js';
+import { writeMails } from '../report/mail.js';
 import { loadProfile } from '../kernel/profile.js';
 import { acceptBundle, githubAnnotations, recoverBase } from '../report/baseline.js';
 import { mergeBundles } from '../report/merge.js';
@@ -270,6 +272,40 @@ function mergeNightCommand(): Command {
   };
 }
 
+/** Mails, patchwork checks and KCIDB JSON into BUNDLE/findings/, each part on its own. */
+function findingsCommand(): Command {
+  return {
+    name: 'nightly findings',
+    summary: "the night's findings for the list, patchwork and KCIDB, into the bundle (reviewed and sent by hand)",
+    usage: '[--bundle DIR]',
+    details:
+      'Writes BUNDLE/findings/mail/*.eml (report --mail), checks.json (report --checks) and kcidb.json ' +
+      '(report --kcidb). A part that cannot be made (no mbox to reply into) is said and skipped; exit 1 only when ' +
+      'the KCIDB document breaks its schema.',
+    options: { bundle: bundleOpt },
+    async run(v) {
+      const bundle = nightBundle(v);
+      const run = loadBundle(bundle);
+      const dir = join(bundle, 'findings');
+      mkdirSync(dir, { recursive: true });
+      const parts: Array<[string, () => Promise<string>]> = [
+        ['mail', async () => `${writeMails(bundle, run, join(dir, 'mail')).length} mail(s)`],
+        ['checks', async () => `${writeChecks(bundle, run, join(dir, 'checks.json'), null).length} check(s)`],
+        ['kcidb', async () => `${(await writeKcidb(bundle, run, join(dir, 'kcidb.json'))).tests.length} test(s)`],
+      ];
+      for (const [name, make] of parts) {
+        try {
+          info(`findings: ${name}: ${await make()} in ${dir}`);
+        } catch (e) {
+          if (name === 'kcidb') throw e;
+          warn(`findings: ${name} not written: ${messageOf(e).split('\n')[0]}`);
+        }
+      }
+      return 0;
+    },
+  };
+}
+
 function mutantsMergeCommand(): Command {
   return {
     name: 'nightly mutants-merge',
@@ -315,5 +351,6 @@ export function nightlyCommands(): Command[] {
     mutantsNightCommand(),
     mergeNightCommand(),
     mutantsMergeCommand(),
+    findingsCommand(),
   ];
 }

@@ -72,7 +72,7 @@ if (args[0] === 'run' && (args[1] === 'build' || args[1] === 'setup')) process.e
 const i = args.indexOf('--');
 const rig = i < 0 ? [] : args.slice(i + 1);
 if (rig[0] === 'run' || (rig[0] === 'nightly' && rig[1] === 'mutants')) work();
-if (rig[0] === 'nightly' && ['merge', 'compare', 'accept', 'mutants-merge'].includes(rig[1])) {
+if (rig[0] === 'nightly' && ['merge', 'compare', 'accept', 'mutants-merge', 'findings'].includes(rig[1])) {
   const r = spawnSync(process.execPath, [process.env.RIG_CLI, ...rig], { stdio: 'inherit' });
   process.exit(r.status === null ? 1 : r.status);
 }
@@ -225,6 +225,12 @@ t.test('a clean night: every leg, one merged bundle, compared, accepted and save
   const all = MUTANTS.filter((m) => m.variant === loadProfile('rfc-v2-debian').variant).length;
   t.match(stepOf(n, 'night', /^Mutants/).output, `${all} of ${all} mutants caught cleanly`, 'every leg joined');
   t.equal(stepOf(n, 'night', /^Merge the debug/).outcome, 'success', "the debug variant's shards merge too");
+  const findings = stepOf(n, 'night', /^Findings/);
+  t.equal(findings.outcome, 'success', 'the findings are written');
+  t.match(
+    findings.output,
+    /findings: mail: \d+ mail\(s\)[\s\S]*findings: checks: 37 check\(s\)[\s\S]*findings: kcidb: \d+ test\(s\)/,
+  );
   t.equal(stepOf(n, 'night', /^Accept/).outcome, 'success');
   t.equal(stepOf(n, 'night', /^Keep the accepted base/).outcome, 'success');
   t.equal(n.bases, 2, 'a new base in the cache');
