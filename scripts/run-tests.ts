@@ -102,6 +102,8 @@ const faultLog = join(mkdtempSync(join(tmpdir(), 'rig-faults-')), 'faults.jsonl'
 interface Stream {
   name: string;
   counts: Tally;
+  /** Seconds each test file took, from tap's own "# time=" of its line. */
+  times: Array<{ file: string; seconds: number }>;
   code: number | null;
   signal: NodeJS.Signals | null;
 }
@@ -132,11 +134,16 @@ function runGroup(files: string[], live: boolean, name: string): Promise<Stream 
   children.push(tap);
   let held = '';
   let partial = '';
+  const times: Stream['times'] = [];
   tap.stdout!.on('data', (d: Buffer) => {
     parser.write(d);
     const text = partial + d.toString();
     const cut = text.lastIndexOf('\n') + 1;
     partial = text.slice(cut);
+    for (const m of text
+      .slice(0, cut)
+      .matchAll(/^(?:not )?ok \d+ - dist\/(\S+)\.js(?: # [^\n]*?)? # time=([\d.]+)ms$/gm))
+      times.push({ file: `${m[1]!}.ts`, seconds: Number(m[2]) / 1000 });
     if (live) process.stdout.write(indent(text.slice(0, cut)));
     else held += text.slice(0, cut);
   });
@@ -145,7 +152,7 @@ function runGroup(files: string[], live: boolean, name: string): Promise<Stream 
       parser.end();
       const rest = partial + (partial && !partial.endsWith('\n') ? '\n' : '');
       if (live) process.stdout.write(indent(rest));
-      resolve({ name, counts, code, signal, held: held + rest });
+      resolve({ name, counts, code, signal, held: held + rest, times });
     });
   });
 }
@@ -197,6 +204,10 @@ for (const s of total.skips) lines.push(`# ${s}`);
 for (const f of total.failures) lines.push(`# failed: ${f}`);
 for (const f of total.fixed) lines.push(`# no longer reproduces: ${f}`);
 lines.push(...faultLines());
+lines.push('# seconds per test file, each stream (what BOOTING_COST deals by):');
+for (const [i, s] of done.entries())
+  for (const x of [...s.times].sort((a, b) => b.seconds - a.seconds))
+    lines.push(`#   ${x.seconds.toFixed(0).padStart(4)}  ${i + 1}  ${x.file}`);
 lines.push(
   `# ${done.length} stream${done.length > 1 ? 's' : ''} side by side, ${((Date.now() - started) / 1000).toFixed(0)} s`,
 );
