@@ -64,6 +64,23 @@ function pinCommand(): Command {
   };
 }
 
+/** The accelerator of --accel (or the host's best), said once. */
+function announcedAccel(v: Record<string, unknown>) {
+  const a = chooseAccel(v.accel as string | undefined);
+  info(`accelerator: ${a.accel} (${a.reason})`);
+  return a;
+}
+
+/** Options of the commands that build and run prefixes of the series in rounds (bisect, culprits). */
+function prefixRunOpts(what: string, name: string) {
+  return {
+    jobs: { type: 'string', help: 'prefixes per round, built and run at once (default 1; also DMEMFS_RIG_JOBS)' },
+    accel,
+    out: { type: 'string', help: `where ${what} go (default out/${name}-<time>)` },
+    json,
+  } as const;
+}
+
 /** What bisect looks for: a scenario (or one of its measurements), or a known signature. */
 function checkBisectTarget(v: Record<string, unknown>): void {
   if (typeof v.scenario !== 'string' && typeof v.signature !== 'string')
@@ -98,15 +115,11 @@ function bisectCommand(): Command {
       signature: { type: 'string', help: 'bisect where this known-failure signature first reproduces' },
       good: { type: 'string', help: 'a prefix whose verdict differs (default 0, the base)' },
       bad: { type: 'string', help: 'the prefix whose verdict is sought (default the whole series)' },
-      jobs: { type: 'string', help: 'prefixes per round, built and run at once (default 1; also DMEMFS_RIG_JOBS)' },
-      accel,
-      out: { type: 'string', help: 'where the runs of each prefix go (default out/bisect-<time>)' },
-      json,
+      ...prefixRunOpts('the runs of each prefix', 'bisect'),
     },
     async run(v) {
       checkBisectTarget(v);
-      const a = chooseAccel(v.accel as string | undefined);
-      info(`accelerator: ${a.accel} (${a.reason})`);
+      const a = announcedAccel(v);
       const good = intOpt(v, 'good');
       const bad = intOpt(v, 'bad');
       const jobs = parseJobs((v.jobs as string | undefined) ?? process.env.DMEMFS_RIG_JOBS) ?? 1;
@@ -145,16 +158,12 @@ function culpritsCommand(): Command {
       ...kernelOpts,
       only: { type: 'string', multiple: true, help: 'only these signatures (ids)' },
       record: { type: 'boolean', help: 'write what was found into scenarios/culprits.json (the data the docs read)' },
-      jobs: { type: 'string', help: 'prefixes per bisect round, built and run at once (default 1)' },
-      accel,
-      out: { type: 'string', help: 'where the bisects write their runs (default out/culprits-<time>)' },
-      json,
+      ...prefixRunOpts('the runs of the bisects', 'culprits'),
     },
     async run(v) {
       const only = (v.only as string[] | undefined) ?? [];
       for (const id of only) signatureById(id);
-      const a = chooseAccel(v.accel as string | undefined);
-      info(`accelerator: ${a.accel} (${a.reason})`);
+      const a = announcedAccel(v);
       const jobs = parseJobs((v.jobs as string | undefined) ?? process.env.DMEMFS_RIG_JOBS) ?? 1;
       const out = String(v.out ?? join('out', `culprits-${stamp()}`));
       const rows = await culprits({
@@ -205,8 +214,7 @@ function mutantsCommand(): Command {
           fix: `known: ${MUTANTS.map((m) => m.edit).join(', ')}`,
         });
       const spread = parallelism(v, []);
-      const a = chooseAccel(v.accel as string | undefined);
-      info(`accelerator: ${a.accel} (${a.reason})`);
+      const a = announcedAccel(v);
       const out = String(v.out ?? join('out', `mutants-${stamp()}`));
       const r = await runMutants({
         profile: String(v.profile ?? 'rfc-v2-debian'),
