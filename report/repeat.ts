@@ -6,7 +6,15 @@
 import type { RunResults } from '../core/results.js';
 
 export interface Repeat {
-  runs: Array<{ name: string; startedAt: string; commit: string; seconds: number; prepareSeconds: number | undefined }>;
+  runs: Array<{
+    name: string;
+    startedAt: string;
+    commit: string;
+    seconds: number;
+    prepareSeconds: number | undefined;
+    /** The longest a command and the console were both quiet in any boot (what the silence bound must exceed). */
+    quietest: { seconds: number; command: string } | undefined;
+  }>;
   rows: Array<{ scenario: string; statuses: string[]; same: boolean }>;
   /** Kernels or profiles that differ between the runs (a repeat compares like with like). */
   unlike: string[];
@@ -33,6 +41,10 @@ export function repeatRuns(runs: readonly RunResults[], names: readonly string[]
       commit: (r.rig.commit ?? 'unknown').slice(0, 7),
       seconds: Math.round(r.seconds),
       prepareSeconds: r.prepareSeconds === undefined ? undefined : Math.round(r.prepareSeconds),
+      quietest: r.boots
+        .map((b) => b.quietest)
+        .filter((q): q is { seconds: number; command: string } => q !== undefined)
+        .sort((a, b) => b.seconds - a.seconds)[0],
     })),
     rows,
     unlike,
@@ -47,11 +59,12 @@ export function renderRepeat(r: Repeat): string {
     `| ${head.map(() => '---').join(' | ')} |`,
     ...r.rows.map((row) => `| \`${row.scenario}\` | ${row.statuses.join(' | ')} | ${row.same ? 'yes' : '**no**'} |`),
     '',
-    '| run | started | rig commit | seconds | of which preparing |',
-    '| --- | --- | --- | ---: | ---: |',
+    '| run | started | rig commit | seconds | of which preparing | longest quiet command (s) |',
+    '| --- | --- | --- | ---: | ---: | --- |',
     ...r.runs.map(
       (x, i) =>
-        `| ${i + 1} (\`${x.name}\`) | ${x.startedAt} | ${x.commit} | ${x.seconds} | ${x.prepareSeconds ?? '-'} |`,
+        `| ${i + 1} (\`${x.name}\`) | ${x.startedAt} | ${x.commit} | ${x.seconds} | ${x.prepareSeconds ?? '-'} | ` +
+        `${x.quietest ? `${x.quietest.seconds}: \`${x.quietest.command.slice(0, 60).replace(/\|/g, '\\|')}\`` : '-'} |`,
     ),
     '',
     r.same

@@ -11,6 +11,11 @@ const run = (statuses: Record<string, string>, extra: Partial<RunResults> = {}) 
     startedAt: '2026-12-04T21:18:00Z',
     seconds: 1500.4,
     prepareSeconds: 60.2,
+    boots: [
+      { quietest: { seconds: 4, command: 'vfio-dma --x' } },
+      { quietest: { seconds: 12.5, command: 'pool-edge | x' } },
+      {},
+    ],
     scenarios: Object.entries(statuses).map(([id, status]) => ({ id, status })),
     ...extra,
   }) as unknown as RunResults;
@@ -29,7 +34,7 @@ t.test('the same statuses in every run: same, and the table says so', async (t) 
   );
   const md = renderRepeat(r);
   t.match(md, /\| `mce-dmemfs` \| known-failure \| known-failure \| known-failure \| yes \|/);
-  t.match(md, /\| 1 \(`one`\) \| 2026-12-04T21:18:00Z \| abcdef0 \| 1500 \| 60 \|/);
+  t.match(md, /\| 1 \(`one`\) \| 2026-12-04T21:18:00Z \| abcdef0 \| 1500 \| 60 \| 12\.5: `pool-edge \\\| x` \|/);
   t.match(md, /Every scenario has the same status in all 3 runs\./);
 });
 
