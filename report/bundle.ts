@@ -36,6 +36,11 @@ import { RESULTS_SCHEMA } from './schema.js';
 import { toTap } from './tap.js';
 
 const KEY_TOKEN = /rig\.key=[A-Za-z0-9+/=_-]+/g;
+/**
+ * An ed25519 public key blob wherever it stands: a serial console under load has been seen to
+ * lose bytes ("rig.keAAAAC3Nza..."), so the token's name is not enough to find it.
+ */
+const KEY_BLOB = /AAAAC3NzaC1lZDI1NTE5[A-Za-z0-9+/=]*/g;
 const PRIVATE_BLOCK = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g;
 
 /** Text (or argument arrays) with key material replaced. */
@@ -43,7 +48,10 @@ export function redactKeys(text: string): string;
 export function redactKeys(args: string[]): string[];
 export function redactKeys(v: string | string[]): string | string[] {
   if (Array.isArray(v)) return v.map((a) => redactKeys(a));
-  return v.replace(KEY_TOKEN, 'rig.key=<per-run public key, not kept>').replace(PRIVATE_BLOCK, '<private key removed>');
+  return v
+    .replace(KEY_TOKEN, 'rig.key=<per-run public key, not kept>')
+    .replace(KEY_BLOB, '<per-run public key, not kept>')
+    .replace(PRIVATE_BLOCK, '<private key removed>');
 }
 
 export function rigVersion(): { version: string; commit: string | undefined } {

@@ -145,6 +145,11 @@ t.test('keys are redacted from arguments and text', async (t) => {
     redactKeys('a\n-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\nb'),
     'a\n<private key removed>\nb',
   );
+  // Seen in a console under load (CI, 2026-12-04): bytes of "rig.key=" lost, the blob itself whole.
+  t.equal(
+    redactKeys('mem=4G rig.keAAAAC3NzaC1lZDI1NTE5AAAAIH8Znbq8bBQH4o2fYHJb15hHwzRi5XBm6/HgLHIG4E31 softlockup_panic=1'),
+    'mem=4G rig.ke<per-run public key, not kept> softlockup_panic=1',
+  );
 });
 
 t.test('charts and report from measurements', async (t) => {
