@@ -22,32 +22,33 @@ const root = projectRoot();
 const filters = process.argv.slice(2);
 
 /**
- * Seconds each booting file took in the warm two-stream `.ci/run` of 2026-12-04 (65c32b5), the
- * files changed since estimated from their parts' times there (marked); the rest: 30 s.
+ * Seconds each booting file took in the warm two-stream `.ci/run` of 2026-12-04 22:04 (31d0dec),
+ * as npm test printed them ("seconds per test file"); a file not listed: 30 s.
  */
 const BOOTING_COST: Record<string, number> = {
-  'scenarios-1.test.js': 270, // est.: its shard's scenarios in the run of 65c32b5
-  'scenarios-2.test.js': 230, // est.: likewise, l2-alternatives with its device-dax L2 only
-  'interruptions.test.js': 257,
-  'guest-faults.test.js': 205, // est.: 178 s and the two guest-silent faults (13 s, 15 s)
-  'kvm-path.test.js': 141,
-  'images.test.js': 107, // est.: 207 s less the L2 with RAM from a file (full run only)
-  'mutants.test.js': 88,
-  'series-apply.test.js': 72,
-  'bad-input.test.js': 64, // est.: 94 s less the bisect with nothing to find (full run only)
-  'parallel.test.js': 62,
-  'changed-series.test.js': 46,
-  'bundle.test.js': 37,
-  'concurrency.test.js': 36,
-  'bisect.test.js': 32,
-  'data-safety.test.js': 29,
-  'shell.test.js': 21,
+  'interruptions.test.js': 278,
+  'scenarios-1.test.js': 235,
+  'scenarios-2.test.js': 224,
+  'guest-faults.test.js': 148,
+  'kvm-path.test.js': 131,
+  'bad-input.test.js': 103,
+  'mutants.test.js': 92,
+  'images.test.js': 82,
+  'parallel.test.js': 71,
+  'series-apply.test.js': 70,
+  'shell.test.js': 54,
+  'bundle.test.js': 51,
+  'changed-series.test.js': 49,
+  'concurrency.test.js': 41,
+  'bisect.test.js': 29,
+  'data-safety.test.js': 23,
+  'ccache.test.js': 22,
+  'security.test.js': 13,
+  'hygiene.test.js': 13,
+  'panic.test.js': 12,
   'silent-peers.test.js': 8,
-  'panic.test.js': 7,
-  'security.test.js': 7,
   'first-guest.test.js': 7,
   'kernel-pipeline.test.js': 6,
-  'hygiene.test.js': 13,
   'source-kinds.test.js': 1,
 };
 
