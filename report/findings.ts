@@ -11,6 +11,16 @@ import { parseSeries } from '../kernel/series.js';
 import { appliedPatches, patchChecks, type PatchCheck } from './checks.js';
 import { kcidbOf, patchsetHash, validKcidb, type KcidbContext } from './kcidb.js';
 import { threadMbox, threadOf } from './mail.js';
+import { withCulprits } from '../scenarios/culprit-record.js';
+
+/**
+ * The run with the culprits recorded for its series since (scenarios/culprits.json) on each
+ * signature that lacks one: a culprit belongs to the series, and a bundle made before its bisect
+ * is reported with it.
+ */
+export function withRecordedCulprits(run: RunResults): RunResults {
+  return { ...run, scenarios: withCulprits(run.scenarios, run.series?.name) };
+}
 
 /** The patchwork checks of the bundle, written to `out`. */
 export function writeChecks(bundle: string, run: RunResults, out: string, targetUrl: string | null): PatchCheck[] {

@@ -11,8 +11,7 @@ import type { RunResults, ScenarioResult } from '../core/results.js';
 import { loadProfile } from '../kernel/profile.js';
 import { refuseExistingOut, rigVersion, writeBundle, type BundleArtifacts } from '../report/bundle.js';
 import { planOrder } from '../scenarios/catalog.js';
-import { loadCulprits, signatureSha } from '../scenarios/culprit-record.js';
-import { SIGNATURES } from '../scenarios/signatures.js';
+import { withCulprits } from '../scenarios/culprit-record.js';
 import { signaturesFor } from '../scenarios/signatures.js';
 import type { Capability, ScenarioDefinition } from '../scenarios/types.js';
 import type { KernelInput } from '../kernel/pipeline.js';
@@ -276,27 +275,6 @@ async function runResults(
     boots: pools.flatMap((p) => p.records),
     scenarios: withCulprits(scenarios, f?.pipeline?.series?.name),
   };
-}
-
-/** Each checked signature with its recorded culprit, where it was found on this series and definition. */
-export function withCulprits(
-  scenarios: ScenarioResult[],
-  series: string | undefined,
-  recorded = loadCulprits(),
-): ScenarioResult[] {
-  const culpritOf = (id: string) => {
-    const c = recorded[id];
-    const sig = SIGNATURES.find((x) => x.id === id);
-    if (!c?.culprit || !sig || c.series !== series || c.signatureSha !== signatureSha(sig)) return undefined;
-    return { ...c.culprit, patches: c.patches, ...(c.pathFrom !== undefined ? { presentFrom: true as const } : {}) };
-  };
-  return scenarios.map((s) => ({
-    ...s,
-    signatures: s.signatures.map((c) => {
-      const culprit = culpritOf(c.id);
-      return culprit ? { ...c, culprit } : c;
-    }),
-  }));
 }
 
 /** What of the kernel pipeline and the images goes into the bundle, as plain data. */

@@ -8,6 +8,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { projectRoot } from '../core/paths.js';
+import type { ScenarioResult } from '../core/results.js';
+import { SIGNATURES } from './signatures.js';
 import type { Signature } from './types.js';
 
 export interface RecordedCulprit {
@@ -51,4 +53,25 @@ export function recordedCulpritWords(sig: Signature, all = loadCulprits()): stri
     return `present from ${c.culprit.number}/${c.patches} ${c.culprit.title}, where the path first exists`;
   if (c.culprit) return `introduced by ${c.culprit.number}/${c.patches} ${c.culprit.title}`;
   return c.candidates ? `one of ${c.candidates.join(', ')}` : 'not found';
+}
+
+/** Each checked signature with its recorded culprit, where it was found on this series and definition. */
+export function withCulprits(
+  scenarios: ScenarioResult[],
+  series: string | undefined,
+  recorded = loadCulprits(),
+): ScenarioResult[] {
+  const culpritOf = (id: string) => {
+    const c = recorded[id];
+    const sig = SIGNATURES.find((x) => x.id === id);
+    if (!c?.culprit || !sig || c.series !== series || c.signatureSha !== signatureSha(sig)) return undefined;
+    return { ...c.culprit, patches: c.patches, ...(c.pathFrom !== undefined ? { presentFrom: true as const } : {}) };
+  };
+  return scenarios.map((s) => ({
+    ...s,
+    signatures: s.signatures.map((c) => {
+      const culprit = c.culprit ?? culpritOf(c.id);
+      return culprit ? { ...c, culprit } : c;
+    }),
+  }));
 }

@@ -29,7 +29,7 @@ import { acceptBundle, githubAnnotations } from '../report/baseline.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { renderRepeat, repeatRuns } from '../report/repeat.js';
 import { writeMails } from '../report/mail.js';
-import { writeChecks, writeKcidb } from '../report/findings.js';
+import { withRecordedCulprits, writeChecks, writeKcidb } from '../report/findings.js';
 import { rerender } from '../report/bundle.js';
 import { mergeBundles } from '../report/merge.js';
 import { parseJobs } from '../runner/workers.js';
@@ -709,7 +709,7 @@ async function kcidbCommand(v: Values, pos: string[]): Promise<number> {
   if (pos.length !== 1)
     throw new RigError('usage', 'report --kcidb needs one bundle', { fix: 'dmemfs-rig report --kcidb out/run-...' });
   const out = typeof v.out === 'string' ? v.out : join(pos[0]!, 'kcidb.json');
-  const doc = await writeKcidb(pos[0]!, loadBundle(pos[0]!), out);
+  const doc = await writeKcidb(pos[0]!, withRecordedCulprits(loadBundle(pos[0]!)), out);
   process.stdout.write(
     `${out}: KCIDB v5.0, ${doc.tests.length} tests, ${doc.issues.length} issues, ${doc.incidents.length} incidents\n`,
   );
@@ -721,7 +721,7 @@ function checksCommand(v: Values, pos: string[]): number {
     throw new RigError('usage', 'report --checks needs one bundle', { fix: 'dmemfs-rig report --checks out/run-...' });
   const out = typeof v.out === 'string' ? v.out : join(pos[0]!, 'checks.json');
   const target = typeof v['target-url'] === 'string' ? v['target-url'] : null;
-  const checks = writeChecks(pos[0]!, loadBundle(pos[0]!), out, target);
+  const checks = writeChecks(pos[0]!, withRecordedCulprits(loadBundle(pos[0]!)), out, target);
   const count = (s: string) => checks.filter((c) => c.state === s).length;
   process.stdout.write(`${out}: ${count('success')} success, ${count('warning')} warning, ${count('fail')} fail\n`);
   return 0;
@@ -731,7 +731,7 @@ function mailCommand(v: Values, pos: string[]): number {
   if (pos.length !== 1)
     throw new RigError('usage', 'report --mail needs one bundle', { fix: 'dmemfs-rig report --mail out/run-...' });
   const out = typeof v.out === 'string' ? v.out : join(pos[0]!, 'mail');
-  const files = writeMails(pos[0]!, loadBundle(pos[0]!), out);
+  const files = writeMails(pos[0]!, withRecordedCulprits(loadBundle(pos[0]!)), out);
   for (const f of files) process.stdout.write(`${f}\n`);
   if (!files.length) process.stdout.write('no finding in the bundle: no mail\n');
   return 0;

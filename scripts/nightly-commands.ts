@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from 'node:path';
 import { messageOf, RigError } from '../core/errors.js';
 import { info, warn } from '../core/log.js';
-import { writeChecks, writeKcidb } from '../report/findings.js';
+import { withRecordedCulprits, writeChecks, writeKcidb } from '../report/findings.js';
 import { writeMails } from '../report/mail.js';
 import { loadProfile } from '../kernel/profile.js';
 import { acceptBundle, githubAnnotations, recoverBase } from '../report/baseline.js';
@@ -285,7 +285,7 @@ function findingsCommand(): Command {
     options: { bundle: bundleOpt },
     async run(v) {
       const bundle = nightBundle(v);
-      const run = loadBundle(bundle);
+      const run = withRecordedCulprits(loadBundle(bundle));
       const dir = join(bundle, 'findings');
       mkdirSync(dir, { recursive: true });
       const parts: Array<[string, () => Promise<string>]> = [

@@ -8,8 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { culpritKey, culpritSignatures, culpritWords, recordCulprits } from '../../runner/culprits.js';
-import { withCulprits } from '../../runner/scenario-runner.js';
-import { loadCulprits, recordedCulpritWords, signatureSha } from '../../scenarios/culprit-record.js';
+import { loadCulprits, recordedCulpritWords, signatureSha, withCulprits } from '../../scenarios/culprit-record.js';
 import { SIGNATURES } from '../../scenarios/signatures.js';
 import { loadProfile } from '../../kernel/profile.js';
 import type { ScenarioResult } from '../../core/results.js';
@@ -83,4 +82,11 @@ t.test('recorded, then read back by the table and by a run', async (t) => {
   t.same(withIt!.signatures[0]!.culprit, { number: 35, title: 'vfio: support dmem', patches: 37 });
   const [other] = withCulprits([scenario], 'unpinned-abc', all);
   t.equal(other!.signatures[0]!.culprit, undefined, 'another series: no culprit carried over');
+  const own = { number: 12, title: 'y', patches: 37 };
+  const carried = { ...scenario, signatures: [{ ...scenario.signatures[0]!, culprit: own }] };
+  t.same(
+    withCulprits([carried], 'rfc-v2-on-debian-5.10.223', all)[0]!.signatures[0]!.culprit,
+    own,
+    'a culprit the run carries is kept',
+  );
 });
