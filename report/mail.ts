@@ -100,7 +100,11 @@ export interface Thread {
   patches: Map<number, ThreadMail>;
 }
 
-const header = (m: MailMessage, h: string) => m.headers.get(h)?.join(', ');
+const header = (m: MailMessage, h: string) =>
+  m.headers
+    .get(h)
+    ?.map((v) => v.replace(/\s+/g, ' ').trim())
+    .join(', ');
 const bracket = (id: string) => (id.startsWith('<') ? id : `<${id}>`);
 
 export function threadOf(mboxText: string, mbox: string): Thread {
@@ -273,17 +277,19 @@ export function renderMail(f: Finding, ctx: MailContext): string {
   return [...headers, '', ...body].join('\r\n');
 }
 
-/** Long headers folded at commas (RFC 5322 2.2.3), lines at most 78 characters where a comma allows. */
+/** Long headers folded (RFC 5322 2.2.3): address lists after their commas, others at spaces. */
 function foldHeader(h: string): string {
   if (h.length <= 78) return h;
-  const parts = h.split(/,\s*/);
+  const sep = h.includes(', ') ? ', ' : ' ';
+  const parts = h.split(sep);
   const lines: string[] = [];
   let cur = parts[0]!;
   for (const p of parts.slice(1)) {
-    if (cur.length + 2 + p.length > 78) {
-      lines.push(`${cur},`);
+    // Never leave the header's name alone on its line.
+    if (cur.length + sep.length + p.length > 78 && !cur.endsWith(':')) {
+      lines.push(sep === ', ' ? `${cur},` : cur);
       cur = ` ${p}`;
-    } else cur = `${cur}, ${p}`;
+    } else cur = `${cur}${sep}${p}`;
   }
   lines.push(cur);
   return lines.join('\r\n');

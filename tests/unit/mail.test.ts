@@ -70,8 +70,14 @@ async function check(t: Test, text: string, replyTo: string, subject: RegExp) {
   );
   t.match(body, /\nReported-by: dmemfs-rig <dmemfs-rig@dmemfs-rig\.invalid>\n/);
   t.notMatch(body, /^Closes:/m, 'no invented Closes: link');
-  for (const line of text.split('\r\n').slice(0, text.split('\r\n').indexOf('')))
-    t.ok(line.length <= 78 || !line.includes(','), `header line folded where it can: ${line.slice(0, 40)}`);
+  for (const line of text.split('\r\n').slice(0, text.split('\r\n').indexOf(''))) {
+    t.ok(
+      line.length <= 78 || !/[ ,]/.test(line.replace(/^[\w-]+: /, '').trim()),
+      `header line folded where it can (never after its name alone): ${line.slice(0, 40)}`,
+    );
+    t.ok(line.length <= 998, 'within RFC 5322 998');
+  }
+  t.notMatch(text, /^(To|Cc):\s{2,}/m, 'header values without the mbox alignment blanks');
   return body;
 }
 
