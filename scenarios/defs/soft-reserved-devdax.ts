@@ -195,11 +195,12 @@ async function carve(
   });
   rec('hmem_struct_page_kb_per_gib', Math.round((used * SOFT_RESERVED.bytes) / (2 * MIB_256)), {
     unit: 'kB/GiB',
-    expect: within(STRUCT_PAGE_KB_PER_GIB, 1024),
+    expect: within(STRUCT_PAGE_KB_PER_GIB, 2048),
     why:
       'each device gets struct pages in RAM when it is created: 64 B per 4 KiB page (16384 kB/GiB); MemFree ' +
-      'also moves by what else the guest allocates meanwhile (16336 to 16920 measured), inside 1024; no ' +
-      'struct pages (0), half or double them fall far outside',
+      'also moves by what else the guest frees or allocates meanwhile (16336 to 16920 measured on a quiet host, ' +
+      '15352 to 16968 with npm test two guests at once: the processes of the SSH commands in between exit), ' +
+      'inside 2048; no struct pages (0), half or double them fall far outside',
     note: `MemFree fell ${used} kB while two 256 MiB devices were created`,
   });
   return made.length === 2 ? [made[0]!, made[1]!] : undefined;
