@@ -7,14 +7,15 @@
  * layout: what was seen, on which base, series, config, compiler and machine, how to reproduce
  * it, the console excerpt, and the rig's Reported-by trailer (no Closes: link is invented).
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { RigError } from '../core/errors.js';
-import { projectRoot, sharedDir } from '../core/paths.js';
 import { describeExpectation, type RunResults, type ScenarioResult } from '../core/results.js';
 import { provenanceLine, type SeriesProvenance } from '../core/series-record.js';
 import { parseMbox, parseSubject, type MailMessage } from '../kernel/mbox.js';
+import { expandPath, listProfiles, loadProfile } from '../kernel/profile.js';
+import { seriesDefinition } from '../kernel/series.js';
 import { SIGNATURES } from '../scenarios/signatures.js';
 
 export const RIG_ADDRESS = 'dmemfs-rig <dmemfs-rig@dmemfs-rig.invalid>';
@@ -144,16 +145,16 @@ export function threadMbox(series: SeriesProvenance | undefined): string {
 }
 
 function mailedMbox(seriesName: string): string | undefined {
-  const defFile = join(projectRoot(), 'kernel', 'series', `${seriesName.split('+')[0]}.json`);
-  if (!existsSync(defFile)) return undefined;
-  const from = (JSON.parse(readFileSync(defFile, 'utf8')) as { rebasedFrom?: string }).rebasedFrom;
-  if (!from) return undefined;
-  const dir = join(projectRoot(), 'kernel', 'profiles');
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
-    const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { series?: { name?: string; mbox?: string } };
-    if (p.series?.name === from && p.series.mbox) return p.series.mbox.replace('{shared}', sharedDir());
+  let from: string | undefined;
+  try {
+    from = seriesDefinition(seriesName.split('+')[0]!.split('@')[0]!).rebasedFrom;
+  } catch {
+    return undefined; // an unpinned series: no definition, no series it was rebased from
   }
-  return undefined;
+  const p = listProfiles()
+    .map((n) => loadProfile(n))
+    .find((x) => x.series?.name === from && x.series?.mbox);
+  return p?.series?.mbox ? expandPath(p.series.mbox) : undefined;
 }
 
 /** Prose wrapped at WRAP columns, with a hanging indent. */
