@@ -63,11 +63,17 @@ export interface L1Options {
   /** Disks after the L1 image (/dev/vdb, ...). */
   extraDrives?: NonNullable<MachineSpec['drives']>;
   firmware?: MachineSpec['firmware'];
+  /** The root file system is the initramfs itself (rdinit=/init, no disk): a standalone reproducer's boot. */
+  initramfsRoot?: boolean;
 }
 
 /** L1's kernel command line: console, crash behaviour, root, IOMMU, then the boot's own tokens. */
 function l1Append(modular: boolean, opts: L1Options): string[] {
-  const root = modular ? ['rig.root=/dev/vda'] : ['root=/dev/vda', 'rw', 'rootfstype=ext4', 'init=/sbin/rig-init'];
+  const root = opts.initramfsRoot
+    ? ['rdinit=/init']
+    : modular
+      ? ['rig.root=/dev/vda']
+      : ['root=/dev/vda', 'rw', 'rootfstype=ext4', 'init=/sbin/rig-init'];
   return [
     ...['console=ttyS0', 'panic=-1', 'oops=panic', 'no5lvl', 'tsc=reliable', 'no_timer_check'],
     ...root,
@@ -106,7 +112,7 @@ export function l1Machine(files: BootFiles & { image: string; modular: boolean }
     ...(files.initrd ? { initrd: files.initrd } : {}),
     append: l1Append(files.modular, opts),
     forwards: [],
-    drives: [{ path: files.image, snapshot: true }, ...(opts.extraDrives ?? [])],
+    drives: opts.initramfsRoot ? [] : [{ path: files.image, snapshot: true }, ...(opts.extraDrives ?? [])],
     ...(opts.iommu ? { iommu: true } : {}),
     ...l1Devices(opts),
     ...(opts.hotplug ? { hotplug: opts.hotplug } : {}),

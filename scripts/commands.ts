@@ -59,6 +59,29 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { tmpdir } from 'node:os';
+import { proofTable, reproduce, reproducible } from '../runner/repro.js';
+import type { RunResults } from '../core/results.js';
+import type { AccelChoice } from '../vm/accel.js';
+import type { KernelInput } from '../kernel/pipeline.js';
+
+/** run --repro: the reproducers of what the run reproduced, each proven; whether every proof held. */
+async function reproducersOfRun(r: RunResults, out: string, accel: AccelChoice, input: KernelInput): Promise<boolean> {
+  const ids = reproducible(r);
+  if (!ids.length) {
+    info('repro: the run reproduced no signature that has a standalone reproducer');
+    return true;
+  }
+  const done = await reproduce({
+    ids,
+    out: join(out, 'repro'),
+    kernels: { profile: r.profile, input, baseline: 'baseline-debian' },
+    accel,
+    prove: true,
+    bundle: { path: out, run: r },
+  });
+  for (const d of done) if (d.proof) process.stdout.write(`\n${proofTable(d.id, d.proof)}\n`);
+  return done.every((d) => d.proof?.every((p) => p.ok));
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -262,6 +285,10 @@ export const COMMANDS: Command[] = [
       accel: accelOpt,
       out: { type: 'string', help: 'result directory (default out/run-<time>)' },
       list: { type: 'boolean', help: 'list the scenarios and what each proves' },
+      repro: {
+        type: 'boolean',
+        help: 'then write a standalone reproducer of every signature it reproduced and prove it (OUT/repro/)',
+      },
     },
     async run(v) {
       if (v.list) {
@@ -289,7 +316,8 @@ export const COMMANDS: Command[] = [
       process.stdout.write(
         `${runSummary(r)}\n# bundle: ${out} (report.html, report.md, results.json, ` + `junit.xml, consoles/)\n`,
       );
-      return r.scenarios.some((s) => s.status === 'fail') ? 1 : 0;
+      const proofs = v.repro ? await reproducersOfRun(r, out, accel, kernelInput(v)) : true;
+      return r.scenarios.some((s) => s.status === 'fail') || !proofs ? 1 : 0;
     },
   },
   {

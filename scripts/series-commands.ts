@@ -11,6 +11,7 @@ import { culprits, culpritsTable, recordCulprits } from '../runner/culprits.js';
 import { coverageTable, mutantsTable, runMutants, type MutantsResult } from '../runner/mutants.js';
 import { parseJobs } from '../runner/workers.js';
 import { MUTANTS } from '../scenarios/mutants.js';
+import { reproCommand } from './repro-command.js';
 import { chooseAccel } from '../vm/accel.js';
 import {
   accelOpt as accel,
@@ -252,5 +253,5 @@ export const mutantsPassed = (r: MutantsResult): boolean =>
   r.outcomes.every((o) => o.ok || (o.skipped !== undefined && !o.collateral.length));
 
 export function seriesCommands(): Command[] {
-  return [pinCommand(), bisectCommand(), culpritsCommand(), mutantsCommand()];
+  return [pinCommand(), bisectCommand(), culpritsCommand(), reproCommand(), mutantsCommand()];
 }

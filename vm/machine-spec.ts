@@ -83,7 +83,8 @@ export const OVMF_IMAGE = '/usr/share/ovmf/OVMF.fd';
 /** Where the runtime pieces live: decided by the runner, not by the scenario. */
 export interface RuntimeWiring {
   accel: Accel;
-  qmpSocket: string;
+  /** QMP's socket; none for a machine that nobody monitors (a standalone reproducer's qemu.sh). */
+  qmpSocket?: string;
   pidFile?: string;
   /** The SSH host key made for this boot, handed to the guest through fw_cfg (see HOST_KEY_FW_CFG). */
   hostKeyFile?: string;
@@ -286,7 +287,7 @@ export function qemuArgs(spec: MachineSpec, wiring: RuntimeWiring): string[] {
     // No default devices, no display; the serial console goes to our stdout.
     ...['-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot'],
     ...['-chardev', 'stdio,id=console0,signal=off', '-serial', 'chardev:console0'],
-    ...['-qmp', `unix:${qemuOptValue(wiring.qmpSocket)},server=on,wait=off`],
+    ...(wiring.qmpSocket ? ['-qmp', `unix:${qemuOptValue(wiring.qmpSocket)},server=on,wait=off`] : []),
     ...(wiring.pidFile ? ['-pidfile', wiring.pidFile] : []),
     ...(wiring.hostKeyFile ? ['-fw_cfg', `name=${HOST_KEY_FW_CFG},file=${qemuOptValue(wiring.hostKeyFile)}`] : []),
     ...deviceArgs(spec),

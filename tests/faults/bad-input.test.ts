@@ -13,7 +13,8 @@ import { fault, oneClearError } from '../helpers/faults.js';
 import { fullOnly } from '../helpers/tier.js';
 import { rigCli } from '../helpers/cli.js';
 import { git, gitTree } from '../helpers/git-tree.js';
-import { ORIGINAL_MBOX, REBASED_MBOX, rawMessages } from '../helpers/fixtures.js';
+import { FULL_RUN_BUNDLE, ORIGINAL_MBOX, REBASED_MBOX, rawMessages } from '../helpers/fixtures.js';
+import type { RunResults } from '../../core/results.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rig-bad-input-'));
 /** A profile file as the test edits it: the fields it touches. */
@@ -47,6 +48,31 @@ await fault(t, 'bad-input', 'a signature nobody knows, to bisect or to find the 
     /\[usage\]/,
     /belongs to scenario vfio-pin, not reservation/,
   );
+});
+
+await fault(t, 'bad-input', 'a reproducer of what the given run did not reproduce, or of what has none', async (st) => {
+  const bundle = join(tmp, 'vfio-fixed-bundle');
+  mkdirSync(bundle, { recursive: true });
+  const run = JSON.parse(readFileSync(FULL_RUN_BUNDLE(), 'utf8')) as RunResults;
+  for (const s of run.scenarios)
+    for (const c of s.signatures)
+      if (c.id === 'vfio-get-dmem-pfn-null') Object.assign(c, { reproduced: false, outcome: 'fixed' });
+  writeFileSync(join(bundle, 'results.json'), JSON.stringify(run));
+  const out = join(tmp, 'repro-out');
+  oneClearError(
+    st,
+    await rigCli(['repro', 'vfio-get-dmem-pfn-null', '--bundle', bundle, '--out', out, '--prove']),
+    /\[not-reproduced\]/,
+    /signature vfio-get-dmem-pfn-null did not reproduce in .*vfio-fixed-bundle \(vfio-pin: fixed\)/,
+  );
+  oneClearError(
+    st,
+    await rigCli(['repro', 'kvm-dmem-4k', '--out', out]),
+    /\[no-reproducer\]/,
+    /signature kvm-dmem-4k has no standalone reproducer: it needs a second-level guest/,
+  );
+  oneClearError(st, await rigCli(['repro', 'no-such-signature', '--out', out]), /\[unknown-signature\]/, /no-such/);
+  st.notOk(existsSync(out), 'nothing written for any of them');
 });
 
 await fault(t, 'bad-input', 'unknown profile', async (st) => {
