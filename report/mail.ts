@@ -7,7 +7,8 @@
  * layout: what was seen, on which base, series, config, compiler and machine, how to reproduce
  * it, the console excerpt, and the rig's Reported-by trailer (no Closes: link is invented).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { RigError } from '../core/errors.js';
@@ -172,9 +173,61 @@ export function wrap(text: string, indent = '', first = indent): string {
   return lines.join('\n');
 }
 
+/**
+ * A standalone reproducer the run wrote and proved (`run --repro`: BUNDLE/repro/ID/, every
+ * proof as required): its files, attached to the mail, and what each kernel showed.
+ */
+export interface MailRepro {
+  files: Array<{ name: string; text: string }>;
+  proof: Array<{ kernel: string; outcome: string; seconds: number }>;
+}
+
+/** The proven reproducer of `id` in the bundle, or undefined (none written, or a proof not met). */
+export function reproOf(bundle: string, id: string): MailRepro | undefined {
+  const dir = join(bundle, 'repro', id);
+  const proofFile = join(dir, 'proof', 'proof.json');
+  if (!existsSync(proofFile)) return undefined;
+  const proof = JSON.parse(readFileSync(proofFile, 'utf8')) as Array<MailRepro['proof'][number] & { ok: boolean }>;
+  if (!proof.length || !proof.every((r) => r.ok)) return undefined;
+  const files = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => ({ name: e.name, text: readFileSync(join(dir, e.name), 'utf8') }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  if (!files.some((f) => f.name === 'repro.sh')) return undefined;
+  return { files, proof: proof.map(({ kernel, outcome, seconds }) => ({ kernel, outcome, seconds })) };
+}
+
+/** How to reproduce: the attached reproducer when the run proved one, else the rig's own command. */
+function reproduceLines(f: Finding, run: RunResults, repro: MailRepro | undefined): string[] {
+  const rig = [`  npm ci`, `  npm run rig -- run --profile ${run.profile} \\`, `      --scenario ${f.scenario}`];
+  if (!repro) return ['To reproduce, in a clone of dmemfs-rig:', ...rig];
+  const script = repro.files.find((x) => x.name === 'repro.sh')!.text.replace(/\n$/, '');
+  return [
+    wrap(
+      'To reproduce with nothing of dmemfs-rig: save the attached files in one directory (kernel.config.gz ' +
+        'is the config of the kernel that showed it; build the series with it), then, with ' +
+        'qemu-system-x86_64, gcc and a static libc, busybox-static, cpio and gzip:',
+    ),
+    '',
+    '  sh build.sh && sh mkinitramfs.sh',
+    '  KERNEL=/path/to/arch/x86/boot/bzImage sh qemu.sh',
+    '',
+    wrap('The rig ran them as attached, each in a fresh guest, on this run:'),
+    ...repro.proof.map((p) => wrap(`${p.kernel}: ${p.outcome}, ${p.seconds} s`, '      ', '  ')),
+    '',
+    "repro.sh, the guest's only program (init runs it, then powers off):",
+    '',
+    ...script.split('\n').map((l) => (l ? `  ${l}` : '')),
+    '',
+    'Or, in a clone of dmemfs-rig:',
+    ...rig,
+  ];
+}
+
 export interface MailContext {
   run: RunResults;
   thread: Thread;
+  repro?: MailRepro;
   build?: { toolchain?: { version?: string }; source?: { package?: string; version?: string; baseCommit?: string } };
 }
 
@@ -249,10 +302,7 @@ export function renderMail(f: Finding, ctx: MailContext): string {
     ...f.seen.map((l) => wrap(l, '    ', '  ')),
     ...(f.why ? ['', 'Why, as far as the rig can tell:', wrap(f.why, '  ', '  ')] : []),
     '',
-    'To reproduce, in a clone of dmemfs-rig:',
-    '  npm ci',
-    `  npm run rig -- run --profile ${run.profile} \\`,
-    `      --scenario ${f.scenario}`,
+    ...reproduceLines(f, run, ctx.repro),
     ...(f.excerpt ? ['', 'The kernel log (lines as printed, not wrapped):', '', ...f.excerpt.split('\n')] : []),
     '',
     `Reported-by: ${RIG_ADDRESS}`,
@@ -271,11 +321,46 @@ export function renderMail(f: Finding, ctx: MailContext): string {
     `In-Reply-To: ${target.messageId}`,
     `References: ${refs.join(' ')}`,
     'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=utf-8',
-    'Content-Transfer-Encoding: 8bit',
+    ...(ctx.repro ? [`Content-Type: multipart/mixed; boundary="${boundaryOf(id)}"`] : TEXT_PART),
     'X-Mailer: dmemfs-rig report --mail (never sent by the rig)',
   ].map((h) => foldHeader(h));
-  return [...headers, '', ...body].join('\r\n');
+  // wrap() and the excerpt break lines with LF: every line end of the message is CRLF.
+  const text = body.join('\n').replace(/\r?\n/g, '\r\n');
+  if (!ctx.repro) return [...headers, '', text].join('\r\n');
+  return [...headers, '', ...withAttachments(text, ctx.repro, boundaryOf(id))].join('\r\n');
+}
+
+const TEXT_PART = ['Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit'];
+const boundaryOf = (id: string) => `=_dmemfs-rig_${id}`;
+
+/**
+ * multipart/mixed (RFC 2046 5.1): the body, then each file of the reproducer as an attachment in
+ * base64 (saved, each is byte for byte the file the rig ran: LF line ends, its mode aside), and
+ * kernel.config gzipped, as the kernel test robot sends its config.gz.
+ */
+function withAttachments(body: string, repro: MailRepro, boundary: string): string[] {
+  const b64 = (b: Buffer) => b.toString('base64').match(/.{1,76}/g) ?? [];
+  const part = (name: string, type: string, bytes: Buffer) => [
+    `Content-Type: ${type}; name="${name}"`,
+    `Content-Disposition: attachment; filename="${name}"`,
+    'Content-Transfer-Encoding: base64',
+    '',
+    ...b64(bytes),
+  ];
+  const parts: string[][] = [
+    [...TEXT_PART, '', body],
+    ...repro.files.map((f) =>
+      f.name === 'kernel.config'
+        ? part('kernel.config.gz', 'application/gzip', gzipSync(Buffer.from(f.text), { level: 9 }))
+        : part(f.name, 'text/plain; charset=utf-8', Buffer.from(f.text)),
+    ),
+  ];
+  return [
+    'This is a MIME message: the report, then the reproducer as attachments.',
+    ...parts.flatMap((p) => [`--${boundary}`, ...p]),
+    `--${boundary}--`,
+    '',
+  ];
 }
 
 /** Long headers folded (RFC 5322 2.2.3): address lists after their commas, others at spaces. */
@@ -306,7 +391,8 @@ export function writeMails(bundle: string, run: RunResults, outDir: string): str
   mkdirSync(outDir, { recursive: true });
   return findings.map((f, i) => {
     const file = join(outDir, `${String(i + 1).padStart(2, '0')}-${f.id.replace(/[^A-Za-z0-9.-]+/g, '_')}.eml`);
-    writeFileSync(file, renderMail(f, { run, thread, ...(build ? { build } : {}) }));
+    const repro = f.known ? reproOf(bundle, f.id) : undefined;
+    writeFileSync(file, renderMail(f, { run, thread, ...(build ? { build } : {}), ...(repro ? { repro } : {}) }));
     return file;
   });
 }

@@ -148,7 +148,7 @@ const BUILD_FLAGS = ['-static', '-O2', '-Wall', '-Wextra'];
 
 /** The one-line build command of a helper, run in the reproducer's directory. */
 export function helperBuildLine(h: string): string {
-  return `gcc ${BUILD_FLAGS.join(' ')} -o ${h} helpers/${h}.c`;
+  return `gcc ${BUILD_FLAGS.join(' ')} -o ${h} ${h}.c`;
 }
 
 function buildScript(repro: Reproducer): string {
@@ -228,7 +228,7 @@ function readme(repro: Reproducer, sig: Signature, src: ReproSource): string {
 export function writeReproducer(id: string, out: string, src: ReproSource): string[] {
   const { sig, repro } = reproducerFor(id);
   const images = join(projectRoot(), 'images');
-  mkdirSync(join(out, 'helpers'), { recursive: true });
+  mkdirSync(out, { recursive: true });
   const files: Record<string, string> = {
     README: readme(repro, sig, src),
     'qemu.sh': qemuScript(repro, sig),
@@ -238,9 +238,9 @@ export function writeReproducer(id: string, out: string, src: ReproSource): stri
     'build.sh': buildScript(repro),
     'mkinitramfs.sh': mkinitramfsScript(repro),
     'expected.txt': expectedText(repro, sig),
-    'helpers/rig-helper.h': readFileSync(join(images, 'helpers', 'rig-helper.h'), 'utf8'),
+    'rig-helper.h': readFileSync(join(images, 'helpers', 'rig-helper.h'), 'utf8'),
     ...Object.fromEntries(
-      repro.helpers.map((h) => [`helpers/${h}.c`, readFileSync(join(images, 'helpers', `${h}.c`), 'utf8')]),
+      repro.helpers.map((h) => [`${h}.c`, readFileSync(join(images, 'helpers', `${h}.c`), 'utf8')]),
     ),
   };
   for (const [name, text] of Object.entries(files)) {
@@ -307,16 +307,16 @@ export async function proveReproducer(
   const { repro } = reproducerFor(id);
   const work = makePrivateRunDir(`repro-${id}`);
   try {
-    cpSync(dir, work, { recursive: true, filter: (s) => !s.includes('/proof') });
+    const proofDir = join(dir, 'proof');
+    cpSync(dir, work, { recursive: true, filter: (s) => s !== proofDir && !s.startsWith(`${proofDir}/`) });
     for (const script of ['build.sh', 'mkinitramfs.sh'])
       await execa('sh', [join(work, script)], { cwd: work, stdin: 'ignore' }).catch((e: unknown) => {
         throw new RigError('repro-build', `${script} of the ${id} reproducer failed: ${(e as Error).message}`, {
           fix: 'install what its README names (`npm run setup` installs them on Debian)',
         });
       });
-    const proof = join(dir, 'proof');
-    rmSync(proof, { recursive: true, force: true });
-    mkdirSync(proof, { recursive: true });
+    rmSync(proofDir, { recursive: true, force: true });
+    mkdirSync(proofDir, { recursive: true });
     const rows: ProofRow[] = [];
     for (const k of kernels) {
       info(`repro ${id}: on ${k.what}`);
@@ -335,7 +335,7 @@ export async function proveReproducer(
       track(p);
       const r = await p;
       const console = String(r.all ?? '') + (r.timedOut ? `\n(repro: killed after ${bound / 1000} s)\n` : '');
-      const log = join(proof, `console-${k.label}.log`);
+      const log = join(proofDir, `console-${k.label}.log`);
       writeFileSync(log, console);
       const { outcome, result } = judgeConsole(repro, console);
       const expected = EXPECTED[k.label];
@@ -350,8 +350,8 @@ export async function proveReproducer(
         console: join('proof', `console-${k.label}.log`),
       });
     }
-    writeFileSync(join(proof, 'proof.json'), JSON.stringify(rows, null, 2) + '\n');
-    writeFileSync(join(proof, 'proof.txt'), proofTable(id, rows) + '\n');
+    writeFileSync(join(proofDir, 'proof.json'), JSON.stringify(rows, null, 2) + '\n');
+    writeFileSync(join(proofDir, 'proof.txt'), proofTable(id, rows) + '\n');
     return rows;
   } finally {
     rmSync(work, { recursive: true, force: true });

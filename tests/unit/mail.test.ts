@@ -2,12 +2,18 @@
  * report --mail on a recorded bundle (tests/fixtures/bundles/full-run: the full run of
  * 2026-12-03 17:16), each message parsed back with mailparser: headers, threading into the
  * series as mailed (../shared/fixtures/dmemfs-rfc-v2.mbox), wrapping, the trailer; and the
- * refusals of a bundle whose mbox cannot be found.
+ * refusals of a bundle whose mbox cannot be found. The reproducer attached to a mail is written
+ * by writeReproducer and its proof judged from the consoles of tests/fixtures/repro/ (2026-12-05).
  */
 import t, { type Test } from 'tap';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { simpleParser } from 'mailparser';
-import { findingsOf, renderMail, threadMbox, threadOf, WRAP, RIG_ADDRESS } from '../../report/mail.js';
+import { projectRoot } from '../../core/paths.js';
+import { findingsOf, renderMail, reproOf, threadMbox, threadOf, WRAP, RIG_ADDRESS } from '../../report/mail.js';
+import { judgeConsole, reproducerFor, writeReproducer } from '../../runner/repro.js';
 import { FULL_RUN_BUNDLE, ORIGINAL_MBOX } from '../helpers/fixtures.js';
 import type { RunResults } from '../../core/results.js';
 
@@ -45,7 +51,7 @@ t.test('one finding per reproduced signature, and none for what passed', async (
   t.ok(findings.every((f) => f.known));
 });
 
-async function check(t: Test, text: string, replyTo: string, subject: RegExp) {
+async function check(t: Test, text: string, replyTo: string, subject: RegExp, multipart = false) {
   const m = await simpleParser(text);
   t.same(
     m.from?.value.map((a) => `${a.name} <${a.address}>`),
@@ -58,7 +64,7 @@ async function check(t: Test, text: string, replyTo: string, subject: RegExp) {
   t.match(m.messageId ?? '', /^<dmemfs-rig\.[0-9a-f]{20}@dmemfs-rig\.invalid>$/);
   t.match(
     String(m.headers.get('content-type') ? (m.headers.get('content-type') as { value: string }).value : ''),
-    'text/plain',
+    multipart ? 'multipart/mixed' : 'text/plain',
   );
   const body = m.text ?? '';
   const [prose] = body.split('The kernel log (lines as printed, not wrapped):');
@@ -122,4 +128,72 @@ t.test('no mbox to reply into: error [no-mbox]', async (t) => {
       }),
     { kind: 'no-mbox', message: /\/nonexistent\/x\.mbox is not here/ },
   );
+});
+
+/** A bundle holding the VFIO reproducer as `run --repro` leaves it, proven from the recorded consoles. */
+function bundleWithRepro(okOn: { baseline: boolean }): string {
+  const bundle = mkdtempSync(join(tmpdir(), 'rig-mail-repro-'));
+  const id = 'vfio-get-dmem-pfn-null';
+  const dir = join(bundle, 'repro', id);
+  const config = join(bundle, 'config');
+  writeFileSync(config, '# the config of the kernel\nCONFIG_DMEMFS=y\nCONFIG_VFIO=y\n');
+  writeReproducer(id, dir, { series: 'the series', culprit: 'introduced by 36/37', kernelConfig: config });
+  const { repro } = reproducerFor(id);
+  const rows = (['series', 'baseline', 'fixed'] as const).map((label) => {
+    const console = readFileSync(join(projectRoot(), 'tests', 'fixtures', 'repro', `${id}.${label}.log`), 'utf8');
+    const { outcome } = judgeConsole(repro, console);
+    const ok = label === 'series' ? outcome === 'bug' : label === 'fixed' ? outcome === 'no-bug' : okOn.baseline;
+    return { label, kernel: `the ${label} kernel`, outcome, seconds: 2, ok };
+  });
+  mkdirSync(join(dir, 'proof'), { recursive: true });
+  writeFileSync(join(dir, 'proof', 'proof.json'), JSON.stringify(rows));
+  return bundle;
+}
+
+t.test('a proven reproducer goes with the mail: inline steps, every file attached as it ran', async (t) => {
+  const bundle = bundleWithRepro({ baseline: true });
+  const repro = reproOf(bundle, 'vfio-get-dmem-pfn-null');
+  t.ok(repro, 'the bundle holds a proven reproducer');
+  const vfio = findingsOf(run).find((f) => f.id === 'vfio-get-dmem-pfn-null')!;
+  const text = renderMail(vfio, { run, thread, repro: repro! });
+  const body = await check(t, text, original.cover!.messageId, /^Re: \[RFC V2 00\/37\] /, true);
+  t.match(body, /To reproduce with nothing of dmemfs-rig: save the attached files/);
+  t.match(
+    body,
+    /\n {2}sh build\.sh && sh mkinitramfs\.sh\n {2}KERNEL=\/path\/to\/arch\/x86\/boot\/bzImage sh qemu\.sh\n/,
+  );
+  t.match(
+    body,
+    /\n {2}the series kernel: bug, 2 s\n {2}the baseline kernel: absent, 2 s\n {2}the fixed kernel: no-bug, 2 s\n/,
+  );
+  const script = readFileSync(join(bundle, 'repro', 'vfio-get-dmem-pfn-null', 'repro.sh'), 'utf8');
+  for (const l of script.split('\n').filter(Boolean))
+    t.ok(body.includes(`\n  ${l}\n`), `repro.sh inline: ${l.slice(0, 30)}`);
+  t.match(body, /Or, in a clone of dmemfs-rig:\n {2}npm ci\n/, "the rig's own command stays as the other way");
+  const m = await simpleParser(text);
+  const names = m.attachments.map((a) => a.filename).sort();
+  t.same(names, [...repro!.files.map((f) => (f.name === 'kernel.config' ? 'kernel.config.gz' : f.name))].sort());
+  t.ok(names.includes('qemu.sh') && names.includes('vfio-dma.c') && names.includes('rig-helper.h'));
+  for (const f of repro!.files) {
+    const a = m.attachments.find((x) => x.filename === (f.name === 'kernel.config' ? 'kernel.config.gz' : f.name))!;
+    const bytes = f.name === 'kernel.config' ? gunzipSync(a.content) : a.content;
+    t.equal(bytes.toString('utf8'), f.text, `${f.name}: byte for byte the file that ran`);
+  }
+  t.ok(
+    text.split('\r\n').every((l) => l.length <= 998),
+    'every line of the message within RFC 5322 998',
+  );
+  t.notOk(text.replace(/\r\n/g, '').includes('\n'), 'CRLF line ends throughout');
+});
+
+t.test('a reproducer whose proof failed, or none, is not offered: the rig command alone', async (t) => {
+  const failed = bundleWithRepro({ baseline: false });
+  t.equal(reproOf(failed, 'vfio-get-dmem-pfn-null'), undefined, 'one proof not met: no reproducer');
+  t.equal(reproOf(failed, 'kvm-dmem-4k'), undefined, 'none written');
+  const vfio = findingsOf(run).find((f) => f.id === 'vfio-get-dmem-pfn-null')!;
+  const text = renderMail(vfio, { run, thread });
+  const body = await check(t, text, original.cover!.messageId, /^Re: /);
+  t.notOk(text.replace(/\r\n/g, '').includes('\n'), 'CRLF line ends throughout');
+  t.notMatch(body, /attached/);
+  t.match(body, /To reproduce, in a clone of dmemfs-rig:\n {2}npm ci\n/);
 });
