@@ -275,3 +275,28 @@ function signatureSections(d: RunDiff, section: (title: string, rows: string[]) 
 const onlyIn = (ms: readonly string[] | undefined) => (ms ? ` (in ${ms.join(', ')} only)` : '');
 
 const held = (ok: boolean | undefined) => (ok === undefined ? 'recorded' : ok ? 'met' : 'not met');
+
+/**
+ * Why the night's findings need writing again, against the accepted base: no base yet, the series
+ * changed (its patches by patch id, its edits, its prefix), or a signature's outcome moved. Empty:
+ * nothing for the list moved since the base was accepted.
+ */
+export function findingsMoved(base: RunResults | undefined, run: RunResults): string[] {
+  if (!base) return ['no accepted base yet'];
+  const why: string[] = [];
+  const seriesKey = (r: RunResults) =>
+    JSON.stringify([
+      r.series?.name ?? null,
+      (r.series?.patches ?? []).map((p) => p.patchId ?? p.title),
+      r.series?.edits ?? [],
+      r.series?.prefix ?? null,
+    ]);
+  if (seriesKey(base) !== seriesKey(run))
+    why.push(`the series changed (${base.series?.name ?? 'none'} -> ${run.series?.name ?? 'none'})`);
+  const outcomes = (r: RunResults) =>
+    new Map(r.scenarios.flatMap((s) => s.signatures.map((c) => [`${s.id}/${c.id}`, outcomeOf(c)] as const)));
+  const [was, now] = [outcomes(base), outcomes(run)];
+  for (const k of [...new Set([...was.keys(), ...now.keys()])].sort())
+    if (was.get(k) !== now.get(k)) why.push(`${k}: ${was.get(k) ?? 'not checked'} -> ${now.get(k) ?? 'not checked'}`);
+  return why;
+}

@@ -6,6 +6,7 @@
 import { describeExpectation } from '../core/results.js';
 import { SIGNATURES } from '../scenarios/signatures.js';
 import type { Signature } from '../scenarios/types.js';
+import { NO_REPRODUCER, reproducerOf } from '../scenarios/repros.js';
 import { loadCulprits, recordedCulpritWords, type RecordedCulprit } from '../scenarios/culprit-record.js';
 
 /** What the evidence must show, in words. */
@@ -31,17 +32,29 @@ function evidenceText(sig: Signature): string[] {
 
 const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
 
+/** Whether `repro` writes a standalone reproducer of it, and if not, why. */
+function reproducerWords(sig: Signature): string {
+  const r = reproducerOf(sig.id);
+  if (r)
+    return (
+      `yes: boot \`${r.boot}\`, ${r.helpers.length ? `helper ${r.helpers.map((h) => `\`${h}\``).join(', ')}` : 'no helper'}` +
+      (r.fixedBy ? `; not with the fix \`${r.fixedBy}\`` : '')
+    );
+  return `not yet: ${oneLine(NO_REPRODUCER[sig.id] ?? 'no reproducer written')}`;
+}
+
 export function knownFailuresMarkdown(
   signatures: readonly Signature[] = SIGNATURES,
   culprits: Record<string, RecordedCulprit> = loadCulprits(),
 ): string {
   const lines = [
-    '| signature | scenario | what goes wrong | the evidence must show | culprit (`culprits`) | why |',
-    '|---|---|---|---|---|---|',
+    '| signature | scenario | what goes wrong | the evidence must show | culprit (`culprits`) | reproducer (`repro`) | why |',
+    '|---|---|---|---|---|---|---|',
     ...signatures.map(
       (s) =>
         `| \`${s.id}\` | ${s.scenario === '*' ? 'any' : `\`${s.scenario}\``} | ${oneLine(s.title)} | ${evidenceText(s).join('; ').replace(/\|/g, '\\|')} ` +
-        `| ${recordedCulpritWords(s, culprits).replace(/\|/g, '\\|')} | ${oneLine(s.reason).replace(/\|/g, '\\|')} |`,
+        `| ${recordedCulpritWords(s, culprits).replace(/\|/g, '\\|')} | ${reproducerWords(s).replace(/\|/g, '\\|')} ` +
+        `| ${oneLine(s.reason).replace(/\|/g, '\\|')} |`,
     ),
   ];
   return lines.join('\n');

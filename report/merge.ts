@@ -208,6 +208,12 @@ export function mergeBundles(dirs: string[], out: string): RunResults {
     }
     const builder = shards.find((s) => s.run.kernel.key === run.kernel.key) ?? shards[0]!;
     writeBundle(staging, run, artifactsOf(builder.dir));
+    // The reproducers each shard proved (run --repro) for the signatures it reproduced: one shard
+    // runs a scenario, so an id comes from one shard; a second copy would be of the same run's kernel.
+    for (const s of shards)
+      for (const id of existsSync(join(s.dir, 'repro')) ? readdirSync(join(s.dir, 'repro')) : [])
+        if (!existsSync(join(staging, 'repro', id)))
+          cpSync(join(s.dir, 'repro', id), join(staging, 'repro', id), { recursive: true });
     for (const s of shards)
       if (existsSync(join(s.dir, 'mutants')))
         cpSync(join(s.dir, 'mutants'), join(staging, 'mutants', `shard-${s.run.shard!.index}`), { recursive: true });

@@ -14,7 +14,7 @@ import { loadProfile } from '../kernel/profile.js';
 import { acceptBundle, githubAnnotations, recoverBase } from '../report/baseline.js';
 import { mergeBundles } from '../report/merge.js';
 import { loadMutantShards, mergeMutantShards } from '../report/merge-mutants.js';
-import { compareRuns, loadBundle, renderDiff, type RunDiff } from '../report/compare.js';
+import { compareRuns, findingsMoved, loadBundle, renderDiff, type RunDiff } from '../report/compare.js';
 import { bisect, bisectTable } from '../runner/bisect.js';
 import { referenceGap, runMutants } from '../runner/mutants.js';
 import { parseJobs } from '../runner/workers.js';
@@ -272,22 +272,41 @@ function mergeNightCommand(): Command {
   };
 }
 
-/** Mails, patchwork checks and KCIDB JSON into BUNDLE/findings/, each part on its own. */
+/**
+ * Mails, patchwork checks and KCIDB JSON into BUNDLE/findings/, each part on its own, when the
+ * series changed or a signature moved against the accepted base (or there is none yet).
+ */
 function findingsCommand(): Command {
   return {
     name: 'nightly findings',
     summary: "the night's findings for the list, patchwork and KCIDB, into the bundle (reviewed and sent by hand)",
-    usage: '[--bundle DIR]',
+    usage: '[--bundle DIR] [--base DIR] [--always]',
     details:
-      'Writes BUNDLE/findings/mail/*.eml (report --mail), checks.json (report --checks) and kcidb.json ' +
-      '(report --kcidb). A part that cannot be made (no mbox to reply into) is said and skipped; exit 1 only when ' +
-      'the KCIDB document breaks its schema.',
-    options: { bundle: bundleOpt },
+      'Writes BUNDLE/findings/mail/*.eml (report --mail, each with the reproducer the shard proved, ' +
+      'BUNDLE/repro/), checks.json (report --checks) and kcidb.json (report --kcidb), and findings/why.txt: ' +
+      'what moved against the accepted base (no base yet, the series changed, a signature outcome changed). ' +
+      'When nothing moved, only why.txt is written, saying so (--always writes them all the same). A part that ' +
+      'cannot be made (no mbox to reply into) is said and skipped; exit 1 only when the KCIDB document breaks ' +
+      'its schema.',
+    options: {
+      bundle: bundleOpt,
+      base: { type: 'string', help: 'the accepted base directory (default base)' },
+      always: { type: 'boolean', help: 'write the findings even when nothing moved' },
+    },
     async run(v) {
       const bundle = nightBundle(v);
       const run = withRecordedCulprits(loadBundle(bundle));
+      const base = String(v.base ?? 'base');
+      const moved = findingsMoved(existsSync(join(base, 'accepted.json')) ? loadBundle(base) : undefined, run);
       const dir = join(bundle, 'findings');
       mkdirSync(dir, { recursive: true });
+      const why = moved.length
+        ? `written: ${moved.join('; ')}`
+        : `nothing moved against the accepted base in ${base}/ (series and every signature outcome)` +
+          (v.always ? ': written all the same (--always)' : ': not written again (--always writes them)');
+      writeFileSync(join(dir, 'why.txt'), why + '\n');
+      info(`findings: ${why}`);
+      if (!moved.length && !v.always) return 0;
       const parts: Array<[string, () => Promise<string>]> = [
         ['mail', async () => `${writeMails(bundle, run, join(dir, 'mail')).length} mail(s)`],
         ['checks', async () => `${writeChecks(bundle, run, join(dir, 'checks.json'), null).length} check(s)`],

@@ -60,6 +60,23 @@ t.test('two shards merge into the run they were cut from', async (t) => {
   t.match(readFileSync(join(out, second!.console!), 'utf8'), /shard 2/);
 });
 
+t.test("each shard's proven reproducers go into the merged bundle", async (t) => {
+  const dirs = shards(2);
+  const proofOf = (k: number, id: string) => {
+    const d = join(dirs[k]!, 'repro', id, 'proof');
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'proof.json'), JSON.stringify([{ kernel: `shard ${k + 1}`, ok: true }]));
+    writeFileSync(join(dirs[k]!, 'repro', id, 'repro.sh'), `echo shard ${k + 1}\n`);
+  };
+  proofOf(0, 'vfio-get-dmem-pfn-null');
+  proofOf(1, 'dmemfs-new-file-reads-old-data');
+  const out = join(root, 'merged-repro');
+  mergeBundles(dirs, out);
+  t.same(readdirSync(join(out, 'repro')).sort(), ['dmemfs-new-file-reads-old-data', 'vfio-get-dmem-pfn-null']);
+  t.equal(readFileSync(join(out, 'repro', 'vfio-get-dmem-pfn-null', 'repro.sh'), 'utf8'), 'echo shard 1\n');
+  t.match(readFileSync(join(out, 'repro', 'dmemfs-new-file-reads-old-data', 'proof', 'proof.json'), 'utf8'), 'shard 2');
+});
+
 t.test('shards that do not belong together are refused, and nothing is written', async (t) => {
   const [a, b] = shards(2);
   t.same(refusal([a!, a!]), { kind: 'duplicate-shard', written: false }, 'a shard given twice');
