@@ -35,11 +35,10 @@ const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
 /** Whether `repro` writes a standalone reproducer of it, and if not, why. */
 function reproducerWords(sig: Signature): string {
   const r = reproducerOf(sig.id);
-  if (r)
-    return (
-      `yes: boot \`${r.boot}\`, ${r.helpers.length ? `helper ${r.helpers.map((h) => `\`${h}\``).join(', ')}` : 'no helper'}` +
-      (r.fixedBy ? `; not with the fix \`${r.fixedBy}\`` : '')
-    );
+  if (r) {
+    const helpers = r.helpers.length ? `helper ${r.helpers.map((h) => `\`${h}\``).join(', ')}` : 'no helper';
+    return `yes: boot \`${r.boot}\`, ${helpers}${r.fixedBy ? `; not with the fix \`${r.fixedBy}\`` : ''}`;
+  }
   return `not yet: ${oneLine(NO_REPRODUCER[sig.id] ?? 'no reproducer written')}`;
 }
 
@@ -47,8 +46,9 @@ export function knownFailuresMarkdown(
   signatures: readonly Signature[] = SIGNATURES,
   culprits: Record<string, RecordedCulprit> = loadCulprits(),
 ): string {
+  const head = ['signature', 'scenario', 'what goes wrong', 'the evidence must show', 'culprit (`culprits`)'];
   const lines = [
-    '| signature | scenario | what goes wrong | the evidence must show | culprit (`culprits`) | reproducer (`repro`) | why |',
+    `| ${[...head, 'reproducer (`repro`)', 'why'].join(' | ')} |`,
     '|---|---|---|---|---|---|---|',
     ...signatures.map(
       (s) =>
