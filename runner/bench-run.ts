@@ -4,6 +4,7 @@
  * once more in an empty temporary cache (everything downloaded, built and booted from
  * nothing; ccache empty too), which is what a fresh CI runner pays.
  */
+import { median } from '../core/stats.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { RunResults } from '../core/results.js';
@@ -57,8 +58,6 @@ function timedRun(args: string[], out: string, env: NodeJS.ProcessEnv): Promise<
     });
   });
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 export async function benchRun(opts: {
   runs: number;

@@ -1,4 +1,5 @@
 /** The subcommands of dmemfs-rig. Each body is small: the work lives in the stage modules. */
+import { median } from '../core/stats.js';
 import { chooseAccel } from '../vm/accel.js';
 import { info } from '../core/log.js';
 import { setupHost, HOST_PACKAGES } from './setup-host.js';
@@ -81,12 +82,6 @@ async function reproducersOfRun(r: RunResults, out: string, accel: AccelChoice, 
   });
   for (const d of done) if (d.proof) process.stdout.write(`\n${proofTable(d.id, d.proof)}\n`);
   return done.every((d) => d.proof?.every((p) => p.ok));
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 export const COMMANDS: Command[] = [
