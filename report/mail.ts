@@ -17,6 +17,7 @@ import { provenanceLine, type SeriesProvenance } from '../core/series-record.js'
 import { parseMbox, parseSubject, type MailMessage } from '../kernel/mbox.js';
 import { expandPath, listProfiles, loadProfile } from '../kernel/profile.js';
 import { seriesDefinition } from '../kernel/series.js';
+import { decodeOops } from './decode-oops.js';
 import { SIGNATURES } from '../scenarios/signatures.js';
 
 export const RIG_ADDRESS = 'dmemfs-rig <dmemfs-rig@dmemfs-rig.invalid>';
@@ -31,6 +32,8 @@ export interface Finding {
   why?: string;
   seen: string[];
   excerpt?: string;
+  /** The oops's faulting instruction, decoded from its Code: bytes (report/decode-oops.ts). */
+  decoded?: { rip: string; lines: string[] };
   culprit?: { number: number; title: string; patches: number; presentFrom?: true };
 }
 
@@ -273,6 +276,17 @@ function whereWords(f: Finding): string {
     : 'on the whole series (the patch that introduced it is not bisected yet: dmemfs-rig culprits)';
 }
 
+function decodedSection(f: Finding): string[] {
+  if (!f.decoded) return [];
+  return [
+    '',
+    `The faulting instruction (${f.decoded.rip}), its Code: bytes`,
+    'decoded with objdump, offsets in bytes from the trapping one:',
+    '',
+    ...f.decoded.lines,
+  ];
+}
+
 /** One finding as an RFC 5322 message (CRLF line ends, as mail tools write them). */
 export function renderMail(f: Finding, ctx: MailContext): string {
   const { run, thread } = ctx;
@@ -304,6 +318,7 @@ export function renderMail(f: Finding, ctx: MailContext): string {
     '',
     ...reproduceLines(f, run, ctx.repro),
     ...(f.excerpt ? ['', 'The kernel log (lines as printed, not wrapped):', '', ...f.excerpt.split('\n')] : []),
+    ...decodedSection(f),
     '',
     `Reported-by: ${RIG_ADDRESS}`,
     '',
@@ -382,12 +397,16 @@ function foldHeader(h: string): string {
 }
 
 /** Write every finding of the bundle as DIR/NN-ID.eml; the paths written. */
-export function writeMails(bundle: string, run: RunResults, outDir: string): string[] {
+export async function writeMails(bundle: string, run: RunResults, outDir: string): Promise<string[]> {
   const mbox = threadMbox(run.series);
   const thread = threadOf(readFileSync(mbox, 'utf8'), mbox);
   const manifest = join(bundle, 'kernel', 'build-manifest.json');
   const build = existsSync(manifest) ? (JSON.parse(readFileSync(manifest, 'utf8')) as MailContext['build']) : undefined;
   const findings = findingsOf(run);
+  for (const f of findings) {
+    const decoded = f.excerpt ? await decodeOops(f.excerpt) : undefined;
+    if (decoded) f.decoded = decoded;
+  }
   mkdirSync(outDir, { recursive: true });
   return findings.map((f, i) => {
     const file = join(outDir, `${String(i + 1).padStart(2, '0')}-${f.id.replace(/[^A-Za-z0-9.-]+/g, '_')}.eml`);

@@ -750,11 +750,11 @@ function checksCommand(v: Values, pos: string[]): number {
   return 0;
 }
 
-function mailCommand(v: Values, pos: string[]): number {
+async function mailCommand(v: Values, pos: string[]): Promise<number> {
   if (pos.length !== 1)
     throw new RigError('usage', 'report --mail needs one bundle', { fix: 'dmemfs-rig report --mail out/run-...' });
   const out = typeof v.out === 'string' ? v.out : join(pos[0]!, 'mail');
-  const files = writeMails(pos[0]!, withRecordedCulprits(loadBundle(pos[0]!)), out);
+  const files = await writeMails(pos[0]!, withRecordedCulprits(loadBundle(pos[0]!)), out);
   for (const f of files) process.stdout.write(`${f}\n`);
   if (!files.length) process.stdout.write('no finding in the bundle: no mail\n');
   return 0;

@@ -308,7 +308,7 @@ function findingsCommand(): Command {
       info(`findings: ${why}`);
       if (!moved.length && !v.always) return 0;
       const parts: Array<[string, () => Promise<string>]> = [
-        ['mail', async () => `${writeMails(bundle, run, join(dir, 'mail')).length} mail(s)`],
+        ['mail', async () => `${(await writeMails(bundle, run, join(dir, 'mail'))).length} mail(s)`],
         ['checks', async () => `${writeChecks(bundle, run, join(dir, 'checks.json'), null).length} check(s)`],
         ['kcidb', async () => `${(await writeKcidb(bundle, run, join(dir, 'kcidb.json'))).tests.length} test(s)`],
       ];
