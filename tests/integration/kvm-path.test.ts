@@ -70,6 +70,7 @@ t.test('the rig inside a nested-SVM L1 takes its KVM path, unmodified', async (t
 
   const b = await inner(g, ['boot'], 600_000);
   t.equal(b.code, 0, `boot exits 0 (${b.seconds.toFixed(1)} s on L1's clock, node start included)`);
+  if (b.code !== 0) t.comment(`the inner boot's stderr, last lines:\n${b.stderr.split('\n').slice(-25).join('\n')}`);
   t.match(b.stderr, /accelerator: kvm/, 'the boot says it uses KVM');
   const memKb = Number(/MemTotal:\s+(\d+) kB/.exec(b.stdout)?.[1]);
   t.ok(memKb > 0.8 * 1024 * 1024 && memKb <= 1024 * 1024, `MemTotal ${memKb} kB of 2 x 512 MiB`);
