@@ -23,6 +23,7 @@ import {
   type SignatureCheck,
 } from '../core/results.js';
 import { RESULTS_SCHEMA, validate } from './schema.js';
+import { findingsOf } from './mail.js';
 
 export interface RunDiff {
   a: string;
@@ -278,25 +279,40 @@ const held = (ok: boolean | undefined) => (ok === undefined ? 'recorded' : ok ? 
 
 /**
  * Why the night's findings need writing again, against the accepted base: no base yet, the series
- * changed (its patches by patch id, its edits, its prefix), or a signature's outcome moved. Empty:
+ * changed (its patches by patch id, its edits, its prefix), a finding came or went (a signature
+ * or an unexpected failure) or changed its culprit, or a signature's outcome moved. Empty:
  * nothing for the list moved since the base was accepted.
  */
 export function findingsMoved(base: RunResults | undefined, run: RunResults): string[] {
   if (!base) return ['no accepted base yet'];
   const why: string[] = [];
-  const seriesKey = (r: RunResults) =>
-    JSON.stringify([
-      r.series?.name ?? null,
-      (r.series?.patches ?? []).map((p) => p.patchId ?? p.title),
-      r.series?.edits ?? [],
-      r.series?.prefix ?? null,
-    ]);
-  if (seriesKey(base) !== seriesKey(run))
-    why.push(`the series changed (${base.series?.name ?? 'none'} -> ${run.series?.name ?? 'none'})`);
-  const outcomes = (r: RunResults) =>
-    new Map(r.scenarios.flatMap((s) => s.signatures.map((c) => [`${s.id}/${c.id}`, outcomeOf(c)] as const)));
+  const name = (r: RunResults) => r.series?.name ?? 'none';
+  if (seriesKey(base) !== seriesKey(run)) why.push(`the series changed (${name(base)} -> ${name(run)})`);
+  // Unexpected failures get mails too, and a culprit recorded since moves a mail's thread.
+  const [had, has] = [findingKeys(base), findingKeys(run)];
+  const culprit = (c: string | undefined) => (c ? c : 'none');
+  for (const [id, c] of has)
+    if (!had.has(id)) why.push(`a new finding: ${id}`);
+    else if (had.get(id) !== c) why.push(`${id}: culprit ${culprit(had.get(id))} -> ${culprit(c)}`);
+  for (const id of had.keys()) if (!has.has(id)) why.push(`a finding gone: ${id}`);
   const [was, now] = [outcomes(base), outcomes(run)];
+  const said = (o: string | undefined) => o ?? 'not checked';
   for (const k of [...new Set([...was.keys(), ...now.keys()])].sort())
-    if (was.get(k) !== now.get(k)) why.push(`${k}: ${was.get(k) ?? 'not checked'} -> ${now.get(k) ?? 'not checked'}`);
+    if (was.get(k) !== now.get(k)) why.push(`${k}: ${said(was.get(k))} -> ${said(now.get(k))}`);
   return why;
 }
+
+const seriesKey = (r: RunResults) =>
+  JSON.stringify([
+    r.series?.name ?? null,
+    (r.series?.patches ?? []).map((p) => p.patchId ?? p.title),
+    r.series?.edits ?? [],
+    r.series?.prefix ?? null,
+  ]);
+
+/** Each finding of the run (as report --mail makes them) and its culprit, "" when none. */
+const findingKeys = (r: RunResults) =>
+  new Map(findingsOf(r).map((f) => [f.id, f.culprit ? `${f.culprit.number}/${f.culprit.patches}` : ''] as const));
+
+const outcomes = (r: RunResults) =>
+  new Map(r.scenarios.flatMap((s) => s.signatures.map((c) => [`${s.id}/${c.id}`, outcomeOf(c)] as const)));

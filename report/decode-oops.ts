@@ -1,5 +1,5 @@
 /**
- * The faulting instruction of a kernel oops, decoded from its `Code:` line: the bytes around the
+ * The trapping instruction of a kernel oops, decoded from its `Code:` line: the bytes around the
  * kernel RIP, with the trapping one in angle brackets, disassembled by binutils' objdump (x86-64),
  * as the kernel's scripts/decodecode does, so that a mail says what the CPU was doing
  * (`mov %rdx,0x0`: a store through a NULL pointer) beside the log.
@@ -61,7 +61,11 @@ const len = (i: Insn) => i.bytes.split(' ').length;
  * an instruction boundary): at most `before` and `after` of them.
  */
 export function decodedLines(all: Insn[], fromTrap: Insn[], trap: number, before = 6, after = 3): string[] {
-  const head = all.filter((i) => i.offset + len(i) <= trap).slice(-before);
+  // From byte 0 the decoding may start inside an instruction: its lines before the trap are shown
+  // only when one of them ends exactly at the trap (the two decodings then agree there).
+  const upTo = all.filter((i) => i.offset + len(i) <= trap);
+  const aligned = upTo.length > 0 && upTo.at(-1)!.offset + len(upTo.at(-1)!) === trap;
+  const head = aligned && before > 0 ? upTo.slice(-before) : [];
   const tail = fromTrap.filter((i) => i.offset >= trap).slice(0, after + 1);
   const rel = (o: number) => (o - trap === 0 ? '   0' : `${o - trap > 0 ? '+' : '-'}${Math.abs(o - trap)}`.padStart(4));
   return [...head, ...tail].map(
@@ -81,10 +85,14 @@ export async function decodeOops(excerpt: string): Promise<{ rip: string; lines:
     const bin = join(dir, 'code.bin');
     writeFileSync(bin, Buffer.from(code.bytes));
     const dis = (extra: string[]) =>
-      run(objdump, ['-D', '-b', 'binary', '-m', 'i386:x86-64', ...extra, bin], { what: 'objdump of the Code: bytes' });
+      run(objdump, ['-D', '-z', '-b', 'binary', '-m', 'i386:x86-64', ...extra, bin], {
+        what: 'objdump of the Code: bytes',
+      });
     const all = parseObjdump((await dis([])).stdout);
     const fromTrap = parseObjdump((await dis([`--start-address=${code.trap}`])).stdout);
     return { rip: code.rip, lines: decodedLines(all, fromTrap, code.trap) };
+  } catch {
+    return undefined; // an objdump without x86-64: the mail goes without the decoded lines
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -7,7 +7,7 @@
  * layout: what was seen, on which base, series, config, compiler and machine, how to reproduce
  * it, the console excerpt, and the rig's Reported-by trailer (no Closes: link is invented).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -18,6 +18,7 @@ import { parseMbox, parseSubject, type MailMessage } from '../kernel/mbox.js';
 import { expandPath, listProfiles, loadProfile } from '../kernel/profile.js';
 import { seriesDefinition } from '../kernel/series.js';
 import { decodeOops } from './decode-oops.js';
+import type { ProofRecord } from '../runner/repro.js';
 import { SIGNATURES } from '../scenarios/signatures.js';
 
 export const RIG_ADDRESS = 'dmemfs-rig <dmemfs-rig@dmemfs-rig.invalid>';
@@ -185,19 +186,32 @@ export interface MailRepro {
   proof: Array<{ kernel: string; outcome: string; seconds: number }>;
 }
 
-/** The proven reproducer of `id` in the bundle, or undefined (none written, or a proof not met). */
+/**
+ * The proven reproducer of `id` in the bundle, or undefined: none written, a proof not met, a
+ * proof without its three kernels, or a file that is not the one the proof ran (by sha256).
+ * Only the files the proof ran are attached.
+ */
 export function reproOf(bundle: string, id: string): MailRepro | undefined {
   const dir = join(bundle, 'repro', id);
   const proofFile = join(dir, 'proof', 'proof.json');
   if (!existsSync(proofFile)) return undefined;
-  const proof = JSON.parse(readFileSync(proofFile, 'utf8')) as Array<MailRepro['proof'][number] & { ok: boolean }>;
-  if (!proof.length || !proof.every((r) => r.ok)) return undefined;
-  const files = readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => ({ name: e.name, text: readFileSync(join(dir, e.name), 'utf8') }))
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
-  if (!files.some((f) => f.name === 'repro.sh')) return undefined;
-  return { files, proof: proof.map(({ kernel, outcome, seconds }) => ({ kernel, outcome, seconds })) };
+  const proof = JSON.parse(readFileSync(proofFile, 'utf8')) as Partial<ProofRecord>;
+  const rows = Array.isArray(proof.rows) ? proof.rows : [];
+  const shown = (label: string, outcome: string) =>
+    rows.some((r) => r.label === label && r.outcome === outcome && r.ok);
+  if (!rows.every((r) => r.ok) || !shown('series', 'bug') || !shown('baseline', 'absent') || !shown('fixed', 'no-bug'))
+    return undefined;
+  const listed = Object.entries(proof.files ?? {});
+  if (!listed.some(([n]) => n === 'repro.sh')) return undefined;
+  const files: MailRepro['files'] = [];
+  for (const [name, sha] of listed) {
+    const path = join(dir, name);
+    if (!existsSync(path)) return undefined;
+    const bytes = readFileSync(path);
+    if (createHash('sha256').update(bytes).digest('hex') !== sha) return undefined;
+    files.push({ name, text: bytes.toString('utf8') });
+  }
+  return { files, proof: rows.map(({ kernel, outcome, seconds }) => ({ kernel, outcome, seconds })) };
 }
 
 /** How to reproduce: the attached reproducer when the run proved one, else the rig's own command. */
@@ -207,9 +221,11 @@ function reproduceLines(f: Finding, run: RunResults, repro: MailRepro | undefine
   const script = repro.files.find((x) => x.name === 'repro.sh')!.text.replace(/\n$/, '');
   return [
     wrap(
-      'To reproduce with nothing of dmemfs-rig: save the attached files in one directory (kernel.config.gz ' +
-        'is the config of the kernel that showed it; build the series with it), then, with ' +
-        'qemu-system-x86_64, gcc and a static libc, busybox-static, cpio and gzip:',
+      'To reproduce with nothing of dmemfs-rig: save the attached files in one directory' +
+        (repro.files.some((x) => x.name === 'kernel.config')
+          ? ' (kernel.config.gz is the config of the kernel that showed it; build the series with it)'
+          : '') +
+        ', then, with qemu-system-x86_64, gcc and a static libc, busybox-static, cpio and gzip:',
     ),
     '',
     '  sh build.sh && sh mkinitramfs.sh',
@@ -280,7 +296,7 @@ function decodedSection(f: Finding): string[] {
   if (!f.decoded) return [];
   return [
     '',
-    `The faulting instruction (${f.decoded.rip}), its Code: bytes`,
+    `The trapping instruction (${f.decoded.rip}), its Code: bytes`,
     'decoded with objdump, offsets in bytes from the trapping one:',
     '',
     ...f.decoded.lines,
@@ -336,7 +352,9 @@ export function renderMail(f: Finding, ctx: MailContext): string {
     `In-Reply-To: ${target.messageId}`,
     `References: ${refs.join(' ')}`,
     'MIME-Version: 1.0',
-    ...(ctx.repro ? [`Content-Type: multipart/mixed; boundary="${boundaryOf(id)}"`] : TEXT_PART),
+    ...(ctx.repro
+      ? [`Content-Type: multipart/mixed; boundary="${boundaryOf(id)}"`, 'Content-Transfer-Encoding: 8bit']
+      : TEXT_PART),
     'X-Mailer: dmemfs-rig report --mail (never sent by the rig)',
   ].map((h) => foldHeader(h));
   // wrap() and the excerpt break lines with LF: every line end of the message is CRLF.

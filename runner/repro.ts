@@ -9,7 +9,18 @@
  * each kernel) on the series, the baseline kernel and the fixing mutant: the bug must show on
  * the first only.
  */
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { RigError } from '../core/errors.js';
@@ -24,6 +35,7 @@ import { SIGNATURES } from '../scenarios/signatures.js';
 import type { BootRequest, Signature } from '../scenarios/types.js';
 import { appendLine, qemuArgs, withWatchdogs } from '../vm/machine-spec.js';
 import type { AccelChoice } from '../vm/accel.js';
+import { qemuBinary } from '../vm/guest.js';
 import { namedEdits } from '../kernel/edits.js';
 import { runKernelPipeline, type KernelInput, type PipelineResult } from '../kernel/pipeline.js';
 import { recordedCulpritWords } from '../scenarios/culprit-record.js';
@@ -109,6 +121,7 @@ export function reproMachineArgs(repro: Reproducer): { args: string[]; append: s
 
 /** One shell word: single-quoted text, the marks as double-quoted variables. */
 export function shellWord(a: string): string {
+  if (a === '') return "''";
   const parts = a.split(/(@KERNEL@|@INITRD@|@ACCEL@)/).filter((p) => p !== '');
   return parts.map((p) => (VAR[p] ? `"$${VAR[p]}"` : `'${p.replace(/'/g, `'\\''`)}'`)).join('');
 }
@@ -127,7 +140,7 @@ export function qemuScript(repro: Reproducer, sig: Signature): string {
   }
   return [
     '#!/bin/sh',
-    `# ${sig.id}: ${sig.title}`,
+    `# ${sig.id}: ${sig.title.replace(/\s+/g, ' ')}`,
     `# The machine the rig saw it on (boot "${repro.boot}"), with the initramfs as root and no network.`,
     '#   KERNEL  the bzImage of the series, built with kernel.config (default ./bzImage)',
     '#   INITRD  the initramfs mkinitramfs.sh writes (default ./initramfs.cpio.gz)',
@@ -191,7 +204,7 @@ function expectedText(repro: Reproducer, sig: Signature): string {
     repro.bug.says,
     ...repro.bug.lines,
     '',
-    `## Without it (${repro.fixedBy ? `the fix ${repro.fixedBy} of dmemfs-rig's kernel/edits.ts` : 'fixed'})`,
+    `## Without it (the fix ${repro.fixedBy} of dmemfs-rig's kernel/edits.ts)`,
     repro.fixed.says,
     ...repro.fixed.lines,
     '',
@@ -228,6 +241,12 @@ function readme(repro: Reproducer, sig: Signature, src: ReproSource): string {
 export function writeReproducer(id: string, out: string, src: ReproSource): string[] {
   const { sig, repro } = reproducerFor(id);
   const images = join(projectRoot(), 'images');
+  if (existsSync(out) && readdirSync(out).length && !isReproDir(out))
+    throw new RigError('out-exists', `${out} holds files that are not a reproducer: nothing written`, {
+      fix: 'give --out a new directory, or one a reproducer was written into',
+    });
+  // A proof is of the files it ran: written again, the old one is gone until --prove runs.
+  rmSync(join(out, 'proof'), { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const files: Record<string, string> = {
     README: readme(repro, sig, src),
@@ -285,13 +304,65 @@ export interface ProofRow {
   ok: boolean;
   seconds: number;
   console: string;
+  /** 2 when the first console was inconclusive and the run was made once more. */
+  tries?: number;
 }
 
-const EXPECTED: Record<ProofKernel['label'], ReproOutcome[]> = {
+/** What the proof requires on each kernel. */
+export const EXPECTED: Record<ProofKernel['label'], ReproOutcome[]> = {
   series: ['bug'],
-  baseline: ['absent', 'no-bug'],
+  baseline: ['absent'],
   fixed: ['no-bug'],
 };
+
+/** What proof/proof.json holds: the digest of every file the proof ran, and a row per kernel. */
+export interface ProofRecord {
+  files: Record<string, string>;
+  rows: ProofRow[];
+}
+
+/** sha256 of every file of the reproducer's directory (proof/ aside), by name. */
+export function fileDigests(dir: string): Record<string, string> {
+  return Object.fromEntries(
+    readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => e.name)
+      .sort()
+      .map((n) => [
+        n,
+        createHash('sha256')
+          .update(readFileSync(join(dir, n)))
+          .digest('hex'),
+      ]),
+  );
+}
+
+/**
+ * qemu.sh once, with an environment of its own (PATH, the kernel, the accelerator and the QEMU
+ * the rig boots with): nothing else of the caller's environment reaches the scripts.
+ */
+async function runOnce(
+  repro: Reproducer,
+  work: string,
+  k: ProofKernel,
+  accel: AccelChoice,
+): Promise<{ console: string }> {
+  const bound = (repro.seconds + 30) * accel.timeoutScale * 1000;
+  const argv = [...qemuPrefix(), 'sh', join(work, 'qemu.sh')];
+  const p = execa(argv[0]!, argv.slice(1), {
+    cwd: work,
+    extendEnv: false,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', KERNEL: k.image, ACCEL: accel.accel, QEMU: qemuBinary() },
+    stdin: 'ignore',
+    all: true,
+    reject: false,
+    timeout: bound,
+    killSignal: 'SIGKILL',
+  });
+  track(p);
+  const r = await p;
+  return { console: String(r.all ?? '') + (r.timedOut ? `\n(repro: killed after ${bound / 1000} s)\n` : '') };
+}
 
 /**
  * Run the written directory as it is, once per kernel: build.sh and mkinitramfs.sh in a private
@@ -310,7 +381,12 @@ export async function proveReproducer(
     const proofDir = join(dir, 'proof');
     cpSync(dir, work, { recursive: true, filter: (s) => s !== proofDir && !s.startsWith(`${proofDir}/`) });
     for (const script of ['build.sh', 'mkinitramfs.sh'])
-      await execa('sh', [join(work, script)], { cwd: work, stdin: 'ignore' }).catch((e: unknown) => {
+      await execa('sh', [join(work, script)], {
+        cwd: work,
+        stdin: 'ignore',
+        extendEnv: false,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      }).catch((e: unknown) => {
         throw new RigError('repro-build', `${script} of the ${id} reproducer failed: ${(e as Error).message}`, {
           fix: 'install what its README names (`npm run setup` installs them on Debian)',
         });
@@ -321,23 +397,19 @@ export async function proveReproducer(
     for (const k of kernels) {
       info(`repro ${id}: on ${k.what}`);
       const t0 = Date.now();
-      const bound = (repro.seconds + 30) * accel.timeoutScale * 1000;
-      const argv = [...qemuPrefix(), 'sh', join(work, 'qemu.sh')];
-      const p = execa(argv[0]!, argv.slice(1), {
-        cwd: work,
-        env: { KERNEL: k.image, ACCEL: accel.accel },
-        stdin: 'ignore',
-        all: true,
-        reject: false,
-        timeout: bound,
-        killSignal: 'SIGKILL',
-      });
-      track(p);
-      const r = await p;
-      const console = String(r.all ?? '') + (r.timedOut ? `\n(repro: killed after ${bound / 1000} s)\n` : '');
-      const log = join(proofDir, `console-${k.label}.log`);
-      writeFileSync(log, console);
-      const { outcome, result } = judgeConsole(repro, console);
+      // The serial console under TCG can drop a character; a console the judge cannot read
+      // (inconclusive) is run once more, and both consoles are kept.
+      let run = await runOnce(repro, work, k, accel);
+      writeFileSync(join(proofDir, `console-${k.label}.log`), run.console);
+      let tries = 1;
+      if (judgeConsole(repro, run.console).outcome === 'inconclusive') {
+        info(`repro ${id}: the console on ${k.what} is inconclusive; once more`);
+        writeFileSync(join(proofDir, `console-${k.label}-1.log`), run.console);
+        run = await runOnce(repro, work, k, accel);
+        writeFileSync(join(proofDir, `console-${k.label}.log`), run.console);
+        tries = 2;
+      }
+      const { outcome, result } = judgeConsole(repro, run.console);
       const expected = EXPECTED[k.label];
       rows.push({
         label: k.label,
@@ -348,9 +420,11 @@ export async function proveReproducer(
         ok: expected.includes(outcome),
         seconds: Math.round((Date.now() - t0) / 100) / 10,
         console: join('proof', `console-${k.label}.log`),
+        ...(tries > 1 ? { tries } : {}),
       });
     }
-    writeFileSync(join(proofDir, 'proof.json'), JSON.stringify(rows, null, 2) + '\n');
+    const proof: ProofRecord = { files: fileDigests(dir), rows };
+    writeFileSync(join(proofDir, 'proof.json'), JSON.stringify(proof, null, 2) + '\n');
     writeFileSync(join(proofDir, 'proof.txt'), proofTable(id, rows) + '\n');
     return rows;
   } finally {
@@ -429,11 +503,9 @@ export async function reproduce(opts: {
     ];
     const baseline = await runKernelPipeline({ profile: opts.kernels.baseline });
     kernels.push({ label: 'baseline', what: `the baseline (${opts.kernels.baseline})`, image: baseline.build.bzImage });
-    if (repro.fixedBy) {
-      const edits = [...(opts.kernels.input.edits ?? []), ...namedEdits([repro.fixedBy])];
-      const fixed = await runKernelPipeline({ profile: opts.kernels.profile, ...opts.kernels.input, edits });
-      kernels.push({ label: 'fixed', what: `the series with ${repro.fixedBy}`, image: fixed.build.bzImage });
-    }
+    const edits = [...(opts.kernels.input.edits ?? []), ...namedEdits([repro.fixedBy])];
+    const fixed = await runKernelPipeline({ profile: opts.kernels.profile, ...opts.kernels.input, edits });
+    kernels.push({ label: 'fixed', what: `the series with ${repro.fixedBy}`, image: fixed.build.bzImage });
     const proof = await proveReproducer(id, dir, kernels, opts.accel);
     done.push({ id, dir, files, proof });
   }

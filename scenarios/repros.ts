@@ -22,8 +22,8 @@ export interface Reproducer {
   bug: { says: string; lines: string[] };
   /** Without it (fixed, or the series' fix applied): what it does, and the console lines. */
   fixed: { says: string; lines: string[] };
-  /** The named change that fixes it (kernel/edits.ts): the proof runs it too, where there is one. */
-  fixedBy?: EditName;
+  /** The named change that fixes it (kernel/edits.ts): the proof must show the bug gone with it. */
+  fixedBy: EditName;
   /** The boot and the steps together, under KVM (scaled under TCG): the proof's bound. */
   seconds: number;
 }
@@ -67,8 +67,10 @@ export const REPRODUCERS: readonly Reproducer[] = [
     helpers: ['pool-edge'],
     script: 'dmemfs-4k-fault-error-spins.sh',
     bug: {
-      says: 'the first fault of a 4K dmemfs file with no pool behind it never returns: runnable for 20 s, then killed',
-      lines: ['the fill is in the kernel, state R$', '^repro: RESULT bug'],
+      says:
+        'the first fault of a 4K dmemfs file with no pool behind it never returns: runnable for 20 s, its system ' +
+        'time growing, then killed',
+      lines: ['^repro: after [0-9]+ s: state R, system time [0-9]+ -> [0-9]+ ticks$', '^repro: RESULT bug'],
     },
     fixed: { says: 'the fault gets SIGBUS at once', lines: ['"outcome":"sigbus"', '^repro: RESULT no-bug'] },
     fixedBy: 'dmemfs-4k-fault-sigbus',

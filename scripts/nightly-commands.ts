@@ -297,16 +297,21 @@ function findingsCommand(): Command {
       const bundle = nightBundle(v);
       const run = withRecordedCulprits(loadBundle(bundle));
       const base = String(v.base ?? 'base');
-      const moved = findingsMoved(existsSync(join(base, 'accepted.json')) ? loadBundle(base) : undefined, run);
+      // Both with the culprits recorded now: a mail's thread moves when the record does, not between loads.
+      const was = existsSync(join(base, 'accepted.json')) ? withRecordedCulprits(loadBundle(base)) : undefined;
+      const moved = findingsMoved(was, run);
       const dir = join(bundle, 'findings');
       mkdirSync(dir, { recursive: true });
       const why = moved.length
         ? `written: ${moved.join('; ')}`
         : `nothing moved against the accepted base in ${base}/ (series and every signature outcome)` +
           (v.always ? ': written all the same (--always)' : ': not written again (--always writes them)');
-      writeFileSync(join(dir, 'why.txt'), why + '\n');
       info(`findings: ${why}`);
-      if (!moved.length && !v.always) return 0;
+      if (!moved.length && !v.always) {
+        writeFileSync(join(dir, 'why.txt'), why + '\n');
+        return 0;
+      }
+      const made: string[] = [];
       const parts: Array<[string, () => Promise<string>]> = [
         ['mail', async () => `${(await writeMails(bundle, run, join(dir, 'mail'))).length} mail(s)`],
         ['checks', async () => `${writeChecks(bundle, run, join(dir, 'checks.json'), null).length} check(s)`],
@@ -314,12 +319,17 @@ function findingsCommand(): Command {
       ];
       for (const [name, make] of parts) {
         try {
-          info(`findings: ${name}: ${await make()} in ${dir}`);
+          const what = await make();
+          made.push(`${name}: ${what}`);
+          info(`findings: ${name}: ${what} in ${dir}`);
         } catch (e) {
+          made.push(`${name}: not written: ${messageOf(e).split('\n')[0]}`);
+          writeFileSync(join(dir, 'why.txt'), [why, ...made].join('\n') + '\n');
           if (name === 'kcidb') throw e;
           warn(`findings: ${name} not written: ${messageOf(e).split('\n')[0]}`);
         }
       }
+      writeFileSync(join(dir, 'why.txt'), [why, ...made].join('\n') + '\n');
       return 0;
     },
   };

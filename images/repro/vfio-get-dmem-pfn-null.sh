@@ -8,7 +8,7 @@ for d in /sys/bus/pci/devices/*; do
 		bdf=$(basename "$d")
 done
 if [ -z "$bdf" ]; then
-	echo "repro: RESULT absent: no edu device (QEMU's -device edu)"
+	echo "repro: RESULT error: no edu device (QEMU's -device edu)"
 	exit 0
 fi
 dev=/sys/bus/pci/devices/$bdf
@@ -16,8 +16,12 @@ echo vfio-pci > "$dev/driver_override"
 echo "$bdf" > /sys/bus/pci/drivers_probe
 echo "repro: edu $bdf: $(basename "$(readlink "$dev/driver")")"
 mkdir -p /mnt/dmem
-if ! mount -t dmemfs -o pagesize=2M none /mnt/dmem; then
+if ! grep -qw dmemfs /proc/filesystems; then
 	echo "repro: RESULT absent: this kernel cannot mount dmemfs"
+	exit 0
+fi
+if ! mount -t dmemfs -o pagesize=2M none /mnt/dmem; then
+	echo "repro: RESULT error: dmemfs is there, the mount failed"
 	exit 0
 fi
 echo "repro: VFIO_IOMMU_MAP_DMA of a 2M dmemfs mapping"

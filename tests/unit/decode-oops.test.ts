@@ -53,7 +53,12 @@ t.test("objdump's listing: an instruction continued on the next line is one", as
     { offset: 0x2a, bytes: '48 89 14 25 00 00 00 00', text: 'mov    %rdx,0x0' },
     { offset: 0x32, bytes: '48 d3 ef', text: 'shr    %cl,%rdi' },
   ]);
-  t.same(decodedLines([], insns, 0x2a, 0, 1).length, 2);
+  t.same(decodedLines([], insns, 0x2a, 0, 1).length, 2, 'the trap and one after');
+  const before = [{ offset: 0x27, bytes: '48 39 ca', text: 'cmp %rcx,%rdx' }];
+  t.match(decodedLines(before, insns, 0x2a, 6, 0), [/-3: 48 39 ca +cmp %rcx,%rdx$/, /<-- trap$/], 'aligned: shown');
+  t.equal(decodedLines(before, insns, 0x2a, 0, 0).length, 1, 'none asked before it: none');
+  const across = [{ offset: 0x26, bytes: '48 39 ca', text: 'cmp %rcx,%rdx' }];
+  t.equal(decodedLines(across, insns, 0x2a, 6, 0).length, 1, 'a decoding that does not end at the trap: not shown');
 });
 
 t.test('report --mail: the VFIO mail carries the decoded instruction after the log', async (t) => {
@@ -63,7 +68,7 @@ t.test('report --mail: the VFIO mail carries the decoded instruction after the l
     files.find((f) => f.includes('vfio-get-dmem-pfn-null'))!,
     'utf8',
   );
-  const at = mail.indexOf('The faulting instruction (RIP: 0010:get_dmem_pfn+0x30/0x70)');
+  const at = mail.indexOf('The trapping instruction (RIP: 0010:get_dmem_pfn+0x30/0x70)');
   t.ok(at > mail.indexOf('The kernel log (lines as printed'), 'after the kernel log');
   t.match(mail.slice(at), /mov +%rdx,0x0 {2}<-- trap\r\n/);
 });

@@ -29,4 +29,27 @@ t.match(findingsMoved(load(), prefix), [/^the series changed/], 'a prefix');
 const cured = load();
 const c = cured.scenarios.find((s) => s.id === 'pool-boundaries')!.signatures[0]!;
 Object.assign(c, { reproduced: false, outcome: 'not-rechecked' });
-t.same(findingsMoved(load(), cured), [`pool-boundaries/${c.id}: reproduced -> not-rechecked`]);
+const movedCured = findingsMoved(load(), cured);
+t.ok(movedCured.includes(`pool-boundaries/${c.id}: reproduced -> not-rechecked`), 'the outcome moved');
+t.ok(
+  c.measurements.every((n) => movedCured.includes(`a new finding: pool-boundaries/${n}`)),
+  'and its measurements, no longer claimed, are findings of their own',
+);
+
+const unexpected = load();
+const files = unexpected.scenarios.find((s) => s.id === 'dmemfs-files')!;
+const [name] = Object.keys(files.measurements).filter((n) => files.measurements[n]!.expected);
+Object.assign(files.measurements[name!]!, { ok: false });
+t.same(
+  findingsMoved(load(), unexpected),
+  [`a new finding: dmemfs-files/${name}`],
+  'an unexpected failure is a finding',
+);
+t.same(findingsMoved(unexpected, load()), [`a finding gone: dmemfs-files/${name}`]);
+
+const bisected = load();
+const vfio = bisected.scenarios
+  .find((s) => s.id === 'vfio-pin')!
+  .signatures.find((x) => x.id === 'vfio-get-dmem-pfn-null')!;
+vfio.culprit = { number: 36, title: 'vfio: support dmempage refcount for vfio', patches: 37 };
+t.same(findingsMoved(load(), bisected), ['vfio-get-dmem-pfn-null: culprit none -> 36/37'], 'a culprit found since');

@@ -6,14 +6,14 @@
  * by writeReproducer and its proof judged from the consoles of tests/fixtures/repro/ (2026-12-05).
  */
 import t, { type Test } from 'tap';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { simpleParser } from 'mailparser';
 import { projectRoot } from '../../core/paths.js';
 import { findingsOf, renderMail, reproOf, threadMbox, threadOf, WRAP, RIG_ADDRESS } from '../../report/mail.js';
-import { judgeConsole, reproducerFor, writeReproducer } from '../../runner/repro.js';
+import { EXPECTED, fileDigests, judgeConsole, reproducerFor, writeReproducer } from '../../runner/repro.js';
 import { FULL_RUN_BUNDLE, ORIGINAL_MBOX } from '../helpers/fixtures.js';
 import type { RunResults } from '../../core/results.js';
 
@@ -142,11 +142,11 @@ function bundleWithRepro(okOn: { baseline: boolean }): string {
   const rows = (['series', 'baseline', 'fixed'] as const).map((label) => {
     const console = readFileSync(join(projectRoot(), 'tests', 'fixtures', 'repro', `${id}.${label}.log`), 'utf8');
     const { outcome } = judgeConsole(repro, console);
-    const ok = label === 'series' ? outcome === 'bug' : label === 'fixed' ? outcome === 'no-bug' : okOn.baseline;
+    const ok = EXPECTED[label].includes(outcome) && (label !== 'baseline' || okOn.baseline);
     return { label, kernel: `the ${label} kernel`, outcome, seconds: 2, ok };
   });
   mkdirSync(join(dir, 'proof'), { recursive: true });
-  writeFileSync(join(dir, 'proof', 'proof.json'), JSON.stringify(rows));
+  writeFileSync(join(dir, 'proof', 'proof.json'), JSON.stringify({ files: fileDigests(dir), rows }));
   return bundle;
 }
 
@@ -190,6 +190,19 @@ t.test('a reproducer whose proof failed, or none, is not offered: the rig comman
   const failed = bundleWithRepro({ baseline: false });
   t.equal(reproOf(failed, 'vfio-get-dmem-pfn-null'), undefined, 'one proof not met: no reproducer');
   t.equal(reproOf(failed, 'kvm-dmem-4k'), undefined, 'none written');
+  const id = 'vfio-get-dmem-pfn-null';
+  const tampered = bundleWithRepro({ baseline: true });
+  appendFileSync(join(tampered, 'repro', id, 'repro.sh'), 'echo changed after the proof\n');
+  t.equal(reproOf(tampered, id), undefined, 'a file changed since the proof ran: not the proven one');
+  const partial = bundleWithRepro({ baseline: true });
+  const pf = join(partial, 'repro', id, 'proof', 'proof.json');
+  const rec = JSON.parse(readFileSync(pf, 'utf8')) as { rows: Array<{ label: string }> };
+  writeFileSync(pf, JSON.stringify({ ...rec, rows: rec.rows.filter((r) => r.label !== 'fixed') }));
+  t.equal(reproOf(partial, id), undefined, 'a proof without the fixed kernel: not proven');
+  const again = bundleWithRepro({ baseline: true });
+  writeReproducer(id, join(again, 'repro', id), { series: 'the series', culprit: 'x' });
+  t.notOk(existsSync(join(again, 'repro', id, 'proof')), 'written again: the old proof is gone with the old files');
+  t.equal(reproOf(again, id), undefined);
   const vfio = findingsOf(run).find((f) => f.id === 'vfio-get-dmem-pfn-null')!;
   const text = renderMail(vfio, { run, thread });
   const body = await check(t, text, original.cover!.messageId, /^Re: /);
