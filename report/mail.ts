@@ -296,8 +296,9 @@ function decodedSection(f: Finding): string[] {
   if (!f.decoded) return [];
   return [
     '',
-    `The trapping instruction (${f.decoded.rip}), its Code: bytes`,
-    'decoded with objdump, offsets in bytes from the trapping one:',
+    `The trapping instruction of ${f.decoded.rip},`,
+    'decoded from its Code: bytes with objdump (offsets in bytes from it;',
+    "a jump's target counts from the first byte of Code:):",
     '',
     ...f.decoded.lines,
   ];

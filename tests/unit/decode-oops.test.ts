@@ -68,7 +68,13 @@ t.test('report --mail: the VFIO mail carries the decoded instruction after the l
     files.find((f) => f.includes('vfio-get-dmem-pfn-null'))!,
     'utf8',
   );
-  const at = mail.indexOf('The trapping instruction (RIP: 0010:get_dmem_pfn+0x30/0x70)');
+  const at = mail.indexOf('The trapping instruction of RIP: 0010:get_dmem_pfn+0x30/0x70,');
   t.ok(at > mail.indexOf('The kernel log (lines as printed'), 'after the kernel log');
   t.match(mail.slice(at), /mov +%rdx,0x0 {2}<-- trap\r\n/);
+  const section = mail.slice(at, mail.indexOf('Reported-by:', at)).split('\r\n');
+  t.same(
+    section.filter((l) => l.length > 72),
+    [],
+    'the section within 72 columns',
+  );
 });
