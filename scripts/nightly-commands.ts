@@ -29,6 +29,8 @@ const bundleOpt = {
 };
 
 /** The bundle a step works on: --bundle, else the newest out/run-* (names sort by their time). */
+const baseOpt = { type: 'string', help: 'the accepted base directory (default base)' } as const;
+
 export function nightBundle(v: Values, root = 'out'): string {
   if (typeof v.bundle === 'string') {
     if (!existsSync(join(v.bundle, 'results.json')))
@@ -59,7 +61,7 @@ function compareCommand(): Command {
       'Writes compare.md and compare.json into the bundle and prints the Markdown with GitHub annotations. ' +
       'Without an accepted base (DIR/accepted.json) the night becomes the first one: exit 0.',
     options: {
-      base: { type: 'string', help: 'the accepted base directory (default base)' },
+      base: baseOpt,
       bundle: bundleOpt,
       tolerance: { type: 'string', help: 'relative change that counts as moved (default 0.1)' },
     },
@@ -101,7 +103,7 @@ function acceptCommand(): Command {
     usage: '[--bundle DIR] [--into base] [--reason TEXT]',
     options: {
       bundle: bundleOpt,
-      into: { type: 'string', help: 'the accepted base directory (default base)' },
+      into: baseOpt,
       reason: { type: 'string', help: 'why it is accepted (recorded in accepted.json)' },
     },
     async run(v) {
@@ -284,13 +286,14 @@ function findingsCommand(): Command {
     details:
       'Writes BUNDLE/findings/mail/*.eml (report --mail, each with the reproducer the shard proved, ' +
       'BUNDLE/repro/), checks.json (report --checks) and kcidb.json (report --kcidb), and findings/why.txt: ' +
-      'what moved against the accepted base (no base yet, the series changed, a signature outcome changed). ' +
+      'what moved against the accepted base (no base yet, the series changed, a finding came or went or changed ' +
+      'its culprit, a signature outcome changed). ' +
       'When nothing moved, only why.txt is written, saying so (--always writes them all the same). A part that ' +
       'cannot be made (no mbox to reply into) is said and skipped; exit 1 only when the KCIDB document breaks ' +
       'its schema.',
     options: {
       bundle: bundleOpt,
-      base: { type: 'string', help: 'the accepted base directory (default base)' },
+      base: baseOpt,
       always: { type: 'boolean', help: 'write the findings even when nothing moved' },
     },
     async run(v) {
