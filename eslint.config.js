@@ -5,6 +5,17 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Each folder, and the folders it may not import (the later layers). */
+const LAYERS = [
+  ['core', ['vm', 'images', 'kernel', 'scenarios', 'runner', 'report', 'scripts']],
+  ['vm', ['images', 'kernel', 'scenarios', 'runner', 'report', 'scripts']],
+  ['images', ['vm', 'kernel', 'scenarios', 'runner', 'report', 'scripts']],
+  ['kernel', ['vm', 'images', 'scenarios', 'runner', 'report', 'scripts']],
+  ['scenarios', ['runner', 'report', 'scripts']],
+  ['report', ['runner', 'scripts']],
+  ['runner', ['scripts']],
+];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'out/**'] },
   js.configs.recommended,
@@ -19,6 +30,24 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  // The layers import one way (README "Where things live"): profile -> kernel artifacts -> images
+  // -> machine spec -> guest -> scenario results -> bundle -> report. A back arrow fails the lint.
+  ...LAYERS.map(([dir, forbidden]) => ({
+    files: [`${dir}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: forbidden.flatMap((f) => [`../${f}/*`, `../../${f}/*`]),
+              message: `${dir}/ may not import ${forbidden.join(', ')}/: the layers import one way`,
+            },
+          ],
+        },
+      ],
+    },
+  })),
   {
     // Tests are lists of cases: a long test file body is a table, not a function to split.
     files: ['tests/**/*.ts'],

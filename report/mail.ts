@@ -18,7 +18,7 @@ import { parseMbox, parseSubject, type MailMessage } from '../kernel/mbox.js';
 import { expandPath, listProfiles, loadProfile } from '../kernel/profile.js';
 import { seriesDefinition } from '../kernel/series.js';
 import { decodeOops } from './decode-oops.js';
-import type { ProofRecord } from '../runner/repro.js';
+import type { ProofRecord } from '../scenarios/repros.js';
 import { SIGNATURES } from '../scenarios/signatures.js';
 
 export const RIG_ADDRESS = 'dmemfs-rig <dmemfs-rig@dmemfs-rig.invalid>';

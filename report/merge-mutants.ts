@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
-import type { MutantCoverage, MutantsResult } from '../runner/mutants.js';
+import type { MutantCoverage, MutantsResult } from '../scenarios/mutants.js';
 import { MUTANTS } from '../scenarios/mutants.js';
 import { placeRefusal } from './merge.js';
 

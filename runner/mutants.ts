@@ -4,6 +4,7 @@
  * the way it says, and nothing else does: no other scenario's verdict, and no other measurement
  * of its own scenario beyond the ones it names.
  */
+import type { MutantCoverage, MutantOutcome, MutantsResult } from '../scenarios/mutants.js';
 import { join } from 'node:path';
 import { outcomeOf, type Measurement, type RunResults, type ScenarioResult } from '../core/results.js';
 import { RigError } from '../core/errors.js';
@@ -18,25 +19,6 @@ import type { AccelChoice } from '../vm/accel.js';
 import { runScenarios } from './scenario-runner.js';
 import { MemoryGate } from '../vm/host-memory.js';
 import { byCost, costsFrom, runOnWorkers, shardUnits, type Costs, type Shard } from './workers.js';
-
-export interface MutantOutcome {
-  edit: string;
-  scenario: string;
-  measurement: string;
-  effect: Mutant['effect'];
-  /** The named check on the reference and on the mutant. */
-  reference: string;
-  mutated: string;
-  caught: boolean;
-  /** Verdicts that changed and should not have: "scenario: pass -> fail" or "scenario/measurement: ok -> not ok". */
-  collateral: string[];
-  ok: boolean;
-  /** Why the mutant could not be judged here: its scenario was skipped (on the reference or the mutant). */
-  skipped?: string;
-  proves: string;
-  /** Changes left unjudged because a race decides them (scenarios/races.ts RACE_DEPENDENT). */
-  byChance?: string[];
-}
 
 const checkOf = (m: ScenarioResult['measurements'][string] | undefined) =>
   !m
@@ -175,21 +157,7 @@ export function referenceGap(ref: RunResults, profile: string, scenarios: readon
   return missing.length ? `it did not run ${missing.join(', ')}` : undefined;
 }
 
-/** Per scenario: its held measurements (in the reference) and those some mutant was seen to break. */
-export interface MutantCoverage {
-  scenario: string;
-  held: number;
-  broken: string[];
-  mutants: string[];
-}
-
-export interface MutantsResult {
-  outcomes: MutantOutcome[];
-  coverage: MutantCoverage[];
-  seconds: number;
-  /** A shard's result (mutants --shard K/N): which it is, and every shard's mutants (edit names). */
-  shard?: Shard & { plan: string[][] };
-}
+export type { MutantCoverage, MutantOutcome, MutantsResult } from '../scenarios/mutants.js';
 
 export async function runMutants(opts: MutantsOptions): Promise<MutantsResult> {
   const t0 = Date.now();

@@ -30,7 +30,19 @@ import { qemuPrefix, track } from '../core/processes.js';
 import type { RunResults, SignatureCheck } from '../core/results.js';
 import { BOOTS } from '../scenarios/boots.js';
 import { l1Machine } from '../scenarios/machines.js';
-import { NO_REPRODUCER, RESULT_LINE, REPRODUCERS, reproducerOf, type Reproducer } from '../scenarios/repros.js';
+import {
+  NO_REPRODUCER,
+  RESULT_LINE,
+  REPRODUCERS,
+  reproducerOf,
+  type ProofKernel,
+  type ProofRecord,
+  type ProofRow,
+  type ReproOutcome,
+  type Reproducer,
+} from '../scenarios/repros.js';
+
+export type { ProofKernel, ProofRecord, ProofRow, ReproOutcome } from '../scenarios/repros.js';
 import { SIGNATURES } from '../scenarios/signatures.js';
 import type { BootRequest, Signature } from '../scenarios/types.js';
 import { appendLine, qemuArgs, withWatchdogs } from '../vm/machine-spec.js';
@@ -270,9 +282,6 @@ export function writeReproducer(id: string, out: string, src: ReproSource): stri
   return [...Object.keys(files), ...(src.kernelConfig ? ['kernel.config'] : [])].sort();
 }
 
-/** What one run of a reproducer showed. */
-export type ReproOutcome = 'bug' | 'no-bug' | 'absent' | 'inconclusive';
-
 /** The console of one run, judged by the reproducer's own expected lines. */
 export function judgeConsole(repro: Reproducer, console: string): { outcome: ReproOutcome; result: string } {
   const lines = console.replace(/\r/g, '').split('\n');
@@ -288,38 +297,12 @@ export function judgeConsole(repro: Reproducer, console: string): { outcome: Rep
   return { outcome: 'inconclusive', result };
 }
 
-/** A kernel the proof runs the reproducer on, and what it must show there. */
-export interface ProofKernel {
-  label: 'series' | 'baseline' | 'fixed';
-  what: string;
-  image: string;
-}
-
-export interface ProofRow {
-  label: ProofKernel['label'];
-  kernel: string;
-  outcome: ReproOutcome;
-  result: string;
-  expected: ReproOutcome[];
-  ok: boolean;
-  seconds: number;
-  console: string;
-  /** 2 when the first console was inconclusive and the run was made once more. */
-  tries?: number;
-}
-
 /** What the proof requires on each kernel. */
 export const EXPECTED: Record<ProofKernel['label'], ReproOutcome[]> = {
   series: ['bug'],
   baseline: ['absent'],
   fixed: ['no-bug'],
 };
-
-/** What proof/proof.json holds: the digest of every file the proof ran, and a row per kernel. */
-export interface ProofRecord {
-  files: Record<string, string>;
-  rows: ProofRow[];
-}
 
 /** sha256 of every file of the reproducer's directory (proof/ aside), by name. */
 export function fileDigests(dir: string): Record<string, string> {

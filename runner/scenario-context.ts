@@ -4,6 +4,7 @@
  * remembers which guests the scenario used and where their consoles stood, so the judge sees
  * exactly the kernel reports that appeared while this scenario ran.
  */
+import type { Waiver } from '../scenarios/types.js';
 import { RigError } from '../core/errors.js';
 import { info } from '../core/log.js';
 import { describeExpectation, meets, type Measurement, type ScenarioResult } from '../core/results.js';
@@ -74,7 +75,7 @@ async function helperJson(g: Guest, argv: string[]) {
 }
 
 /** Why a measurement's expectation is not held on this run's kernel (a debug variant's waivers), or undefined. */
-export type Waiver = (scenario: string, measurement: string) => string | undefined;
+export type { Waiver } from '../scenarios/types.js';
 
 /** The options with the expectation taken off and said in the note, when a waiver applies. */
 export function waived(o: MeasureOptions | undefined, why: string | undefined): MeasureOptions | undefined {

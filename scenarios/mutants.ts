@@ -205,3 +205,39 @@ export const MUTANTS: Mutant[] = [
     proves: 'a debug-kernel finding has a measurement that comes back clean when it is fixed',
   },
 ];
+
+/** What a mutants run found (runner/mutants.ts writes it; report/merge-mutants.ts merges shards of it). */
+export interface MutantOutcome {
+  edit: string;
+  scenario: string;
+  measurement: string;
+  effect: Mutant['effect'];
+  /** The named check on the reference and on the mutant. */
+  reference: string;
+  mutated: string;
+  caught: boolean;
+  /** Verdicts that changed and should not have: "scenario: pass -> fail" or "scenario/measurement: ok -> not ok". */
+  collateral: string[];
+  ok: boolean;
+  /** Why the mutant could not be judged here: its scenario was skipped (on the reference or the mutant). */
+  skipped?: string;
+  proves: string;
+  /** Changes left unjudged because a race decides them (scenarios/races.ts RACE_DEPENDENT). */
+  byChance?: string[];
+}
+
+/** Per scenario: its held measurements (in the reference) and those some mutant was seen to break. */
+export interface MutantCoverage {
+  scenario: string;
+  held: number;
+  broken: string[];
+  mutants: string[];
+}
+
+export interface MutantsResult {
+  outcomes: MutantOutcome[];
+  coverage: MutantCoverage[];
+  seconds: number;
+  /** A shard's result (mutants --shard K/N): which it is, and every shard's mutants (edit names). */
+  shard?: { index: number; count: number; plan: string[][] };
+}

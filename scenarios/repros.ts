@@ -106,3 +106,32 @@ export const NO_REPRODUCER: Readonly<Record<string, string>> = {
 export function reproducerOf(signature: string): Reproducer | undefined {
   return REPRODUCERS.find((r) => r.signature === signature);
 }
+
+/** What one run of a reproducer showed. */
+export type ReproOutcome = 'bug' | 'no-bug' | 'absent' | 'inconclusive';
+
+/** A kernel the proof runs the reproducer on, and what it must show there. */
+export interface ProofKernel {
+  label: 'series' | 'baseline' | 'fixed';
+  what: string;
+  image: string;
+}
+
+export interface ProofRow {
+  label: ProofKernel['label'];
+  kernel: string;
+  outcome: ReproOutcome;
+  result: string;
+  expected: ReproOutcome[];
+  ok: boolean;
+  seconds: number;
+  console: string;
+  /** 2 when the first console was inconclusive and the run was made once more. */
+  tries?: number;
+}
+
+/** What proof/proof.json holds: the digest of every file the proof ran, and a row per kernel. */
+export interface ProofRecord {
+  files: Record<string, string>;
+  rows: ProofRow[];
+}

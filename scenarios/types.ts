@@ -158,3 +158,6 @@ export function signatureOf<M extends string>(
 ): Signature {
   return { ...sig, scenario: scenario.id } as Signature;
 }
+
+/** A waiver: why a failed measurement is excused this run, or undefined (runner/scenario-context.ts applies it). */
+export type Waiver = (scenario: string, measurement: string) => string | undefined;

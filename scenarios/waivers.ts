@@ -4,7 +4,7 @@
  * measure it are recorded, not held; the note says what was expected and why it is waived. Every
  * other expectation, and the judge's rule that a report nobody claimed fails the scenario, stay.
  */
-import type { Waiver } from '../runner/scenario-context.js';
+import type { Waiver } from './types.js';
 
 export interface WaiverRule {
   scenario: string;
