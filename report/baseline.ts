@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, w
 import { basename, dirname, join } from 'node:path';
 import { info } from '../core/log.js';
 import type { RunResults } from '../core/results.js';
-import { loadBundle, type RunDiff } from './compare.js';
+import { loadBundle, type RunDiff } from './bundle-diff.js';
 
 /** The files of a bundle the base keeps: enough to compare against and to read. */
 const KEPT = ['results.json', 'results.tap', 'comparison.md', 'report.md'];

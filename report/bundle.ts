@@ -29,7 +29,7 @@ import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { projectRoot } from '../core/paths.js';
 import type { RunResults } from '../core/results.js';
-import { comparisonMarkdown, comparisonTable } from './comparison.js';
+import { comparisonMarkdown, comparisonTable } from './comparison-table.js';
 import { toJunit } from './junit.js';
 import { renderHtml, renderMarkdown, type PatchRow } from './render.js';
 import { RESULTS_SCHEMA } from './schema.js';

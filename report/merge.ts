@@ -11,7 +11,7 @@ import { RigError } from '../core/errors.js';
 import type { BootRecord, RunResults } from '../core/results.js';
 import { planOrder, SCENARIOS } from '../scenarios/catalog.js';
 import { writeBundle, type BundleArtifacts } from './bundle.js';
-import { loadBundle } from './compare.js';
+import { loadBundle } from './bundle-diff.js';
 
 interface Shard {
   dir: string;

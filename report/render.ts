@@ -14,7 +14,7 @@ import {
   type ScenarioResult,
 } from '../core/results.js';
 import { reportCharts, reservationPoints, faultBars } from './charts.js';
-import { comparisonMarkdown, comparisonTable } from './comparison.js';
+import { comparisonMarkdown, comparisonTable } from './comparison-table.js';
 import { QUESTIONS, reviewersMarkdown, valuesOf } from './reviewers.js';
 
 export interface PatchRow {

@@ -14,7 +14,7 @@ import { loadProfile } from '../kernel/profile.js';
 import { acceptBundle, githubAnnotations, recoverBase } from '../report/baseline.js';
 import { mergeBundles } from '../report/merge.js';
 import { loadMutantShards, mergeMutantShards } from '../report/merge-mutants.js';
-import { compareRuns, findingsMoved, loadBundle, renderDiff, type RunDiff } from '../report/compare.js';
+import { compareRuns, findingsMoved, loadBundle, renderDiff, type RunDiff } from '../report/bundle-diff.js';
 import { bisect, bisectTable } from '../runner/bisect.js';
 import { referenceGap, runMutants } from '../runner/mutants.js';
 import { parseJobs } from '../runner/workers.js';

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';
 import { info } from '../core/log.js';
-import { loadBundle } from '../report/compare.js';
+import { loadBundle } from '../report/bundle-diff.js';
 import { proofTable, reproduce } from '../runner/repro.js';
 import { REPRODUCERS } from '../scenarios/repros.js';
 import { chooseAccel } from '../vm/accel.js';

@@ -5,7 +5,7 @@ import { RigError } from '../core/errors.js';
 import { info } from '../core/log.js';
 import { materializeSeries } from '../kernel/series-input.js';
 import { pinSeries, writeProfile } from '../kernel/series-pin.js';
-import { loadBundle } from '../report/compare.js';
+import { loadBundle } from '../report/bundle-diff.js';
 import { bisect, bisectTable, signatureById } from '../runner/bisect.js';
 import { culprits, culpritsTable, recordCulprits } from '../runner/culprits.js';
 import { coverageTable, mutantsTable, runMutants, type MutantsResult } from '../runner/mutants.js';

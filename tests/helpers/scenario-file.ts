@@ -22,7 +22,7 @@ import type { ScenarioDefinition } from '../../scenarios/types.js';
 import { describeExpectation, type Measurement, type ScenarioResult } from '../../core/results.js';
 import { readFileSync } from 'node:fs';
 import { RESULTS_SCHEMA, validate } from '../../report/schema.js';
-import { comparisonTable } from '../../report/comparison.js';
+import { comparisonTable } from '../../report/comparison-table.js';
 import { reservationPoints } from '../../report/charts.js';
 
 // The pool's edges: the 2M columns (dmemfs beside hugetlbfs: SIGBUS against ENOMEM, the

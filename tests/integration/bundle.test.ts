@@ -5,7 +5,7 @@
  * compares the two real bundles.
  */
 import t from 'tap';
-import type { RunDiff } from '../../report/compare.js';
+import type { RunDiff } from '../../report/bundle-diff.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { projectRoot } from '../../core/paths.js';
 import { RESULTS_SCHEMA, validate } from '../../report/schema.js';
-import { CHROMIUM, pngStats, renderedDom, screenshot } from '../helpers/report.js';
+import { CHROMIUM, pngStats, renderedDom, screenshot } from '../helpers/chromium.js';
 
 const pexec = promisify(execFile);
 const cli = join(projectRoot(), 'dist', 'scripts', 'cli.js');

@@ -1,12 +1,12 @@
 /**
- * findingsMoved (report/compare.ts), the gate of `nightly findings`: on the recorded full run
+ * findingsMoved (report/bundle-diff.ts), the gate of `nightly findings`: on the recorded full run
  * (tests/fixtures/bundles/full-run) against itself nothing moved; a patch of another patch id, an
  * edit, a prefix, or one signature's outcome each move it, and say what.
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import type { RunResults } from '../../core/results.js';
-import { findingsMoved } from '../../report/compare.js';
+import { findingsMoved } from '../../report/bundle-diff.js';
 import { FULL_RUN_BUNDLE } from '../helpers/fixtures.js';
 
 const load = () => JSON.parse(readFileSync(FULL_RUN_BUNDLE(), 'utf8')) as RunResults;

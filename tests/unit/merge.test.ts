@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { RigError } from '../../core/errors.js';
 import { projectRoot } from '../../core/paths.js';
 import type { RunResults } from '../../core/results.js';
-import { loadBundle } from '../../report/compare.js';
+import { loadBundle } from '../../report/bundle-diff.js';
 import { mergeBundles } from '../../report/merge.js';
 import { cutShards } from '../helpers/shards.js';
 

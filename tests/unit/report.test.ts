@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { acceptBundle, githubAnnotations } from '../../report/baseline.js';
 import { toJunit, xmlEscape } from '../../report/junit.js';
 import { RESULTS_SCHEMA, validate } from '../../report/schema.js';
-import { compareRuns, renderDiff } from '../../report/compare.js';
+import { compareRuns, renderDiff } from '../../report/bundle-diff.js';
 import { redactKeys } from '../../report/bundle.js';
 import { faultBars, reportCharts, reservationPoints } from '../../report/charts.js';
 import { renderHtml, renderMarkdown, timeSplit } from '../../report/render.js';

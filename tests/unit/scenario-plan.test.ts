@@ -7,7 +7,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BOOTS } from '../../scenarios/boots.js';
 import { SCENARIOS, planOrder } from '../../scenarios/catalog.js';
-import { CELLS, COLUMNS, comparisonMarkdown, comparisonTable } from '../../report/comparison.js';
+import { CELLS, COLUMNS, comparisonMarkdown, comparisonTable } from '../../report/comparison-table.js';
 import { checkDmemTokens } from '../../scenarios/dmem-param.js';
 import type { ScenarioResult } from '../../core/results.js';
 import type { ScenarioDefinition } from '../../scenarios/types.js';
