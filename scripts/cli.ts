@@ -27,22 +27,39 @@ function commandHelp(c: Command): string {
   return lines.join('\n');
 }
 
+/**
+ * The command the line names, wherever its words stand among the options (`--profile P run` is
+ * `run --profile P`): the earliest run of words that is a command's name, the longest name there.
+ * `at` is where its words are in argv.
+ */
+export function findCommand(argv: readonly string[]): { cmd: (typeof COMMANDS)[number]; at: number[] } | undefined {
+  const words = argv.map((a, i) => ({ a, i })).filter((w) => !w.a.startsWith('-'));
+  for (let j = 0; j < words.length; j++) {
+    const here = COMMANDS.filter((c) => c.name.split(' ').every((w, k) => words[j + k]?.a === w)).sort(
+      (a, b) => b.name.length - a.name.length,
+    )[0];
+    if (here) return { cmd: here, at: here.name.split(' ').map((_, k) => words[j + k]!.i) };
+  }
+  return undefined;
+}
+
+/** No command on the line: the list of commands (asked for, or no words at all), else unknown. */
+function noCommand(argv: string[]): number {
+  if (argv.includes('--help') || argv.includes('-h') || argv.length === 0) {
+    process.stdout.write(usage() + '\n');
+    return argv.length === 0 ? 2 : 0;
+  }
+  const words = argv.filter((a) => !a.startsWith('-'));
+  process.stderr.write(`dmemfs-rig: unknown command "${words.join(' ')}"\n\n${usage()}\n`);
+  return 2;
+}
+
 async function main(argv: string[]): Promise<number> {
   installHygiene();
-  const words = argv.filter((a) => !a.startsWith('-'));
-  const cmd = COMMANDS.filter((c) => c.name.split(' ').every((w, i) => words[i] === w)).sort(
-    (a, b) => b.name.length - a.name.length,
-  )[0];
-  if (!cmd) {
-    if (argv.includes('--help') || argv.includes('-h') || argv.length === 0) {
-      process.stdout.write(usage() + '\n');
-      return argv.length === 0 ? 2 : 0;
-    }
-    process.stderr.write(`dmemfs-rig: unknown command "${words.join(' ')}"\n\n${usage()}\n`);
-    return 2;
-  }
-  const rest = [...argv];
-  for (const w of cmd.name.split(' ')) rest.splice(rest.indexOf(w), 1);
+  const found = findCommand(argv);
+  if (!found) return noCommand(argv);
+  const { cmd } = found;
+  const rest = argv.filter((_, i) => !found.at.includes(i));
   const options: ParseArgsConfig['options'] = {
     help: { type: 'boolean', short: 'h' },
     quiet: { type: 'boolean' },
