@@ -75,6 +75,24 @@ await fault(t, 'bad-input', 'a reproducer of what the given run did not reproduc
   st.notOk(existsSync(out), 'nothing written for any of them');
 });
 
+await fault(t, 'bad-input', 'report --mail on a bundle whose series names no mbox, or one not here', async (st) => {
+  const run = JSON.parse(readFileSync(FULL_RUN_BUNDLE(), 'utf8')) as RunResults;
+  const write = (name: string, origin: Record<string, unknown>) => {
+    const dir = join(tmp, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(
+      join(dir, 'results.json'),
+      JSON.stringify({ ...run, series: { ...run.series, name: 'unpinned-0', origin } }),
+    );
+    return dir;
+  };
+  const none = write('mail-no-mbox', { kind: 'git-range', path: '', sha256: '0'.repeat(64) });
+  oneClearError(st, await rigCli(['report', '--mail', none]), /\[no-mbox\]/, /names no mbox for its series/);
+  st.notOk(existsSync(join(none, 'mail')), 'no mail directory written');
+  const gone = write('mail-mbox-gone', { kind: 'mbox', path: join(tmp, 'gone.mbox'), sha256: '0'.repeat(64) });
+  oneClearError(st, await rigCli(['report', '--mail', gone]), /\[no-mbox\]/, /gone\.mbox is not here/);
+});
+
 await fault(t, 'bad-input', 'unknown profile', async (st) => {
   oneClearError(
     st,
