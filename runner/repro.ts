@@ -20,10 +20,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { digestEntry } from '../core/cache-digest.js';
 import { RigError } from '../core/errors.js';
+import { run } from '../core/exec.js';
 import { info } from '../core/log.js';
 import { makePrivateRunDir, projectRoot } from '../core/paths.js';
 import { qemuPrefix, track } from '../core/processes.js';
@@ -304,20 +305,10 @@ export const EXPECTED: Record<ProofKernel['label'], ReproOutcome[]> = {
   fixed: ['no-bug'],
 };
 
-/** sha256 of every file of the reproducer's directory (proof/ aside), by name. */
+/** sha256 of every file of the reproducer's directory (proof/ aside), by name: the cache's digest. */
 export function fileDigests(dir: string): Record<string, string> {
-  return Object.fromEntries(
-    readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isFile())
-      .map((e) => e.name)
-      .sort()
-      .map((n) => [
-        n,
-        createHash('sha256')
-          .update(readFileSync(join(dir, n)))
-          .digest('hex'),
-      ]),
-  );
+  const { files } = digestEntry(dir, new Set(['proof']));
+  return Object.fromEntries(Object.entries(files).map(([n, f]) => [n, f.sha256]));
 }
 
 /**
@@ -332,6 +323,7 @@ async function runOnce(
 ): Promise<{ console: string }> {
   const bound = (repro.seconds + 30) * accel.timeoutScale * 1000;
   const argv = [...qemuPrefix(), 'sh', join(work, 'qemu.sh')];
+  // QEMU itself, tracked so that no guest outlives the rig (core/processes.ts), as vm/guest.ts spawns it.
   const p = execa(argv[0]!, argv.slice(1), {
     cwd: work,
     extendEnv: false,
@@ -345,6 +337,22 @@ async function runOnce(
   track(p);
   const r = await p;
   return { console: String(r.all ?? '') + (r.timedOut ? `\n(repro: killed after ${bound / 1000} s)\n` : '') };
+}
+
+/** build.sh and mkinitramfs.sh in the private copy, with PATH alone for an environment. */
+async function buildInCopy(id: string, work: string): Promise<void> {
+  for (const script of ['build.sh', 'mkinitramfs.sh'])
+    await run('sh', [join(work, script)], {
+      cwd: work,
+      stdin: 'ignore',
+      extendEnv: false,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    }).catch((e: unknown) => {
+      throw new RigError('repro-build', `${script} of the ${id} reproducer failed: ${(e as Error).message}`, {
+        fix: 'install what its README names (`npm run setup` installs them on Debian)',
+        ...(e instanceof RigError && e.evidence ? { evidence: e.evidence } : {}),
+      });
+    });
 }
 
 /**
@@ -363,17 +371,7 @@ export async function proveReproducer(
   try {
     const proofDir = join(dir, 'proof');
     cpSync(dir, work, { recursive: true, filter: (s) => s !== proofDir && !s.startsWith(`${proofDir}/`) });
-    for (const script of ['build.sh', 'mkinitramfs.sh'])
-      await execa('sh', [join(work, script)], {
-        cwd: work,
-        stdin: 'ignore',
-        extendEnv: false,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      }).catch((e: unknown) => {
-        throw new RigError('repro-build', `${script} of the ${id} reproducer failed: ${(e as Error).message}`, {
-          fix: 'install what its README names (`npm run setup` installs them on Debian)',
-        });
-      });
+    await buildInCopy(id, work);
     rmSync(proofDir, { recursive: true, force: true });
     mkdirSync(proofDir, { recursive: true });
     const rows: ProofRow[] = [];
