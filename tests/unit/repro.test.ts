@@ -14,6 +14,7 @@ import { RigError } from '../../core/errors.js';
 import type { RunResults } from '../../core/results.js';
 import { HELPERS } from '../../images/helpers.js';
 import {
+  EXPECTED,
   helperBuildLine,
   judgeConsole,
   reproducedIn,
@@ -162,17 +163,10 @@ t.test('the steps fit a mail (72 columns, tabs as 4, 2 of indent) and parse as s
 });
 
 t.test('recorded consoles are judged as they were recorded', async (t) => {
-  const cases: Array<[string, string, string]> = [
-    ['vfio-get-dmem-pfn-null', 'series', 'bug'],
-    ['vfio-get-dmem-pfn-null', 'baseline', 'absent'],
-    ['vfio-get-dmem-pfn-null', 'fixed', 'no-bug'],
-    ['dmemfs-new-file-reads-old-data', 'series', 'bug'],
-    ['dmemfs-new-file-reads-old-data', 'baseline', 'absent'],
-    ['dmemfs-new-file-reads-old-data', 'fixed', 'no-bug'],
-    ['dmemfs-4k-fault-error-spins', 'series', 'bug'],
-    ['dmemfs-4k-fault-error-spins', 'baseline', 'absent'],
-    ['dmemfs-4k-fault-error-spins', 'fixed', 'no-bug'],
-  ];
+  // Every reproducer, on each kernel of its proof: a new one without its recordings fails here.
+  const cases = REPRODUCERS.flatMap((r) =>
+    (['series', 'baseline', 'fixed'] as const).map((k) => [r.signature, k, EXPECTED[k][0]!] as const),
+  );
   for (const [id, kernel, outcome] of cases)
     t.equal(judgeConsole(repro(id), fixture(id, kernel)).outcome, outcome, `${id} on ${kernel}`);
 });
