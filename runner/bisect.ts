@@ -78,7 +78,22 @@ export interface BisectOptions {
   jobs?: number;
   /** The host memory the rounds' guests share (made by `bisect` when jobs > 1). */
   memory?: MemoryGate;
+  /**
+   * Runs of a scenario on a prefix already made in this process (`culprits`: the signatures of one
+   * scenario are judged on the same run of each prefix, not on one run each).
+   */
+  prefixRuns?: PrefixRuns;
 }
+
+/** A prefix built and its scenario run, before any verdict: what the signatures of one scenario share. */
+export interface PrefixRun {
+  step: BisectStep;
+  /** The scenario's result; absent when the prefix was skipped (did not apply, build or boot). */
+  result?: ScenarioResult;
+}
+
+/** Runs by `scenario@k`, shared by the bisects of one `culprits`. */
+export type PrefixRuns = Map<string, Promise<PrefixRun>>;
 
 /** A measurement as a bisect verdict. */
 export function measurementVerdict(m: Measurement | undefined): { verdict: string; value?: Value | null } {
@@ -233,8 +248,22 @@ const STEP_SKIPS: Record<string, keyof Pick<BisectStep, 'applied' | 'built'>> = 
   'config-dropped': 'built',
 };
 
-/** Build prefix k and run the scenario on it. */
-async function evaluatePrefix(opts: BisectOptions, k: number, title: string): Promise<BisectStep> {
+/** Build prefix k and run the scenario on it (once per scenario and prefix when runs are shared). */
+function runPrefix(opts: BisectOptions, k: number, title: string): Promise<PrefixRun> {
+  const key = `${opts.scenario}@${k}`;
+  const had = opts.prefixRuns?.get(key);
+  if (had) {
+    info(`bisect: prefix ${k} of ${opts.scenario} judged on the run made before in this process`);
+    return had;
+  }
+  const made = buildAndRun(opts, k, title);
+  opts.prefixRuns?.set(key, made);
+  // A run that threw is not kept: the next bisect that needs it tries again.
+  made.catch(() => opts.prefixRuns?.delete(key));
+  return made;
+}
+
+async function buildAndRun(opts: BisectOptions, k: number, title: string): Promise<PrefixRun> {
   const t0 = Date.now();
   const input: KernelInput = { ...opts.input, prefix: k, lenientConfig: true };
   const step: BisectStep = {
@@ -257,12 +286,15 @@ async function evaluatePrefix(opts: BisectOptions, k: number, title: string): Pr
     if (!what) throw e;
     if (what === 'applied') step.applied = false;
     step.built = false;
+    const note = messageOf(e).split('\n')[0];
     return {
-      ...step,
-      verdict: `not ${what}`,
-      note: messageOf(e).split('\n')[0],
-      skipped: true,
-      seconds: (Date.now() - t0) / 1000,
+      step: {
+        ...step,
+        verdict: `not ${what}`,
+        ...(note ? { note } : {}),
+        skipped: true,
+        seconds: (Date.now() - t0) / 1000,
+      },
     };
   }
   const def = selectScenarios([opts.scenario])[0]!;
@@ -278,15 +310,27 @@ async function evaluatePrefix(opts: BisectOptions, k: number, title: string): Pr
   step.booted = run.boots.some((b) => b.bootSeconds !== null);
   const seconds = (Date.now() - t0) / 1000;
   if (!step.booted && run.boots.length)
-    return { ...step, verdict: 'not booted', note: s.reason, skipped: true, seconds };
+    return {
+      step: { ...step, verdict: 'not booted', ...(s.reason ? { note: s.reason } : {}), skipped: true, seconds },
+    };
   // A scenario this host cannot run (no IOMMU, say) says nothing about the prefix: skipped, with the reason.
-  if (s.status === 'skip') return { ...step, verdict: 'scenario skipped', note: s.reason, skipped: true, seconds };
+  if (s.status === 'skip')
+    return {
+      step: { ...step, verdict: 'scenario skipped', ...(s.reason ? { note: s.reason } : {}), skipped: true, seconds },
+    };
+  return { step: { ...step, seconds }, result: s };
+}
+
+/** Prefix k's verdict: for the signature, the measurement, or the scenario's status. */
+async function evaluatePrefix(opts: BisectOptions, k: number, title: string): Promise<BisectStep> {
+  const { step, result: s } = await runPrefix(opts, k, title);
+  if (!s) return step;
   const v = opts.signature
     ? signatureVerdict(s, signatureById(opts.signature))
     : opts.measurement
       ? measurementVerdict(s.measurements[opts.measurement])
       : { verdict: s.status };
-  return { ...step, ...v, ...(s.reason ? { note: s.reason } : {}), seconds };
+  return { ...step, ...v, ...(s.reason ? { note: s.reason } : {}) };
 }
 
 export async function bisect(given: BisectOptions): Promise<BisectResult> {

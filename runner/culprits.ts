@@ -16,7 +16,8 @@ import { SIGNATURES } from '../scenarios/signatures.js';
 import type { Signature } from '../scenarios/types.js';
 import { CULPRITS_FILE, loadCulprits, saveCulprits, signatureSha, signatureText } from '../scenarios/culprit-record.js';
 import type { AccelChoice } from '../vm/accel.js';
-import { bisect, type BisectResult } from './bisect.js';
+import { bisect, type BisectResult, type PrefixRuns } from './bisect.js';
+import { DEFAULT_COST, SCENARIO_COSTS } from '../scenarios/costs.js';
 
 export interface Culprit {
   signature: string;
@@ -56,6 +57,15 @@ export function culpritSignatures(profile: Pick<KernelProfile, 'variant'>, only:
   );
 }
 
+/** The cheapest scenarios' signatures first, those of one scenario together (stable within one). */
+export function byScenarioCost<T extends Pick<Signature, 'scenario'>>(sigs: readonly T[]): T[] {
+  const cost = (s: T) => SCENARIO_COSTS[s.scenario] ?? DEFAULT_COST;
+  return sigs
+    .map((s, i) => ({ s, i }))
+    .sort((a, b) => cost(a.s) - cost(b.s) || a.s.scenario.localeCompare(b.s.scenario) || a.i - b.i)
+    .map((x) => x.s);
+}
+
 /** A culprit found before for this series, or undefined (never bisects). */
 export function cachedCulprit(profile: KernelProfile, series: Pick<ResolvedSeries, 'parsed'>, sig: Signature) {
   const key = culpritKey(profile, series, sig);
@@ -93,7 +103,9 @@ export async function culprits(opts: CulpritsOptions): Promise<Array<Culprit & {
   const series = await resolveSeries(profile, opts.input);
   if (!series) return [];
   const out: Array<Culprit & { cached: boolean }> = [];
-  for (const sig of culpritSignatures(profile, opts.only)) {
+  // The signatures of one scenario are judged on the same run of each prefix.
+  const prefixRuns: PrefixRuns = new Map();
+  for (const sig of byScenarioCost(culpritSignatures(profile, opts.only))) {
     const key = culpritKey(profile, series, sig);
     const had = isComplete('culprit', key);
     try {
@@ -105,7 +117,8 @@ export async function culprits(opts: CulpritsOptions): Promise<Array<Culprit & {
           signature: sig.id,
           input: opts.input,
           accel: opts.accel,
-          out: join(opts.out, sig.id),
+          out: join(opts.out, sig.scenario),
+          prefixRuns,
           ...(opts.jobs ? { jobs: opts.jobs } : {}),
         });
         writeFileSync(join(staging, 'culprit.json'), JSON.stringify(asCulprit(sig, r), null, 2) + '\n');

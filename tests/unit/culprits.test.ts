@@ -90,3 +90,69 @@ t.test('recorded, then read back by the table and by a run', async (t) => {
     'a culprit the run carries is kept',
   );
 });
+
+t.test(
+  'the signatures of one scenario are bisected on one run of each prefix, the cheapest scenario first',
+  async (t) => {
+    const { byScenarioCost } = await import('../../runner/culprits.js');
+    const { bisect } = await import('../../runner/bisect.js');
+    const order = byScenarioCost(culpritSignatures(profile)).map((s) => s.scenario);
+    t.same(
+      order.filter((s, i) => order.indexOf(s) === i).length,
+      new Set(order).size,
+      'each scenario’s signatures together',
+    );
+    t.equal(order[0], 'vfio-pin', 'vfio-pin (27 s a run) before pool-boundaries (284 s)');
+    // Every prefix's run is already made (as by an earlier bisect of the same scenario): the
+    // bisect judges them and builds nothing. From 20 on the run shows the signature.
+    const sig = vfio;
+    const taken = Object.fromEntries(
+      Object.keys(sig.measurements).map((n) => [n, { name: n, value: true, ok: false }]),
+    );
+    const runs = new Map<string, Promise<{ step: never; result?: ScenarioResult }>>();
+    const asked: number[] = [];
+    for (let k = 0; k <= 37; k++) {
+      const step = {
+        k,
+        title: `p${k}`,
+        applied: true,
+        built: true,
+        booted: true,
+        verdict: '',
+        skipped: false,
+        seconds: 0,
+      };
+      const result = {
+        id: 'vfio-pin',
+        status: 'fail',
+        measurements: k === 0 ? {} : taken,
+        signatures: [{ id: sig.id, reproduced: k >= 20, detail: null }],
+      } as unknown as ScenarioResult;
+      const p = Promise.resolve({ step: step as never, result });
+      runs.set(`vfio-pin@${k}`, { then: (f: never, r: never) => (asked.push(k), p.then(f, r)) } as never);
+    }
+    const r = await bisect({
+      profile: 'rfc-v2-debian',
+      scenario: 'vfio-pin',
+      signature: sig.id,
+      input: {},
+      accel: 'tcg' as never,
+      out: mkdtempSync(join(tmpdir(), 'rig-bisect-shared-')),
+      prefixRuns: runs as never,
+    });
+    t.equal(r.culprit?.number, 20, 'the culprit from the shared runs');
+    t.equal(r.pathFrom, undefined, 'prefix 19 took the measurements: not a path that first exists');
+    t.ok(asked.length >= 5 && asked.includes(37) && asked.includes(0), `the runs judged: ${asked.join(', ')}`);
+    const wrong = await bisect({
+      profile: 'rfc-v2-debian',
+      scenario: 'vfio-pin',
+      signature: sig.id,
+      input: {},
+      accel: 'tcg' as never,
+      out: mkdtempSync(join(tmpdir(), 'rig-bisect-shared-')),
+      prefixRuns: new Map([...runs].map(([key, p]) => [key, p])) as never,
+      good: 21,
+    }).catch((e: Error) => e);
+    t.match(String(wrong), /agree \(reproduced\)/, 'a good end that reproduces too is refused, not searched');
+  },
+);
