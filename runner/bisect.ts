@@ -324,6 +324,16 @@ async function buildAndRun(opts: BisectOptions, k: number, title: string): Promi
 /** Prefix k's verdict: for the signature, the measurement, or the scenario's status. */
 async function evaluatePrefix(opts: BisectOptions, k: number, title: string): Promise<BisectStep> {
   const { step, result: s } = await runPrefix(opts, k, title);
+  // A signature's bisect needs the whole series to reproduce it, so this host can run its
+  // scenario: a prefix that built and booted and on which the scenario skipped lacks what the
+  // scenario needs from the kernel (dmemfs will not mount on the base). Its path is absent.
+  if (opts.signature && step.verdict === 'scenario skipped')
+    return {
+      ...step,
+      skipped: false,
+      verdict: 'path absent',
+      note: `the scenario skipped on this kernel: ${step.note}`,
+    };
   if (!s) return step;
   const v = opts.signature
     ? signatureVerdict(s, signatureById(opts.signature))

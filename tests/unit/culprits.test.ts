@@ -154,5 +154,40 @@ t.test(
       good: 21,
     }).catch((e: Error) => e);
     t.match(String(wrong), /agree \(reproduced\)/, 'a good end that reproduces too is refused, not searched');
+    // The base boots and the scenario skips there (dmemfs will not mount): its path is absent, and
+    // a culprit right after it is where the path first exists.
+    const skipped = new Map(runs);
+    for (let k = 0; k < 20; k++) {
+      const step = { k, title: `p${k}`, applied: true, built: true, booted: true, skipped: true, seconds: 0 };
+      const made = { step: { ...step, verdict: 'scenario skipped', note: 'dmemfs would not mount' } };
+      skipped.set(`vfio-pin@${k}`, Promise.resolve(made) as never);
+    }
+    const absent = await bisect({
+      profile: 'rfc-v2-debian',
+      scenario: 'vfio-pin',
+      signature: sig.id,
+      input: {},
+      accel: 'tcg' as never,
+      out: mkdtempSync(join(tmpdir(), 'rig-bisect-shared-')),
+      prefixRuns: skipped as never,
+    });
+    t.equal(absent.culprit?.number, 20);
+    t.equal(absent.pathFrom, 20, 'present from 20, where the path first exists');
+    t.match(
+      absent.steps.find((x) => x.k === 0),
+      { verdict: 'path absent', skipped: false, note: /would not mount/ },
+    );
+    const noEnd = new Map(skipped);
+    noEnd.set('vfio-pin@37', skipped.get('vfio-pin@0')!);
+    const refused = await bisect({
+      profile: 'rfc-v2-debian',
+      scenario: 'vfio-pin',
+      signature: sig.id,
+      input: {},
+      accel: 'tcg' as never,
+      out: mkdtempSync(join(tmpdir(), 'rig-bisect-shared-')),
+      prefixRuns: noEnd as never,
+    }).catch((e: Error) => e);
+    t.match(String(refused), /does not reproduce on prefix 37 \(path absent\)/, 'a series it skips on is no bisect');
   },
 );
