@@ -75,6 +75,7 @@ export const ERROR_KINDS = [
   'no-mbox',
   'no-package',
   'no-reproducer',
+  'no-selftests',
   'no-series',
   'no-shards',
   'no-ssh',

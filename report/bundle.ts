@@ -5,6 +5,7 @@
  *   results.tap           TAP 13, one point per scenario, measurements as diagnostics
  *   junit.xml             for CI systems
  *   comparison.md         the comparison table
+ *   selftests.md          the kernel's mm selftests, baseline, series and dmemfs (when mm-selftests ran)
  *   report.html           the human report: tables and inline SVG charts
  *   report.md             the same, short, in Markdown
  *   consoles/<guest>.log  each first-level guest's serial console
@@ -30,6 +31,7 @@ import { execFileSync } from 'node:child_process';
 import { projectRoot } from '../core/paths.js';
 import type { RunResults } from '../core/results.js';
 import { comparisonMarkdown, comparisonTable } from './comparison-table.js';
+import { selftestsMarkdown } from './selftests-table.js';
 import { toJunit } from './junit.js';
 import { renderHtml, renderMarkdown, type PatchRow } from './render.js';
 import { RESULTS_SCHEMA } from './schema.js';
@@ -132,6 +134,8 @@ export function writeBundle(out: string, run: RunResults, artifacts: BundleArtif
   writeAtomic(join(out, 'results.tap'), toTap(run));
   writeAtomic(join(out, 'junit.xml'), toJunit(run));
   writeAtomic(join(out, 'comparison.md'), `${comparisonMarkdown(comparisonTable(run.scenarios))}\n`);
+  const selftests = run.scenarios.find((s) => s.id === 'mm-selftests');
+  if (selftests) writeAtomic(join(out, 'selftests.md'), `${selftestsMarkdown(selftests)}\n`);
   writeAtomic(join(out, 'report.html'), renderHtml(run));
   writeAtomic(join(out, 'report.md'), renderMarkdown(run));
 }

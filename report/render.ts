@@ -15,6 +15,7 @@ import {
 } from '../core/results.js';
 import { reportCharts, reservationPoints, faultBars } from './charts.js';
 import { comparisonMarkdown, comparisonTable } from './comparison-table.js';
+import { selftestRows, selftestsMarkdown } from './selftests-table.js';
 import { QUESTIONS, reviewersMarkdown, valuesOf } from './reviewers.js';
 
 export interface PatchRow {
@@ -208,6 +209,22 @@ function measurementsHtml(run: RunResults): string[] {
   return out;
 }
 
+/** The mm selftests table, when the run took mm-selftests. */
+function selftestsHtml(run: RunResults): string[] {
+  const s = run.scenarios.find((x) => x.id === 'mm-selftests');
+  if (!s) return [];
+  return [
+    "<h2>The kernel's mm selftests</h2>",
+    '<table id="selftests"><tr><th>test</th><th>command</th><th>baseline</th><th>series</th><th>on dmemfs</th></tr>',
+    ...selftestRows(s).map(
+      (r) =>
+        `<tr><th>${h(r.test)}</th><td><code>${h(r.command)}</code></td><td>${h(r.baseline)}</td>` +
+        `<td>${h(r.series)}</td><td>${h(r.dmemfs)}</td></tr>`,
+    ),
+    '</table>',
+  ];
+}
+
 export function renderHtml(run: RunResults): string {
   const charts = reportCharts(run.scenarios);
   return [
@@ -219,6 +236,7 @@ export function renderHtml(run: RunResults): string {
     ...signaturesHtml(run),
     ...scenariosHtml(run),
     ...comparisonHtml(run),
+    ...selftestsHtml(run),
     '<h2>Charts</h2>',
     `<div class="charts">${charts.map((c) => c.svg).join('\n')}</div>`,
     ...patchesHtml(run),
@@ -227,6 +245,11 @@ export function renderHtml(run: RunResults): string {
     '</body></html>',
     '',
   ].join('\n');
+}
+
+function selftestsSection(run: RunResults): string[] {
+  const s = run.scenarios.find((x) => x.id === 'mm-selftests');
+  return s ? ["## The kernel's mm selftests", '', selftestsMarkdown(s), ''] : [];
 }
 
 export function renderMarkdown(run: RunResults): string {
@@ -251,6 +274,7 @@ export function renderMarkdown(run: RunResults): string {
     '',
     comparisonMarkdown(comparisonTable(run.scenarios)),
     '',
+    ...selftestsSection(run),
     "## The reviewers' questions",
     '',
     reviewersMarkdown(run.scenarios),

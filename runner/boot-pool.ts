@@ -18,6 +18,7 @@ import { qemuBinary, type Guest } from '../vm/guest.js';
 import { SCENARIO_FATAL } from '../vm/crash-patterns.js';
 import { bootL1, prepareL1, type L1Files } from './l1-guest.js';
 import type { MemoryGate } from '../vm/host-memory.js';
+import { buildSelftests, type SelftestBuild } from '../kernel/selftests.js';
 
 export interface PoolOptions {
   profile: string;
@@ -78,6 +79,12 @@ export class BootPool {
     const m = build?.manifest.testModules?.[name];
     if (!build || !m) return undefined;
     return { ...(m.ko ? { path: join(build.dir, m.ko) } : {}), ...(m.error ? { error: m.error } : {}) };
+  }
+
+  /** The mm selftests of a kernel's tree, built once per tree (undefined: not a kernel the rig built). */
+  async selftests(kernel: BootRequest['kernel']): Promise<SelftestBuild | undefined> {
+    const tree = (await this.filesFor(kernel)).pipeline?.tree;
+    return tree ? buildSelftests(tree.dir, tree.id) : undefined;
   }
 
   /** The files of the run's own profile, if any boot of this pool used them. */

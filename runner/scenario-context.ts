@@ -114,6 +114,7 @@ export function scenarioRun(
     },
     json: helperJson,
     testModule: (name) => pool.testModule(name),
+    selftests: (kernel) => pool.selftests(kernel),
     unmet,
   };
   const reports = () =>

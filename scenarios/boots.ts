@@ -96,6 +96,10 @@ export const BOOTS = {
   // Small pools for the pool's edges: dmem 128 MiB per node (4K and 2M), hugetlbfs 64 x 2M and 2 x 1G.
   'pool-edges': twoNodes(['dmem=128M', 'hugepagesz=1G', 'hugepages=2', 'hugepagesz=2M', 'hugepages=64']),
   alternatives,
+  // The kernel's mm selftests: run_vmtests' 256 MiB of 2M hugetlbfs pages, and a dmem pool the
+  // path-taking tests are pointed at as well; the same machine on the baseline (no dmem=).
+  selftests: twoNodes(['dmem=1G', 'hugepagesz=2M', 'hugepages=128']),
+  'selftests-baseline': twoNodes(['hugepagesz=2M', 'hugepages=128'], { kernel: 'baseline' }),
   // UEFI (OVMF) with 1 GiB at 4G marked specific-purpose (EFI_MEMORY_SP): Soft Reserved, a dax_hmem
   // region; the IOMMU and edu for VFIO. The MCE needs an Intel vendor (no nested SVM): its own boot.
   'efi-soft-reserved': twoNodes(['efi_fake_mem=1G@4G:0x40000'], { firmware: 'efi', iommu: true, devices: ['edu'] }),

@@ -22,6 +22,7 @@ import { badValues } from './defs/reservation-bad-values.js';
 import { reservation } from './defs/reservation.js';
 import { vfioPin } from './defs/vfio-pin.js';
 import { softReservedDevdax } from './defs/soft-reserved-devdax.js';
+import { mmSelftests } from './defs/mm-selftests.js';
 import type { MeasurementOf, ScenarioDefinition } from './types.js';
 
 export { BAD_DMEM_VALUES } from './boots.js';
@@ -46,6 +47,7 @@ const CATALOG = [
   dmemTestModule,
   poolBoundaries,
   debugChecks,
+  mmSelftests,
 ] as const;
 
 export const SCENARIOS: ScenarioDefinition[] = [...CATALOG];

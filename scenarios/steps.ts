@@ -274,6 +274,52 @@ export async function boundedHelper(
   return { finished: true, json: line ? (JSON.parse(line) as Record<string, unknown>) : undefined, output: text };
 }
 
+/** What a bounded command came to: its exit code and output, or the state of a process past its bound. */
+export type BoundedCommand =
+  | { finished: true; code: number; output: string; seconds: number }
+  | { finished: false; seconds: number; state: string; stack: string; tasks: string };
+
+/**
+ * Run a program in the guest in the background, in `cwd`, its output (stdout and stderr) to a
+ * file and its exit status to another; one still running after `maxS` seconds (times the
+ * guest's timeout scale) is read like a stuck helper (state, wchan, stack, task-dump entry) and
+ * killed. For programs written elsewhere (the kernel's selftests): no JSON is expected of them.
+ */
+export async function boundedCommand(
+  g: Guest,
+  argv: string[],
+  opts: { maxS: number; cwd?: string },
+): Promise<BoundedCommand> {
+  const out = '/run/rig-command.out';
+  const started = await g.exec(
+    [
+      'sh',
+      '-c',
+      'out=$1; dir=$2; shift 2; rm -f "$out" "$out.rc" "$out.pid"; cd "$dir" || exit 1; ' +
+        '( "$@" > "$out" 2>&1 < /dev/null & echo $! > "$out.pid"; wait $!; echo $? > "$out.rc" ) ' +
+        '> /dev/null 2>&1 < /dev/null & while [ ! -s "$out.pid" ]; do sleep 0.1; done; cat "$out.pid"',
+      'bounded',
+      out,
+      opts.cwd ?? '/',
+      ...argv,
+    ],
+    { check: true },
+  );
+  const pid = started.stdout.trim();
+  const t0 = Date.now();
+  const bound = opts.maxS * g.opts.accel.timeoutScale * 1000;
+  for (;;) {
+    const r = await g.exec(['sh', '-c', 'cat "$1.rc" 2>/dev/null', 'poll', out]);
+    const seconds = Math.round((Date.now() - t0) / 100) / 10;
+    if (/^\d+/.test(r.stdout.trim())) {
+      const text = (await g.exec(['cat', out])).stdout;
+      return { finished: true, code: Number(r.stdout.trim()), output: text, seconds };
+    }
+    if (Date.now() - t0 > bound) return { finished: false, seconds: Math.round(seconds), ...(await stuckTask(g, pid)) };
+    await new Promise((res) => setTimeout(res, 300));
+  }
+}
+
 /** A stuck task's state, wchan, kernel stack and task-dump entry; then it is killed. */
 async function stuckTask(g: Guest, pid: string): Promise<{ state: string; stack: string; tasks: string }> {
   const state = await g.exec([

@@ -8,6 +8,7 @@ import type { Expectation, KernelReport, Measurement, Value } from '../core/resu
 import type { Guest } from '../vm/guest.js';
 import type { HostRole } from './machines.js';
 import type { BootName } from './boots.js';
+import type { SelftestBuild } from '../kernel/selftests.js';
 
 /** What a scenario needs from the machine; missing ones make it a skip with the reason. */
 export type Capability = 'patched-kernel' | 'mce-cpu' | 'iommu' | 'fs-dax' | 'soft-reserved' | 'debug-checks';
@@ -73,6 +74,11 @@ export interface ScenarioContext<M extends string = string> {
    * SERIES_TEST_MODULES): its host path, or the build's errors; undefined when the series has none.
    */
   testModule: (name: string) => Promise<{ path?: string; error?: string } | undefined>;
+  /**
+   * The kernel's own mm selftests, built from the tree of the run's kernel ('profile') or of the
+   * baseline's (kernel/selftests.ts); undefined when that kernel is not one the rig built.
+   */
+  selftests: (kernel: BootRequest['kernel']) => Promise<SelftestBuild | undefined>;
   /** Why this run cannot offer a capability (for a part of a scenario that needs more than the rest), or undefined. */
   unmet: (need: Capability) => Promise<string | undefined>;
 }
