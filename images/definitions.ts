@@ -79,6 +79,12 @@ export const L1_IMAGE: RootfsDefinition = {
     'procps',
     // The rig itself runs inside L1 too (its KVM path, on nested SVM): Debian's Node.js.
     'nodejs',
+    // Programs written elsewhere, run on dmemfs files (peer-tools, fuzz-dmemfs).
+    'coreutils',
+    'memtester',
+    'fio',
+    'stress-ng',
+    'trinity',
   ],
   freeMiB: 256,
 };

@@ -100,6 +100,12 @@ export const BOOTS = {
   // path-taking tests are pointed at as well; the same machine on the baseline (no dmem=).
   selftests: twoNodes(['dmem=1G', 'hugepagesz=2M', 'hugepages=128']),
   'selftests-baseline': twoNodes(['hugepagesz=2M', 'hugepages=128'], { kernel: 'baseline' }),
+  // Programs written elsewhere on dmemfs (peer-tools), and the fuzzer (fuzz-dmemfs): a fresh pool
+  // per page size, and hugetlbfs 2M as the control.
+  'peers-2M': twoNodes(['dmem=1G', 'hugepagesz=2M', 'hugepages=128'], { tag: 'peers-2M' }),
+  'peers-4K': twoNodes(['dmem=1G'], { tag: 'peers-4K' }),
+  'fuzz-2M': twoNodes(['dmem=1G'], { tag: 'fuzz-2M' }),
+  'fuzz-4K': twoNodes(['dmem=1G'], { tag: 'fuzz-4K' }),
   // UEFI (OVMF) with 1 GiB at 4G marked specific-purpose (EFI_MEMORY_SP): Soft Reserved, a dax_hmem
   // region; the IOMMU and edu for VFIO. The MCE needs an Intel vendor (no nested SVM): its own boot.
   'efi-soft-reserved': twoNodes(['efi_fake_mem=1G@4G:0x40000'], { firmware: 'efi', iommu: true, devices: ['edu'] }),

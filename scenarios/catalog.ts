@@ -23,6 +23,8 @@ import { reservation } from './defs/reservation.js';
 import { vfioPin } from './defs/vfio-pin.js';
 import { softReservedDevdax } from './defs/soft-reserved-devdax.js';
 import { mmSelftests } from './defs/mm-selftests.js';
+import { peerTools } from './defs/peer-tools.js';
+import { fuzzDmemfs } from './defs/fuzz-dmemfs.js';
 import type { MeasurementOf, ScenarioDefinition } from './types.js';
 
 export { BAD_DMEM_VALUES } from './boots.js';
@@ -48,6 +50,8 @@ const CATALOG = [
   poolBoundaries,
   debugChecks,
   mmSelftests,
+  peerTools,
+  fuzzDmemfs,
 ] as const;
 
 export const SCENARIOS: ScenarioDefinition[] = [...CATALOG];

@@ -24,6 +24,10 @@ export const SCENARIO_COSTS: Readonly<Record<string, number>> = {
   'mce-dmemfs': 323,
   // Skipped on the plain kernel; on the debug variant (two boots of a slow kernel), an estimate.
   'debug-checks': 120,
+  // Estimates until a run here measures them (20 selftests on two kernels; 12 tool runs; 2 x 120 s of fuzzing).
+  'mm-selftests': 300,
+  'peer-tools': 240,
+  'fuzz-dmemfs': 280,
 };
 
 /** What a scenario without a figure is taken to cost. */

@@ -320,6 +320,42 @@ export async function boundedCommand(
   }
 }
 
+/** A program run to its outcome: what it came to, or the kernel report the guest died of. */
+export type ProgramOutcome =
+  | { alive: true; outcome: string; evidence: string; seconds: number; reports: KernelReport[] }
+  | { alive: false; outcome: string; reports: KernelReport[] };
+
+/**
+ * Run a program written elsewhere with boundedCommand and say what it came to: a kernel report
+ * on the console while it ran (`report: TITLE`, the reports attached), past its bound (`timeout:
+ * state S`, its stack as evidence), or the words `classify` makes of its exit code and output.
+ */
+export async function programOutcome(
+  g: Guest,
+  argv: string[],
+  opts: { maxS: number; cwd?: string },
+  classify: (code: number, output: string) => string,
+): Promise<ProgramOutcome> {
+  const seen = g.console.reports.length;
+  try {
+    const r = await boundedCommand(g, argv, opts);
+    const reports: KernelReport[] = g.console.reports
+      .slice(seen)
+      .map((x) => ({ kind: x.kind, title: x.title, excerpt: x.excerpt.join('\n') }));
+    const outcome = reports.length
+      ? `report: ${reports[0]!.title}`
+      : r.finished
+        ? classify(r.code, r.output)
+        : `timeout: state ${/State:\s*(\S)/.exec(r.state)?.[1] ?? '?'}`;
+    const evidence = r.finished ? r.output.slice(-4000) : `${r.state}\n${r.stack}\n${r.tasks}`;
+    return { alive: true, outcome, evidence, seconds: r.seconds, reports };
+  } catch (e) {
+    const report = crashReport(e, g);
+    if (!report) throw e;
+    return { alive: false, outcome: `report: ${report.title}`, reports: [report] };
+  }
+}
+
 /** A stuck task's state, wchan, kernel stack and task-dump entry; then it is killed. */
 async function stuckTask(g: Guest, pid: string): Promise<{ state: string; stack: string; tasks: string }> {
   const state = await g.exec([

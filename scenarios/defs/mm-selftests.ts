@@ -6,10 +6,10 @@
  * kernel, is data (scenarios/selftests.ts): a test the baseline passes and the series does not
  * fails here, unless the data says why (a finding, with its signature).
  */
-import { is, type KernelReport } from '../../core/results.js';
+import { is } from '../../core/results.js';
 import type { SelftestBuild } from '../../kernel/selftests.js';
 import type { Guest } from '../../vm/guest.js';
-import { boundedCommand, crashReport } from '../steps.js';
+import { programOutcome } from '../steps.js';
 import {
   DMEMFS_CASES,
   HUGE_MNT,
@@ -150,39 +150,24 @@ async function runCase(
     ctx.measure(name, 'not built', { expect: is(expected), why, evidence: target.error ?? '' });
     return true;
   }
-  const seen = g.console.reports.length;
   const restore = await setSysctls(g, c.sysctls ?? {});
-  try {
-    const r = await boundedCommand(g, caseArgv(c, BIN, mnt), {
-      maxS: c.maxS,
-      ...(c.inMountParent ? { cwd: parent } : {}),
-    });
-    await setSysctls(g, restore);
-    // What a test left in the mount holds its pages: the next test starts with none of it.
-    await g.exec(['sh', '-c', 'rm -f "$1"/*', 'clean', mnt]);
-    const reports: KernelReport[] = g.console.reports
-      .slice(seen)
-      .map((x) => ({ kind: x.kind, title: x.title, excerpt: x.excerpt.join('\n') }));
-    const outcome = reports.length
-      ? `report: ${reports[0]!.title}`
-      : r.finished
-        ? outcomeOf(r.code, r.output)
-        : `timeout: state ${/State:\s*(\S)/.exec(r.state)?.[1] ?? '?'}`;
-    const evidence = r.finished ? r.output.slice(-4000) : `${r.state}\n${r.stack}\n${r.tasks}`;
-    ctx.measure(name, outcome, {
-      expect: is(expected),
-      why,
-      note: `${r.seconds} s: ${caseArgv(c, '.', mnt).join(' ')}${c.why ? ` (${c.why})` : ''}`,
-      evidence,
-      ...(reports.length ? { reports } : {}),
-    });
-    return true;
-  } catch (e) {
-    const report = crashReport(e, g);
-    if (!report) throw e;
-    ctx.measure(name, `report: ${report.title}`, { expect: is(expected), why, reports: [report] });
+  const argv = caseArgv(c, BIN, mnt);
+  const r = await programOutcome(g, argv, { maxS: c.maxS, ...(c.inMountParent ? { cwd: parent } : {}) }, outcomeOf);
+  if (!r.alive) {
+    ctx.measure(name, r.outcome, { expect: is(expected), why, reports: r.reports });
     return false;
   }
+  await setSysctls(g, restore);
+  // What a test left in the mount holds its pages: the next test starts with none of it.
+  await g.exec(['sh', '-c', 'rm -f "$1"/*', 'clean', mnt]);
+  ctx.measure(name, r.outcome, {
+    expect: is(expected),
+    why,
+    note: `${r.seconds} s: ${caseArgv(c, '.', mnt).join(' ')}${c.why ? ` (${c.why})` : ''}`,
+    evidence: r.evidence,
+    ...(r.reports.length ? { reports: r.reports } : {}),
+  });
+  return true;
 }
 
 /** Set sysctls (name -> value); returns the values they had, to set back. */

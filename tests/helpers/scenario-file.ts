@@ -18,6 +18,9 @@ import { poolBoundariesOver } from '../../scenarios/defs/pool-boundaries.js';
 import { mceWith } from '../../scenarios/defs/mce-dmemfs.js';
 import { softReservedWith } from '../../scenarios/defs/soft-reserved-devdax.js';
 import { l2AlternativesWith } from '../../scenarios/defs/l2-alternatives.js';
+import { mmSelftestsWith } from '../../scenarios/defs/mm-selftests.js';
+import { peerToolsWith } from '../../scenarios/defs/peer-tools.js';
+import { fuzzWith } from '../../scenarios/defs/fuzz-dmemfs.js';
 import type { ScenarioDefinition } from '../../scenarios/types.js';
 import { describeExpectation, type Measurement, type ScenarioResult } from '../../core/results.js';
 import { readFileSync } from 'node:fs';
@@ -36,6 +39,15 @@ const PARTS: Record<string, ScenarioDefinition> = {
   'mce-dmemfs': mceWith({ extraBoots: false }),
   'soft-reserved-devdax': softReservedWith({ mceBoot: false }),
   'l2-alternatives': l2AlternativesWith(['devdax']),
+  // The kernel's mm selftests: four on both kernels and hugepage-mmap on dmemfs; programs written
+  // elsewhere: one memtester pass on a dmemfs file; the fuzzer: 30 s at 2M. npm start and the
+  // nightly run all of each (every selftest, fio and stress-ng, 120 s at 4K and 2M).
+  'mm-selftests': mmSelftestsWith({
+    tests: ['hugepage_mmap', 'map_fixed_noreplace', 'map_populate', 'mremap_dontunmap'],
+    dmemfs: ['hugepage_mmap'],
+  }),
+  'peer-tools': peerToolsWith({ cases: ['memtester'], targets: ['dmemfs_2M'] }),
+  'fuzz-dmemfs': fuzzWith({ seconds: 30, sizes: ['2M'] }),
 };
 export const TEST_SCENARIOS = SCENARIOS.map((s) => PARTS[s.id] ?? s);
 
@@ -62,6 +74,10 @@ const TEST_SECONDS: Record<string, number> = {
   'vfio-pin': 22,
   'mce-dmemfs': 183,
   'debug-checks': 1,
+  // Estimates until measured here: two boots and four tests; one boot and one memtester; one boot and 30 s.
+  'mm-selftests': 40,
+  'peer-tools': 30,
+  'fuzz-dmemfs': 45,
 };
 export const TEST_COSTS: Costs = costsFrom({
   scenarios: Object.entries(TEST_SECONDS).map(([id, seconds]) => ({ id, seconds, status: 'pass' }) as never),
