@@ -222,7 +222,37 @@ export const CELLS: RowDef[] = [
       'mem= + /dev/mem': m('mce-dmemfs', 'control_devmem_signal'),
     },
   },
+  ...peerRows(),
 ];
+
+/** Programs written elsewhere (peer-tools), each pointed at a file: dmemfs beside hugetlbfs 2M. */
+function peerRows(): RowDef[] {
+  const NOT_A_FILE = na('peer-tools points the tools at files of dmemfs and hugetlbfs: this column has none');
+  const NOT_RUN = na('peer-tools runs this tool at 2M (dmemfs and the hugetlbfs control), and memtester at 4K');
+  const rows: Array<
+    [string, 'memtester' | 'fio_buffered' | 'fio_direct' | 'stress_stackmmap' | 'stress_tlb_shootdown']
+  > = [
+    ['memtester -p 0 -d FILE (a shared mapping of the file)', 'memtester'],
+    ['fio, its buffers in a shared mapping of the file (buffered write)', 'fio_buffered'],
+    ['fio, its buffers in a shared mapping of the file (direct=1: pinned by GUP)', 'fio_direct'],
+    ['stress-ng --stackmmap (--temp-path on the mount)', 'stress_stackmmap'],
+    ['stress-ng --tlb-shootdown (--temp-path on the mount)', 'stress_tlb_shootdown'],
+  ];
+  return rows.map(([row, id]) => ({
+    row,
+    cells: {
+      'dmemfs 4K': id === 'memtester' ? m('peer-tools', 'memtester_dmemfs_4K') : NOT_RUN,
+      'dmemfs 2M': m('peer-tools', `${id}_dmemfs_2M`),
+      'dmemfs 1G': NOT_RUN,
+      'device-dax (memmap=)': NOT_A_FILE,
+      'device-dax (soft-reserved, per VM)': NOT_A_FILE,
+      'hugetlbfs 2M': m('peer-tools', `${id}_hugetlbfs_2M`),
+      'hugetlbfs 1G': NOT_RUN,
+      anonymous: NOT_A_FILE,
+      'mem= + /dev/mem': NOT_A_FILE,
+    },
+  }));
+}
 
 export interface Cell {
   text: string;

@@ -5,7 +5,7 @@
  * changed patch or signature runs its bisect again. A run's results.json carries the culprit of
  * each signature it checked (from this cache: a run never bisects).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cached, entryDir, hashParts, isComplete } from '../core/cache.js';
 import { messageOf } from '../core/errors.js';
@@ -14,7 +14,14 @@ import { loadProfile, type KernelProfile } from '../kernel/profile.js';
 import { resolveSeries, type KernelInput, type ResolvedSeries } from '../kernel/pipeline.js';
 import { SIGNATURES } from '../scenarios/signatures.js';
 import type { Signature } from '../scenarios/types.js';
-import { CULPRITS_FILE, loadCulprits, saveCulprits, signatureSha, signatureText } from '../scenarios/culprit-record.js';
+import {
+  CULPRITS_FILE,
+  loadCulprits,
+  presentFromWords,
+  saveCulprits,
+  signatureSha,
+  signatureText,
+} from '../scenarios/culprit-record.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { bisect, type BisectResult, type PrefixRuns } from './bisect.js';
 import { DEFAULT_COST, SCENARIO_COSTS } from '../scenarios/costs.js';
@@ -26,6 +33,8 @@ export interface Culprit {
   culprit: { number: number; title: string } | null;
   /** The prefix before could not show it at all: present from the culprit, where its path first exists. */
   pathFrom?: number;
+  /** With pathFrom: what the prefix before said (the scenario's own words when it could not run there). */
+  before?: string;
   candidates?: number[];
   patches: number;
   series: string;
@@ -88,6 +97,7 @@ function asCulprit(sig: Signature, r: BisectResult): Culprit {
     scenario: sig.scenario,
     culprit: r.culprit,
     ...(r.pathFrom !== undefined ? { pathFrom: r.pathFrom } : {}),
+    ...beforeFromSteps(r.pathFrom, r.steps),
     ...(r.candidates ? { candidates: r.candidates } : {}),
     patches: r.patches,
     series: r.series,
@@ -125,7 +135,7 @@ export async function culprits(opts: CulpritsOptions): Promise<Array<Culprit & {
         writeFileSync(join(staging, 'bisect.json'), JSON.stringify(r, null, 2) + '\n');
       });
       const c = JSON.parse(readFileSync(join(entry.dir, 'culprit.json'), 'utf8')) as Culprit;
-      out.push({ ...c, cached: had });
+      out.push({ ...c, ...beforeOf(c, join(entry.dir, 'bisect.json')), cached: had });
     } catch (e) {
       out.push({
         signature: sig.id,
@@ -144,6 +154,24 @@ export async function culprits(opts: CulpritsOptions): Promise<Array<Culprit & {
   return out;
 }
 
+/**
+ * With pathFrom: the note of the prefix just before the culprit, from the bisect's steps, where it
+ * is the scenario's own words (an error that kept it from running there) rather than its path missing.
+ */
+export function beforeOf(c: Pick<Culprit, 'pathFrom' | 'before'>, bisectJson: string): { before?: string } {
+  if (c.pathFrom === undefined || c.before !== undefined || !existsSync(bisectJson)) return {};
+  const r = JSON.parse(readFileSync(bisectJson, 'utf8')) as Pick<BisectResult, 'steps'>;
+  return beforeFromSteps(c.pathFrom, r.steps);
+}
+
+/** The scenario's error on the prefix before `pathFrom`, in a few words, when it had one. */
+export function beforeFromSteps(pathFrom: number | undefined, steps: BisectResult['steps']): { before?: string } {
+  if (pathFrom === undefined) return {};
+  const note = steps.find((x) => x.k === pathFrom - 1)?.note;
+  const words = note ? /error \[[\w-]+\][^(;\n]*/.exec(note)?.[0]?.trim() : undefined;
+  return words ? { before: words.length > 160 ? `${words.slice(0, 157)}...` : words } : {};
+}
+
 /** Write the culprits found into scenarios/culprits.json (culprits --record): the data the docs read. */
 export function recordCulprits(
   rows: ReadonlyArray<Culprit>,
@@ -159,6 +187,7 @@ export function recordCulprits(
       patches: r.patches,
       culprit: r.culprit,
       ...(r.pathFrom !== undefined ? { pathFrom: r.pathFrom } : {}),
+      ...(r.before ? { before: r.before } : {}),
       ...(r.candidates ? { candidates: r.candidates } : {}),
       signatureSha: signatureSha(sig),
       measured,
@@ -171,9 +200,10 @@ export function recordCulprits(
 }
 
 /** "introduced by 35/37 vfio: ..." or "present from 3/37 ..., where the path first exists". */
-export function culpritWords(c: Pick<Culprit, 'culprit' | 'pathFrom' | 'patches' | 'candidates' | 'error'>): string {
-  if (c.culprit && c.pathFrom !== undefined)
-    return `present from ${c.culprit.number}/${c.patches} ${c.culprit.title}, where the path first exists`;
+export function culpritWords(
+  c: Pick<Culprit, 'culprit' | 'pathFrom' | 'patches' | 'candidates' | 'error' | 'before'>,
+): string {
+  if (c.culprit && c.pathFrom !== undefined) return presentFromWords(c);
   if (c.culprit) return `introduced by ${c.culprit.number}/${c.patches} ${c.culprit.title}`;
   if (c.candidates) return `among ${c.candidates.join(', ')} (the prefixes between could not be judged)`;
   return `not found: ${c.error ?? 'no bisect'}`;

@@ -17,6 +17,8 @@ export interface RecordedCulprit {
   patches: number;
   culprit: { number: number; title: string } | null;
   pathFrom?: number;
+  /** With pathFrom: what the prefix before it said instead (why it could not show the signature). */
+  before?: string;
   candidates?: number[];
   /** sha256 of the signature's definition (signatureText) when it was bisected. */
   signatureSha: string;
@@ -49,10 +51,18 @@ export function recordedCulpritWords(sig: Signature, all = loadCulprits()): stri
   const c = all[sig.id];
   if (!c) return sig.scenario === '*' ? 'seen in every scenario: not bisected' : 'not bisected yet';
   if (c.signatureSha !== signatureSha(sig)) return `bisected before the signature changed: run culprits again`;
-  if (c.culprit && c.pathFrom !== undefined)
-    return `present from ${c.culprit.number}/${c.patches} ${c.culprit.title}, where the path first exists`;
+  if (c.culprit && c.pathFrom !== undefined) return presentFromWords(c);
   if (c.culprit) return `introduced by ${c.culprit.number}/${c.patches} ${c.culprit.title}`;
   return c.candidates ? `one of ${c.candidates.join(', ')}` : 'not found';
+}
+
+/**
+ * "present from N/M TITLE, where the path first exists", and what the prefix before said when
+ * that was not the signature's own path missing (a scenario that cannot run there at all).
+ */
+export function presentFromWords(c: Pick<RecordedCulprit, 'culprit' | 'patches' | 'before'>): string {
+  const head = `present from ${c.culprit!.number}/${c.patches} ${c.culprit!.title}, where the path first exists`;
+  return c.before ? `${head} (${c.culprit!.number - 1}/${c.patches}: ${c.before})` : head;
 }
 
 /** Each checked signature with its recorded culprit, where it was found on this series and definition. */

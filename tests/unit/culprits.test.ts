@@ -191,3 +191,18 @@ t.test(
     t.match(String(refused), /does not reproduce on prefix 37 \(path absent\)/, 'a series it skips on is no bisect');
   },
 );
+
+t.test('present from a prefix whose scenario could not run before it: the words say what it said', async (t) => {
+  const { beforeFromSteps } = await import('../../runner/culprits.js');
+  const { presentFromWords } = await import('../../scenarios/culprit-record.js');
+  const steps = [
+    { k: 7, note: 'error [dmem-debugfs]: the dmem debugfs statistics are missing /sys/kernel/debug/dmem/x (at 08)' },
+    { k: 8, note: undefined },
+  ] as never;
+  const b = beforeFromSteps(8, steps);
+  t.match(b.before, /^error \[dmem-debugfs\]: the dmem debugfs statistics are missing/);
+  t.same(beforeFromSteps(8, [{ k: 7, note: 'no measurement taken' }] as never), {}, 'a plain absent path: no words');
+  t.same(beforeFromSteps(undefined, steps), {});
+  const words = presentFromWords({ culprit: { number: 8, title: 'dmem: show some statistic' }, patches: 37, ...b });
+  t.match(words, /^present from 8\/37 dmem: show some statistic, where the path first exists \(7\/37: error \[dmem-debugfs\]/);
+});
