@@ -17,6 +17,7 @@ import type { Signature } from '../scenarios/types.js';
 import {
   CULPRITS_FILE,
   loadCulprits,
+  introducedWords,
   presentFromWords,
   saveCulprits,
   signatureSha,
@@ -33,7 +34,7 @@ export interface Culprit {
   culprit: { number: number; title: string } | null;
   /** The prefix before could not show it at all: present from the culprit, where its path first exists. */
   pathFrom?: number;
-  /** With pathFrom: what the prefix before said (the scenario's own words when it could not run there). */
+  /** What the prefix before said, where more than "not reproduced" (beforeFromSteps). */
   before?: string;
   candidates?: number[];
   patches: number;
@@ -97,7 +98,7 @@ function asCulprit(sig: Signature, r: BisectResult): Culprit {
     scenario: sig.scenario,
     culprit: r.culprit,
     ...(r.pathFrom !== undefined ? { pathFrom: r.pathFrom } : {}),
-    ...beforeFromSteps(r.pathFrom, r.steps),
+    ...beforeFromSteps(r.culprit?.number, r.steps),
     ...(r.candidates ? { candidates: r.candidates } : {}),
     patches: r.patches,
     series: r.series,
@@ -158,18 +159,28 @@ export async function culprits(opts: CulpritsOptions): Promise<Array<Culprit & {
  * With pathFrom: the note of the prefix just before the culprit, from the bisect's steps, where it
  * is the scenario's own words (an error that kept it from running there) rather than its path missing.
  */
-export function beforeOf(c: Pick<Culprit, 'pathFrom' | 'before'>, bisectJson: string): { before?: string } {
-  if (c.pathFrom === undefined || c.before !== undefined || !existsSync(bisectJson)) return {};
+export function beforeOf(c: Pick<Culprit, 'culprit' | 'before'>, bisectJson: string): { before?: string } {
+  if (!c.culprit || c.before !== undefined || !existsSync(bisectJson)) return {};
   const r = JSON.parse(readFileSync(bisectJson, 'utf8')) as Pick<BisectResult, 'steps'>;
-  return beforeFromSteps(c.pathFrom, r.steps);
+  return beforeFromSteps(c.culprit.number, r.steps);
 }
 
-/** The scenario's error on the prefix before `pathFrom`, in a few words, when it had one. */
-export function beforeFromSteps(pathFrom: number | undefined, steps: BisectResult['steps']): { before?: string } {
-  if (pathFrom === undefined) return {};
-  const note = steps.find((x) => x.k === pathFrom - 1)?.note;
-  const words = note ? /error \[[\w-]+\][^(;\n]*/.exec(note)?.[0]?.trim() : undefined;
-  return words ? { before: words.length > 160 ? `${words.slice(0, 157)}...` : words } : {};
+/**
+ * What the prefix just before a culprit said, where it was more than "not reproduced": the
+ * scenario's error that kept it from running there, the signature's measurements failing
+ * another way, or an intermittent one not seen in this run's tries (the culprit may then be earlier).
+ */
+export function beforeFromSteps(culprit: number | undefined, steps: BisectResult['steps']): { before?: string } {
+  if (culprit === undefined) return {};
+  const step = steps.find((x) => x.k === culprit - 1);
+  if (!step) return {};
+  const value = typeof step.value === 'string' ? step.value : '';
+  const error = step.note ? /error \[[\w-]+\][^(;\n]*/.exec(step.note)?.[0]?.trim() : undefined;
+  const other = /(failed differently: [^;]*|[\w]+: not seen this run \(intermittent[^)]*\))/.exec(value)?.[0];
+  const words =
+    step.verdict === 'path absent' ? error : (other ?? (step.verdict === 'not reproduced' ? undefined : error));
+  if (!words) return {};
+  return { before: words.length > 160 ? `${words.slice(0, 157)}...` : words };
 }
 
 /** Write the culprits found into scenarios/culprits.json (culprits --record): the data the docs read. */
@@ -204,7 +215,7 @@ export function culpritWords(
   c: Pick<Culprit, 'culprit' | 'pathFrom' | 'patches' | 'candidates' | 'error' | 'before'>,
 ): string {
   if (c.culprit && c.pathFrom !== undefined) return presentFromWords(c);
-  if (c.culprit) return `introduced by ${c.culprit.number}/${c.patches} ${c.culprit.title}`;
+  if (c.culprit) return introducedWords(c);
   if (c.candidates) return `among ${c.candidates.join(', ')} (the prefixes between could not be judged)`;
   return `not found: ${c.error ?? 'no bisect'}`;
 }

@@ -17,7 +17,7 @@ export interface RecordedCulprit {
   patches: number;
   culprit: { number: number; title: string } | null;
   pathFrom?: number;
-  /** With pathFrom: what the prefix before it said instead (why it could not show the signature). */
+  /** What the prefix before it said, where more than "not reproduced" (runner/culprits.ts beforeFromSteps). */
   before?: string;
   candidates?: number[];
   /** sha256 of the signature's definition (signatureText) when it was bisected. */
@@ -52,7 +52,7 @@ export function recordedCulpritWords(sig: Signature, all = loadCulprits()): stri
   if (!c) return sig.scenario === '*' ? 'seen in every scenario: not bisected' : 'not bisected yet';
   if (c.signatureSha !== signatureSha(sig)) return `bisected before the signature changed: run culprits again`;
   if (c.culprit && c.pathFrom !== undefined) return presentFromWords(c);
-  if (c.culprit) return `introduced by ${c.culprit.number}/${c.patches} ${c.culprit.title}`;
+  if (c.culprit) return introducedWords(c);
   return c.candidates ? `one of ${c.candidates.join(', ')}` : 'not found';
 }
 
@@ -62,6 +62,12 @@ export function recordedCulpritWords(sig: Signature, all = loadCulprits()): stri
  */
 export function presentFromWords(c: Pick<RecordedCulprit, 'culprit' | 'patches' | 'before'>): string {
   const head = `present from ${c.culprit!.number}/${c.patches} ${c.culprit!.title}, where the path first exists`;
+  return c.before ? `${head} (${c.culprit!.number - 1}/${c.patches}: ${c.before})` : head;
+}
+
+/** "introduced by N/M TITLE", and what the prefix before said when more than "not reproduced". */
+export function introducedWords(c: Pick<RecordedCulprit, 'culprit' | 'patches' | 'before'>): string {
+  const head = `introduced by ${c.culprit!.number}/${c.patches} ${c.culprit!.title}`;
   return c.before ? `${head} (${c.culprit!.number - 1}/${c.patches}: ${c.before})` : head;
 }
 

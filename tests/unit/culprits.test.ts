@@ -196,13 +196,27 @@ t.test('present from a prefix whose scenario could not run before it: the words 
   const { beforeFromSteps } = await import('../../runner/culprits.js');
   const { presentFromWords } = await import('../../scenarios/culprit-record.js');
   const steps = [
-    { k: 7, note: 'error [dmem-debugfs]: the dmem debugfs statistics are missing /sys/kernel/debug/dmem/x (at 08)' },
+    { k: 7, verdict: 'path absent', note: 'error [dmem-debugfs]: the dmem debugfs statistics are missing /x (at 08)' },
     { k: 8, note: undefined },
   ] as never;
   const b = beforeFromSteps(8, steps);
   t.match(b.before, /^error \[dmem-debugfs\]: the dmem debugfs statistics are missing/);
-  t.same(beforeFromSteps(8, [{ k: 7, note: 'no measurement taken' }] as never), {}, 'a plain absent path: no words');
+  t.same(
+    beforeFromSteps(8, [{ k: 7, verdict: 'path absent', note: 'x' }] as never),
+    {},
+    'a plain absent path: no words',
+  );
+  t.same(beforeFromSteps(8, [{ k: 7, verdict: 'not reproduced', value: 'a = 1' }] as never), {}, 'plainly not: none');
+  const race = [
+    { k: 25, verdict: 'not reproduced', value: 'w_2M: not seen this run (intermittent: 6 of 27; 6 tries)' },
+  ];
+  t.match(beforeFromSteps(26, race as never).before, /^w_2M: not seen this run \(intermittent/, 'an intermittent miss');
+  const other = [{ k: 27, verdict: 'not reproduced', value: 'failed differently: g_2M = sigbus, where x; y' }];
+  t.equal(beforeFromSteps(28, other as never).before, 'failed differently: g_2M = sigbus, where x');
   t.same(beforeFromSteps(undefined, steps), {});
   const words = presentFromWords({ culprit: { number: 8, title: 'dmem: show some statistic' }, patches: 37, ...b });
-  t.match(words, /^present from 8\/37 dmem: show some statistic, where the path first exists \(7\/37: error \[dmem-debugfs\]/);
+  t.match(
+    words,
+    /^present from 8\/37 dmem: show some statistic, where the path first exists \(7\/37: error \[dmem-debugfs\]/,
+  );
 });
