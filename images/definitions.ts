@@ -81,6 +81,8 @@ export const L1_IMAGE: RootfsDefinition = {
     'nodejs',
     // Programs written elsewhere, run on dmemfs files (peer-tools, fuzz-dmemfs).
     'coreutils',
+    // The selftests' scripts (test_vmalloc.sh, test_hmm.sh) are bash scripts.
+    'bash',
     'memtester',
     'fio',
     'stress-ng',

@@ -31,7 +31,11 @@ export function selftestRows(s: Pick<ScenarioResult, 'measurements'> | undefined
     command: caseArgv(c, '.', 'MNT').join(' '),
     baseline: cell(ms[`${c.id}_baseline`], notRun),
     series: cell(ms[`${c.id}_series`], notRun),
-    dmemfs: DMEMFS_CASES.some((d) => d.id === c.id) ? cell(ms[`${c.id}_dmemfs`], notRun) : 'n/a: takes no path',
+    dmemfs: DMEMFS_CASES.some((d) => d.id === c.id)
+      ? cell(ms[`${c.id}_dmemfs`], notRun)
+      : c.args.some((a) => a.includes('{mnt}'))
+        ? 'n/a: its private mapping is not for dmemfs (the shared variant is pointed there, below)'
+        : 'n/a: takes no path',
   }));
   for (const d of DMEMFS_CASES.filter((d) => !SELFTESTS.some((c) => c.id === d.id)))
     rows.push({

@@ -339,14 +339,20 @@ export async function programOutcome(
   const seen = g.console.reports.length;
   try {
     const r = await boundedCommand(g, argv, opts);
+    await consoleSettled(g);
     const reports: KernelReport[] = g.console.reports
       .slice(seen)
       .map((x) => ({ kind: x.kind, title: x.title, excerpt: x.excerpt.join('\n') }));
-    const outcome = reports.length
-      ? `report: ${reports[0]!.title}`
-      : r.finished
-        ? classify(r.code, r.output)
-        : `timeout: state ${/State:\s*(\S)/.exec(r.state)?.[1] ?? '?'}`;
+    const kernel = reports.filter((x) => x.kind !== 'segfault');
+    // The kernel's line about a program it killed with SIGSEGV is the program's failure, not a kernel report.
+    const segv = reports.find((x) => x.kind === 'segfault');
+    const outcome = kernel.length
+      ? `report: ${kernel[0]!.title}`
+      : segv
+        ? `fail: killed by SIGSEGV (${/^(\S+?)\[/.exec(segv.title)?.[1] ?? 'a program'})`
+        : r.finished
+          ? classify(r.code, r.output)
+          : `timeout: state ${/State:\s*(\S)/.exec(r.state)?.[1] ?? '?'}`;
     const evidence = r.finished ? r.output.slice(-4000) : `${r.state}\n${r.stack}\n${r.tasks}`;
     return { alive: true, outcome, evidence, seconds: r.seconds, reports };
   } catch (e) {
@@ -354,6 +360,19 @@ export async function programOutcome(
     if (!report) throw e;
     return { alive: false, outcome: `report: ${report.title}`, reports: [report] };
   }
+}
+
+/**
+ * Wait until the console has shown everything the kernel printed so far: a marker written to
+ * /dev/kmsg seen on it, and no report still being read (one completes after a quiet spell).
+ * Without it a report of one program's run arrives during the next one's.
+ */
+export async function consoleSettled(g: Guest, maxMs = 15_000 * g.opts.accel.timeoutScale): Promise<void> {
+  const mark = `rig-settled-${Date.now().toString(36)}`;
+  await g.exec(['sh', '-c', 'echo "$1" > /dev/kmsg', 'mark', mark]);
+  const t0 = Date.now();
+  const shown = () => g.console.lines.slice(-200).some((l) => l.text.includes(mark));
+  while (Date.now() - t0 < maxMs && (!shown() || g.console.reading)) await new Promise((res) => setTimeout(res, 200));
 }
 
 /** A stuck task's state, wchan, kernel stack and task-dump entry; then it is killed. */

@@ -152,7 +152,9 @@ async function runCase(
   }
   const restore = await setSysctls(g, c.sysctls ?? {});
   const argv = caseArgv(c, BIN, mnt);
-  const r = await programOutcome(g, argv, { maxS: c.maxS, ...(c.inMountParent ? { cwd: parent } : {}) }, outcomeOf);
+  const r = await programOutcome(g, argv, { maxS: c.maxS, ...(c.inMountParent ? { cwd: parent } : {}) }, (code, out) =>
+    outcomeOf(code, out, c.program),
+  );
   if (!r.alive) {
     ctx.measure(name, r.outcome, { expect: is(expected), why, reports: r.reports });
     return false;

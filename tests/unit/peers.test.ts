@@ -47,6 +47,16 @@ t.test('outcomes from what the tools say', async (t) => {
     'fail: stackmmap: mmap failed, errno=19 (No such device)',
   );
   t.equal(peerOutcome(1, 'mmap: Invalid argument\n'), 'fail: mmap: Invalid argument');
+  t.equal(
+    peerOutcome(3, 'stress-ng: fail:  [248] tlb-shootdown: ftruncate to 16384 bytes on /mnt/d/tmp-248-0/f-41 failed\n'),
+    'fail: tlb-shootdown: ftruncate to 16384 bytes on FILE failed',
+    'pids and temporary names taken out: the same failure reads the same in every run',
+  );
+  t.equal(
+    peerOutcome(1, 'can not mmap non-char device /m/f\n\nUsage: ...'),
+    'fail: memtester: -d is not a character device',
+  );
+  t.equal(peerOutcome(1, 'fio: pid=136, got signal=11\n3;fio-3.33;peer;0;22'), 'fail: fio killed by signal 11');
   t.equal(peerOutcome(135, ''), 'fail: killed by signal 7');
   t.equal(peerOutcome(3, 'weird\n'), 'fail: exit 3: weird');
 });
