@@ -177,3 +177,17 @@ t.test('a dmemfs outcome other than the data’s fails; the one the data holds p
   t.equal(other.result.measurements.hugepage_mmap_dmemfs!.value, 'fail: exit 1: something nobody explained');
   t.equal(other.result.measurements.hugepage_mmap_dmemfs!.ok, false, 'another failure: not met');
 });
+
+t.test('the README’s selftests table states exactly the outcomes the data holds', async (t) => {
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { projectRoot } = await import('../../core/paths.js');
+  const held: Record<string, { value: string; unit: string; ok: boolean }> = {};
+  for (const c of SELFTESTS) {
+    held[`${c.id}_baseline`] = { value: c.baseline, unit: '', ok: true };
+    held[`${c.id}_series`] = { value: c.series?.outcome ?? c.baseline, unit: '', ok: true };
+  }
+  for (const c of DMEMFS_CASES) held[`${c.id}_dmemfs`] = { value: c.dmemfs, unit: '', ok: true };
+  const readme = readFileSync(join(projectRoot(), 'README.md'), 'utf8');
+  t.ok(readme.includes(selftestsMarkdown({ measurements: held })), 'README holds the table of the held outcomes');
+});
