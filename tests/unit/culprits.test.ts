@@ -18,6 +18,21 @@ const series = (diffs: string[]) =>
   ({ parsed: { patches: diffs.map((diff, i) => ({ number: i + 1, diff })) } }) as never;
 const vfio = SIGNATURES.find((s) => s.id === 'vfio-get-dmem-pfn-null')!;
 
+/** bisect --signature of vfio-pin over runs already made (nothing is built). */
+async function bisectOn(runs: unknown, extra: { good?: number } = {}) {
+  const { bisect } = await import('../../runner/bisect.js');
+  return bisect({
+    profile: 'rfc-v2-debian',
+    scenario: 'vfio-pin',
+    signature: vfio.id,
+    input: {},
+    accel: 'tcg' as never,
+    out: mkdtempSync(join(tmpdir(), 'rig-bisect-shared-')),
+    prefixRuns: runs as never,
+    ...extra,
+  });
+}
+
 t.test('the key moves with the series content, the signature and the profile, and with nothing else', async (t) => {
   const k = culpritKey(profile, series(['a', 'b']), vfio);
   t.equal(culpritKey(profile, series(['a', 'b']), vfio), k, 'stable');
@@ -95,7 +110,6 @@ t.test(
   'the signatures of one scenario are bisected on one run of each prefix, the cheapest scenario first',
   async (t) => {
     const { byScenarioCost } = await import('../../runner/culprits.js');
-    const { bisect } = await import('../../runner/bisect.js');
     const order = byScenarioCost(culpritSignatures(profile)).map((s) => s.scenario);
     t.same(
       order.filter((s, i) => order.indexOf(s) === i).length,
@@ -131,28 +145,11 @@ t.test(
       const p = Promise.resolve({ step: step as never, result });
       runs.set(`vfio-pin@${k}`, { then: (f: never, r: never) => (asked.push(k), p.then(f, r)) } as never);
     }
-    const r = await bisect({
-      profile: 'rfc-v2-debian',
-      scenario: 'vfio-pin',
-      signature: sig.id,
-      input: {},
-      accel: 'tcg' as never,
-      out: mkdtempSync(join(tmpdir(), 'rig-bisect-shared-')),
-      prefixRuns: runs as never,
-    });
+    const r = await bisectOn(runs);
     t.equal(r.culprit?.number, 20, 'the culprit from the shared runs');
     t.equal(r.pathFrom, undefined, 'prefix 19 took the measurements: not a path that first exists');
     t.ok(asked.length >= 5 && asked.includes(37) && asked.includes(0), `the runs judged: ${asked.join(', ')}`);
-    const wrong = await bisect({
-      profile: 'rfc-v2-debian',
-      scenario: 'vfio-pin',
-      signature: sig.id,
-      input: {},
-      accel: 'tcg' as never,
-      out: mkdtempSync(join(tmpdir(), 'rig-bisect-shared-')),
-      prefixRuns: new Map([...runs].map(([key, p]) => [key, p])) as never,
-      good: 21,
-    }).catch((e: Error) => e);
+    const wrong = await bisectOn(new Map([...runs].map(([key, p]) => [key, p])), { good: 21 }).catch((e: Error) => e);
     t.match(String(wrong), /agree \(reproduced\)/, 'a good end that reproduces too is refused, not searched');
     // The base boots and the scenario skips there (dmemfs will not mount): its path is absent, and
     // a culprit right after it is where the path first exists.
@@ -162,15 +159,7 @@ t.test(
       const made = { step: { ...step, verdict: 'scenario skipped', note: 'dmemfs would not mount' } };
       skipped.set(`vfio-pin@${k}`, Promise.resolve(made) as never);
     }
-    const absent = await bisect({
-      profile: 'rfc-v2-debian',
-      scenario: 'vfio-pin',
-      signature: sig.id,
-      input: {},
-      accel: 'tcg' as never,
-      out: mkdtempSync(join(tmpdir(), 'rig-bisect-shared-')),
-      prefixRuns: skipped as never,
-    });
+    const absent = await bisectOn(skipped);
     t.equal(absent.culprit?.number, 20);
     t.equal(absent.pathFrom, 20, 'present from 20, where the path first exists');
     t.match(
@@ -179,15 +168,7 @@ t.test(
     );
     const noEnd = new Map(skipped);
     noEnd.set('vfio-pin@37', skipped.get('vfio-pin@0')!);
-    const refused = await bisect({
-      profile: 'rfc-v2-debian',
-      scenario: 'vfio-pin',
-      signature: sig.id,
-      input: {},
-      accel: 'tcg' as never,
-      out: mkdtempSync(join(tmpdir(), 'rig-bisect-shared-')),
-      prefixRuns: noEnd as never,
-    }).catch((e: Error) => e);
+    const refused = await bisectOn(noEnd).catch((e: Error) => e);
     t.match(String(refused), /does not reproduce on prefix 37 \(path absent\)/, 'a series it skips on is no bisect');
   },
 );
