@@ -332,7 +332,7 @@ async function evaluatePrefix(opts: BisectOptions, k: number, title: string): Pr
       ...step,
       skipped: false,
       verdict: 'path absent',
-      note: `the scenario skipped on this kernel: ${step.note}`,
+      note: `the scenario skipped on this kernel: ${step.note ?? '(no reason)'}`,
     };
   if (!s) return step;
   const v = opts.signature

@@ -175,7 +175,11 @@ export function beforeFromSteps(culprit: number | undefined, steps: BisectResult
   const step = steps.find((x) => x.k === culprit - 1);
   if (!step) return {};
   const value = typeof step.value === 'string' ? step.value : '';
-  const error = step.note ? /error \[[\w-]+\][^(;\n]*/.exec(step.note)?.[0]?.trim() : undefined;
+  // The scenario's error, or its skip on that kernel (a skip there is the signature's path absent).
+  const said = step.note
+    ? (/error \[[\w-]+\][^(;\n]*/.exec(step.note) ?? /^the scenario skipped on this kernel: [^\n]*/.exec(step.note))
+    : null;
+  const error = said?.[0]?.trim();
   const other = /(failed differently: [^;]*|[\w]+: not seen this run \(intermittent[^)]*\))/.exec(value)?.[0];
   const words =
     step.verdict === 'path absent' ? error : (other ?? (step.verdict === 'not reproduced' ? undefined : error));

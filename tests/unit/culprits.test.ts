@@ -187,6 +187,8 @@ t.test('present from a prefix whose scenario could not run before it: the words 
     {},
     'a plain absent path: no words',
   );
+  const skip = [{ k: 7, verdict: 'path absent', note: 'the scenario skipped on this kernel: dmemfs would not mount' }];
+  t.match(beforeFromSteps(8, skip as never).before, /skipped on this kernel: dmemfs would not mount/, 'a skip says so');
   t.same(beforeFromSteps(8, [{ k: 7, verdict: 'not reproduced', value: 'a = 1' }] as never), {}, 'plainly not: none');
   const race = [
     { k: 25, verdict: 'not reproduced', value: 'w_2M: not seen this run (intermittent: 6 of 27; 6 tries)' },
