@@ -9,10 +9,8 @@ t.test('every waiver names a scenario and at least one of its measurements, with
   for (const w of DEBUG_WAIVERS) {
     const s = SCENARIOS.find((x) => x.id === w.scenario);
     t.ok(s, `${w.scenario} is a scenario`);
-    t.ok(
-      s?.measurements.some((m) => w.measurement.test(m)),
-      `${String(w.measurement)} names a measurement of it`,
-    );
+    for (const m of w.measurements) t.ok(s?.measurements.includes(m), `${m} is a measurement of it`);
+    t.ok(w.measurements.length > 0, 'names at least one');
     t.ok(w.why.length > 40, 'says why');
   }
 });
