@@ -18,7 +18,7 @@ import { parseMbox, parseSubject, type MailMessage } from '../kernel/mbox.js';
 import { expandPath, listProfiles, loadProfile } from '../kernel/profile.js';
 import { seriesDefinition } from '../kernel/series.js';
 import { decodeOops } from './decode-oops.js';
-import type { ProofRecord } from '../scenarios/repros.js';
+import { reproducerOf, type ProofRecord } from '../scenarios/repros.js';
 import { SIGNATURES } from '../scenarios/signatures.js';
 
 export const RIG_ADDRESS = 'dmemfs-rig <dmemfs-rig@dmemfs-rig.invalid>';
@@ -188,7 +188,8 @@ export interface MailRepro {
 
 /**
  * The proven reproducer of `id` in the bundle, or undefined: none written, a proof not met, a
- * proof without its three kernels, or a file that is not the one the proof ran (by sha256).
+ * proof without its kernels (the series, the baseline, and the fixing edit where the reproducer
+ * names one), or a file that is not the one the proof ran (by sha256).
  * Only the files the proof ran are attached.
  */
 export function reproOf(bundle: string, id: string): MailRepro | undefined {
@@ -199,8 +200,9 @@ export function reproOf(bundle: string, id: string): MailRepro | undefined {
   const rows = Array.isArray(proof.rows) ? proof.rows : [];
   const shown = (label: string, outcome: string) =>
     rows.some((r) => r.label === label && r.outcome === outcome && r.ok);
-  if (!rows.every((r) => r.ok) || !shown('series', 'bug') || !shown('baseline', 'absent') || !shown('fixed', 'no-bug'))
-    return undefined;
+  const fix = reproducerOf(id)?.fixedBy !== undefined;
+  if (!rows.every((r) => r.ok) || !shown('series', 'bug') || !shown('baseline', 'absent')) return undefined;
+  if (fix && !shown('fixed', 'no-bug')) return undefined;
   const listed = Object.entries(proof.files ?? {});
   if (!listed.some(([n]) => n === 'repro.sh')) return undefined;
   const files: MailRepro['files'] = [];
@@ -219,6 +221,8 @@ function reproduceLines(f: Finding, run: RunResults, repro: MailRepro | undefine
   const rig = [`  npm ci`, `  npm run rig -- run --profile ${run.profile} \\`, `      --scenario ${f.scenario}`];
   if (!repro) return ['To reproduce, in a clone of dmemfs-rig:', ...rig];
   const script = repro.files.find((x) => x.name === 'repro.sh')!.text.replace(/\n$/, '');
+  // A reproducer that acts on the machine from outside (an MCE through the monitor) runs qemu.sh itself.
+  const host = repro.files.some((x) => x.name === 'inject.sh');
   return [
     wrap(
       'To reproduce with nothing of dmemfs-rig: save the attached files in one directory' +
@@ -229,7 +233,10 @@ function reproduceLines(f: Finding, run: RunResults, repro: MailRepro | undefine
     ),
     '',
     '  sh build.sh && sh mkinitramfs.sh',
-    '  KERNEL=/path/to/arch/x86/boot/bzImage sh qemu.sh',
+    `  KERNEL=/path/to/arch/x86/boot/bzImage sh ${host ? 'inject.sh' : 'qemu.sh'}`,
+    ...(host
+      ? ['', wrap("inject.sh runs qemu.sh and injects the error through QEMU's monitor when the guest asks.")]
+      : []),
     '',
     wrap('The rig ran them as attached, each in a fresh guest, on this run:'),
     ...repro.proof.map((p) => wrap(`${p.kernel}: ${p.outcome}, ${p.seconds} s`, '      ', '  ')),

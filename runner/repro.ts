@@ -132,6 +132,11 @@ export function reproMachineArgs(repro: Reproducer): { args: string[]; append: s
   return { args, append: appendLine(withWatchdogs(spec.append, 'tcg')) };
 }
 
+/** What a user runs: qemu.sh, or the host script that runs it (inject.sh). */
+export function runScript(repro: Reproducer): string {
+  return repro.host ? 'inject.sh' : 'qemu.sh';
+}
+
 /** One shell word: single-quoted text, the marks as double-quoted variables. */
 export function shellWord(a: string): string {
   if (a === '') return "''";
@@ -164,8 +169,10 @@ export function qemuScript(repro: Reproducer, sig: Signature): string {
     'KERNEL=${KERNEL:-$here/bzImage}',
     'INITRD=${INITRD:-$here/initramfs.cpio.gz}',
     'ACCEL=${ACCEL:-kvm}',
+    '# Options after these (inject.sh adds a monitor) are passed on to QEMU.',
     'exec "${QEMU:-qemu-system-x86_64}" \\',
-    ...lines.map((l, i) => `  ${l}${i < lines.length - 1 ? ' \\' : ''}`),
+    ...lines.map((l) => `  ${l} \\`),
+    '  "$@"',
     '',
   ].join('\n');
 }
@@ -217,7 +224,9 @@ function expectedText(repro: Reproducer, sig: Signature): string {
     repro.bug.says,
     ...repro.bug.lines,
     '',
-    `## Without it (the fix ${repro.fixedBy} of dmemfs-rig's kernel/edits.ts)`,
+    repro.fixedBy
+      ? `## Without it (the fix ${repro.fixedBy} of dmemfs-rig's kernel/edits.ts)`
+      : '## Without it (no one-line fix is known: what a fixed kernel would show)',
     repro.fixed.says,
     ...repro.fixed.lines,
     '',
@@ -237,9 +246,22 @@ function readme(repro: Reproducer, sig: Signature, src: ReproSource): string {
     '',
     'Needs qemu-system-x86_64, gcc with a static libc, busybox-static, cpio, gzip, and the series',
     'built with kernel.config (its bzImage). Then:',
+    ...(repro.variant === 'debug'
+      ? [
+          "kernel.config is the series' debug build (lockdep, DEBUG_ATOMIC_SLEEP, KASAN): the bug is what",
+          'its checkers print.',
+        ]
+      : []),
     '',
     '  sh build.sh && sh mkinitramfs.sh',
-    '  KERNEL=/path/to/arch/x86/boot/bzImage sh qemu.sh 2>&1 | tee console.log',
+    `  KERNEL=/path/to/arch/x86/boot/bzImage sh ${runScript(repro)} 2>&1 | tee console.log`,
+    ...(repro.host
+      ? [
+          '',
+          'inject.sh runs qemu.sh and acts on the machine from outside through its monitor (see',
+          'its first lines).',
+        ]
+      : []),
     '',
     `With the bug: ${repro.bug.says}.`,
     `Without it: ${repro.fixed.says}.`,
@@ -247,6 +269,17 @@ function readme(repro: Reproducer, sig: Signature, src: ReproSource): string {
     "guest's only program); cmdline the kernel command line qemu.sh passes:",
     `  ${append}`,
     '',
+  ].join('\n');
+}
+
+/** repro.sh: the script, its variables (when the reproducer sets any) in the first lines. */
+export function reproScript(repro: Reproducer, script: string): string {
+  const vars = Object.entries(repro.vars ?? {});
+  if (!vars.length) return script;
+  return [
+    `# ${repro.signature}: the variables the steps below read`,
+    ...vars.map(([k, v]) => `${k}=${v}`),
+    script,
   ].join('\n');
 }
 
@@ -265,12 +298,13 @@ export function writeReproducer(id: string, out: string, src: ReproSource): stri
     README: readme(repro, sig, src),
     'qemu.sh': qemuScript(repro, sig),
     cmdline: reproMachineArgs(repro).append + '\n',
-    'repro.sh': readFileSync(join(images, 'repro', repro.script), 'utf8'),
+    'repro.sh': reproScript(repro, readFileSync(join(images, 'repro', repro.script), 'utf8')),
     init: readFileSync(join(images, 'repro', 'init.sh'), 'utf8'),
     'build.sh': buildScript(repro),
     'mkinitramfs.sh': mkinitramfsScript(repro),
     'expected.txt': expectedText(repro, sig),
     'rig-helper.h': readFileSync(join(images, 'helpers', 'rig-helper.h'), 'utf8'),
+    ...(repro.host ? { 'inject.sh': readFileSync(join(images, 'repro', repro.host), 'utf8') } : {}),
     ...Object.fromEntries(
       repro.helpers.map((h) => [`${h}.c`, readFileSync(join(images, 'helpers', `${h}.c`), 'utf8')]),
     ),
@@ -322,7 +356,7 @@ async function runOnce(
   accel: AccelChoice,
 ): Promise<{ console: string }> {
   const bound = (repro.seconds + 30) * accel.timeoutScale * 1000;
-  const argv = [...qemuPrefix(), 'sh', join(work, 'qemu.sh')];
+  const argv = [...qemuPrefix(), 'sh', join(work, runScript(repro))];
   // QEMU itself, tracked so that no guest outlives the rig (core/processes.ts), as vm/guest.ts spawns it.
   const p = execa(argv[0]!, argv.slice(1), {
     cwd: work,
@@ -462,10 +496,18 @@ export async function reproduce(opts: {
     reproducerFor(id);
     if (opts.bundle) reproducedIn(opts.bundle.run, opts.bundle.path, id);
   }
-  const { build, series } = await seriesKernel(opts.kernels);
+  // The series' kernel per variant (the debug reproducers are written for the debug build).
+  const builds = new Map<string, Promise<{ build: PipelineResult; series: string }>>();
+  const seriesOf = (r: Reproducer) => {
+    const profile = r.variant === 'debug' ? `${opts.kernels.profile}-debug` : opts.kernels.profile;
+    if (!builds.has(profile)) builds.set(profile, seriesKernel({ ...opts.kernels, profile }));
+    return { profile, kernel: builds.get(profile)! };
+  };
   const done: Array<{ id: string; dir: string; files: string[]; proof?: ProofRow[] }> = [];
   for (const id of opts.ids) {
     const { sig, repro } = reproducerFor(id);
+    const { profile, kernel } = seriesOf(repro);
+    const { build, series } = await kernel;
     const dir = join(opts.out, id);
     const seen = opts.bundle ? reproducedIn(opts.bundle.run, opts.bundle.path, id) : undefined;
     const files = writeReproducer(id, dir, {
@@ -480,13 +522,15 @@ export async function reproduce(opts: {
       continue;
     }
     const kernels: ProofKernel[] = [
-      { label: 'series', what: `the series (${build.series?.name ?? 'none'})`, image: build.build.bzImage },
+      { label: 'series', what: `the series (${build.series?.name ?? 'none'}, ${profile})`, image: build.build.bzImage },
     ];
     const baseline = await runKernelPipeline({ profile: opts.kernels.baseline });
     kernels.push({ label: 'baseline', what: `the baseline (${opts.kernels.baseline})`, image: baseline.build.bzImage });
-    const edits = [...(opts.kernels.input.edits ?? []), ...namedEdits([repro.fixedBy])];
-    const fixed = await runKernelPipeline({ profile: opts.kernels.profile, ...opts.kernels.input, edits });
-    kernels.push({ label: 'fixed', what: `the series with ${repro.fixedBy}`, image: fixed.build.bzImage });
+    if (repro.fixedBy) {
+      const edits = [...(opts.kernels.input.edits ?? []), ...namedEdits([repro.fixedBy])];
+      const fixed = await runKernelPipeline({ profile, ...opts.kernels.input, edits });
+      kernels.push({ label: 'fixed', what: `the series with ${repro.fixedBy}`, image: fixed.build.bzImage });
+    }
     const proof = await proveReproducer(id, dir, kernels, opts.accel);
     done.push({ id, dir, files, proof });
   }

@@ -18,12 +18,25 @@ export interface Reproducer {
   helpers: HelperName[];
   /** The steps: images/repro/<script>, written as repro.sh. */
   script: string;
+  /** Shell variables the script reads, set in the first lines of repro.sh (one script, several signatures). */
+  vars?: Readonly<Record<string, string>>;
   /** With the bug: what it does, and the console lines (extended regular expressions, all must match). */
   bug: { says: string; lines: string[] };
   /** Without it (fixed, or the series' fix applied): what it does, and the console lines. */
   fixed: { says: string; lines: string[] };
-  /** The named change that fixes it (kernel/edits.ts): the proof must show the bug gone with it. */
-  fixedBy: EditName;
+  /**
+   * The named change that fixes it (kernel/edits.ts): the proof must show the bug gone with it.
+   * None where no one-line fix is known: the proof is then on the series and the baseline only.
+   */
+  fixedBy?: EditName;
+  /**
+   * A host-side script (images/repro/<host>, written as inject.sh) that runs qemu.sh and acts on
+   * the machine from outside while the steps run, such as an error injected through the monitor.
+   * The reproducer is then run with it, not with qemu.sh alone.
+   */
+  host?: string;
+  /** 'debug': the bug is what the debug variant's checkers print; it is written for that build. */
+  variant?: 'debug';
   /** The boot and the steps together, under KVM (scaled under TCG): the proof's bound. */
   seconds: number;
 }
@@ -76,31 +89,183 @@ export const REPRODUCERS: readonly Reproducer[] = [
     fixedBy: 'dmemfs-4k-fault-sigbus',
     seconds: 60,
   },
+  {
+    signature: 'dmemfs-racing-faults-double-allocate',
+    boot: 'pool-edges',
+    helpers: ['pool-edge'],
+    script: 'dmemfs-racing-faults.sh',
+    vars: { SIZE: '4K', UNTIL: 'race', TRIES: '10' },
+    bug: {
+      says:
+        'eight threads faulting a 4K file together take more dpages than the file has pages, and the file was ' +
+        'filled and read back whole',
+      // The unlink after it panics the kernel (dmemfs-unlink-bug-after-racing-faults, oops=panic):
+      // no RESULT line follows.
+      lines: ['^repro: the race fired: [0-9]+ too many$', '"verified":true'],
+    },
+    fixed: { says: 'every try takes one dpage per page', lines: ['^repro: RESULT no-bug'] },
+    fixedBy: 'dmemfs-racing-fault-xa-insert',
+    seconds: 90,
+  },
+  {
+    signature: 'dmemfs-unlink-bug-after-racing-faults',
+    boot: 'pool-edges',
+    helpers: ['pool-edge'],
+    script: 'dmemfs-racing-faults.sh',
+    vars: { SIZE: '4K', UNTIL: 'race', TRIES: '10' },
+    bug: {
+      says: 'the unlink of the file the racing faults filled hits BUG_ON(nrexceptional) in clear_inode()',
+      lines: [
+        '^repro: the race fired: [0-9]+ too many$',
+        'kernel BUG at \\S*fs/inode\\.c:[0-9]+!',
+        'RIP: [0-9a-f]+:clear_inode\\+',
+        ' evict\\+',
+        ' do_unlinkat\\+',
+      ],
+    },
+    fixed: { says: 'every try takes one dpage per page, and its unlink returns', lines: ['^repro: RESULT no-bug'] },
+    fixedBy: 'dmemfs-racing-fault-xa-insert',
+    seconds: 90,
+  },
+  {
+    signature: 'dmemfs-racing-huge-faults-warn',
+    boot: 'pool-edges',
+    helpers: ['pool-edge'],
+    script: 'dmemfs-racing-faults.sh',
+    vars: { SIZE: '2M', UNTIL: 'warn', TRIES: '30' },
+    // The race's unlink panics the kernel (oops=panic) before a RESULT line: the WARN is the bug.
+    bug: {
+      says: 'in one of up to 30 tries, eight threads faulting a 2M file together WARN in vmf_insert_pfn_pmd_prot',
+      lines: [
+        'WARNING: CPU: [0-9]+ PID: [0-9]+ at \\S*mm/huge_memory\\.c:[0-9]+ vmf_insert_pfn_pmd_prot',
+        'dmemfs_huge_fault',
+      ],
+    },
+    fixed: { says: 'no WARN in 30 tries', lines: ['^repro: RESULT no-bug'] },
+    fixedBy: 'dmemfs-racing-fault-xa-insert',
+    seconds: 300,
+  },
+  mceProbe('mce-dmem-no-sigbus', 'mce-intel', '4K', 'sigbus', {
+    says:
+      'an uncorrected error injected into the 4K dmemfs page a process reads (early kill on) is "handled by ' +
+      'dmem", and the process reads on for 30 s with no SIGBUS',
+    lines: ['MCE 0x[0-9a-f]+: handled by dmem', '"event":"timeout"', '^repro: RESULT bug'],
+    fixed: {
+      says: 'the process gets SIGBUS BUS_MCEERR_AR',
+      lines: ['"event":"sigbus"', '^repro: RESULT no-bug'],
+    },
+    fixedBy: 'dmem-mce-force-kill',
+  }),
+  mceProbe('mce-dmem-no-sigbus-huge', 'mce-intel-2M', '2M', 'sigbus', {
+    says: 'the same injection into a 2M dmemfs page: "handled by dmem", and no SIGBUS in 30 s',
+    lines: ['MCE 0x[0-9a-f]+: handled by dmem', '"event":"timeout"', '^repro: RESULT bug'],
+    fixed: {
+      says: 'the process gets SIGBUS BUS_MCEERR_AR',
+      lines: ['"event":"sigbus"', '^repro: RESULT no-bug'],
+    },
+    // The 4K signature's fix (early kill forced), tried at 2M by the proof.
+    fixedBy: 'dmem-mce-force-kill',
+  }),
+  mceProbe('mce-dmem-set-memory-uc-warning', 'mce-intel', '4K', 'warning', {
+    says: 'after the dmem handler took the error, set_memory_uc() on the dmem pfn WARNs in memtype_reserve()',
+    lines: [
+      'MCE 0x[0-9a-f]+: handled by dmem',
+      'WARNING: CPU: [0-9]+ PID: [0-9]+ at \\S*memtype\\.c:[0-9]+ memtype_reserve',
+      'set_memory_uc',
+      '^repro: RESULT bug',
+    ],
+    fixed: {
+      says: 'no WARNING after the error',
+      lines: ['MCE 0x[0-9a-f]+: handled by dmem', '^repro: kernel warnings after the error: 0$'],
+    },
+    fixedBy: 'dmem-mce-not-uc',
+  }),
+  debugProbe('dmemfs-inode-alloc-sleeps-under-spinlock', 'create', {
+    says: "a 4K mount and a file created: DEBUG_ATOMIC_SLEEP's report of the GFP_NOIO allocation under a spinlock",
+    lines: [
+      'BUG: sleeping function called from invalid context at \\S*mm/slab\\.h:[0-9]+',
+      'dmemfs_alloc_inode\\+',
+      '^repro: RESULT bug',
+    ],
+    fixedBy: 'dmemfs-inode-alloc-atomic',
+  }),
+  debugProbe('dmemfs-fault-sleeps-under-rcu', 'fault', {
+    says:
+      'the first 4K fault of a file allocates page tables in the RCU read-side section: lockdep says so, or ' +
+      'DEBUG_ATOMIC_SLEEP once lockdep is off',
+    lines: [
+      '(suspicious RCU usage|sleeping function called from invalid context at \\S*mm/page_alloc\\.c)',
+      '(Illegal context switch in RCU read-side critical section|vmf_insert_pfn\\w*\\+)',
+      '^repro: RESULT bug',
+    ],
+  }),
+  debugProbe('dmemfs-4k-fault-retry-relocks-mmap', 'unservable', {
+    says: "a 4K fault with no pool behind it: lockdep's recursive locking of mmap_lock in do_user_addr_fault",
+    lines: ['WARNING: possible recursive locking detected', 'mmap_lock', 'do_user_addr_fault', '^repro: RESULT bug'],
+  }),
 ];
+
+/**
+ * An MCE reproducer: images/repro/mce-dmemfs.sh in the guest, inject-mce.sh on the host (the
+ * error is injected from outside, through the monitor, at the page's guest-physical address).
+ */
+function mceProbe(
+  signature: string,
+  boot: BootName,
+  size: '4K' | '2M',
+  check: 'sigbus' | 'warning',
+  shows: { says: string; lines: string[]; fixed: Reproducer['fixed']; fixedBy?: EditName },
+): Reproducer {
+  const { fixed, fixedBy, ...bug } = shows;
+  return {
+    signature,
+    boot,
+    helpers: ['mce-victim'],
+    script: 'mce-dmemfs.sh',
+    host: 'inject-mce.sh',
+    vars: { SIZE: size, EARLY_KILL: '1', CHECK: check },
+    bug,
+    fixed,
+    ...(fixedBy ? { fixedBy } : {}),
+    seconds: 120,
+  };
+}
+
+/**
+ * A debug-variant reproducer: images/repro/dmemfs-debug-probe.sh at one step, on a fresh boot of
+ * the debug-checks scenario's machine (lockdep reports once per boot).
+ */
+function debugProbe(
+  signature: string,
+  step: 'create' | 'fault' | 'unservable',
+  bug: { says: string; lines: string[]; fixedBy?: EditName },
+): Reproducer {
+  const { fixedBy, ...shows } = bug;
+  return {
+    signature,
+    boot: step === 'unservable' ? 'debug-probe-no-pool' : 'debug-probe',
+    helpers: step === 'create' ? [] : step === 'fault' ? ['map-and-touch'] : ['pool-edge'],
+    script: 'dmemfs-debug-probe.sh',
+    vars: { STEP: step },
+    variant: 'debug',
+    bug: shows,
+    fixed: { says: 'no checker report', lines: ['^repro: RESULT no-bug'] },
+    ...(fixedBy ? { fixedBy } : {}),
+    seconds: 120,
+  };
+}
 
 /**
  * The signatures with no standalone reproducer yet, and why: `repro` says this instead of
  * writing one.
  */
 export const NO_REPRODUCER: Readonly<Record<string, string>> = {
-  'mce-dmem-no-sigbus':
-    "the error is injected from outside the guest (QEMU's HMP `mce`, at the page's guest-physical address the " +
-    'guest prints): a reproducer needs a monitor dialogue, not only a guest script',
-  'mce-dmem-no-sigbus-huge': 'the same injection from outside the guest as mce-dmem-no-sigbus',
-  'mce-dmem-set-memory-uc-warning': 'the same injection from outside the guest as mce-dmem-no-sigbus',
+  'dmemfs-i-pages-lock-irq-unsafe':
+    'lockdep calls it inconsistent only once the i_pages lock class was also taken in a hard interrupt (a ' +
+    "block write's completion, end_page_writeback): a busybox initramfs with no disk never does that. Tried " +
+    "2026-12-07: the debug reproducer's first 4K fault printed only dmemfs-fault-sleeps-under-rcu's reports",
   'kvm-dmem-4k':
     'it needs a second-level guest whose RAM is the dmemfs file (QEMU inside the guest): more than a busybox initramfs',
-  'dmemfs-racing-faults-double-allocate':
-    'a race: its steps hit it in some tries only (scenarios/races.ts), and the count it reads needs the ' +
-    'dmem debugfs before and after each try: not written yet',
-  'dmemfs-unlink-bug-after-racing-faults': 'follows the race of dmemfs-racing-faults-double-allocate: not written yet',
-  'dmemfs-racing-huge-faults-warn': 'follows the race of dmemfs-racing-faults-double-allocate: not written yet',
-  'dmemfs-inode-alloc-sleeps-under-spinlock':
-    "a debug-variant report (DEBUG_ATOMIC_SLEEP): its reproducer needs the debug kernel's build: not written yet",
-  'dmemfs-i-pages-lock-irq-unsafe': "a debug-variant report (lockdep): needs the debug kernel's build: not written yet",
-  'dmemfs-fault-sleeps-under-rcu': "a debug-variant report (lockdep): needs the debug kernel's build: not written yet",
-  'dmemfs-4k-fault-retry-relocks-mmap':
-    "a debug-variant report (lockdep): needs the debug kernel's build: not written yet",
 };
 
 export function reproducerOf(signature: string): Reproducer | undefined {

@@ -186,6 +186,26 @@ t.test('a proven reproducer goes with the mail: inline steps, every file attache
   t.notOk(text.replace(/\r\n/g, '').includes('\n'), 'CRLF line ends throughout');
 });
 
+t.test('a reproducer with no fixing edit is proven on the series and the baseline alone', async (t) => {
+  const id = 'dmemfs-fault-sleeps-under-rcu';
+  const bundle = mkdtempSync(join(tmpdir(), 'rig-mail-'));
+  const dir = join(bundle, 'repro', id);
+  writeReproducer(id, dir, { series: 'the series', culprit: 'seen in every scenario' });
+  const { repro } = reproducerFor(id);
+  t.equal(repro.fixedBy, undefined, 'no one-line fix is known for it');
+  const rows = (['series', 'baseline'] as const).map((label) => {
+    const console = readFileSync(join(projectRoot(), 'tests', 'fixtures', 'repro', `${id}.${label}.log`), 'utf8');
+    const { outcome } = judgeConsole(repro, console);
+    return { label, kernel: `the ${label} kernel`, outcome, seconds: 2, ok: EXPECTED[label].includes(outcome) };
+  });
+  mkdirSync(join(dir, 'proof'), { recursive: true });
+  writeFileSync(join(dir, 'proof', 'proof.json'), JSON.stringify({ files: fileDigests(dir), rows }));
+  t.ok(reproOf(bundle, id), 'proven without a fixed row');
+  const pf = join(dir, 'proof', 'proof.json');
+  writeFileSync(pf, JSON.stringify({ files: fileDigests(dir), rows: rows.filter((r) => r.label !== 'baseline') }));
+  t.equal(reproOf(bundle, id), undefined, 'the baseline row stays required');
+});
+
 t.test('a reproducer whose proof failed, or none, is not offered: the rig command alone', async (t) => {
   const failed = bundleWithRepro({ baseline: false });
   t.equal(reproOf(failed, 'vfio-get-dmem-pfn-null'), undefined, 'one proof not met: no reproducer');
