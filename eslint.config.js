@@ -16,6 +16,18 @@ const LAYERS = [
   ['runner', ['scripts']],
 ];
 
+/** Host processes start in core/exec.ts only (run, tryRun, runSync, spawnStreaming, startProcess). */
+const SPAWN_MESSAGE = 'start host processes through core/exec.ts (run, tryRun, runSync, spawnStreaming, startProcess)';
+const SPAWNERS = ['node:child_process', 'child_process', 'execa'].map((name) => ({ name, message: SPAWN_MESSAGE }));
+
+/** The back arrows a folder may not import, as no-restricted-imports patterns. */
+const backArrows = (dir, forbidden) => [
+  {
+    group: forbidden.flatMap((f) => [`../${f}/*`, `../../${f}/*`]),
+    message: `${dir}/ may not import ${forbidden.join(', ')}/: the layers import one way`,
+  },
+];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.tap/**', 'out/**'] },
   js.configs.recommended,
@@ -32,22 +44,16 @@ export default tseslint.config(
   },
   // The layers import one way (README "Where things live"): profile -> kernel artifacts -> images
   // -> machine spec -> guest -> scenario results -> bundle -> report. A back arrow fails the lint.
+  // And no process is started but through core/exec.ts.
   ...LAYERS.map(([dir, forbidden]) => ({
     files: [`${dir}/**/*.ts`],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: forbidden.flatMap((f) => [`../${f}/*`, `../../${f}/*`]),
-              message: `${dir}/ may not import ${forbidden.join(', ')}/: the layers import one way`,
-            },
-          ],
-        },
-      ],
-    },
+    rules: { 'no-restricted-imports': ['error', { paths: SPAWNERS, patterns: backArrows(dir, forbidden) }] },
   })),
+  { files: ['scripts/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: SPAWNERS }] } },
+  {
+    files: ['core/exec.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: backArrows('core', LAYERS[0][1]) }] },
+  },
   {
     // Tests are lists of cases: a long test file body is a table, not a function to split.
     files: ['tests/**/*.ts'],

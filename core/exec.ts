@@ -1,8 +1,13 @@
 /**
  * Running host commands: always an argument array, never a shell string. Failures carry
- * the command, the exit code and the tail of its output.
+ * the command, the exit code and the tail of its output. Every host process the rig starts
+ * starts here (the lint refuses node:child_process and execa anywhere else): run() and tryRun()
+ * for a command whose result is awaited, spawnStreaming() for one whose output is read as it
+ * comes (make, tar, QEMU), and startProcess() for one awaited with execa's own options
+ * (timeouts, a clean environment) while it is tracked.
  */
-import { execa, type Options as ExecaOptions } from 'execa';
+import { spawn, execFileSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execa, type Options as ExecaOptions, type ResultPromise } from 'execa';
 import { accessSync, constants } from 'node:fs';
 import { RigError } from './errors.js';
 import { verbose } from './log.js';
@@ -97,4 +102,35 @@ export function requireTool(cmd: string, pkg: string): string {
       fix: `run the rig's setup step (npm run setup), which installs the Debian package ${pkg}`,
     });
   return p;
+}
+
+export type { ChildProcess } from 'node:child_process';
+
+/**
+ * A process whose output streams as it runs (make, tar, QEMU): node's spawn, with its overloads
+ * (piped streams typed as present), the command logged.
+ */
+export const spawnStreaming = ((file: string, args: readonly string[], opts: SpawnOptions = {}): ChildProcess => {
+  verbose(`$ ${file} ${args.join(' ')}`);
+  return spawn(file, [...args], opts);
+}) as typeof spawn;
+
+/** execa's subprocess, awaited by the caller with its own options (a timeout, a clean environment). */
+export function startProcess<O extends ExecaOptions>(
+  file: string,
+  args: readonly string[],
+  opts: O,
+): ResultPromise<{} & O> {
+  verbose(`$ ${file} ${args.join(' ')}`);
+  return execa(file, args, opts);
+}
+
+/** A short command's stdout, synchronously (for the few places that cannot await: a bundle's provenance). */
+export function runSync(file: string, args: readonly string[], opts: { timeoutMs?: number } = {}): string {
+  verbose(`$ ${file} ${args.join(' ')}`);
+  return execFileSync(file, [...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+  });
 }

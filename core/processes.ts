@@ -3,7 +3,7 @@
  * exits for any reason (normal exit, error, SIGINT, SIGTERM, SIGHUP). QEMU is also started
  * under `setpriv --pdeathsig KILL`, so even a SIGKILL of the rig takes its guests down.
  */
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess } from './exec.js';
 import { existsSync } from 'node:fs';
 
 const live = new Set<ChildProcess>();

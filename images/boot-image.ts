@@ -5,7 +5,7 @@
  * bzImage's payload and cached by the bzImage's hash.
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { execa } from 'execa';
+import { startProcess } from '../core/exec.js';
 import { join } from 'node:path';
 import { cached, fileSha256 } from '../core/cache.js';
 import { RigError } from '../core/errors.js';
@@ -93,7 +93,7 @@ export async function extractVmlinux(bzImage: string): Promise<string> {
         const tmpIn = join(staging, `payload.${p.name}`);
         writeFileSync(tmpIn, data.subarray(at));
         // Trailing bytes after the stream make the tools exit non-zero: judge by the output.
-        await execa(p.tool, [...p.args, tmpIn], { stdout: { file: out }, reject: false });
+        await startProcess(p.tool, [...p.args, tmpIn], { stdout: { file: out }, reject: false });
         rmSync(tmpIn, { force: true });
         if (existsSync(out) && statSync(out).size > 1024 && isElf(out)) return;
         rmSync(out, { force: true });

@@ -6,7 +6,7 @@
  * records every package's version and SHA256.
  */
 import { trackGroup } from '../core/processes.js';
-import { spawn } from 'node:child_process';
+import { spawnStreaming as spawn } from '../core/exec.js';
 import {
   chmodSync,
   copyFileSync,

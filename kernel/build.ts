@@ -10,7 +10,7 @@
  * and ccache, whose base directory covers build-work, sees the same relative paths every time.
  */
 import { trackGroup } from '../core/processes.js';
-import { spawn } from 'node:child_process';
+import { spawnStreaming as spawn } from '../core/exec.js';
 import {
   copyFileSync,
   existsSync,

@@ -4,7 +4,7 @@
  * tarball the user gives (--kernel-src).
  */
 import { trackGroup } from '../core/processes.js';
-import { spawn } from 'node:child_process';
+import { spawnStreaming as spawn } from '../core/exec.js';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cached, fileSha256, hashParts } from '../core/cache.js';

@@ -27,8 +27,8 @@ import {
 } from 'node:fs';
 import { RigError, diskFull } from '../core/errors.js';
 import { dirname, join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { projectRoot } from '../core/paths.js';
+import { runSync } from '../core/exec.js';
 import type { RunResults } from '../core/results.js';
 import { comparisonMarkdown, comparisonTable } from './comparison-table.js';
 import { selftestsMarkdown } from './selftests-table.js';
@@ -60,10 +60,7 @@ export function rigVersion(): { version: string; commit: string | undefined } {
   const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { version: string };
   let commit: string | undefined;
   try {
-    commit = execFileSync('git', ['-C', projectRoot(), 'rev-parse', 'HEAD'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).trim();
+    commit = runSync('git', ['-C', projectRoot(), 'rev-parse', 'HEAD']).trim();
   } catch {
     commit = undefined;
   }

@@ -5,7 +5,7 @@
  * nothing; ccache empty too), which is what a fresh CI runner pays.
  */
 import { median } from '../core/stats.js';
-import { spawn } from 'node:child_process';
+import { spawnStreaming as spawn } from '../core/exec.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { RunResults } from '../core/results.js';
 import { join } from 'node:path';

@@ -21,10 +21,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { run, startProcess } from '../core/exec.js';
 import { digestEntry } from '../core/cache-digest.js';
 import { RigError } from '../core/errors.js';
-import { run } from '../core/exec.js';
 import { info } from '../core/log.js';
 import { makePrivateRunDir, projectRoot } from '../core/paths.js';
 import { qemuPrefix, track } from '../core/processes.js';
@@ -358,7 +357,7 @@ async function runOnce(
   const bound = (repro.seconds + 30) * accel.timeoutScale * 1000;
   const argv = [...qemuPrefix(), 'sh', join(work, runScript(repro))];
   // QEMU itself, tracked so that no guest outlives the rig (core/processes.ts), as vm/guest.ts spawns it.
-  const p = execa(argv[0]!, argv.slice(1), {
+  const p = startProcess(argv[0]!, argv.slice(1), {
     cwd: work,
     extendEnv: false,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', KERNEL: k.image, ACCEL: accel.accel, QEMU: qemuBinary() },

@@ -9,7 +9,7 @@
  *
  * Arguments select files by substring: `npm test -- unit`, `npm test -- panic`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawnStreaming as spawn, type ChildProcess } from '../core/exec.js';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { basename, join } from 'node:path';

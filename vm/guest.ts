@@ -3,7 +3,7 @@
  * SSH logged in. Any fatal console report or an early QEMU exit fails whatever the guest
  * is doing at that moment (boot wait or a command), with the console excerpt as evidence.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawnStreaming as spawn, type ChildProcess } from '../core/exec.js';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RigError } from '../core/errors.js';

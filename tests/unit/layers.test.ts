@@ -38,3 +38,23 @@ for (const [file, code] of forward)
   t.test(`forward: ${file} ${code.slice(code.indexOf("'"))}`, async (t) => {
     t.same(await errorsOf(file, `${code}\nexport type Y = X;\n`), []);
   });
+
+// Host processes start in core/exec.ts only: anywhere else node:child_process and execa are refused.
+const spawners: Array<[string, string]> = [
+  ['runner/x.ts', "import { spawn } from 'node:child_process';"],
+  ['vm/x.ts', "import { execa } from 'execa';"],
+  ['scripts/x.ts', "import { execFileSync } from 'child_process';"],
+  ['core/x.ts', "import { spawn } from 'node:child_process';"],
+];
+for (const [file, code] of spawners)
+  t.test(`a direct spawn: ${file} ${code.slice(code.indexOf("'"))}`, async (t) => {
+    const errors = await errorsOf(file, `${code}\nexport const y = String(${code.split(/[{}]/)[1]!.trim()});\n`);
+    t.equal(errors.length, 1, 'one error');
+    t.match(errors[0], /through core\/exec\.ts/);
+  });
+
+t.test('core/exec.ts itself may start processes, and is still held to its layer', async (t) => {
+  t.same(await errorsOf('core/exec.ts', "import { spawn } from 'node:child_process';\nexport const y = spawn;\n"), []);
+  const back = await errorsOf('core/exec.ts', "import type { X } from '../vm/guest.js';\nexport type Y = X;\n");
+  t.equal(back.length, 1, 'a back arrow from it still fails');
+});
