@@ -108,13 +108,9 @@ export class BootPool {
       return { guest: live, reused: true };
     await this.stop();
     const guest = await bootL1(await this.filesFor(req.kernel), this.opts.accel, {
-      nodeMiB: req.nodeMiB,
-      role: req.role,
-      append: [...req.append, ...(req.unchecked ?? [])],
-      name: `${scenario}-${name}`,
+      ...bootOptionsOf(req, `${scenario}-${name}`),
       fatalKinds: SCENARIO_FATAL,
       ...(this.opts.memory ? { memory: this.opts.memory } : {}),
-      ...optionalBootParts(req),
     });
     const record: BootRecord = {
       scenario,
@@ -150,6 +146,17 @@ export class BootPool {
 }
 
 /** The parts of a boot request that only some boots have, as bootL1 options. */
+/** A named boot's L1 options: what the pool boots for it (the golden files hold its QEMU arguments). */
+export function bootOptionsOf(req: BootRequest, name: string): NonNullable<Parameters<typeof bootL1>[2]> {
+  return {
+    nodeMiB: req.nodeMiB,
+    role: req.role,
+    append: [...req.append, ...(req.unchecked ?? [])],
+    name,
+    ...optionalBootParts(req),
+  };
+}
+
 function optionalBootParts(req: BootRequest): Parameters<typeof bootL1>[2] {
   return {
     ...(req.iommu ? { iommu: true } : {}),

@@ -15,6 +15,7 @@ import type { AccelChoice } from '../vm/accel.js';
 import type { ReportKind } from '../vm/crash-patterns.js';
 import { Guest } from '../vm/guest.js';
 import type { MemoryGate } from '../vm/host-memory.js';
+import type { MachineSpec } from '../vm/machine-spec.js';
 import { prepareRigKernel } from './rig-kernel.js';
 import type { PipelineOptions, PipelineResult } from '../kernel/pipeline.js';
 
@@ -86,12 +87,13 @@ export interface L1BootOptions {
   memory?: MemoryGate;
 }
 
-export async function bootL1(files: L1Files, accel: AccelChoice, opts: L1BootOptions = {}): Promise<Guest> {
+/** The machine spec of an L1 boot: what bootL1 starts (the golden files hold its QEMU arguments per boot). */
+export function l1Spec(files: L1Files, accel: AccelChoice, opts: L1BootOptions = {}): MachineSpec {
   // Under TCG a vCPU that runs a nested guest misses IPIs for tens of seconds (seen: a 26 s
   // soft lockup in smp_call_function_many_cond while L2 ran). Soft-lockup reports then say
   // nothing about the kernel under test, so the threshold goes up to 2 x 60 s on TCG.
   const append = [...(accel.accel === 'tcg' ? ['watchdog_thresh=60'] : []), ...(opts.append ?? [])];
-  const spec = l1Machine(
+  return l1Machine(
     {
       // UEFI starts the bzImage through its EFI stub; SeaBIOS the PVH vmlinux where there is one.
       kernel: opts.firmware === 'efi' ? files.kernel.image : files.bootImage.path,
@@ -101,6 +103,10 @@ export async function bootL1(files: L1Files, accel: AccelChoice, opts: L1BootOpt
     },
     { ...opts, append },
   );
+}
+
+export async function bootL1(files: L1Files, accel: AccelChoice, opts: L1BootOptions = {}): Promise<Guest> {
+  const spec = l1Spec(files, accel, opts);
   const g = await Guest.start({
     spec,
     accel,

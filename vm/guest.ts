@@ -13,7 +13,7 @@ import { makePrivateRunDir } from '../core/paths.js';
 import { TCG_TIMEOUT_SCALE, type AccelChoice } from './accel.js';
 import { ConsoleWatcher, crashError } from './console-watch.js';
 import { NESTED_KVM_ARTIFACTS } from './crash-patterns.js';
-import { OVMF_IMAGE, qemuArgs, type MachineSpec } from './machine-spec.js';
+import { OVMF_IMAGE, qemuArgs, type Accel, type MachineSpec } from './machine-spec.js';
 import { checkHostMemory, type MemoryGate } from './host-memory.js';
 import { freeLoopbackPort, isHostFwdBindError } from './ports.js';
 import { qemuPrefix, track } from '../core/processes.js';
@@ -88,6 +88,31 @@ export interface BootTimings {
   /** Host ms from spawn to first successful SSH command. */
   spawnedAt: number;
   sshReadyAt?: number;
+}
+
+/** What one boot adds to its machine spec: its run directory, and the SSH port and keys. */
+export interface GuestWiring {
+  runDir: string;
+  ssh?: { port: number; publicKey: string; hostKeyFile: string };
+}
+
+/**
+ * The spec a boot runs (the SSH forward and the run's public key added) and QEMU's arguments
+ * for it: what Guest.start spawns, as a pure function (the golden files hold it per boot).
+ */
+export function guestArgs(base: MachineSpec, accel: Accel, w: GuestWiring): { spec: MachineSpec; args: string[] } {
+  const spec: MachineSpec = { ...base, append: [...base.append], forwards: [...base.forwards] };
+  if (w.ssh) {
+    spec.forwards.push({ hostPort: w.ssh.port, guestPort: 22 });
+    spec.append.push(`rig.key=${w.ssh.publicKey}`);
+  }
+  const args = qemuArgs(spec, {
+    accel,
+    qmpSocket: join(w.runDir, 'qmp.sock'),
+    pidFile: join(w.runDir, 'qemu.pid'),
+    ...(w.ssh ? { hostKeyFile: w.ssh.hostKeyFile } : {}),
+  });
+  return { spec, args };
 }
 
 export class Guest {
@@ -194,20 +219,14 @@ export class Guest {
       });
     const runDir = makePrivateRunDir(opts.spec.name);
     const key = generateRunKey(runDir, `dmemfs-rig-${opts.spec.name}`);
-    const spec: MachineSpec = { ...opts.spec, append: [...opts.spec.append], forwards: [...opts.spec.forwards] };
     let hostKey: HostKey | undefined;
+    let ssh: GuestWiring['ssh'];
     if (opts.ssh !== false) {
       const port = await (opts.pickPort ?? freeLoopbackPort)();
-      spec.forwards.push({ hostPort: port, guestPort: 22 });
-      spec.append.push(`rig.key=${publicKeyBlob(key.publicKey).blob}`);
       hostKey = await generateHostKey(runDir);
+      ssh = { port, publicKey: publicKeyBlob(key.publicKey).blob, hostKeyFile: hostKey.path };
     }
-    const args = qemuArgs(spec, {
-      accel: opts.accel.accel,
-      qmpSocket: join(runDir, 'qmp.sock'),
-      pidFile: join(runDir, 'qemu.pid'),
-      ...(hostKey ? { hostKeyFile: hostKey.path } : {}),
-    });
+    const { spec, args } = guestArgs(opts.spec, opts.accel.accel, { runDir, ...(ssh ? { ssh } : {}) });
     writeFileSync(join(runDir, 'qemu-args.json'), JSON.stringify([qemuBinary(), ...args], null, 1), { mode: 0o600 });
     const g = new Guest({ ...opts, spec }, runDir, key, args, hostKey);
     g.spawn();
