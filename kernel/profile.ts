@@ -66,7 +66,7 @@ export interface KernelProfile {
 export const DEBUG_FRAGMENT = 'debug-checks.config';
 
 /**
- * Timeout scale of the debug variant. Measured under TCG (README, debug-variant figures): boot to
+ * Timeout scale of the debug variant. Measured under TCG (docs/figures.md, debug-variant figures): boot to
  * SSH 15.3 s against 2.4 s, still far inside the unscaled boot timeout; what needed the stretch
  * was the report settle time (a report split at 1.5 s) and the stuck-helper bound.
  */

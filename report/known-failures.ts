@@ -1,7 +1,7 @@
 /**
  * The known failures of the series as Markdown, written from the signatures themselves (what
  * each explains and what its evidence must show): `dmemfs-rig known-failures` prints it, and the
- * README's section is this text (a unit test keeps the two equal).
+ * docs/scenarios.md's section is this text (npm run rig -- docs writes it; a unit test keeps the two equal).
  */
 import { describeExpectation } from '../core/results.js';
 import { SIGNATURES } from '../scenarios/signatures.js';

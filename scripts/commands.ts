@@ -28,6 +28,7 @@ import { comparisonMarkdown, comparisonTable } from '../report/comparison-table.
 import { compareRuns, loadBundle, renderDiff } from '../report/bundle-diff.js';
 import { acceptBundle, githubAnnotations } from '../report/baseline.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
+import { writeDocs } from './docs.js';
 import { renderRepeat, repeatRuns } from '../report/repeat.js';
 import { writeMails } from '../report/mail.js';
 import { withRecordedCulprits, writeChecks, writeKcidb } from '../report/findings.js';
@@ -375,6 +376,18 @@ export const COMMANDS: Command[] = [
       rerender(pos[0]!);
       process.stdout.write(`${join(pos[0]!, 'report.html')}\n${join(pos[0]!, 'report.md')}\n`);
       return 0;
+    },
+  },
+  {
+    name: 'docs',
+    summary: 'write the generated docs: docs/cli.md from the commands, and the tables the other pages take from data',
+    usage: '[--check]',
+    details: 'With --check nothing is written: exit 1 naming each page that differs from what its generator writes.',
+    options: { check: { type: 'boolean', help: 'only say which pages are stale' } },
+    async run(v) {
+      const stale = writeDocs(COMMANDS, Boolean(v.check));
+      for (const p of stale) process.stdout.write(`${v.check ? 'stale' : 'written'}: ${p}\n`);
+      return v.check && stale.length ? 1 : 0;
     },
   },
   {
