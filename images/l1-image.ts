@@ -25,7 +25,7 @@ import { RigError } from '../core/errors.js';
 import { info, Progress } from '../core/log.js';
 import { projectRoot } from '../core/paths.js';
 import type { RootfsDefinition } from './definitions.js';
-import type { BuiltHelpers } from './helpers.js';
+import type { BuiltHelpers } from './guest-tools.js';
 
 export interface L1Image {
   path: string;

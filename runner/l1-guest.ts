@@ -7,7 +7,7 @@
 import { debianStockKernel, type KernelArtifacts } from '../images/debian-kernel.js';
 import { fastBootImage } from '../images/boot-image.js';
 import { L1_BOOT, L1_IMAGE, L2_GUEST } from '../images/definitions.js';
-import { buildHelpers } from '../images/helpers.js';
+import { buildHelpers } from '../images/guest-tools.js';
 import { buildInitramfs } from '../images/initramfs.js';
 import { buildL1Image, type L1Image } from '../images/l1-image.js';
 import { l1Machine, type HostRole, type L1Options } from '../scenarios/machines.js';

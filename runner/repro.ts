@@ -302,10 +302,10 @@ export function writeReproducer(id: string, out: string, src: ReproSource): stri
     'build.sh': buildScript(repro),
     'mkinitramfs.sh': mkinitramfsScript(repro),
     'expected.txt': expectedText(repro, sig),
-    'rig-helper.h': readFileSync(join(images, 'helpers', 'rig-helper.h'), 'utf8'),
+    'rig-helper.h': readFileSync(join(images, 'guest-tools', 'rig-helper.h'), 'utf8'),
     ...(repro.host ? { 'inject.sh': readFileSync(join(images, 'repro', repro.host), 'utf8') } : {}),
     ...Object.fromEntries(
-      repro.helpers.map((h) => [`${h}.c`, readFileSync(join(images, 'helpers', `${h}.c`), 'utf8')]),
+      repro.helpers.map((h) => [`${h}.c`, readFileSync(join(images, 'guest-tools', `${h}.c`), 'utf8')]),
     ),
   };
   for (const [name, text] of Object.entries(files)) {

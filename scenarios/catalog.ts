@@ -6,19 +6,20 @@
  */
 import { RigError } from '../core/errors.js';
 import { BOOTS } from './boots.js';
-import { alternatives, alternativesDevdax } from './defs/alternatives.js';
+import { alternatives } from './defs/alternatives.js';
+import { alternativesDevdax } from './defs/alternatives-devdax.js';
 import { dmemfsFiles } from './defs/dmemfs-files.js';
 import { dmemTestModule } from './defs/dmem-test-module.js';
 import { debugChecks } from './defs/debug-checks.js';
 import { poolBoundaries } from './defs/pool-boundaries.js';
 import { dmemfsNuma } from './defs/dmemfs-numa.js';
-import { hotUnplug } from './defs/hot-unplug-offline.js';
+import { hotUnplugOffline } from './defs/hot-unplug-offline.js';
 import { hotUnplugDimm } from './defs/hot-unplug-dimm.js';
 import { l2Alternatives } from './defs/l2-alternatives.js';
 import { memDevmem } from './defs/mem-devmem.js';
-import { mce } from './defs/mce-dmemfs.js';
+import { mceDmemfs } from './defs/mce-dmemfs.js';
 import { nestedGuest } from './defs/nested-guest.js';
-import { badValues } from './defs/reservation-bad-values.js';
+import { reservationBadValues } from './defs/reservation-bad-values.js';
 import { reservation } from './defs/reservation.js';
 import { vfioPin } from './defs/vfio-pin.js';
 import { softReservedDevdax } from './defs/soft-reserved-devdax.js';
@@ -33,11 +34,11 @@ export { SIGNATURES } from './signatures.js';
 /** The catalog as a typed list: scenario ids and their measurement names are known to the compiler. */
 const CATALOG = [
   reservation,
-  badValues,
+  reservationBadValues,
   dmemfsFiles,
   dmemfsNuma,
   nestedGuest,
-  hotUnplug,
+  hotUnplugOffline,
   hotUnplugDimm,
   memDevmem,
   alternatives,
@@ -45,7 +46,7 @@ const CATALOG = [
   l2Alternatives,
   softReservedDevdax,
   vfioPin,
-  mce,
+  mceDmemfs,
   dmemTestModule,
   poolBoundaries,
   debugChecks,

@@ -7,14 +7,14 @@
  * the fixing mutant.
  */
 import type { EditName } from '../kernel/edits.js';
-import type { HelperName } from '../images/helpers.js';
+import type { HelperName } from '../images/guest-tools.js';
 import type { BootName } from './boots.js';
 
 export interface Reproducer {
   signature: string;
   /** The boot (scenarios/boots.ts) whose machine and kernel command line the reproducer takes. */
   boot: BootName;
-  /** The helpers (images/helpers/*.c) the steps run: their sources go into the directory. */
+  /** The helpers (images/guest-tools/*.c) the steps run: their sources go into the directory. */
   helpers: HelperName[];
   /** The steps: images/repro/<script>, written as repro.sh. */
   script: string;

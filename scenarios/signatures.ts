@@ -6,7 +6,7 @@
  * near miss that must not match.
  */
 import { atLeast, between, eq, is } from '../core/results.js';
-import { mce } from './defs/mce-dmemfs.js';
+import { mceDmemfs } from './defs/mce-dmemfs.js';
 import { nestedGuest } from './defs/nested-guest.js';
 import { poolBoundaries } from './defs/pool-boundaries.js';
 import { THREAD_RACES } from './races.js';
@@ -29,7 +29,7 @@ export const SIGNATURES: readonly Signature[] = [
       excerpt: /#PF: supervisor write access[\s\S]*RIP: \S+:get_dmem_pfn\+[\s\S]*vaddr_get_pfns/,
     },
   }),
-  signatureOf(mce, {
+  signatureOf(mceDmemfs, {
     id: 'mce-dmem-no-sigbus',
     title: 'the process mapping a poisoned dmem page gets no SIGBUS',
     reason: `with the default vm.memory_failure_early_kill=0 and with early kill on, although
@@ -42,7 +42,7 @@ export const SIGNATURES: readonly Signature[] = [
     // Claimed only where the dmem handler took the error for the victim's page.
     evidence: /MCE 0x[0-9a-f]+: handled by dmem/,
   }),
-  signatureOf(mce, {
+  signatureOf(mceDmemfs, {
     id: 'mce-dmem-no-sigbus-huge',
     title: 'the process mapping a poisoned 2M or 1G dmem page gets no SIGBUS either',
     reason: `the same as at 4K (mce-dmem-no-sigbus), on a fresh pool of 2M or 1G pages: "MCE <pfn>: handled
@@ -52,7 +52,7 @@ export const SIGNATURES: readonly Signature[] = [
     // Claimed only where the dmem handler took the error: a victim never injected is not this.
     evidence: /MCE 0x[0-9a-f]+: handled by dmem/,
   }),
-  signatureOf(mce, {
+  signatureOf(mceDmemfs, {
     id: 'mce-dmem-set-memory-uc-warning',
     title: 'memtype_reserve() WARNs after a dmem MCE (set_memory_uc on a dmem pfn)',
     reason: `after "MCE <pfn>: handled by dmem", memory_failure() has returned 0, so x86's

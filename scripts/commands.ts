@@ -20,7 +20,7 @@ import { applySeries, formatApplyReport } from '../kernel/apply.js';
 import { resolveSeries } from '../kernel/pipeline.js';
 import { benchBuild } from '../runner/bench-build.js';
 import { prepareL1Image } from '../runner/l1-guest.js';
-import { buildHelpers } from '../images/helpers.js';
+import { buildHelpers } from '../images/guest-tools.js';
 import { runScenarios } from '../runner/scenario-runner.js';
 import { runSummary, toTap } from '../report/tap.js';
 import { SCENARIOS, selectScenarios } from '../scenarios/catalog.js';

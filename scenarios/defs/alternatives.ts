@@ -1,13 +1,13 @@
 /**
  * The comparison columns other than dmemfs, measured the way dmemfs-files measures dmemfs:
- * hugetlbfs 2M and 1G and anonymous memory (alternatives), device-dax (alternatives-devdax).
+ * hugetlbfs 2M and 1G and anonymous memory. device-dax is alternatives-devdax.ts.
  */
-import { COLUMN_MEASURES, DEVICE_HAS_NO_POOL, measureColumns, modeChecks } from '../steps.js';
+import { COLUMN_MEASURES, measureColumns, modeChecks } from '../steps.js';
 import { defineScenario, family } from '../types.js';
-import { DEVDAX_PREPARE } from './l2-alternatives.js';
 
 const HUGE_FREE = (size: string) => `/sys/kernel/mm/hugepages/hugepages-${size}/free_hugepages`;
-const MODES = ['unprivileged_mode_0600', 'unprivileged_mode_0666'] as const;
+/** The unprivileged-open checks, by file mode (alternatives-devdax takes the same). */
+export const MODES = ['unprivileged_mode_0600', 'unprivileged_mode_0666'] as const;
 
 export const alternatives = defineScenario({
   id: 'alternatives',
@@ -61,32 +61,5 @@ export const alternatives = defineScenario({
     const files = { private: '/dev/hugepages/priv', shared: '/dev/hugepages/pub' };
     await modeChecks(ctx, g, 'hugetlbfs_2M', files, ['--size', '2M']);
     await g.exec(['rm', '-f', '/dev/hugepages/priv', '/dev/hugepages/pub']);
-  },
-});
-
-export const alternativesDevdax = defineScenario({
-  id: 'alternatives-devdax',
-  title: 'the same mapping on device-dax (memmap=1G!4G as a devdax namespace)',
-  proves: `the device-dax column: faults for 256 MiB, the page size in smaps and intact data through
-    /dev/dax0.0 at its 2 MiB alignment, and the device node's mode deciding whether an
-    unprivileged user may map it.`,
-  needs: ['fs-dax'],
-  boots: ['alternatives'],
-  measurements: [...family(['devdax'], COLUMN_MEASURES), ...family(['devdax'], MODES)],
-  async run(ctx) {
-    const g = await ctx.boot('alternatives');
-    await measureColumns(ctx, g, [
-      {
-        col: 'devdax',
-        argv: ['--file', '/dev/dax0.0', '--align', '2M'],
-        size: 256 << 20,
-        page: 2 << 20,
-        prepare: DEVDAX_PREPARE,
-        noFreeCounter: DEVICE_HAS_NO_POOL,
-      },
-    ]);
-    // The device node's mode decides who maps it (one device: 0600 first, then 0666, back to 0600).
-    const files = { private: '/dev/dax0.0', shared: '/dev/dax0.0', restoreMode: '600' };
-    await modeChecks(ctx, g, 'devdax', files, ['--size', '2M', '--align', '2M']);
   },
 });

@@ -25,7 +25,7 @@ const MEASUREMENTS = [
 ] as const;
 type M = (typeof MEASUREMENTS)[number];
 
-export const hotUnplug = defineScenario({
+export const hotUnplugOffline = defineScenario({
   id: 'hot-unplug-offline',
   title: 'memory hot-unplug against dmem: offlining the memory blocks around a dmem region',
   proves: `shows what the memory hotplug interface can do with dmem memory: whether any memory block

@@ -139,7 +139,7 @@ export function mceWith(opts: { extraBoots: boolean }) {
   });
 }
 
-export const mce = mceWith({ extraBoots: true });
+export const mceDmemfs = mceWith({ extraBoots: true });
 
 /** "mem= plus /dev/mem": the page above mem= a process reads through /dev/mem, poisoned. */
 async function devmemControl(ctx: ScenarioContext<M>, g: Guest): Promise<void> {

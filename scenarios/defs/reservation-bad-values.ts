@@ -12,7 +12,7 @@ import { defineScenario } from '../types.js';
 /** A line the kernel prints about dmem itself: never its command line's echo or its banner. */
 export const KERNEL_DMEM_LINE = /^(dmem: |dmemfs |Malformed early option 'dmem')/;
 
-export const badValues = defineScenario({
+export const reservationBadValues = defineScenario({
   id: 'reservation-bad-values',
   title: 'bad dmem= values are rejected by the rig before booting and by the kernel with its message',
   proves: `misaligned size, "!" with @addr, addr 0 and garbage never reserve memory: the rig refuses

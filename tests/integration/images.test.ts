@@ -14,7 +14,7 @@ import { chooseAccel, type AccelChoice } from '../../vm/accel.js';
 import { FULL, fullOnly } from '../helpers/tier.js';
 import { bootL1, prepareL1 } from '../../runner/l1-guest.js';
 import { runL2, runL2Retrying } from '../../scenarios/l2-steps.js';
-import { HELPERS } from '../../images/helpers.js';
+import { HELPERS } from '../../images/guest-tools.js';
 import type { Guest } from '../../vm/guest.js';
 
 const cli = join(projectRoot(), 'dist', 'scripts', 'cli.js');

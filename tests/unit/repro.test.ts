@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../../core/paths.js';
 import { RigError } from '../../core/errors.js';
 import type { RunResults } from '../../core/results.js';
-import { HELPERS } from '../../images/helpers.js';
+import { HELPERS } from '../../images/guest-tools.js';
 import {
   EXPECTED,
   helperBuildLine,

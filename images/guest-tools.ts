@@ -1,5 +1,5 @@
 /**
- * The in-guest C helpers (images/helpers/*.c), compiled statically on the host and cached by
+ * The in-guest C helpers (images/guest-tools/*.c), compiled statically on the host and cached by
  * the hash of their sources and the compiler version.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ export interface BuiltHelpers {
 }
 
 export async function buildHelpers(cc = 'gcc'): Promise<BuiltHelpers> {
-  const src = join(projectRoot(), 'images', 'helpers');
+  const src = join(projectRoot(), 'images', 'guest-tools');
   const files = readdirSync(src)
     .filter((f) => f.endsWith('.c') || f.endsWith('.h'))
     .sort();
