@@ -20,6 +20,15 @@ const LAYERS = [
 const SPAWN_MESSAGE = 'start host processes through core/exec.ts (run, tryRun, runSync, spawnStreaming, startProcess)';
 const SPAWNERS = ['node:child_process', 'child_process', 'execa'].map((name) => ({ name, message: SPAWN_MESSAGE }));
 
+/** Scenarios see a guest through vm/guest-handle.ts (which a fake can implement), never QEMU's Guest class. */
+const GUEST_CLASS = [
+  {
+    group: ['../vm/guest.js', '../../vm/guest.js'],
+    message:
+      'scenarios use the GuestHandle of vm/guest-handle.ts, not the Guest class (a fake must be able to stand in)',
+  },
+];
+
 /** The back arrows a folder may not import, as no-restricted-imports patterns. */
 const backArrows = (dir, forbidden) => [
   {
@@ -47,7 +56,12 @@ export default tseslint.config(
   // And no process is started but through core/exec.ts.
   ...LAYERS.map(([dir, forbidden]) => ({
     files: [`${dir}/**/*.ts`],
-    rules: { 'no-restricted-imports': ['error', { paths: SPAWNERS, patterns: backArrows(dir, forbidden) }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: SPAWNERS, patterns: [...backArrows(dir, forbidden), ...(dir === 'scenarios' ? GUEST_CLASS : [])] },
+      ],
+    },
   })),
   { files: ['scripts/**/*.ts'], rules: { 'no-restricted-imports': ['error', { paths: SPAWNERS }] } },
   {

@@ -10,6 +10,7 @@ import { info } from '../core/log.js';
 import { describeExpectation, meets, type Measurement, type ScenarioResult } from '../core/results.js';
 import type { MeasureOptions, ScenarioContext, ScenarioDefinition } from '../scenarios/types.js';
 import type { Guest } from '../vm/guest.js';
+import type { GuestHandle } from '../vm/guest-handle.js';
 import { undeclaredBoot, type BootPool } from './boot-pool.js';
 import type { SeenReport } from './judge.js';
 
@@ -60,7 +61,7 @@ export function measurementOf(value: Measurement['value'], o: MeasureOptions = {
   };
 }
 
-async function helperJson(g: Guest, argv: string[]) {
+async function helperJson(g: GuestHandle, argv: string[]) {
   const r = await g.exec(argv);
   const line = r.stdout
     .trim()

@@ -7,7 +7,7 @@ import { RigError } from '../core/errors.js';
 import { warn } from '../core/log.js';
 import { approx, between, eq, is, type Measurement } from '../core/results.js';
 import { qemuArgs, type MemoryBackend } from '../vm/machine-spec.js';
-import type { Guest } from '../vm/guest.js';
+import type { GuestHandle as Guest } from '../vm/guest-handle.js';
 import { l2Machine } from './machines.js';
 import { watchLog } from './steps.js';
 import type { ScenarioContext } from './types.js';

@@ -1,7 +1,7 @@
 /** Small readers of guest state used by scenario bodies. */
 import { RigError } from '../core/errors.js';
 import { between, KB_PER_GIB, STRUCT_PAGE_KB_PER_GIB, type Expectation } from '../core/results.js';
-import type { Guest } from '../vm/guest.js';
+import type { GuestHandle as Guest } from '../vm/guest-handle.js';
 
 export async function memTotalKb(g: Guest): Promise<{ total: number; nodes: number[] }> {
   const r = await g.exec(

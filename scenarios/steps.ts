@@ -3,7 +3,7 @@
  * for a helper's line, measuring a comparison column, finding a victim page's address.
  */
 import { RigError } from '../core/errors.js';
-import type { Guest } from '../vm/guest.js';
+import type { GuestHandle as Guest } from '../vm/guest-handle.js';
 import { eq, is, within, type KernelReport } from '../core/results.js';
 import { logMatches } from './probes.js';
 import type { ScenarioContext } from './types.js';

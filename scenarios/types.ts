@@ -5,7 +5,7 @@
  * scenario, so a renamed measurement is a compile error everywhere it is used.
  */
 import type { Expectation, KernelReport, Measurement, Value } from '../core/results.js';
-import type { Guest } from '../vm/guest.js';
+import type { GuestHandle as Guest } from '../vm/guest-handle.js';
 import type { HostRole } from './machines.js';
 import type { BootName } from './boots.js';
 import type { SelftestBuild } from '../kernel/selftests.js';

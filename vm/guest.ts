@@ -14,6 +14,7 @@ import { TCG_TIMEOUT_SCALE, type AccelChoice } from './accel.js';
 import { ConsoleWatcher, crashError } from './console-watch.js';
 import { NESTED_KVM_ARTIFACTS } from './crash-patterns.js';
 import { OVMF_IMAGE, qemuArgs, type Accel, type MachineSpec } from './machine-spec.js';
+import type { GuestHandle } from './guest-handle.js';
 import { checkHostMemory, type MemoryGate } from './host-memory.js';
 import { freeLoopbackPort, isHostFwdBindError } from './ports.js';
 import { qemuPrefix, track } from '../core/processes.js';
@@ -115,7 +116,7 @@ export function guestArgs(base: MachineSpec, accel: Accel, w: GuestWiring): { sp
   return { spec, args };
 }
 
-export class Guest {
+export class Guest implements GuestHandle {
   readonly runDir: string;
   readonly console: ConsoleWatcher;
   readonly key: KeyPair;

@@ -9,7 +9,7 @@
  * The plain kernel has none of these checkers: there the scenario is a skip with that reason.
  */
 import { eq, type KernelReport } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { boundedHelper, mountDmemfs } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
 

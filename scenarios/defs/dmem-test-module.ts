@@ -6,7 +6,7 @@
  * (node_test). What it prints is recorded line by line.
  */
 import { eq, is } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { dmemStats } from '../probes.js';
 import { crashReport, mountDmemfs } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';

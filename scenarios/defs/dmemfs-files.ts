@@ -4,7 +4,7 @@
  * it back, the accounting by the pool's free count after unlink, and permissions by file mode.
  */
 import { eq, is, within } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { dmemStats } from '../probes.js';
 import { accessOutcome, FIRST_TOUCH_EXTRA, mapAndTouch, mountDmemfs, ONE_FAULT_PER_PAGE } from '../steps.js';
 import { defineScenario, family, type ScenarioContext } from '../types.js';

@@ -4,7 +4,7 @@
  * policy does past one node's pool.
  */
 import { eq, is } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { delta, dmemRegions, dmemStats, type DmemRegion, type DmemStats } from '../probes.js';
 import { mountDmemfs, victimPaddr, waitForLine, type VictimEvent } from '../steps.js';
 import { defineScenario, family, type ScenarioContext } from '../types.js';

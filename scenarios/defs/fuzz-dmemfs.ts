@@ -9,7 +9,7 @@
  */
 import { atLeast, eq } from '../../core/results.js';
 import { RigError } from '../../core/errors.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { FUZZ, trinityArgv, trinityCalls } from '../peers.js';
 import { programOutcome } from '../steps.js';
 import { defineScenario, family, type ScenarioContext } from '../types.js';

@@ -4,7 +4,7 @@
  * aimed at a DIMM's range.
  */
 import { eq, is } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { DIMM_BASE } from '../boots.js';
 import { dmemRegions, dmemStats, logMatches, memTotalKb, type DmemStats } from '../probes.js';
 import { guestSurvived, mapAndTouch, mountDmemfs } from '../steps.js';

@@ -4,7 +4,7 @@
  * while a dmemfs file is in use there.
  */
 import { eq, is } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { dmemRegions, dmemStats, type DmemRegion } from '../probes.js';
 import { guestSurvived, mountDmemfs } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';

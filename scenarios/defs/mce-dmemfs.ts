@@ -6,7 +6,7 @@
  * memory that caused it.
  */
 import { eq, is, type KernelReport } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { dmemRegions, dmemStats, logMatches } from '../probes.js';
 import { controlInjection, mceVictim, mountDmemfs, oneGigHugePage, victimOutcome } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';

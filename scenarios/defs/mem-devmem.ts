@@ -3,7 +3,7 @@
  * above mem=, at which page size, with how many faults.
  */
 import { eq, is, within } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { memTotalKb, memTotalOf } from '../probes.js';
 import { accessOutcome, bindEduToVfio, FIRST_TOUCH_EXTRA, mapAndTouch } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';

@@ -8,7 +8,7 @@
  */
 import { is } from '../../core/results.js';
 import type { SelftestBuild } from '../../kernel/selftests.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { programOutcome } from '../steps.js';
 import {
   DMEMFS_CASES,

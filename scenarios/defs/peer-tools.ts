@@ -7,7 +7,7 @@
  * do at setup fails on it, and each such failure is a fact recorded once.
  */
 import { is } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { PEER_CASES, PEER_IDS, PEER_TARGETS, peerArgv, peerOutcome, type PeerCase, type PeerTarget } from '../peers.js';
 import { programOutcome } from '../steps.js';
 import { defineScenario, family, type ScenarioContext } from '../types.js';

@@ -9,7 +9,7 @@
  */
 import { eq, is, type KernelReport, type Value } from '../../core/results.js';
 import { racePlan, THREAD_RACES } from '../races.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { dmemStats } from '../probes.js';
 import { boundedHelper, crashReport } from '../steps.js';
 import { defineScenario, family, type ScenarioContext } from '../types.js';

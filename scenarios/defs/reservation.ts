@@ -10,7 +10,7 @@
  * reserved size (no struct pages saved) is 16 MiB per GiB off theory: it always fails.
  */
 import { eq, is, KB_PER_GIB, STRUCT_PAGE_KB_PER_GIB, within, type Expectation } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { dmemRegions, dmemStats, logMatches, memFreeKb, memTotalKb, memTotalOf, type DmemRegion } from '../probes.js';
 import { defineScenario, type ScenarioContext } from '../types.js';
 

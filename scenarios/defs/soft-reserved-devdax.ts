@@ -7,7 +7,7 @@
  * and an injected MCE are measured the way the other columns are.
  */
 import { eq, is, STRUCT_PAGE_KB_PER_GIB, within } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { L2_MEASURES, measureL2 } from '../l2-steps.js';
 import { memFreeKb, memTotalKb, memTotalOf } from '../probes.js';
 import {

@@ -4,7 +4,7 @@
  * report, for the known-failure signatures to judge.
  */
 import { eq, is } from '../../core/results.js';
-import type { Guest } from '../../vm/guest.js';
+import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { dmemStats } from '../probes.js';
 import { bindEduToVfio, crashReport, mountDmemfs, oneGigHugePage, waitForLine } from '../steps.js';
 import { defineScenario, type ScenarioContext } from '../types.js';

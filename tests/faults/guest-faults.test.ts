@@ -16,6 +16,7 @@ import { bootL1, prepareL1 } from '../../runner/l1-guest.js';
 import { bootFirstGuest, prepareFirstGuest } from '../../runner/first-guest.js';
 import { BOOTS } from '../../scenarios/boots.js';
 import type { ScenarioDefinition } from '../../scenarios/types.js';
+import type { Guest } from '../../vm/guest.js';
 import { is } from '../../core/results.js';
 import { RigError } from '../../core/errors.js';
 import { fault } from '../helpers/faults.js';
@@ -38,7 +39,8 @@ function qemuPids(match: string): number[] {
 const timings = new Map<string, number>();
 function faulty(
   id: string,
-  inject: (g: Awaited<ReturnType<Parameters<ScenarioDefinition['run']>[0]['boot']>>) => Promise<void>,
+  // The pool's guests are QEMU's (vm/guest.ts Guest): a fault needs its pid, beyond the scenarios' handle.
+  inject: (g: Guest) => Promise<void>,
 ): ScenarioDefinition {
   return {
     id,
@@ -52,7 +54,7 @@ function faulty(
       ctx.measure('booted', true, { expect: is(true) });
       const t0 = Date.now();
       try {
-        await inject(g);
+        await inject(g as Guest);
       } finally {
         timings.set(id, (Date.now() - t0) / 1000);
       }

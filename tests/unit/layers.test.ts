@@ -30,7 +30,7 @@ for (const [file, code] of back)
 
 const forward: Array<[string, string]> = [
   ['runner/x.ts', "import type { X } from '../report/bundle.js';"],
-  ['scenarios/x.ts', "import type { X } from '../vm/guest.js';"],
+  ['scenarios/x.ts', "import type { X } from '../vm/guest-handle.js';"],
   ['report/x.ts', "import type { X } from '../scenarios/types.js';"],
   ['scripts/x.ts', "import type { X } from '../runner/judge.js';"],
 ];
@@ -57,4 +57,20 @@ t.test('core/exec.ts itself may start processes, and is still held to its layer'
   t.same(await errorsOf('core/exec.ts', "import { spawn } from 'node:child_process';\nexport const y = spawn;\n"), []);
   const back = await errorsOf('core/exec.ts', "import type { X } from '../vm/guest.js';\nexport type Y = X;\n");
   t.equal(back.length, 1, 'a back arrow from it still fails');
+});
+
+t.test('scenarios see a guest through its handle, not the Guest class', async (t) => {
+  const errors = await errorsOf(
+    'scenarios/defs/x.ts',
+    "import type { Guest } from '../../vm/guest.js';\nexport type Y = Guest;\n",
+  );
+  t.equal(errors.length, 1);
+  t.match(errors[0], /GuestHandle/);
+  t.same(
+    await errorsOf(
+      'scenarios/defs/x.ts',
+      "import type { GuestHandle } from '../../vm/guest-handle.js';\nexport type Y = GuestHandle;\n",
+    ),
+    [],
+  );
 });
