@@ -5,6 +5,7 @@
  */
 import { fingerprint } from '../vm/ssh.js';
 import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { RigError } from '../core/errors.js';
 import { warn } from '../core/log.js';
 import type { BootRecord } from '../core/results.js';
@@ -16,6 +17,7 @@ import type { KernelInput } from '../kernel/pipeline.js';
 import type { AccelChoice } from '../vm/accel.js';
 import { qemuBinary, type Guest } from '../vm/guest.js';
 import { SCENARIO_FATAL } from '../vm/crash-patterns.js';
+import type { GuestRecording } from '../vm/recording.js';
 import { bootL1, prepareL1, type L1Files } from './l1-guest.js';
 import type { MemoryGate } from '../vm/host-memory.js';
 import { buildSelftests, type SelftestBuild } from '../kernel/selftests.js';
@@ -30,12 +32,16 @@ export interface PoolOptions {
   files?: Map<string, Promise<L1Files>>;
   /** The run's shared host memory, when several workers boot at once. */
   memory?: MemoryGate;
+  /** Record every boot's commands and console into OUT/recordings/ (run --record). */
+  record?: boolean;
 }
 
 interface Live {
   key: string;
   guest: Guest;
   record: BootRecord;
+  /** Commands the boot itself ran (readiness, kmod's list) before a scenario had the guest. */
+  setupExecs: number;
 }
 
 export class BootPool {
@@ -111,6 +117,7 @@ export class BootPool {
       ...bootOptionsOf(req, `${scenario}-${name}`),
       fatalKinds: SCENARIO_FATAL,
       ...(this.opts.memory ? { memory: this.opts.memory } : {}),
+      ...(this.opts.record ? { record: true } : {}),
     });
     const record: BootRecord = {
       scenario,
@@ -124,7 +131,7 @@ export class BootPool {
       ...(guest.hostKey ? { hostKey: fingerprint(guest.hostKey.blob) } : {}),
     };
     this.records.push(record);
-    this.live = { key, guest, record };
+    this.live = { key, guest, record, setupExecs: guest.recording?.execs.length ?? 0 };
     return { guest, reused: false };
   }
 
@@ -142,10 +149,25 @@ export class BootPool {
       warn(`${live.guest.opts.spec.name}: ${flood}`);
     }
     if (this.opts.out) live.record.console = saveConsole(this.opts.out, live.guest.runDir, live.guest.opts.spec.name);
+    if (this.opts.out && live.guest.recording) saveRecording(this.opts.out, live);
   }
 }
 
-/** The parts of a boot request that only some boots have, as bootL1 options. */
+/** OUT/recordings/<guest>.json: the boot's commands with their results, and its console (vm/recording.ts). */
+function saveRecording(out: string, live: Live): void {
+  const rec: GuestRecording = {
+    scenario: live.record.scenario,
+    boot: live.record.name,
+    accel: live.guest.opts.accel.accel,
+    setup: live.setupExecs,
+    execs: live.guest.recording!.execs,
+    console: live.guest.console.lines.map((l) => l.raw),
+  };
+  const dir = join(out, 'recordings');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${live.guest.opts.spec.name}.json`), JSON.stringify(rec) + '\n');
+}
+
 /** A named boot's L1 options: what the pool boots for it (the golden files hold its QEMU arguments). */
 export function bootOptionsOf(req: BootRequest, name: string): NonNullable<Parameters<typeof bootL1>[2]> {
   return {
@@ -157,6 +179,7 @@ export function bootOptionsOf(req: BootRequest, name: string): NonNullable<Param
   };
 }
 
+/** The parts of a boot request that only some boots have, as bootL1 options. */
 function optionalBootParts(req: BootRequest): Parameters<typeof bootL1>[2] {
   return {
     ...(req.iommu ? { iommu: true } : {}),

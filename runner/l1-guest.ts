@@ -69,6 +69,8 @@ export async function prepareL1(kernel: 'debian' | PipelineOptions): Promise<L1F
 
 /** How one L1 boot differs from the default two-node host. */
 export interface L1BootOptions {
+  /** Keep every command's result (run --record: recordings/ in the bundle). */
+  record?: boolean;
   nodeMiB?: number;
   role?: HostRole;
   append?: string[];
@@ -114,6 +116,7 @@ export async function bootL1(files: L1Files, accel: AccelChoice, opts: L1BootOpt
     ...(opts.consoleAllow ? { consoleAllow: opts.consoleAllow } : {}),
     ...(opts.fatalKinds ? { fatalKinds: opts.fatalKinds } : {}),
     ...(opts.memory ? { memory: opts.memory } : {}),
+    ...(opts.record ? { record: true } : {}),
   });
   const builtin = files.pipeline?.build.modulesBuiltin;
   if (builtin && g.ssh) await tellKmodWhatIsBuiltIn(g, files.kernel.release, builtin);

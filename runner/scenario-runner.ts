@@ -50,6 +50,8 @@ export interface RunOptions {
   costs?: Costs;
   /** Host memory shared with runs going on beside this one (bisect and mutants --jobs). */
   memory?: MemoryGate;
+  /** Record every boot's commands and console into OUT/recordings/ (vm/recording.ts). */
+  record?: boolean;
 }
 
 type HostGaps = Record<'iommu' | 'mce-cpu', string | undefined>;
@@ -185,6 +187,7 @@ export async function runScenarios(given: RunOptions): Promise<RunResults> {
       ...(memory ? { memory } : {}),
       ...(opts.out ? { out: opts.out } : {}),
       ...(opts.input ? { input: opts.input } : {}),
+      ...(opts.record ? { record: true } : {}),
     });
     pools.push(pool);
     const results: ScenarioResult[] = [];

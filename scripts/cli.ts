@@ -7,6 +7,7 @@ import { isRigError, messageOf } from '../core/errors.js';
 import { info, setLogLevel } from '../core/log.js';
 import { installHygiene } from '../core/processes.js';
 import { COMMANDS, type Command } from './commands.js';
+import { trailingValues, type ArgToken } from './options.js';
 
 function usage(): string {
   const lines = ['usage: dmemfs-rig <command> [options]   (each command: --help)', '', 'commands:'];
@@ -54,6 +55,18 @@ function noCommand(argv: string[]): number {
   return 2;
 }
 
+/** The words after a repeatable option added to its values; false (said why) on a stray word. */
+function withTrailingValues(cmd: Command, v: Record<string, unknown>, tokens: ArgToken[]): boolean {
+  const { add, stray } = trailingValues(tokens, cmd.options ?? {}, cmd.words !== undefined);
+  if (stray.length) {
+    const words = stray.map((w) => `"${w}"`).join(' ');
+    process.stderr.write(`dmemfs-rig ${cmd.name}: unexpected word(s) ${words}\n\n${commandHelp(cmd)}\n`);
+    return false;
+  }
+  for (const [n, vals] of Object.entries(add)) v[n] = [...((v[n] as string[] | undefined) ?? []), ...vals];
+  return true;
+}
+
 async function main(argv: string[]): Promise<number> {
   installHygiene();
   const found = findCommand(argv);
@@ -69,19 +82,21 @@ async function main(argv: string[]): Promise<number> {
     options[n] = { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
     process.stderr.write(`dmemfs-rig ${cmd.name}: ${(e as Error).message}\n\n${commandHelp(cmd)}\n`);
     return 2;
   }
   const v = parsed.values as Record<string, unknown>;
+  if (!v.help && !withTrailingValues(cmd, v, parsed.tokens as ArgToken[])) return 2;
+  const words = cmd.words !== undefined ? parsed.positionals : [];
   if (v.help) {
     process.stdout.write(commandHelp(cmd) + '\n');
     return 0;
   }
   if (v.quiet) setLogLevel('quiet');
   if (v.verbose) setLogLevel('verbose');
-  return cmd.run(v, parsed.positionals);
+  return cmd.run(v, words);
 }
 
 main(process.argv.slice(2)).then(

@@ -90,6 +90,7 @@ export const COMMANDS: Command[] = [
     name: 'series verify',
     summary: 'check an mbox: cover letter, patches 1..N of one version, each intact by patch id',
     usage: '<mbox> [--series-name NAME] [--json]',
+    words: '<mbox>',
     details:
       'Exit 0 when complete and intact; otherwise non-zero, naming each missing, extra, duplicate or altered ' +
       'patch.\nWithout --series-name the pinned series (kernel/series/*.json) with most matching patch ids is used.',
@@ -125,6 +126,7 @@ export const COMMANDS: Command[] = [
     name: 'series compare',
     summary: 'how far a rebased series is from the original, patch by patch',
     usage: '<original.mbox> <rebased.mbox> [--json]',
+    words: '<original> <rebased>',
     options: { json: jsonOpt },
     async run(v, pos) {
       if (pos.length < 2) throw new Error('series compare needs two mboxes: original and rebased');
@@ -265,7 +267,7 @@ export const COMMANDS: Command[] = [
     summary: 'the main job: kernel pipeline, L1 image, every scenario; results.json and TAP in --out',
     usage:
       '[--profile P] [--series mbox|Message-Id|PATH:BASE..HEAD] [--base path] [--edit NAME ...] [--scenario ID ...] ' +
-      '[--accel kvm|tcg] [--jobs N] [--shard K/N] [--costs DIR] [--out DIR] [--list]',
+      '[--accel kvm|tcg] [--jobs N] [--shard K/N] [--costs DIR] [--out DIR] [--repro] [--record] [--list]',
     details:
       'Each scenario passes, fails, is skipped with its reason, or is a known failure of the series (with ' +
       "evidence).\n--series runs another revision of the series, or the profile's with local changes: it " +
@@ -284,6 +286,10 @@ export const COMMANDS: Command[] = [
       repro: {
         type: 'boolean',
         help: 'then write a standalone reproducer of every signature it reproduced and prove it (OUT/repro/)',
+      },
+      record: {
+        type: 'boolean',
+        help: "record every boot's commands, their results and its console (OUT/recordings/, for replay tests)",
       },
     },
     async run(v) {
@@ -306,6 +312,7 @@ export const COMMANDS: Command[] = [
         out,
         input: kernelInput(v),
         ...spread,
+        ...(v.record ? { record: true } : {}),
       });
       process.stdout.write(toTap(r));
       process.stdout.write(`\n${comparisonMarkdown(comparisonTable(r.scenarios))}\n\n`);
@@ -323,6 +330,7 @@ export const COMMANDS: Command[] = [
       'BUNDLE | --compare A B [--tolerance 0.1] [--json] [--github] | --validate BUNDLE | --accept BUNDLE --into DIR ' +
       '| --merge SHARD... --out DIR | --repeat BUNDLE... | --mail BUNDLE [--out DIR] | --checks BUNDLE [--out FILE] ' +
       '| --kcidb BUNDLE [--out FILE]',
+    words: 'BUNDLE ..., or the bundles of --compare, --merge, --repeat',
     details:
       'A bundle is the directory `run --out DIR` writes. --compare exits 1 when a scenario, an expectation or a ' +
       'held value regressed; a known failure that no longer reproduces is listed apart and does not fail. ' +
@@ -523,6 +531,7 @@ export const COMMANDS: Command[] = [
     name: 'boot',
     summary: 'boot the first guest (Debian kernel, two NUMA nodes), run a command over SSH, stop',
     usage: '[--accel X] [--node-mib N] [--append TOKEN ...] [-- command args...]',
+    words: '-- cmd ...',
     details:
       'Without a command it prints /proc/meminfo and the NUMA nodes the guest sees. dmem= tokens in --append ' +
       'are checked before booting.',

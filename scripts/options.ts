@@ -17,6 +17,12 @@ export interface Command {
   name: string;
   summary: string;
   usage: string;
+  /**
+   * The words the command takes beside its options (`<mbox>`, `ID ...`), as its usage names them.
+   * A command without them refuses a stray word, except after a repeatable option, whose value it
+   * is (`--scenario a b` is `--scenario a --scenario b`).
+   */
+  words?: string;
   details?: string;
   options?: Record<string, OptionSpec>;
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
@@ -88,4 +94,35 @@ export function parallelism(v: Values, defs: ScenarioDefinition[]): { jobs: numb
     ...(shard ? { shard } : {}),
     costs: loadCosts(v.costs as string | undefined),
   };
+}
+
+/** What parseArgs' tokens give: options with their values, positionals, and the `--` terminator. */
+export type ArgToken =
+  | { kind: 'option'; name: string; value?: string | undefined }
+  | { kind: 'positional'; value: string }
+  | { kind: 'option-terminator' };
+
+/**
+ * The words that follow a repeatable option (up to the next option or `--`) as its further values,
+ * for a command that takes no words of its own; any other word is refused (a usage error naming it).
+ * Returns the values to add, by option name.
+ */
+export function trailingValues(
+  tokens: readonly ArgToken[],
+  options: Readonly<Record<string, OptionSpec>>,
+  takesWords: boolean,
+): { add: Record<string, string[]>; stray: string[] } {
+  const add: Record<string, string[]> = {};
+  const stray: string[] = [];
+  let open: string | undefined;
+  let terminated = false;
+  for (const tk of tokens) {
+    if (tk.kind === 'option-terminator') {
+      terminated = true;
+      open = undefined;
+    } else if (tk.kind === 'option') open = options[tk.name]?.multiple && tk.value !== undefined ? tk.name : undefined;
+    else if (!takesWords && open && !terminated) (add[open] ??= []).push(tk.value);
+    else if (!takesWords) stray.push(tk.value);
+  }
+  return { add, stray };
 }

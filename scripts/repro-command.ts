@@ -13,6 +13,7 @@ export function reproCommand(): Command {
     name: 'repro',
     summary: 'write a reproducer of a known failure that needs nothing of the rig, and prove it',
     usage: '<ID ...|--all> --out DIR [--prove] [--bundle B] [--profile P] [--series …] [--accel A] [--json]',
+    words: 'ID ...',
     details:
       'Writes DIR/<ID>/: qemu.sh (the machine of the boot the scenario saw it on), cmdline, repro.sh (the ' +
       "steps, the guest's only program), init and mkinitramfs.sh (a busybox initramfs), build.sh and the " +

@@ -40,6 +40,7 @@ function pinCommand(): Command {
     name: 'series pin',
     summary: 'pin a series (mbox, Message-Id or git range) under kernel/series/, and optionally make a profile of it',
     usage: '<mbox|Message-Id|PATH:BASE..HEAD> --name N [--profile NEW [--from P]]',
+    words: '<mbox>',
     details:
       'Writes kernel/series/N.json with the patch id of every patch. With --profile, also writes ' +
       'kernel/profiles/NEW.json: the profile --from (default rfc-v2-debian) with this series.',
@@ -162,6 +163,7 @@ function culpritsCommand(): Command {
       ...prefixRunOpts('the runs of the bisects', 'culprits'),
     },
     async run(v) {
+      // `--only a b c` is `--only a --only b --only c` (scripts/options.ts trailingValues).
       const only = (v.only as string[] | undefined) ?? [];
       for (const id of only) signatureById(id);
       const a = announcedAccel(v);

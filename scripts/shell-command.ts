@@ -46,6 +46,7 @@ export function shellCommand(): Command {
     name: 'shell',
     summary: "boot one of the catalog's boots with the run's kernel: a shell on it, or one command",
     usage: '--boot NAME [--profile P] [--series S] [--base B] [--edit E ...] [--keep] [--accel X] [-- command...]',
+    words: '-- cmd ...',
     details:
       'Boots NAME (see scenarios/boots.ts; a bad name lists them) and prints how to reach its SSH, QMP and ' +
       'console log. Without a command: an interactive shell; the guest stops when it ends. With `-- command`: ' +

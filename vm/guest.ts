@@ -15,6 +15,7 @@ import { ConsoleWatcher, crashError } from './console-watch.js';
 import { NESTED_KVM_ARTIFACTS } from './crash-patterns.js';
 import { OVMF_IMAGE, qemuArgs, type Accel, type MachineSpec } from './machine-spec.js';
 import type { GuestHandle } from './guest-handle.js';
+import { ExecRecorder } from './recording.js';
 import { checkHostMemory, type MemoryGate } from './host-memory.js';
 import { freeLoopbackPort, isHostFwdBindError } from './ports.js';
 import { qemuPrefix, track } from '../core/processes.js';
@@ -65,6 +66,8 @@ export function qemuBinary(): string {
 export interface GuestOptions {
   /** The machine without SSH forwarding (the launcher adds it). */
   spec: MachineSpec;
+  /** Keep every command's result (vm/recording.ts): `run --record` writes them into the bundle. */
+  record?: boolean;
   accel: AccelChoice;
   /** Whether to wait for SSH (the guest image reads its key from rig.key= on the command line). */
   ssh?: boolean;
@@ -126,6 +129,8 @@ export class Guest implements GuestHandle {
   readonly restarts: string[] = [];
   qmp: QmpClient | undefined;
   ssh: SshSession | undefined;
+  /** Every command's result, when the boot records (GuestOptions.record). */
+  readonly recording: ExecRecorder | undefined;
   private proc: ChildProcess | undefined;
   private stderr = '';
   private failure: RigError | undefined;
@@ -146,6 +151,7 @@ export class Guest implements GuestHandle {
     this.key = key;
     this.args = args;
     this.timings = { spawnedAt: 0 };
+    this.recording = opts.record ? new ExecRecorder() : undefined;
     this.console = new ConsoleWatcher({
       logPath: join(runDir, 'console.log'),
       // 1.5 s between the lines of one report, stretched for a slower kernel (a debug build under
@@ -400,9 +406,13 @@ export class Guest implements GuestHandle {
     };
     const silent = watch.bound ? this.silenceWatchdog(argv, watch, ctl) : undefined;
     try {
-      return await Promise.race([this.ssh.exec(argv, scaled), this.failed(), ...(silent ? [silent] : [])]);
+      const r = await Promise.race([this.ssh.exec(argv, scaled), this.failed(), ...(silent ? [silent] : [])]);
+      this.recording?.result(argv, this.console.lineCount, r);
+      return r;
     } catch (e) {
-      throw await this.causeOf(e);
+      const cause = await this.causeOf(e);
+      this.recording?.error(argv, this.console.lineCount, cause);
+      throw cause;
     } finally {
       watch.stop();
       if (watch.longest > this.quietest.ms)
