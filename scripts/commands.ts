@@ -50,6 +50,8 @@ import {
   type Command,
   type OptionSpec,
   type Values,
+  type ValuesOf,
+  defineCommand,
 } from './options.js';
 
 export type { Command, OptionSpec };
@@ -86,7 +88,7 @@ async function reproducersOfRun(r: RunResults, out: string, accel: AccelChoice, 
 }
 
 export const COMMANDS: Command[] = [
-  {
+  defineCommand({
     name: 'series verify',
     summary: 'check an mbox: cover letter, patches 1..N of one version, each intact by patch id',
     usage: '<mbox> [--series-name NAME] [--json]',
@@ -121,8 +123,8 @@ export const COMMANDS: Command[] = [
       }
       return r.ok ? 0 : 1;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'series compare',
     summary: 'how far a rebased series is from the original, patch by patch',
     usage: '<original.mbox> <rebased.mbox> [--json]',
@@ -147,8 +149,8 @@ export const COMMANDS: Command[] = [
       }
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'series apply',
     summary:
       "apply a profile's series to its source and print the per-patch report (all patches, even after a failure)",
@@ -158,7 +160,7 @@ export const COMMANDS: Command[] = [
       'applies.\nThe tree is a scratch copy; the build pipeline keeps its own.',
     options: { ...kernelOpts, json: jsonOpt },
     async run(v) {
-      const profile = loadProfile(String(v.profile ?? 'rfc-v2-debian'));
+      const profile = loadProfile(v.profile ?? 'rfc-v2-debian');
       const input = kernelInput(v);
       const series = await resolveSeries(profile, input);
       if (!series) throw new RigError('no-series', `profile ${profile.name} has no series`, { fix: 'pass --series' });
@@ -173,8 +175,8 @@ export const COMMANDS: Command[] = [
         rmSync(join(dir, '..'), { recursive: true, force: true });
       }
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'kernel build',
     summary:
       'run the kernel pipeline of a profile: series verified, source, patched tree, config verified, bzImage (cached)',
@@ -203,8 +205,8 @@ export const COMMANDS: Command[] = [
       }
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'kernel tree',
     summary: 'the pipeline up to the patched tree: series verified, source, series applied (cached); no build',
     usage: '[--profile P] [--series mbox|Message-Id|PATH:BASE..HEAD] [--base path] [--edit NAME] [--json]',
@@ -226,8 +228,8 @@ export const COMMANDS: Command[] = [
         );
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'image l1',
     summary: 'build (or reuse) the first-level host image from Debian packages and print its manifest',
     usage: '[--json]',
@@ -251,8 +253,8 @@ export const COMMANDS: Command[] = [
       }
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'image helpers',
     summary: 'build (or reuse) the static in-guest helpers and print where they are',
     usage: '',
@@ -261,8 +263,8 @@ export const COMMANDS: Command[] = [
       for (const [n, p] of Object.entries(h.paths)) process.stdout.write(`${n.padEnd(14)} ${p}\n`);
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'run',
     summary: 'the main job: kernel pipeline, L1 image, every scenario; results.json and TAP in --out',
     usage:
@@ -300,13 +302,13 @@ export const COMMANDS: Command[] = [
           );
         return 0;
       }
-      const scenarios = selectScenarios(v.scenario as string[] | undefined);
+      const scenarios = selectScenarios(v.scenario);
       const spread = parallelism(v, scenarios);
-      const accel = chooseAccel(v.accel as string | undefined);
+      const accel = chooseAccel(v.accel);
       info(`accelerator: ${accel.accel} (${accel.reason})`);
       const out = String(v.out ?? join('out', `run-${new Date().toISOString().replace(/[:.]/g, '-')}`));
       const r = await runScenarios({
-        profile: String(v.profile ?? 'rfc-v2-debian'),
+        profile: v.profile ?? 'rfc-v2-debian',
         accel,
         scenarios,
         out,
@@ -322,8 +324,8 @@ export const COMMANDS: Command[] = [
       const proofs = v.repro ? await reproducersOfRun(r, out, accel, kernelInput(v)) : true;
       return r.scenarios.some((s) => s.status === 'fail') || !proofs ? 1 : 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'report',
     summary: "render a bundle's report again, validate it, compare two bundles, or accept one as the base",
     usage:
@@ -385,8 +387,8 @@ export const COMMANDS: Command[] = [
       process.stdout.write(`${join(pos[0]!, 'report.html')}\n${join(pos[0]!, 'report.md')}\n`);
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'docs',
     summary: 'write the generated docs: docs/cli.md from the commands, and the tables the other pages take from data',
     usage: '[--check]',
@@ -397,8 +399,8 @@ export const COMMANDS: Command[] = [
       for (const p of stale) process.stdout.write(`${v.check ? 'stale' : 'written'}: ${p}\n`);
       return v.check && stale.length ? 1 : 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'known-failures',
     summary: 'the known failures of the series: each signature and what its evidence must show (Markdown)',
     usage: '',
@@ -407,8 +409,8 @@ export const COMMANDS: Command[] = [
       process.stdout.write(`${knownFailuresMarkdown()}\n`);
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'cache info',
     summary: 'what the cache holds: entries per kind, sizes, last use',
     usage: '[--json]',
@@ -432,8 +434,8 @@ export const COMMANDS: Command[] = [
       }
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'cache verify',
     summary: 'check every cache entry byte for byte against the digest recorded when it was published',
     usage: '[--remove] [--json]',
@@ -455,8 +457,8 @@ export const COMMANDS: Command[] = [
       }
       return r.some((x) => x.state === 'damaged') ? 1 : 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'cache prune',
     summary: 'remove cache entries not used for a while (the newest of each kind stays)',
     usage: '[--older-than DAYS] [--dry-run]',
@@ -483,8 +485,8 @@ export const COMMANDS: Command[] = [
       );
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'profiles',
     summary: 'list the kernel profiles',
     usage: '',
@@ -497,8 +499,8 @@ export const COMMANDS: Command[] = [
       }
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'setup',
     summary: 'install the Debian host packages the rig needs (idempotent)',
     usage: '[--dry-run] [--list]',
@@ -515,19 +517,19 @@ export const COMMANDS: Command[] = [
       if (r.installed.length) info(`setup: installed ${r.installed.join(' ')}`);
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'accel',
     summary: 'show which accelerator the rig would use here, and why',
     usage: '[--accel kvm|tcg|auto] [--json]',
     options: { accel: accelOpt, json: { type: 'boolean', help: 'print JSON' } },
     async run(v) {
-      const a = chooseAccel(v.accel as string | undefined);
+      const a = chooseAccel(v.accel);
       process.stdout.write(v.json ? JSON.stringify(a) + '\n' : `${a.accel}: ${a.reason}\n`);
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'boot',
     summary: 'boot the first guest (Debian kernel, two NUMA nodes), run a command over SSH, stop',
     usage: '[--accel X] [--node-mib N] [--append TOKEN ...] [-- command args...]',
@@ -541,12 +543,12 @@ export const COMMANDS: Command[] = [
       append: { type: 'string', multiple: true, help: 'extra kernel command-line token (repeatable)' },
     },
     async run(v, pos) {
-      const append = (v.append as string[] | undefined) ?? [];
+      const append = v.append ?? [];
       checkDmemTokens(append);
       const nodeMiB = v['node-mib'] ? Number(v['node-mib']) : 512;
       if (!Number.isInteger(nodeMiB) || nodeMiB < 128)
         throw new RigError('usage', `--node-mib ${String(v['node-mib'])} is not a whole number of MiB >= 128`);
-      const accel = chooseAccel(v.accel as string | undefined);
+      const accel = chooseAccel(v.accel);
       info(`accelerator: ${accel.accel} (${accel.reason})`);
       const files = await prepareFirstGuest();
       const g = await bootFirstGuest(files, accel, { nodeMiB, append });
@@ -560,8 +562,8 @@ export const COMMANDS: Command[] = [
         await g.stop();
       }
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'bench build',
     summary:
       'kernel build figures: cached pipeline time, the profile build (time, objects), optionally cold and plain ' +
@@ -580,7 +582,7 @@ export const COMMANDS: Command[] = [
     },
     async run(v) {
       const r = await benchBuild({
-        profile: String(v.profile ?? 'rfc-v2-debian'),
+        profile: v.profile ?? 'rfc-v2-debian',
         cold: Boolean(v.cold),
         defconfig: Boolean(v.defconfig),
       });
@@ -610,8 +612,8 @@ export const COMMANDS: Command[] = [
       }
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'bench run',
     summary: 'main-job time: the whole run warm (on the cache as it is) and, with --cold, from an empty cache',
     usage: '[--profile P] [--runs N] [--cold] [--jobs 1,2] [--scenario ID ...] [--json]',
@@ -636,10 +638,10 @@ export const COMMANDS: Command[] = [
               .split(',')
               .map((j) => parseJobs(j)!);
       const r = await benchRun({
-        ...(v.profile ? { profile: String(v.profile) } : {}),
+        ...(v.profile ? { profile: v.profile } : {}),
         runs: Math.max(1, Number(v.runs ?? 1)),
         cold: Boolean(v.cold),
-        ...(v.scenario ? { scenarios: v.scenario as string[] } : {}),
+        ...(v.scenario ? { scenarios: v.scenario } : {}),
         ...(jobs ? { jobs } : {}),
       });
       if (v.json) process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -656,8 +658,8 @@ export const COMMANDS: Command[] = [
         );
       return 0;
     },
-  },
-  {
+  }),
+  defineCommand({
     name: 'bench boot',
     summary: "time QEMU start -> first SSH command, and the kernel's own time to init",
     usage: '[--accel X] [--runs N] [--firmware bios|efi] [--json]',
@@ -675,11 +677,11 @@ export const COMMANDS: Command[] = [
       json: { type: 'boolean', help: 'one JSON object on stdout' },
     },
     async run(v) {
-      const accel = chooseAccel(v.accel as string | undefined);
+      const accel = chooseAccel(v.accel);
       info(`accelerator: ${accel.accel} (${accel.reason})`);
       const files = await prepareFirstGuest();
       const runs = Math.max(1, Number(v.runs ?? 3));
-      const firmware = (v.firmware as string | undefined) ?? 'bios';
+      const firmware = v.firmware ?? 'bios';
       if (firmware !== 'bios' && firmware !== 'efi')
         throw new RigError('usage', `--firmware ${firmware}: use bios or efi`);
       const each = [];
@@ -702,11 +704,11 @@ export const COMMANDS: Command[] = [
         );
       return 0;
     },
-  },
+  }),
   ...seriesCommands(),
   ...nightlyCommands(),
   shellCommand(),
-  {
+  defineCommand({
     name: 'record crashes',
     summary: "records the crash-pattern corpus: the first guest's kernel failing each named way",
     usage: '[--only CASE ...] [--out DIR] [--accel X]',
@@ -721,15 +723,15 @@ export const COMMANDS: Command[] = [
       accel: accelOpt,
     },
     async run(v) {
-      const accel = chooseAccel(v.accel as string | undefined);
+      const accel = chooseAccel(v.accel);
       const written = await recordCrashes(accel, {
-        ...(v.out ? { out: String(v.out) } : {}),
-        ...(v.only ? { only: v.only as string[] } : {}),
+        ...(v.out ? { out: v.out } : {}),
+        ...(v.only ? { only: v.only } : {}),
       });
       for (const w of written) process.stdout.write(`${w}\n`);
       return 0;
     },
-  },
+  }),
 ];
 
 function compareCommand(v: Values, pos: string[]): number {
@@ -823,10 +825,10 @@ function acceptCommand(v: Values, pos: string[]): number {
 }
 
 /** The kernel pipeline's inputs from the options every kernel-consuming command shares. */
-function pipelineOptions(v: Values): PipelineOptions {
+function pipelineOptions(v: Partial<ValuesOf<typeof kernelOpts>> & { cc?: string | undefined }): PipelineOptions {
   return {
-    profile: String(v.profile ?? 'rfc-v2-debian'),
+    profile: v.profile ?? 'rfc-v2-debian',
     ...kernelInput(v),
-    ...(v.cc ? { cc: String(v.cc) } : {}),
+    ...(v.cc ? { cc: v.cc } : {}),
   };
 }

@@ -20,7 +20,16 @@ import { referenceGap, runMutants } from '../runner/mutants.js';
 import { parseJobs } from '../runner/workers.js';
 import { MUTANTS } from '../scenarios/mutants.js';
 import { chooseAccel } from '../vm/accel.js';
-import { accelOpt, kernelInput, kernelOpts, parallelism, parallelOpts, type Command, type Values } from './options.js';
+import {
+  defineCommand,
+  accelOpt,
+  kernelInput,
+  kernelOpts,
+  parallelism,
+  parallelOpts,
+  type Command,
+  type Values,
+} from './options.js';
 import { mutantsPassed, writeMutants } from './series-commands.js';
 
 const bundleOpt = {
@@ -53,7 +62,7 @@ export function nightBundle(v: Values, root = 'out'): string {
 }
 
 function compareCommand(): Command {
-  return {
+  return defineCommand({
     name: 'nightly compare',
     summary: "compare the night's bundle with the accepted base; exit 1 on a regression",
     usage: '[--base DIR] [--bundle DIR] [--tolerance 0.1]',
@@ -67,7 +76,7 @@ function compareCommand(): Command {
     },
     async run(v) {
       const bundle = nightBundle(v);
-      const base = String(v.base ?? 'base');
+      const base = v.base ?? 'base';
       recoverBase(base);
       const tolerance = v.tolerance === undefined ? 0.1 : Number(v.tolerance);
       if (!(tolerance >= 0))
@@ -93,11 +102,11 @@ function compareCommand(): Command {
       );
       return d.regressions ? 1 : 0;
     },
-  };
+  });
 }
 
 function acceptCommand(): Command {
-  return {
+  return defineCommand({
     name: 'nightly accept',
     summary: "make the night's bundle the accepted base",
     usage: '[--bundle DIR] [--into base] [--reason TEXT]',
@@ -108,12 +117,12 @@ function acceptCommand(): Command {
     },
     async run(v) {
       const bundle = nightBundle(v);
-      const into = String(v.into ?? 'base');
+      const into = v.into ?? 'base';
       const a = acceptBundle(bundle, into, typeof v.reason === 'string' ? v.reason : 'a night without regressions');
       process.stdout.write(`${into}: now the accepted base (${bundle}; ${a.reason})\n`);
       return 0;
     },
-  };
+  });
 }
 
 /** The scenarios that regressed in a compare.json (status, expectation, skip or signature changes). */
@@ -130,7 +139,7 @@ export function regressedScenarios(d: RunDiff): string[] {
 }
 
 function bisectRegressionsCommand(): Command {
-  return {
+  return defineCommand({
     name: 'nightly bisect-regressions',
     summary: "bisect every scenario that regressed in the bundle's compare.json; the tables into bisect.md",
     usage: '[--bundle DIR] [--profile P] [--series …] [--jobs N]',
@@ -152,15 +161,15 @@ function bisectRegressionsCommand(): Command {
         });
       const diff = loadDiff(file);
       const ids = regressedScenarios(diff);
-      const a = chooseAccel(v.accel as string | undefined);
-      const jobs = parseJobs((v.jobs as string | undefined) ?? process.env.DMEMFS_RIG_JOBS) ?? 1;
+      const a = chooseAccel(v.accel);
+      const jobs = parseJobs(v.jobs ?? process.env.DMEMFS_RIG_JOBS) ?? 1;
       const parts: string[] = [`# bisect of what regressed in ${bundle}`, ''];
       let failed = 0;
       for (const id of ids) {
         info(`nightly: bisecting ${id}`);
         try {
           const r = await bisect({
-            profile: String(v.profile ?? 'rfc-v2-debian'),
+            profile: v.profile ?? 'rfc-v2-debian',
             scenario: id,
             input: kernelInput(v),
             accel: a,
@@ -180,7 +189,7 @@ function bisectRegressionsCommand(): Command {
       process.stdout.write(md);
       return failed ? 1 : 0;
     },
-  };
+  });
 }
 
 function loadDiff(file: string): RunDiff {
@@ -194,7 +203,7 @@ function loadDiff(file: string): RunDiff {
 }
 
 function mutantsNightCommand(): Command {
-  return {
+  return defineCommand({
     name: 'nightly mutants',
     summary: 'every mutant of the profile (or one shard of them); exit 1 when one is not caught cleanly',
     usage: '[--bundle DIR | --out DIR] [--shard K/N] [--jobs N] [--profile P]',
@@ -211,8 +220,8 @@ function mutantsNightCommand(): Command {
       ...parallelOpts,
     },
     async run(v) {
-      const a = chooseAccel(v.accel as string | undefined);
-      const profile = String(v.profile ?? 'rfc-v2-debian');
+      const a = chooseAccel(v.accel);
+      const profile = v.profile ?? 'rfc-v2-debian';
       const { jobs, shard, costs } = parallelism(v, []);
       const alone = typeof v.out === 'string' && typeof v.bundle !== 'string';
       const bundle = alone ? undefined : nightBundle(v);
@@ -243,11 +252,11 @@ function mutantsNightCommand(): Command {
       process.stdout.write(md);
       return mutantsPassed(r) ? 0 : 1;
     },
-  };
+  });
 }
 
 function mergeNightCommand(): Command {
-  return {
+  return defineCommand({
     name: 'nightly merge',
     summary: "one bundle from the legs' shard bundles under a directory (one subdirectory each)",
     usage: '--shards DIR --out DIR',
@@ -271,7 +280,7 @@ function mergeNightCommand(): Command {
       process.stdout.write(`${out}: merged ${run.merged?.length ?? 0} shards, ${run.scenarios.length} scenarios\n`);
       return 0;
     },
-  };
+  });
 }
 
 /**
@@ -279,7 +288,7 @@ function mergeNightCommand(): Command {
  * series changed or a signature moved against the accepted base (or there is none yet).
  */
 function findingsCommand(): Command {
-  return {
+  return defineCommand({
     name: 'nightly findings',
     summary: "the night's findings for the list, patchwork and KCIDB, into the bundle (reviewed and sent by hand)",
     usage: '[--bundle DIR] [--base DIR] [--always]',
@@ -299,7 +308,7 @@ function findingsCommand(): Command {
     async run(v) {
       const bundle = nightBundle(v);
       const run = withRecordedCulprits(loadBundle(bundle));
-      const base = String(v.base ?? 'base');
+      const base = v.base ?? 'base';
       // Both with the culprits recorded now: a mail's thread moves when the record does, not between loads.
       const was = existsSync(join(base, 'accepted.json')) ? withRecordedCulprits(loadBundle(base)) : undefined;
       const moved = findingsMoved(was, run);
@@ -335,11 +344,11 @@ function findingsCommand(): Command {
       writeFileSync(join(dir, 'why.txt'), [why, ...made].join('\n') + '\n');
       return 0;
     },
-  };
+  });
 }
 
 function mutantsMergeCommand(): Command {
-  return {
+  return defineCommand({
     name: 'nightly mutants-merge',
     summary: "one mutants result from the legs' (DIR/*/mutants.json); exit 1 when one is not caught cleanly",
     usage: '--shards DIR --out DIR',
@@ -355,7 +364,7 @@ function mutantsMergeCommand(): Command {
       process.stdout.write(md);
       return mutantsPassed(r) ? 0 : 1;
     },
-  };
+  });
 }
 
 function required(v: Values, name: string, example: string): string {

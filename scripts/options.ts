@@ -13,6 +13,31 @@ export interface OptionSpec {
   help: string;
 }
 
+/** The value an option gives a command: a flag, a text, or (repeatable) a list of texts; absent when not given. */
+export type OptionValue<O extends OptionSpec> = O extends { type: 'boolean' }
+  ? boolean | undefined
+  : O extends { multiple: true }
+    ? string[] | undefined
+    : string | undefined;
+
+/** A command's option values, typed from its own option table (and the global flags). */
+export type ValuesOf<Opts extends Record<string, OptionSpec>> = { [K in keyof Opts]: OptionValue<Opts[K]> } & {
+  help?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+};
+
+/** A command as written: its run() sees its option values typed from its option table. */
+export interface CommandDef<Opts extends Record<string, OptionSpec>> extends Omit<Command, 'options' | 'run'> {
+  options?: Opts;
+  run(values: ValuesOf<Opts>, words: string[]): Promise<number>;
+}
+
+/** Declare a command: `--name` values typed from its table (no casts), then one list of them all. */
+export function defineCommand<const Opts extends Record<string, OptionSpec>>(c: CommandDef<Opts>): Command {
+  return c as unknown as Command;
+}
+
 export interface Command {
   name: string;
   summary: string;
@@ -28,28 +53,28 @@ export interface Command {
   run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
 }
 
-export const profileOpt: OptionSpec = {
+export const profileOpt = {
   type: 'string',
   help: `kernel profile (${'one of kernel/profiles/*.json'}; default rfc-v2-debian)`,
-};
-const kernelSrcOpt: OptionSpec = { type: 'string', help: 'the same as --base' };
-const baseOpt: OptionSpec = {
+} satisfies OptionSpec;
+const kernelSrcOpt = { type: 'string', help: 'the same as --base' } satisfies OptionSpec;
+const baseOpt = {
   type: 'string',
   help:
     "the kernel source instead of the profile's: a local tree (git or plain), a tarball, or PATH:REF " +
     '(a commit of a local git tree)',
-};
-const seriesOpt: OptionSpec = {
+} satisfies OptionSpec;
+const seriesOpt = {
   type: 'string',
   help:
     "the series instead of the profile's: an mbox, a Message-Id (fetched from the mail archive), or " +
     'PATH:BASE..HEAD (the commits of a local git tree, one patch each)',
-};
-const editOpt: OptionSpec = {
+} satisfies OptionSpec;
+const editOpt = {
   type: 'string',
   multiple: true,
   help: 'a named change to the series (kernel/edits.ts; repeatable)',
-};
+} satisfies OptionSpec;
 /** The options of every command that consumes a kernel. */
 export const kernelOpts = {
   profile: profileOpt,
@@ -57,18 +82,21 @@ export const kernelOpts = {
   base: baseOpt,
   'kernel-src': kernelSrcOpt,
   edit: editOpt,
-};
-export const jsonOpt: OptionSpec = { type: 'boolean', help: 'print JSON on stdout' };
+} satisfies Record<string, OptionSpec>;
+export const jsonOpt = { type: 'boolean', help: 'print JSON on stdout' } satisfies OptionSpec;
 
-export const accelOpt: OptionSpec = { type: 'string', help: 'kvm | tcg | auto (default auto; also DMEMFS_RIG_ACCEL)' };
+export const accelOpt = {
+  type: 'string',
+  help: 'kvm | tcg | auto (default auto; also DMEMFS_RIG_ACCEL)',
+} satisfies OptionSpec;
 
 /** What a kernel-consuming command asks beyond its profile: --base (--kernel-src), --series, --edit. */
-export function kernelInput(v: Values): KernelInput {
+export function kernelInput(v: Partial<ValuesOf<typeof kernelOpts>>): KernelInput {
   const base = v.base ?? v['kernel-src'];
   return {
     ...(base ? { base: String(base) } : {}),
-    ...(v.series ? { series: String(v.series) } : {}),
-    ...(v.edit ? { edits: namedEdits(v.edit as string[]) } : {}),
+    ...(v.series ? { series: v.series } : {}),
+    ...(v.edit ? { edits: namedEdits(v.edit) } : {}),
   };
 }
 
@@ -86,13 +114,16 @@ export const parallelOpts = {
 } satisfies Record<string, OptionSpec>;
 
 /** --jobs, --shard and --costs, checked before any work starts. */
-export function parallelism(v: Values, defs: ScenarioDefinition[]): { jobs: number; shard?: Shard; costs: Costs } {
-  const shard = parseShard(v.shard as string | undefined);
-  const given = parseJobs((v.jobs as string | undefined) ?? process.env.DMEMFS_RIG_JOBS);
+export function parallelism(
+  v: Partial<ValuesOf<typeof parallelOpts>>,
+  defs: ScenarioDefinition[],
+): { jobs: number; shard?: Shard; costs: Costs } {
+  const shard = parseShard(v.shard);
+  const given = parseJobs(v.jobs ?? process.env.DMEMFS_RIG_JOBS);
   return {
     jobs: given ?? defaultJobs(defs),
     ...(shard ? { shard } : {}),
-    costs: loadCosts(v.costs as string | undefined),
+    costs: loadCosts(v.costs),
   };
 }
 

@@ -6,10 +6,10 @@ import { loadBundle } from '../report/bundle-diff.js';
 import { proofTable, reproduce } from '../runner/repro.js';
 import { REPRODUCERS } from '../scenarios/repros.js';
 import { chooseAccel } from '../vm/accel.js';
-import { accelOpt, jsonOpt, kernelInput, kernelOpts, type Command } from './options.js';
+import { defineCommand, accelOpt, jsonOpt, kernelInput, kernelOpts, type Command } from './options.js';
 
 export function reproCommand(): Command {
-  return {
+  return defineCommand({
     name: 'repro',
     summary: 'write a reproducer of a known failure that needs nothing of the rig, and prove it',
     usage: '<ID ...|--all> --out DIR [--prove] [--bundle B] [--profile P] [--series …] [--accel A] [--json]',
@@ -37,12 +37,12 @@ export function reproCommand(): Command {
           fix: 'dmemfs-rig repro vfio-get-dmem-pfn-null --out out/repro --prove',
         });
       const bundle = typeof v.bundle === 'string' ? { path: v.bundle, run: loadBundle(v.bundle) } : undefined;
-      const accel = chooseAccel(v.accel as string | undefined);
+      const accel = chooseAccel(v.accel);
       if (v.prove) info(`accelerator: ${accel.accel} (${accel.reason})`);
       const done = await reproduce({
         ids,
         out: v.out,
-        kernels: { profile: String(v.profile ?? 'rfc-v2-debian'), input: kernelInput(v), baseline: 'baseline-debian' },
+        kernels: { profile: v.profile ?? 'rfc-v2-debian', input: kernelInput(v), baseline: 'baseline-debian' },
         accel,
         prove: Boolean(v.prove),
         ...(bundle ? { bundle } : {}),
@@ -56,5 +56,5 @@ export function reproCommand(): Command {
           );
       return done.every((d) => !d.proof || d.proof.every((r) => r.ok)) ? 0 : 1;
     },
-  };
+  });
 }

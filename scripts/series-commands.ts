@@ -22,6 +22,7 @@ import {
   parallelism,
   type Command,
   type Values,
+  defineCommand,
 } from './options.js';
 
 const stamp = () => new Date().toISOString().replace(/[:.]/g, '-');
@@ -36,7 +37,7 @@ function intOpt(v: Values, name: string): number | undefined {
 }
 
 function pinCommand(): Command {
-  return {
+  return defineCommand({
     name: 'series pin',
     summary: 'pin a series (mbox, Message-Id or git range) under kernel/series/, and optionally make a profile of it',
     usage: '<mbox|Message-Id|PATH:BASE..HEAD> --name N [--profile NEW [--from P]]',
@@ -58,17 +59,17 @@ function pinCommand(): Command {
       const { path, def } = await pinSeries(origin.path, v.name);
       process.stdout.write(`${path}: ${def.total} patches of [${def.subjectPrefix}] pinned as ${def.name}\n`);
       if (typeof v.profile === 'string') {
-        const p = writeProfile(v.profile, String(v.from ?? 'rfc-v2-debian'), def.name, origin.path);
+        const p = writeProfile(v.profile, v.from ?? 'rfc-v2-debian', def.name, origin.path);
         process.stdout.write(`${p}: run it with dmemfs-rig run --profile ${v.profile}\n`);
       }
       return 0;
     },
-  };
+  });
 }
 
 /** The accelerator of --accel (or the host's best), said once. */
-function announcedAccel(v: Record<string, unknown>) {
-  const a = chooseAccel(v.accel as string | undefined);
+function announcedAccel(v: { accel?: string | undefined }) {
+  const a = chooseAccel(v.accel);
   info(`accelerator: ${a.accel} (${a.reason})`);
   return a;
 }
@@ -93,7 +94,7 @@ function checkBisectTarget(v: Record<string, unknown>): void {
 }
 
 function bisectCommand(): Command {
-  return {
+  return defineCommand({
     name: 'bisect',
     summary:
       'the first patch at which a scenario (one measurement, or a known-failure signature) gets the verdict it has ' +
@@ -124,10 +125,10 @@ function bisectCommand(): Command {
       const a = announcedAccel(v);
       const good = intOpt(v, 'good');
       const bad = intOpt(v, 'bad');
-      const jobs = parseJobs((v.jobs as string | undefined) ?? process.env.DMEMFS_RIG_JOBS) ?? 1;
+      const jobs = parseJobs(v.jobs ?? process.env.DMEMFS_RIG_JOBS) ?? 1;
       const out = String(v.out ?? join('out', `bisect-${stamp()}`));
       const r = await bisect({
-        profile: String(v.profile ?? 'rfc-v2-debian'),
+        profile: v.profile ?? 'rfc-v2-debian',
         scenario: typeof v.scenario === 'string' ? v.scenario : '',
         ...(typeof v.measurement === 'string' ? { measurement: v.measurement } : {}),
         ...(typeof v.signature === 'string' ? { signature: v.signature } : {}),
@@ -143,11 +144,11 @@ function bisectCommand(): Command {
       process.stdout.write(v.json ? JSON.stringify(r, null, 2) + '\n' : bisectTable(r) + '\n');
       return r.culprit ? 0 : 1;
     },
-  };
+  });
 }
 
 function culpritsCommand(): Command {
-  return {
+  return defineCommand({
     name: 'culprits',
     summary: 'the first patch at which each known-failure signature reproduces (bisect --signature), cached',
     usage: '[--only ID ...] [--record] [--profile P] [--series …] [--jobs N] [--json]',
@@ -164,13 +165,13 @@ function culpritsCommand(): Command {
     },
     async run(v) {
       // `--only a b c` is `--only a --only b --only c` (scripts/options.ts trailingValues).
-      const only = (v.only as string[] | undefined) ?? [];
+      const only = v.only ?? [];
       for (const id of only) signatureById(id);
       const a = announcedAccel(v);
-      const jobs = parseJobs((v.jobs as string | undefined) ?? process.env.DMEMFS_RIG_JOBS) ?? 1;
+      const jobs = parseJobs(v.jobs ?? process.env.DMEMFS_RIG_JOBS) ?? 1;
       const out = String(v.out ?? join('out', `culprits-${stamp()}`));
       const rows = await culprits({
-        profile: String(v.profile ?? 'rfc-v2-debian'),
+        profile: v.profile ?? 'rfc-v2-debian',
         input: kernelInput(v),
         accel: a,
         out,
@@ -183,11 +184,11 @@ function culpritsCommand(): Command {
       process.stdout.write(v.json ? JSON.stringify(rows, null, 2) + '\n' : culpritsTable(rows) + '\n');
       return rows.every((r) => r.culprit) ? 0 : 1;
     },
-  };
+  });
 }
 
 function mutantsCommand(): Command {
-  return {
+  return defineCommand({
     name: 'mutants',
     summary: 'the fidelity self-test: the series with deliberate changes, each of which must change its named check',
     usage: '[--only EDIT ...] [--scenario ID ...] [--reference BUNDLE] [--profile P] [--jobs N] [--shard K/N] [--json]',
@@ -210,7 +211,7 @@ function mutantsCommand(): Command {
       json,
     },
     async run(v) {
-      const only = v.only as string[] | undefined;
+      const only = v.only;
       const unknown = (only ?? []).filter((n) => !MUTANTS.some((m) => m.edit === n));
       if (unknown.length)
         throw new RigError('unknown-mutant', `no mutant ${unknown.join(', ')}`, {
@@ -220,11 +221,11 @@ function mutantsCommand(): Command {
       const a = announcedAccel(v);
       const out = String(v.out ?? join('out', `mutants-${stamp()}`));
       const r = await runMutants({
-        profile: String(v.profile ?? 'rfc-v2-debian'),
+        profile: v.profile ?? 'rfc-v2-debian',
         accel: a,
         mutants: only ? MUTANTS.filter((m) => only.includes(m.edit)) : MUTANTS,
-        ...(v.scenario ? { scenarios: v.scenario as string[] } : {}),
-        ...(v.reference ? { reference: loadBundle(String(v.reference)) } : {}),
+        ...(v.scenario ? { scenarios: v.scenario } : {}),
+        ...(v.reference ? { reference: loadBundle(v.reference) } : {}),
         out,
         // Without --jobs, one mutant at a time: each builds a kernel, and builds take the cores.
         jobs: v.jobs === undefined && !process.env.DMEMFS_RIG_JOBS ? 1 : spread.jobs,
@@ -235,7 +236,7 @@ function mutantsCommand(): Command {
       process.stdout.write(v.json ? JSON.stringify(r, null, 2) + '\n' : md);
       return mutantsPassed(r) ? 0 : 1;
     },
-  };
+  });
 }
 
 /** mutants.json and mutants.md in `out`; the Markdown, also for stdout. */

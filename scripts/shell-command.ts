@@ -12,7 +12,7 @@ import { BootPool } from '../runner/boot-pool.js';
 import { BOOTS, type BootName } from '../scenarios/boots.js';
 import { chooseAccel, withKernelSlowdown } from '../vm/accel.js';
 import type { Guest } from '../vm/guest.js';
-import { accelOpt, kernelInput, kernelOpts, type Command } from './options.js';
+import { defineCommand, accelOpt, kernelInput, kernelOpts, type Command } from './options.js';
 
 /** The boot names of the catalog, for the error that refuses another. */
 export function bootNames(): string[] {
@@ -42,7 +42,7 @@ export function accessText(g: Guest, boot: string): string {
 }
 
 export function shellCommand(): Command {
-  return {
+  return defineCommand({
     name: 'shell',
     summary: "boot one of the catalog's boots with the run's kernel: a shell on it, or one command",
     usage: '--boot NAME [--profile P] [--series S] [--base B] [--edit E ...] [--keep] [--accel X] [-- command...]',
@@ -64,12 +64,8 @@ export function shellCommand(): Command {
         throw new RigError('no-terminal', 'an interactive shell needs a terminal, and stdin is not one', {
           fix: 'give a command after --, or use --keep and reach the guest by the printed ssh line',
         });
-      const profile = loadProfile(String(v.profile ?? 'rfc-v2-debian'));
-      const accel = withKernelSlowdown(
-        chooseAccel(v.accel as string | undefined),
-        profile.timeoutScale,
-        `profile ${profile.name}`,
-      );
+      const profile = loadProfile(v.profile ?? 'rfc-v2-debian');
+      const accel = withKernelSlowdown(chooseAccel(v.accel), profile.timeoutScale, `profile ${profile.name}`);
       info(`accelerator: ${accel.accel} (${accel.reason})`);
       const pool = new BootPool({ profile: profile.name, accel, input: kernelInput(v) });
       onInterrupt(() => pool.stop());
@@ -88,5 +84,5 @@ export function shellCommand(): Command {
         await pool.stop();
       }
     },
-  };
+  });
 }
