@@ -161,6 +161,7 @@ function saveRecording(out: string, live: Live): void {
     accel: live.guest.opts.accel.accel,
     setup: live.setupExecs,
     execs: live.guest.recording!.execs,
+    qmp: live.guest.recording!.qmp,
     console: live.guest.console.lines.map((l) => l.raw),
   };
   const dir = join(out, 'recordings');

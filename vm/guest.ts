@@ -346,6 +346,7 @@ export class Guest implements GuestHandle {
     const deadline = Date.now() + this.bootTimeoutMs();
     const qmpP = QmpClient.connect(join(this.runDir, 'qmp.sock'), 15_000 * Math.min(this.opts.accel.timeoutScale, 3));
     this.qmp = await Promise.race([qmpP, this.failed()]);
+    if (this.recording) this.recordQmp(this.qmp);
     this.opts.onQmp?.(this.qmp);
     if (this.opts.ssh === false) return;
     const port = this.opts.spec.forwards.find((f) => f.guestPort === 22)!.hostPort;
@@ -418,6 +419,22 @@ export class Guest implements GuestHandle {
       if (watch.longest > this.quietest.ms)
         this.quietest = { ms: watch.longest, command: quoteArgv(argv).slice(0, 200) };
     }
+  }
+
+  /** Every QMP command from here on (HMP included: it is human-monitor-command) into the recording. */
+  private recordQmp(q: QmpClient): void {
+    const rec = this.recording!;
+    const execute = q.execute.bind(q);
+    q.execute = (async (command: string, args?: Record<string, unknown>, timeoutMs?: number) => {
+      try {
+        const r = await execute(command, args, timeoutMs);
+        rec.qmpResult(command, args, this.console.lineCount, r);
+        return r;
+      } catch (e) {
+        rec.qmpError(command, args, this.console.lineCount, e);
+        throw e;
+      }
+    }) as QmpClient['execute'];
   }
 
   /**

@@ -12,6 +12,15 @@ export interface RecordedExec {
   error?: { kind?: string; message: string };
 }
 
+/** A QMP command (HMP goes through human-monitor-command) with its answer, or its error. */
+export interface RecordedQmp {
+  command: string;
+  args?: Record<string, unknown>;
+  at: number;
+  result?: unknown;
+  error?: { kind?: string; message: string };
+}
+
 export interface GuestRecording {
   /** The scenario and the named boot (scenarios/boots.ts). */
   scenario: string;
@@ -20,6 +29,8 @@ export interface GuestRecording {
   /** How many of execs the boot itself ran before the scenario had the guest (not the scenario's). */
   setup?: number;
   execs: RecordedExec[];
+  /** The QMP commands, the same way (absent in recordings taken before QMP was recorded). */
+  qmp?: RecordedQmp[];
   /** The console as read, one raw line each (the oldest may be gone past the watcher's line limit). */
   console: string[];
 }
@@ -31,6 +42,20 @@ const cut = (s: string) => (s.length > RECORDED_OUTPUT_MAX ? s.slice(0, RECORDED
 
 export class ExecRecorder {
   readonly execs: RecordedExec[] = [];
+  readonly qmp: RecordedQmp[] = [];
+
+  qmpResult(command: string, args: Record<string, unknown> | undefined, at: number, result: unknown): void {
+    this.qmp.push({ command, ...(args ? { args } : {}), at, result });
+  }
+
+  qmpError(command: string, args: Record<string, unknown> | undefined, at: number, e: unknown): void {
+    const kind = (e as { kind?: unknown }).kind;
+    const error = {
+      ...(typeof kind === 'string' ? { kind } : {}),
+      message: e instanceof Error ? e.message : String(e),
+    };
+    this.qmp.push({ command, ...(args ? { args } : {}), at, error });
+  }
 
   result(
     argv: readonly string[],

@@ -11,14 +11,15 @@ import type { BootPool } from '../../runner/boot-pool.js';
 import type { AccelChoice } from '../../vm/accel.js';
 import { ConsoleWatcher } from '../../vm/console-watch.js';
 import type { GuestHandle } from '../../vm/guest-handle.js';
-import type { GuestRecording, RecordedExec } from '../../vm/recording.js';
+import type { GuestRecording, RecordedExec, RecordedQmp } from '../../vm/recording.js';
 import type { ExecResult } from '../../vm/ssh.js';
 
 export class ReplayGuest implements GuestHandle {
   private readonly watcher: ConsoleWatcher;
   private fed = 0;
   private readonly used = new Set<number>();
-  readonly qmp = undefined;
+  readonly qmp: GuestHandle['qmp'];
+  private readonly usedQmp = new Set<number>();
   readonly ssh = { upload: async () => undefined } as unknown as GuestHandle['ssh'];
   readonly opts: GuestHandle['opts'];
   readonly exitCode = undefined;
@@ -28,6 +29,7 @@ export class ReplayGuest implements GuestHandle {
     this.watcher = new ConsoleWatcher({ settleMs: 1 });
     const accel = { accel: rec.accel, reason: 'replayed', timeoutScale: rec.accel === 'tcg' ? 6 : 1 } as AccelChoice;
     this.opts = { accel, spec: { name: `${rec.scenario}-${rec.boot}` } };
+    this.qmp = rec.qmp ? this.replayQmp(rec.qmp) : undefined;
     // The boot's own commands came before the scenario had the guest: not the body's to ask for.
     for (let i = 0; i < (rec.setup ?? 0); i++) this.used.add(i);
   }
@@ -67,6 +69,33 @@ export class ReplayGuest implements GuestHandle {
     if (e.error) throw new RigError((e.error.kind ?? 'command-failed') as ErrorKind, e.error.message);
     const r = e.result!;
     return { argv: [...argv], code: r.code, signal: r.signal, stdout: r.stdout, stderr: r.stderr, ms: 0 };
+  }
+
+  /** QMP, and HMP through it, answered from the recording in order, as commands are; events are not recorded. */
+  private replayQmp(calls: RecordedQmp[]): GuestHandle['qmp'] {
+    const execute = async (command: string, args?: Record<string, unknown>) => {
+      const want = JSON.stringify([command, args ?? null]);
+      const i = calls.findIndex((c, k) => !this.usedQmp.has(k) && JSON.stringify([c.command, c.args ?? null]) === want);
+      if (i < 0) throw new Error(`replay ${this.opts.spec.name}: QMP not in the recording: ${want}`);
+      this.usedQmp.add(i);
+      const c = calls[i]!;
+      this.feedTo(c.at);
+      await new Promise((r) => setTimeout(r, 5));
+      if (c.error) throw new RigError((c.error.kind ?? 'qmp-error') as ErrorKind, c.error.message);
+      return c.result;
+    };
+    return {
+      execute,
+      hmp: (line: string, _timeoutMs?: number, cpuIndex?: number) =>
+        execute('human-monitor-command', {
+          'command-line': line,
+          ...(cpuIndex === undefined ? {} : { 'cpu-index': cpuIndex }),
+        }),
+      events: [],
+      waitEvent: async (name: string) => {
+        throw new Error(`replay: QMP events are not recorded (${name})`);
+      },
+    } as unknown as GuestHandle['qmp'];
   }
 
   failureReason(): Error | undefined {
