@@ -105,7 +105,8 @@ export function scenarioRun(
       result.boots.push(reused ? `${name} (reused)` : name);
       return guest;
     },
-    measure: (name, value, opts) => record(result, name, measurementOf(value, waived(opts, waiver?.(def.id, name)))),
+    measure: (name, value, opts) =>
+      record(result, name, measurementOf(value, waived({ ...def.claims?.[name], ...opts }, waiver?.(def.id, name)))),
     skipMeasure: (name, reason, opts) => record(result, name, { value: null, unit: opts?.unit ?? '', skipped: reason }),
     evidence(label, text) {
       result.evidence.push({ label, text: text.length > 20000 ? text.slice(-20000) : text });

@@ -83,6 +83,13 @@ export interface ScenarioContext<M extends string = string> {
   unmet: (need: Capability) => Promise<string | undefined>;
 }
 
+/**
+ * What a scenario claims of one measurement, declared beside its name rather than inside the body:
+ * its unit, the expectation it is held to and why. The body then only measures
+ * (`ctx.measure(name, value, { note, evidence })`); what the body passes wins over the claim.
+ */
+export type Claim = Pick<MeasureOptions, 'unit' | 'expect' | 'why'>;
+
 export interface ScenarioDefinition<M extends string = string, I extends string = string> {
   id: I;
   title: string;
@@ -93,6 +100,8 @@ export interface ScenarioDefinition<M extends string = string, I extends string 
   boots: BootName[];
   /** Every measurement the body may take. */
   measurements: readonly M[];
+  /** The claims, by measurement: unit, expectation, why (the body's own options override them). */
+  claims?: Partial<Record<M, Claim>>;
   run(ctx: ScenarioContext<M>): Promise<void>;
 }
 

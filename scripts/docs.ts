@@ -7,12 +7,14 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../core/paths.js';
+import { claimsMarkdown } from '../report/claims-table.js';
 import { knownFailuresMarkdown } from '../report/known-failures.js';
 import { statedSelftestsMarkdown } from '../report/selftests-table.js';
 import type { Command } from './options.js';
 
 /** The generators of the blocks, by name. */
 export const BLOCKS: Readonly<Record<string, () => string>> = {
+  claims: claimsMarkdown,
   'known-failures': knownFailuresMarkdown,
   selftests: statedSelftestsMarkdown,
 };
