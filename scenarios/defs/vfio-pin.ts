@@ -43,6 +43,30 @@ export const vfioPin = defineScenario({
   needs: ['patched-kernel', 'iommu'],
   boots: ['iommu-edu', 'iommu-edu-4K', 'iommu-edu-1G'],
   measurements: MEASUREMENTS,
+  claims: {
+    edu_device_found: { expect: is(true) },
+    edu_bound_to_vfio_pci: { expect: is(true) },
+    control_hugetlbfs_dma_verified: { expect: is(true) },
+    control_hugetlbfs_1G_dma_verified: { expect: is(true) },
+    control_devdax_dma_verified: { expect: is(true) },
+    control_anonymous_dma_verified: { expect: is(true) },
+    mount_2M: { expect: is(true) },
+    map_dma: { expect: is(true) },
+    dma_round_trip_bytes_verified: { expect: is(true) },
+    unmap_dma: { expect: is(true) },
+    pinned: { expect: is(true) },
+    mount_4K: { expect: is(true) },
+    map_dma_4K: { expect: is(true) },
+    mount_1G: { expect: is(true) },
+    map_dma_1G: { expect: is(true) },
+    dpages_held_while_pinned_after_unlink: {
+      unit: 'dpages',
+      expect: eq(1),
+      why: 'one 2M dpage pinned by VFIO; unlink must not return it to the pool',
+    },
+    // Held to the pool's size at the start, a value of the run: the body gives it.
+    free_dpages_restored_after_unmap: { unit: 'dpages' },
+  },
   async run(ctx) {
     const g = await ctx.boot('iommu-edu');
     const bdf = await bindEdu(ctx, g);
@@ -60,7 +84,7 @@ export const vfioPin = defineScenario({
 async function dmemfsAtSize(ctx: ScenarioContext<M>, g: Guest, size: '4K' | '1G'): Promise<void> {
   const edu = await bindEduToVfio(g);
   const m = await mountDmemfs(g, size);
-  ctx.measure(`mount_${size}`, m.ok, { expect: is(true), ...(m.err ? { note: m.err } : {}) });
+  ctx.measure(`mount_${size}`, m.ok, m.err ? { note: m.err } : {});
   if (!m.ok) return;
   const bdf = edu.bound ? edu.bdf : undefined;
   if (!bdf) {
@@ -84,7 +108,7 @@ const AFTER_MAP = [
 /** The dmemfs part at 2M: the pin, the DMA, the pin held across an unlink, the unmap. */
 async function dmemfsAt2M(ctx: ScenarioContext<M>, g: Guest, bdf: string): Promise<void> {
   const m = await mountDmemfs(g, '2M');
-  ctx.measure('mount_2M', m.ok, { expect: is(true), ...(m.err ? { note: m.err } : {}) });
+  ctx.measure('mount_2M', m.ok, m.err ? { note: m.err } : {});
   if (!m.ok) return;
   const start = await dmemStats(g);
   const argv = ['vfio-dma', '--device', bdf, '--file', '/mnt/dmem/dma', '--create', '--size', '2M'];
@@ -94,8 +118,8 @@ async function dmemfsAt2M(ctx: ScenarioContext<M>, g: Guest, bdf: string): Promi
     for (const n of AFTER_MAP) ctx.skipMeasure(n, why);
     return;
   }
-  ctx.measure('dma_round_trip_bytes_verified', stepOk(dma, 'bytes_verified'), { expect: is(true) });
-  ctx.measure('unmap_dma', stepOk(dma, 'unmap_dma'), { expect: is(true) });
+  ctx.measure('dma_round_trip_bytes_verified', stepOk(dma, 'bytes_verified'));
+  ctx.measure('unmap_dma', stepOk(dma, 'unmap_dma'));
   await g.exec(['rm', '-f', '/mnt/dmem/dma'], { check: true });
   await pinAcrossUnlink(ctx, g, bdf, start.free_dpages);
   await g.exec(['umount', '/mnt/dmem'], { check: true });
@@ -104,10 +128,10 @@ async function dmemfsAt2M(ctx: ScenarioContext<M>, g: Guest, bdf: string): Promi
 /** Find QEMU's edu device and bind it to vfio-pci; its PCI address, or undefined. */
 async function bindEdu(ctx: ScenarioContext<M>, g: Guest): Promise<string | undefined> {
   const edu = await bindEduToVfio(g);
-  ctx.measure('edu_device_found', Boolean(edu.bdf), { expect: is(true), note: edu.bdf ?? 'none' });
+  ctx.measure('edu_device_found', Boolean(edu.bdf), { note: edu.bdf ?? 'none' });
   if (!edu.bdf) return undefined;
   ctx.evidence('bind edu to vfio-pci', edu.evidence);
-  ctx.measure('edu_bound_to_vfio_pci', edu.bound, { expect: is(true) });
+  ctx.measure('edu_bound_to_vfio_pci', edu.bound);
   return edu.bdf;
 }
 
@@ -117,7 +141,7 @@ async function hugetlbfsControl(ctx: ScenarioContext<M>, g: Guest, bdf: string):
   const argv = ['vfio-dma', '--device', bdf, '--file', '/dev/hugepages/dma', '--create', '--size', '2M'];
   const control = await ctx.json<DmaSteps>(g, argv);
   ctx.evidence('vfio-dma on hugetlbfs (control)', JSON.stringify(control));
-  ctx.measure('control_hugetlbfs_dma_verified', stepOk(control, 'bytes_verified'), { expect: is(true) });
+  ctx.measure('control_hugetlbfs_dma_verified', stepOk(control, 'bytes_verified'));
   await g.exec(['rm', '-f', '/dev/hugepages/dma'], { check: true });
 }
 
@@ -129,17 +153,17 @@ async function otherControls(ctx: ScenarioContext<M>, g: Guest, bdf: string): Pr
   else {
     const huge1G = await dma(['--file', '/mnt/huge1g/dma', '--create', '--size', '1G', '--dma-size', '2M']);
     ctx.evidence('vfio-dma on hugetlbfs 1G', JSON.stringify(huge1G));
-    ctx.measure('control_hugetlbfs_1G_dma_verified', stepOk(huge1G, 'bytes_verified'), { expect: is(true) });
+    ctx.measure('control_hugetlbfs_1G_dma_verified', stepOk(huge1G, 'bytes_verified'));
     await g.exec(['rm', '-f', '/mnt/huge1g/dma']);
   }
   const ns = await g.exec(DEVDAX_PREPARE);
   ctx.evidence('devdax namespace over memmap=1G!7G', `${ns.stdout}${ns.stderr}`);
   const devdax = await dma(['--file', '/dev/dax0.0', '--size', '2M', '--align', '2M']);
   ctx.evidence('vfio-dma on device-dax', JSON.stringify(devdax));
-  ctx.measure('control_devdax_dma_verified', stepOk(devdax, 'bytes_verified'), { expect: is(true) });
+  ctx.measure('control_devdax_dma_verified', stepOk(devdax, 'bytes_verified'));
   const anon = await dma(['--anon', '--size', '2M']);
   ctx.evidence('vfio-dma on anonymous memory', JSON.stringify(anon));
-  ctx.measure('control_anonymous_dma_verified', stepOk(anon, 'bytes_verified'), { expect: is(true) });
+  ctx.measure('control_anonymous_dma_verified', stepOk(anon, 'bytes_verified'));
 }
 
 /** VFIO_IOMMU_MAP_DMA of a dmemfs file; a kernel crash becomes the map_dma value with its report. */
@@ -152,13 +176,13 @@ async function dmaOnDmemfs(
   try {
     const dma = await ctx.json<DmaSteps>(g, argv);
     ctx.evidence(`vfio-dma (${name})`, JSON.stringify(dma));
-    ctx.measure(name, stepOk(dma, 'map_dma'), { expect: is(true) });
+    ctx.measure(name, stepOk(dma, 'map_dma'));
     return dma;
   } catch (e) {
     const report = crashReport(e, g);
     if (!report) throw e;
     ctx.evidence(`kernel report during VFIO_IOMMU_MAP_DMA (${name})`, report.excerpt);
-    ctx.measure(name, `${report.kind}: ${report.title}`, { expect: is(true), reports: [report] });
+    ctx.measure(name, `${report.kind}: ${report.title}`, { reports: [report] });
     return undefined;
   }
 }
@@ -176,16 +200,12 @@ async function pinAcrossUnlink(ctx: ScenarioContext<M>, g: Guest, bdf: string, f
     { check: true },
   );
   const pinned = await waitForLine(g, '/tmp/vfio-hold.json', /"event":"pinned"/, 120_000);
-  ctx.measure('pinned', Boolean(pinned), { expect: is(true) });
+  ctx.measure('pinned', Boolean(pinned));
   await g.exec(['rm', '-f', '/mnt/dmem/pinned'], { check: true });
   const whilePinned = await dmemStats(g);
-  ctx.measure('dpages_held_while_pinned_after_unlink', freeAtStart - whilePinned.free_dpages, {
-    unit: 'dpages',
-    expect: eq(1),
-    why: 'one 2M dpage pinned by VFIO; unlink must not return it to the pool',
-  });
+  ctx.measure('dpages_held_while_pinned_after_unlink', freeAtStart - whilePinned.free_dpages);
   const done = await waitForLine(g, '/tmp/vfio-hold.json', /"ok":(true|false)/, 180_000);
   ctx.evidence('vfio-dma --hold', done ?? '(no final line)');
   const after = await dmemStats(g);
-  ctx.measure('free_dpages_restored_after_unmap', after.free_dpages, { unit: 'dpages', expect: eq(freeAtStart) });
+  ctx.measure('free_dpages_restored_after_unmap', after.free_dpages, { expect: eq(freeAtStart) });
 }
