@@ -44,6 +44,12 @@ export interface Reproducer {
 /** The line every script ends with (a crash before it is the bug's own output). */
 export const RESULT_LINE = /^repro: RESULT (bug|no-bug|absent|error)(?::\s*(.*))?$/;
 
+/** The console of a reader that got no SIGBUS for its poisoned dmem page, and of one that got it. */
+const NO_SIGBUS = {
+  lines: ['MCE 0x[0-9a-f]+: handled by dmem', '"event":"timeout"', '^repro: RESULT bug'],
+  fixed: { says: 'the process gets SIGBUS BUS_MCEERR_AR', lines: ['"event":"sigbus"', '^repro: RESULT no-bug'] },
+};
+
 export const REPRODUCERS: readonly Reproducer[] = [
   {
     signature: 'vfio-get-dmem-pfn-null',
@@ -149,20 +155,12 @@ export const REPRODUCERS: readonly Reproducer[] = [
     says:
       'an uncorrected error injected into the 4K dmemfs page a process reads (early kill on) is "handled by ' +
       'dmem", and the process reads on for 30 s with no SIGBUS',
-    lines: ['MCE 0x[0-9a-f]+: handled by dmem', '"event":"timeout"', '^repro: RESULT bug'],
-    fixed: {
-      says: 'the process gets SIGBUS BUS_MCEERR_AR',
-      lines: ['"event":"sigbus"', '^repro: RESULT no-bug'],
-    },
+    ...NO_SIGBUS,
     fixedBy: 'dmem-mce-force-kill',
   }),
   mceProbe('mce-dmem-no-sigbus-huge', 'mce-intel-2M', '2M', 'sigbus', {
     says: 'the same injection into a 2M dmemfs page: "handled by dmem", and no SIGBUS in 30 s',
-    lines: ['MCE 0x[0-9a-f]+: handled by dmem', '"event":"timeout"', '^repro: RESULT bug'],
-    fixed: {
-      says: 'the process gets SIGBUS BUS_MCEERR_AR',
-      lines: ['"event":"sigbus"', '^repro: RESULT no-bug'],
-    },
+    ...NO_SIGBUS,
     // The 4K signature's fix (early kill forced), tried at 2M by the proof.
     fixedBy: 'dmem-mce-force-kill',
   }),
