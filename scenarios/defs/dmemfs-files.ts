@@ -7,7 +7,7 @@ import { eq, is, within } from '../../core/results.js';
 import type { GuestHandle as Guest } from '../../vm/guest-handle.js';
 import { dmemStats } from '../probes.js';
 import { accessOutcome, FIRST_TOUCH_EXTRA, mapAndTouch, mountDmemfs, ONE_FAULT_PER_PAGE } from '../steps.js';
-import { defineScenario, family, type ScenarioContext } from '../types.js';
+import { defineScenario, family, type Claim, type ScenarioContext } from '../types.js';
 
 const PAGE_SIZES = [
   { name: '4K', bytes: 4096, shift: 12, touchMiB: 64 },
@@ -36,6 +36,29 @@ const MEASUREMENTS = [
 ] as const;
 type M = (typeof MEASUREMENTS)[number];
 
+/** What each page size's measurements are held to: one fault and one dpage per page of the file. */
+const perSizeClaims = (ps: PageSize): Partial<Record<M, Claim>> => {
+  const pages = (ps.touchMiB * 1048576) / ps.bytes;
+  return {
+    [`mount_${ps.name}`]: { expect: is(true) },
+    [`dpage_shift_${ps.name}`]: { expect: eq(ps.shift) },
+    [`faults_${ps.name}`]: {
+      unit: `faults for ${ps.touchMiB} MiB`,
+      expect: within(pages, FIRST_TOUCH_EXTRA),
+      why: ONE_FAULT_PER_PAGE,
+    },
+    [`data_verified_${ps.name}`]: { expect: is(true) },
+    [`smaps_kernel_page_kb_${ps.name}`]: { unit: 'kB', expect: eq(ps.bytes / 1024) },
+    [`dpages_used_${ps.name}`]: {
+      unit: 'dpages',
+      expect: eq(pages),
+      why: 'every page of the file is one dpage taken from the pool',
+    },
+    // Held to the pool's free count at the start, a value of the run: the body gives it.
+    [`free_dpages_restored_${ps.name}`]: { unit: 'dpages' },
+  } satisfies Partial<Record<`${(typeof PER_SIZE)[number]}_${PageSize['name']}`, Claim>>;
+};
+
 export const dmemfsFiles = defineScenario({
   id: 'dmemfs-files',
   title: 'dmemfs at 4K, 2M and 1G: mmap faults per page, data intact, space returned, permissions',
@@ -45,12 +68,30 @@ export const dmemfsFiles = defineScenario({
   needs: ['patched-kernel'],
   boots: ['dmem-1G-aligned', 'dmem-1G-aligned-2M', 'dmem-1G-aligned-1G'],
   measurements: MEASUREMENTS,
+  claims: {
+    ...PAGE_SIZES.reduce<Partial<Record<M, Claim>>>((all, ps) => ({ ...all, ...perSizeClaims(ps) }), {}),
+    remount_as_2M_in_same_boot: {
+      expect: is(true),
+      why: 'the pool forgets its page size once every file is gone and the mount is undone (a finding)',
+    },
+    remount_as_1G_in_same_boot: {
+      expect: is(true),
+      why: 'the pool forgets its page size once every file is gone and the mount is undone (a finding)',
+    },
+    root_dir_mode_after_mount: {
+      unit: 'octal',
+      expect: is('0'),
+      why: 'a finding: nobody but root can use a fresh mount until an admin runs chmod',
+    },
+    unprivileged_mode_0600: { expect: is('EACCES') },
+    unprivileged_mode_0666: { expect: is(true) },
+  },
   async run(ctx) {
     let g = await ctx.boot('dmem-1G-aligned');
     for (const ps of PAGE_SIZES) {
       const m = await mountSize(ctx, g, ps);
       g = m.guest; // a fresh boot replaced the guest, mounted or not
-      ctx.measure(`mount_${ps.name}`, m.mounted, { expect: is(true) });
+      ctx.measure(`mount_${ps.name}`, m.mounted);
       if (!m.mounted) continue;
       await mapOneSize(ctx, g, ps);
       if (ps.name === '4K') await permissions(ctx, g);
@@ -69,8 +110,6 @@ async function mountSize(ctx: ScenarioContext<M>, g: Guest, ps: PageSize): Promi
   let m = await mountDmemfs(g, ps.name);
   if (ps.name !== '4K')
     ctx.measure(`remount_as_${ps.name}_in_same_boot`, m.ok, {
-      expect: is(true),
-      why: 'the pool forgets its page size once every file is gone and the mount is undone (a finding)',
       note: m.err || 'after unlinking every file and unmounting the previous size',
     });
   if (m.ok) return { guest: g, mounted: true };
@@ -86,33 +125,21 @@ async function mountSize(ctx: ScenarioContext<M>, g: Guest, ps: PageSize): Promi
 
 async function mapOneSize(ctx: ScenarioContext<M>, g: Guest, ps: PageSize): Promise<void> {
   const start = await dmemStats(g);
-  ctx.measure(`dpage_shift_${ps.name}`, start.dpage_shift, { expect: eq(ps.shift) });
+  ctx.measure(`dpage_shift_${ps.name}`, start.dpage_shift);
   const bytes = ps.touchMiB * 1048576;
   const r = await mapAndTouch(ctx, g, ['--file', `/mnt/dmem/f${ps.name}`, '--create', '--size', String(bytes)]);
   ctx.evidence(`map-and-touch ${ps.name}`, JSON.stringify(r));
   const pages = bytes / ps.bytes;
-  ctx.measure(`faults_${ps.name}`, r.minor_faults, {
-    unit: `faults for ${ps.touchMiB} MiB`,
-    expect: within(pages, FIRST_TOUCH_EXTRA),
-    why: ONE_FAULT_PER_PAGE,
-    note: `one per ${ps.name} dpage: ${pages}`,
-  });
-  ctx.measure(`data_verified_${ps.name}`, r.verified, { expect: is(true) });
+  ctx.measure(`faults_${ps.name}`, r.minor_faults, { note: `one per ${ps.name} dpage: ${pages}` });
+  ctx.measure(`data_verified_${ps.name}`, r.verified);
   ctx.measure(`smaps_kernel_page_kb_${ps.name}`, r.kernel_page_size_kb, {
-    unit: 'kB',
-    expect: eq(ps.bytes / 1024),
     note: 'only echoes the mount option (vm_ops), the fault count is the proof',
   });
   const used = await dmemStats(g);
-  ctx.measure(`dpages_used_${ps.name}`, start.free_dpages - used.free_dpages, {
-    unit: 'dpages',
-    expect: eq(pages),
-    why: 'every page of the file is one dpage taken from the pool',
-  });
+  ctx.measure(`dpages_used_${ps.name}`, start.free_dpages - used.free_dpages);
   await g.exec(['rm', '-f', `/mnt/dmem/f${ps.name}`], { check: true });
   const after = await dmemStats(g);
   ctx.measure(`free_dpages_restored_${ps.name}`, after.free_dpages, {
-    unit: 'dpages',
     expect: eq(start.free_dpages),
     note: 'after unlink',
   });
@@ -122,9 +149,6 @@ async function mapOneSize(ctx: ScenarioContext<M>, g: Guest, ps: PageSize): Prom
 async function permissions(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
   const mode = await g.exec(['stat', '-c', '%a', '/mnt/dmem'], { check: true });
   ctx.measure('root_dir_mode_after_mount', mode.stdout.trim(), {
-    unit: 'octal',
-    expect: is('0'),
-    why: 'a finding: nobody but root can use a fresh mount until an admin runs chmod',
     note: 'dmemfs has no mode= option; the root inode is created as S_IFDIR only',
   });
   await g.exec(['chmod', '755', '/mnt/dmem'], { check: true });
@@ -139,8 +163,8 @@ async function permissions(ctx: ScenarioContext<M>, g: Guest): Promise<void> {
   );
   const asUser = (file: string) => mapAndTouch(ctx, g, ['--file', file, '--size', '64K'], { unprivileged: true });
   const denied = await asUser('/mnt/dmem/private');
-  ctx.measure('unprivileged_mode_0600', accessOutcome(denied), { expect: is('EACCES') });
+  ctx.measure('unprivileged_mode_0600', accessOutcome(denied));
   const allowed = await asUser('/mnt/dmem/shared');
-  ctx.measure('unprivileged_mode_0666', allowed.ok, { expect: is(true) });
+  ctx.measure('unprivileged_mode_0666', allowed.ok);
   await g.exec(['rm', '-f', '/mnt/dmem/private', '/mnt/dmem/shared'], { check: true });
 }

@@ -18,3 +18,11 @@ t.test('each scenario: its own file, its id as its export', async (t) => {
     t.equal(mod[camel(s.id)], s, `exported as ${camel(s.id)}`);
   }
 });
+
+t.test(
+  "each claim names a measurement of its scenario (per-size claims are built, so the compiler can't see them all)",
+  async (t) => {
+    for (const s of SCENARIOS)
+      for (const name of Object.keys(s.claims ?? {})) t.ok(s.measurements.includes(name), `${s.id}: claim ${name}`);
+  },
+);
