@@ -166,7 +166,10 @@ function saveRecording(out: string, live: Live): void {
   };
   const dir = join(out, 'recordings');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${live.guest.opts.spec.name}.json`), JSON.stringify(rec) + '\n');
+  // The run's key is per run and public, but kept out of the bundle like everywhere else in it.
+  writeFileSync(join(dir, `${live.guest.opts.spec.name}.json`), redactKeys(JSON.stringify(rec)) + '\n', {
+    mode: 0o600,
+  });
 }
 
 /** A named boot's L1 options: what the pool boots for it (the golden files hold its QEMU arguments). */

@@ -86,6 +86,16 @@ export function waived(o: MeasureOptions | undefined, why: string | undefined): 
   return { ...rest, note: rest.note ? `${rest.note}; ${said}` : said };
 }
 
+/**
+ * A measurement's options: its declared claim, then what the body gives. A body's option left
+ * undefined does not erase the claim's (an `expect: undefined` would turn a held value into a
+ * recorded one without a word).
+ */
+export function withClaim(claim: MeasureOptions | undefined, opts: MeasureOptions | undefined): MeasureOptions {
+  const given = Object.fromEntries(Object.entries(opts ?? {}).filter(([, v]) => v !== undefined));
+  return { ...claim, ...given };
+}
+
 export function scenarioRun(
   def: ScenarioDefinition,
   pool: BootPool,
@@ -106,7 +116,7 @@ export function scenarioRun(
       return guest;
     },
     measure: (name, value, opts) =>
-      record(result, name, measurementOf(value, waived({ ...def.claims?.[name], ...opts }, waiver?.(def.id, name)))),
+      record(result, name, measurementOf(value, waived(withClaim(def.claims?.[name], opts), waiver?.(def.id, name)))),
     skipMeasure: (name, reason, opts) => record(result, name, { value: null, unit: opts?.unit ?? '', skipped: reason }),
     evidence(label, text) {
       result.evidence.push({ label, text: text.length > 20000 ? text.slice(-20000) : text });

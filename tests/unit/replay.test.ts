@@ -85,3 +85,20 @@ t.test('a body that changes a command, or a wrong output, is caught', async (t) 
   ).guest;
   await t.rejects(g.exec(['echo', 'a command no real run made']), /not in the recording/);
 });
+
+t.test('a claim holds unless the body says otherwise; an option left undefined does not erase it', async (t) => {
+  const { withClaim } = await import('../../runner/scenario-context.js');
+  const { eq } = await import('../../core/results.js');
+  t.same(withClaim({ unit: 'kB', expect: eq(4), why: 'w' }, { note: 'n', expect: undefined }), {
+    unit: 'kB',
+    expect: eq(4),
+    why: 'w',
+    note: 'n',
+  });
+  t.same(withClaim({ expect: eq(4) }, { expect: eq(5) }).expect, eq(5), "the body's own wins");
+  const rec = readdirSync(join(dir, 'guests')).map((f) => readFileSync(join(dir, 'guests', f), 'utf8'));
+  t.notOk(
+    rec.some((x) => /AAAAC3NzaC1lZDI1NTE5/.test(x)),
+    'no run key in the recordings',
+  );
+});
